@@ -1,0 +1,178 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// Desired state of a Clerk domain.
+///
+/// The operator registers `domain` with the Clerk instance that the secret key belongs to (a
+/// satellite domain by default), keeps it matching this spec, publishes the DNS records Clerk
+/// expects in `status.cnameTargets`, and deletes the satellite from Clerk when the object is
+/// deleted (unless `deletionPolicy` is `Orphan`).
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "clerk-operator.io",
+    version = "v1alpha1",
+    kind = "ClerkDomain",
+    plural = "clerkdomains",
+    shortname = "cdom",
+    category = "clerk",
+    namespaced,
+    status = "ClerkDomainStatus",
+    derive = "PartialEq",
+    doc = "A domain of a Clerk instance, managed declaratively by clerk-operator.",
+    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
+    printcolumn(name = "Satellite", type_ = "boolean", json_path = ".spec.isSatellite"),
+    printcolumn(name = "Domain-ID", type_ = "string", json_path = ".status.domainId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Synced\")].reason",
+        priority = "1"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(validation = Rule::new(
+    "!has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"
+).message("secretRef is immutable once set; create a new ClerkDomain to use other credentials"))]
+#[serde(rename_all = "camelCase")]
+pub struct ClerkDomainSpec {
+    /// The domain name as Clerk knows it (Clerk's `name`), e.g. `marketing.example.com`.
+    /// A lowercase hostname without scheme, path or wildcard; development instances may add a
+    /// `:port` (e.g. `localhost:3000`). Changing it renames the domain in Clerk.
+    #[schemars(length(min = 1, max = 259))]
+    #[x_kube(
+        validation = Rule::new("!self.contains('://')").message("domain must not contain a scheme: write example.com, not https://example.com"),
+        validation = Rule::new("!self.contains('/')").message("domain must not contain a path"),
+        validation = Rule::new("!self.contains('*')").message("domain must not be a wildcard"),
+        validation = Rule::new("!self.contains(' ')").message("domain must not contain spaces"),
+        validation = Rule::new("self == self.lowerAscii()").message("domain must be lowercase"),
+        validation = Rule::new("size(self.split(':')[0]) <= 253").message("domain must be at most 253 characters (without the port)"),
+        validation = Rule::new("self.split(':')[0].split('.').all(l, size(l) <= 63)").message("each label of domain must be at most 63 characters"),
+        validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$')").message("domain must be a hostname such as app.example.com, optionally followed by :port"),
+    )]
+    pub domain: String,
+
+    /// Whether this is a satellite domain (the default). Set `false` to manage the instance's
+    /// primary domain, which the operator updates but never creates or deletes. Immutable.
+    #[serde(default = "default_true")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("isSatellite is immutable"))]
+    pub is_satellite: bool,
+
+    /// HTTPS URL of a proxy that forwards to Clerk's Frontend API for this domain (production
+    /// instances only), e.g. `https://app.example.com/__clerk`. Leave it out to use the DNS
+    /// (CNAME) setup; removing it switches Clerk back to DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048))]
+    #[x_kube(
+        validation = Rule::new("self.startsWith('https://')").message("proxyUrl must be an https:// URL"),
+        validation = Rule::new("isURL(self)").message("proxyUrl must be a valid URL"),
+    )]
+    pub proxy_url: Option<String>,
+
+    /// Marks the domain as one for a secondary app on the same root domain (eTLD+1), so the
+    /// subdomain is significant. Left unset, the operator does not manage it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_secondary: Option<bool>,
+
+    /// Secret in this object's namespace holding the Clerk secret key (`sk_live_...` or
+    /// `sk_test_...`). Left unset, the operator's default key is used. Immutable once set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+
+    /// What happens to the Clerk domain when this object is deleted: `Delete` (the default)
+    /// removes a satellite domain from Clerk, `Orphan` leaves it. Primary domains are never
+    /// deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A key of a Secret in the ClerkDomain's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret whose value is the Clerk secret key.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// What to do with the Clerk domain when the ClerkDomain is deleted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the satellite domain from Clerk.
+    #[default]
+    Delete,
+    /// Leave the domain in Clerk.
+    Orphan,
+}
+
+/// Observed state of the Clerk domain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClerkDomainStatus {
+    /// The `metadata.generation` that the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Clerk's ID of the domain (`dmn_...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_id: Option<String>,
+
+    /// The domain name Clerk last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+
+    /// DNS records to create for the domain: a CNAME from `host` to `value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cname_targets: Vec<CnameTarget>,
+
+    /// URL of Clerk's Frontend API for this domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontend_api_url: Option<String>,
+
+    /// URL of the Account Portal (primary domains only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts_portal_url: Option<String>,
+
+    /// Development origin Clerk reports for the domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub development_origin: Option<String>,
+
+    /// Proxy URL Clerk reports for the domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+
+    /// The `isSecondary` value last sent to Clerk (Clerk does not report it back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_is_secondary: Option<bool>,
+
+    /// True when the operator took over a domain that already existed in Clerk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<bool>,
+
+    /// `Ready`: the domain exists in Clerk. `Synced`: Clerk matches the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// A DNS record Clerk expects for the domain.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct CnameTarget {
+    /// Record name, e.g. `clerk.marketing.example.com`.
+    pub host: String,
+    /// Record target, e.g. `frontend-api.clerk.services`.
+    pub value: String,
+    /// Whether Clerk needs this record before the domain counts as deployed.
+    pub required: bool,
+}

@@ -1,0 +1,254 @@
+use super::{
+    ClerkApiError, ClerkError, CreateDomain, DeletedObject, Domain, DomainList, ErrorItem,
+    Instance, SecretKey, UpdateDomain,
+};
+use reqwest::{Method, StatusCode, header};
+use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
+use url::Url;
+
+/// Clerk's production Backend API.
+pub const DEFAULT_BASE_URL: &str = "https://api.clerk.com/v1";
+/// The API version this client is written against (the OpenAPI spec's `info.version`).
+pub const DEFAULT_API_VERSION: &str = "2026-05-12";
+
+/// Settings shared by every Clerk client the operator makes.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL including `/v1`, e.g. `https://api.clerk.com/v1`.
+    pub base_url: Url,
+    /// Sent as the `Clerk-API-Version` header.
+    pub api_version: String,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            base_url: Url::parse(DEFAULT_BASE_URL).expect("valid URL"),
+            api_version: DEFAULT_API_VERSION.into(),
+            timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A Clerk Backend API client bound to one secret key (so, to one Clerk instance).
+#[derive(Clone, Debug)]
+pub struct ClerkClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+    key: SecretKey,
+}
+
+/// Build the HTTP client once; clients for each key share its connection pool.
+pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
+    crate::install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("clerk-operator/", env!("CARGO_PKG_VERSION")))
+        .timeout(config.timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .expect("HTTP client builds with rustls")
+}
+
+impl ClerkClient {
+    /// A client with its own connection pool.
+    pub fn new(config: ClientConfig, key: SecretKey) -> Self {
+        let http = http_client_for(&config);
+        Self { http, config, key }
+    }
+
+    /// A client sharing `http`'s connection pool.
+    pub fn with_http(http: reqwest::Client, config: ClientConfig, key: SecretKey) -> Self {
+        Self { http, config, key }
+    }
+
+    /// The key this client authenticates with.
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// `GET /domains`: every domain of the instance, primary included.
+    pub async fn list_domains(&self) -> Result<DomainList, ClerkError> {
+        self.send::<(), _>("ListDomains", Method::GET, "domains", None).await
+    }
+
+    /// `POST /domains`: add a satellite domain.
+    pub async fn create_domain(&self, body: &CreateDomain) -> Result<Domain, ClerkError> {
+        self.send("AddDomain", Method::POST, "domains", Some(body)).await
+    }
+
+    /// `PATCH /domains/{id}`.
+    pub async fn update_domain(&self, id: &str, body: &UpdateDomain) -> Result<Domain, ClerkError> {
+        let path = format!("domains/{}", encode(id));
+        self.send("UpdateDomain", Method::PATCH, &path, Some(body)).await
+    }
+
+    /// `DELETE /domains/{id}` (satellites only).
+    pub async fn delete_domain(&self, id: &str) -> Result<DeletedObject, ClerkError> {
+        let path = format!("domains/{}", encode(id));
+        self.send::<(), _>("DeleteDomain", Method::DELETE, &path, None).await
+    }
+
+    /// `GET /instance`.
+    pub async fn get_instance(&self) -> Result<Instance, ClerkError> {
+        self.send::<(), _>("GetInstance", Method::GET, "instance", None).await
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClerkError> {
+        let url = self.url(path);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(self.key.expose())
+            .header("Clerk-API-Version", &self.config.api_version)
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let started = std::time::Instant::now();
+        let result = req.send().await;
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(operation, error = %e, "Clerk request failed");
+                return Err(ClerkError::Transport {
+                    operation,
+                    message: describe(&e),
+                    timeout: e.is_timeout(),
+                });
+            }
+        };
+        let status = resp.status();
+        tracing::debug!(operation, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "Clerk request");
+        if status.is_success() {
+            let bytes = resp.bytes().await.map_err(|e| ClerkError::Transport {
+                operation,
+                message: describe(&e),
+                timeout: e.is_timeout(),
+            })?;
+            return serde_json::from_slice(&bytes).map_err(|e| ClerkError::Decode {
+                operation,
+                message: e.to_string(),
+            });
+        }
+        Err(ClerkError::Api {
+            operation,
+            error: read_error(status, resp).await,
+        })
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut base = self.config.base_url.to_string();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        Url::parse(&base)
+            .and_then(|b| b.join(path))
+            .expect("path joins onto a valid base URL")
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+    #[serde(default)]
+    clerk_trace_id: Option<String>,
+}
+
+async fn read_error(status: StatusCode, resp: reqwest::Response) -> ClerkApiError {
+    let header_trace = resp
+        .headers()
+        .get("clerk-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let retry_after = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
+    let body = resp.bytes().await.unwrap_or_default();
+    let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+    let (errors, body_trace) = match parsed {
+        Some(b) => (b.errors, b.clerk_trace_id),
+        None => {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.chars().take(300).collect();
+            let item = ErrorItem {
+                message: status.canonical_reason().unwrap_or("error").to_string(),
+                long_message: text.trim().to_string(),
+                code: String::new(),
+                meta: None,
+            };
+            (vec![item], None)
+        }
+    };
+    ClerkApiError {
+        status: status.as_u16(),
+        errors,
+        trace_id: body_trace.or(header_trace),
+        retry_after,
+    }
+}
+
+/// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110).
+pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let delta = when.as_millisecond() - now.as_millisecond();
+    Some(Duration::from_millis(delta.max(0) as u64))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_http_date() {
+        let now = jiff::Timestamp::from_second(1_445_412_470).unwrap(); // 2015-10-21T07:27:50Z
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn urls_keep_the_v1_prefix() {
+        let c = ClerkClient::new(
+            ClientConfig { base_url: Url::parse("http://127.0.0.1:1/v1").unwrap(), ..Default::default() },
+            SecretKey::new("sk_test_x"),
+        );
+        assert_eq!(c.url("domains/dmn_1").as_str(), "http://127.0.0.1:1/v1/domains/dmn_1");
+    }
+}

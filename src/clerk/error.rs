@@ -1,0 +1,197 @@
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// One entry of Clerk's `errors` array.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ErrorItem {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub long_message: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<serde_json::Value>,
+}
+
+/// Clerk's error body (`ClerkErrors` in the spec) with the HTTP status and trace id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClerkApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// Clerk's errors; empty when the body was not Clerk's JSON.
+    pub errors: Vec<ErrorItem>,
+    /// `clerk_trace_id` from the body, else the `Clerk-Trace-Id` header.
+    pub trace_id: Option<String>,
+    /// `Retry-After`, when Clerk sent one (429 and some 503s).
+    pub retry_after: Option<Duration>,
+}
+
+impl ClerkApiError {
+    /// The first error's code, e.g. `resource_not_found`.
+    pub fn code(&self) -> Option<&str> {
+        self.errors.first().map(|e| e.code.as_str())
+    }
+
+    /// Clerk's own words: each error's `long_message` (or `message`), joined.
+    pub fn long_message(&self) -> String {
+        let msgs: Vec<&str> = self
+            .errors
+            .iter()
+            .map(|e| {
+                if e.long_message.is_empty() {
+                    e.message.as_str()
+                } else {
+                    e.long_message.as_str()
+                }
+            })
+            .filter(|m| !m.is_empty())
+            .collect();
+        if msgs.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            msgs.join("; ")
+        }
+    }
+}
+
+impl std::fmt::Display for ClerkApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clerk answered {}: {}", self.status, self.long_message())?;
+        if let Some(code) = self.code() {
+            write!(f, " (code {code})")?;
+        }
+        if let Some(trace) = &self.trace_id {
+            write!(f, " [trace {trace}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong talking to Clerk.
+#[derive(thiserror::Error, Debug)]
+pub enum ClerkError {
+    /// Clerk answered with a non-success status.
+    #[error("{operation}: {error}")]
+    Api {
+        operation: &'static str,
+        error: ClerkApiError,
+    },
+    /// The request did not complete: connection refused or reset, timeout, TLS.
+    #[error("{operation}: could not reach Clerk: {message}")]
+    Transport {
+        operation: &'static str,
+        message: String,
+        timeout: bool,
+    },
+    /// Clerk answered 2xx with a body we could not read.
+    #[error("{operation}: unexpected response from Clerk: {message}")]
+    Decode {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+impl ClerkError {
+    /// The HTTP status, when Clerk answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClerkError::Api { error, .. } => Some(error.status),
+            _ => None,
+        }
+    }
+
+    /// `404`: the resource does not exist (for a DELETE, the work is already done).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Errors that retrying the same request cannot fix (bad input, credentials, plan limits).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status(), Some(400 | 401 | 402 | 403 | 422))
+    }
+
+    /// Errors worth retrying with backoff: transport failures, 429 and 5xx.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClerkError::Transport { .. } => true,
+            ClerkError::Api { error, .. } => error.status == 429 || error.status >= 500,
+            ClerkError::Decode { .. } => false,
+        }
+    }
+
+    /// `Retry-After` as Clerk sent it.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClerkError::Api { error, .. } => error.retry_after,
+            _ => None,
+        }
+    }
+
+    /// A CamelCase reason for conditions and Events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ClerkError::Transport { .. } => "ClerkUnreachable",
+            ClerkError::Decode { .. } => "ClerkResponseInvalid",
+            ClerkError::Api { error, .. } => match error.status {
+                401 => "ClerkUnauthorized",
+                402 => "ClerkPaymentRequired",
+                403 => "ClerkForbidden",
+                404 => "ClerkNotFound",
+                400 | 422 => "ClerkRejected",
+                429 => "ClerkRateLimited",
+                s if s >= 500 => "ClerkUnavailable",
+                _ => "ClerkError",
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> ClerkError {
+        ClerkError::Api {
+            operation: "ListDomains",
+            error: ClerkApiError {
+                status,
+                errors: vec![ErrorItem {
+                    message: "short".into(),
+                    long_message: "the long message".into(),
+                    code: "some_code".into(),
+                    meta: None,
+                }],
+                trace_id: Some("t1".into()),
+                retry_after: None,
+            },
+        }
+    }
+
+    #[test]
+    fn classification_table() {
+        let cases = [
+            (400, true, false, "ClerkRejected"),
+            (401, true, false, "ClerkUnauthorized"),
+            (402, true, false, "ClerkPaymentRequired"),
+            (403, true, false, "ClerkForbidden"),
+            (404, false, false, "ClerkNotFound"),
+            (422, true, false, "ClerkRejected"),
+            (429, false, true, "ClerkRateLimited"),
+            (500, false, true, "ClerkUnavailable"),
+            (503, false, true, "ClerkUnavailable"),
+        ];
+        for (status, terminal, transient, reason) in cases {
+            let e = api(status);
+            assert_eq!(e.is_terminal(), terminal, "{status}");
+            assert_eq!(e.is_transient(), transient, "{status}");
+            assert_eq!(e.reason(), reason, "{status}");
+        }
+    }
+
+    #[test]
+    fn display_carries_clerks_words_code_and_trace() {
+        let s = api(422).to_string();
+        assert!(s.contains("the long message") && s.contains("some_code") && s.contains("t1"), "{s}");
+    }
+}

@@ -1,0 +1,11 @@
+//! A small client for Clerk's Backend API: the domain endpoints and `GET /instance`.
+
+mod client;
+mod error;
+mod key;
+mod model;
+
+pub use client::{ClerkClient, http_client_for, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+pub use error::{ClerkApiError, ClerkError, ErrorItem};
+pub use key::{InstanceKind, SecretKey};
+pub use model::*;

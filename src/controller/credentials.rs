@@ -1,0 +1,141 @@
+//! Which Clerk secret key a ClerkDomain uses: its own namespace's Secret, else the default.
+
+use super::Context;
+use crate::api::ClerkDomain;
+use crate::clerk::SecretKey;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, ResourceExt};
+
+/// Why no key could be had. Messages name the Secret and key, never the key's value.
+#[derive(thiserror::Error, Debug)]
+pub enum CredentialsError {
+    #[error("Secret {namespace}/{name} (spec.secretRef) was not found")]
+    SecretNotFound { namespace: String, name: String },
+    #[error("Secret {namespace}/{name} has no key {key:?} (spec.secretRef.key)")]
+    KeyNotFound {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error("key {key:?} of Secret {namespace}/{name} is empty or not UTF-8")]
+    KeyInvalid {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "spec.secretRef is not set and the operator has no default Clerk secret key \
+         (start it with CLERK_SECRET_KEY or --secret-key-file)"
+    )]
+    NoDefault,
+    #[error("reading Secret {namespace}/{name}: {source}")]
+    Kube {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl CredentialsError {
+    /// Condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CredentialsError::Kube { .. } => "CredentialsUnreadable",
+            _ => "CredentialsNotFound",
+        }
+    }
+
+    /// Whether retrying soon may help (API errors) or only a change will (missing Secret).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CredentialsError::Kube { .. })
+    }
+}
+
+/// Resolve the key for `obj`. A `secretRef` is read from the object's own namespace only.
+pub async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<SecretKey, CredentialsError> {
+    let Some(r) = &obj.spec.secret_ref else {
+        return ctx.config.default_key.clone().ok_or(CredentialsError::NoDefault);
+    };
+    let namespace = obj.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secret = secrets
+        .get_opt(&r.name)
+        .await
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.clone(),
+            name: r.name.clone(),
+            source,
+        })?
+        .ok_or_else(|| CredentialsError::SecretNotFound {
+            namespace: namespace.clone(),
+            name: r.name.clone(),
+        })?;
+    key_from_secret(&secret, &namespace, &r.name, &r.key)
+}
+
+/// Take `key` out of a Secret's `data` (or `stringData`, as some tools leave it).
+pub fn key_from_secret(
+    secret: &Secret,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<SecretKey, CredentialsError> {
+    let raw = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.clone())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.clone().into_bytes())
+        })
+        .ok_or_else(|| CredentialsError::KeyNotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+        })?;
+    match String::from_utf8(raw) {
+        Ok(s) if !s.trim().is_empty() => Ok(SecretKey::new(s)),
+        _ => Err(CredentialsError::KeyInvalid {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn secret(key: &str, value: &[u8]) -> Secret {
+        Secret {
+            data: Some(BTreeMap::from([(key.to_string(), ByteString(value.to_vec()))])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn reads_and_trims_the_key() {
+        let k = key_from_secret(&secret("k", b"sk_live_abc\n"), "ns", "s", "k").unwrap();
+        assert_eq!(k.expose(), "sk_live_abc");
+    }
+
+    #[test]
+    fn missing_empty_and_binary_keys_are_explained_without_values() {
+        let e = key_from_secret(&secret("other", b"sk_live_abc"), "ns", "s", "k").unwrap_err();
+        assert!(matches!(e, CredentialsError::KeyNotFound { .. }));
+        assert_eq!(e.reason(), "CredentialsNotFound");
+        assert!(e.to_string().contains("ns/s") && !e.to_string().contains("sk_live"));
+        let e = key_from_secret(&secret("k", b"  \n"), "ns", "s", "k").unwrap_err();
+        assert!(matches!(e, CredentialsError::KeyInvalid { .. }));
+        let e = key_from_secret(&secret("k", &[0xff, 0xfe]), "ns", "s", "k").unwrap_err();
+        assert!(matches!(e, CredentialsError::KeyInvalid { .. }));
+    }
+}

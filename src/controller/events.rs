@@ -1,0 +1,42 @@
+//! User-visible transitions as Kubernetes Events (events.k8s.io).
+
+use super::Context;
+use crate::api::ClerkDomain;
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+/// Publish an Event about `obj`. Failing to publish is logged, never fatal.
+pub async fn publish(ctx: &Context, obj: &ClerkDomain, type_: EventType, reason: &str, action: &str, note: String) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(truncate(note)),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish Event");
+    }
+}
+
+/// Normal event shorthand.
+pub async fn normal(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+    publish(ctx, obj, EventType::Normal, reason, action, note).await
+}
+
+/// Warning event shorthand.
+pub async fn warning(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+    publish(ctx, obj, EventType::Warning, reason, action, note).await
+}
+
+fn truncate(mut s: String) -> String {
+    const MAX: usize = 1000;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}

@@ -1,0 +1,62 @@
+//! The reconcile loop: wiring ([`run`]), the shared [`Context`], pure decisions ([`plan`]), and
+//! the thin I/O shell that carries them out.
+
+pub mod backoff;
+mod context;
+pub mod credentials;
+mod error;
+mod events;
+pub mod plan;
+mod reconcile;
+pub mod status;
+
+pub use context::{Config, Context};
+pub use error::Error;
+pub use reconcile::{error_policy, reconcile};
+
+use crate::api::ClerkDomain;
+use futures::StreamExt;
+use kube::{
+    Api, Client,
+    api::ListParams,
+    runtime::{Controller, controller, watcher},
+};
+use std::sync::Arc;
+
+/// Run the controller until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let api: Api<ClerkDomain> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+        anyhow::bail!(
+            "cannot list ClerkDomains ({e}); is the CRD installed (kubectl apply -f crds/) and may \
+             this identity list clerkdomains.clerk-operator.io?"
+        );
+    }
+    let concurrency = config.concurrency;
+    let ctx = Arc::new(Context::new(client, config));
+    tracing::info!(
+        namespace = ctx.config.namespace.as_deref().unwrap_or("<all>"),
+        resync_secs = ctx.config.resync.as_secs(),
+        "controller starting"
+    );
+    Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+use super::*;
+use crate::api::SecretKeyRef;
+
+fn spec(domain: &str) -> ClerkDomainSpec {
+    ClerkDomainSpec {
+        domain: domain.into(),
+        is_satellite: true,
+        proxy_url: None,
+        is_secondary: None,
+        secret_ref: None::<SecretKeyRef>,
+        deletion_policy: DeletionPolicy::Delete,
+    }
+}
+
+fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
+    Domain {
+        object: "domain".into(),
+        id: id.into(),
+        name: name.into(),
+        is_satellite: satellite,
+        frontend_api_url: format!("https://clerk.{name}"),
+        accounts_portal_url: None,
+        proxy_url: proxy.map(str::to_string),
+        development_origin: String::new(),
+        cname_targets: None,
+    }
+}
+
+fn mem(id: Option<&str>) -> Memory<'_> {
+    Memory {
+        domain_id: id,
+        applied_is_secondary: None,
+    }
+}
+
+fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
+    Step::Create {
+        body: CreateDomain {
+            name: name.into(),
+            is_satellite: true,
+            proxy_url: proxy.map(str::to_string),
+        },
+        recreate,
+    }
+}
+
+fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
+    let mut body = UpdateDomain::default();
+    f(&mut body);
+    Step::Update {
+        id: id.into(),
+        body,
+        adopt,
+    }
+}
+
+fn in_sync(id: &str, adopt: bool) -> Step {
+    Step::InSync {
+        id: id.into(),
+        adopt,
+    }
+}
+
+#[test]
+fn plan_table() {
+    let primary = dom("dmn_p", "example.com", false, None);
+    let a = dom("dmn_a", "a.example.com", true, None);
+    let a_proxied = dom("dmn_a", "a.example.com", true, Some("https://a.example.com/__clerk"));
+    let with_proxy = |mut s: ClerkDomainSpec, p: &str| {
+        s.proxy_url = Some(p.into());
+        s
+    };
+    let secondary = |mut s: ClerkDomainSpec, v: bool| {
+        s.is_secondary = Some(v);
+        s
+    };
+    let primary_spec = |mut s: ClerkDomainSpec| {
+        s.is_satellite = false;
+        s
+    };
+    let proxy = "https://a.example.com/__clerk";
+
+    #[rustfmt::skip]
+    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, Step)> = vec![
+        ("absent -> create", spec("a.example.com"), mem(None), vec![primary.clone()], create("a.example.com", None, false)),
+        ("absent with proxy -> create with proxy", with_proxy(spec("a.example.com"), proxy), mem(None), vec![], create("a.example.com", Some(proxy), false)),
+        ("empty proxy counts as none", with_proxy(spec("a.example.com"), ""), mem(None), vec![], create("a.example.com", None, false)),
+        ("known id vanished -> recreate", spec("a.example.com"), mem(Some("dmn_gone")), vec![primary.clone()], create("a.example.com", None, true)),
+        ("present by id, same -> in sync", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone(), a.clone()], in_sync("dmn_a", false)),
+        ("present by name -> adopt in sync", spec("a.example.com"), mem(None), vec![a.clone()], in_sync("dmn_a", true)),
+        ("name match ignores case", spec("a.example.com"), mem(None), vec![dom("dmn_a", "A.example.com", true, None)], update("dmn_a", true, |b| b.name = Some("a.example.com".into()))),
+        ("renamed in spec -> patch name", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
+        ("proxy added -> patch proxy", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.proxy_url = Some(Some(proxy.into())))),
+        ("proxy dropped -> patch null", spec("a.example.com"), mem(Some("dmn_a")), vec![a_proxied.clone()], update("dmn_a", false, |b| b.proxy_url = Some(None))),
+        ("proxy same -> in sync", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a_proxied.clone()], in_sync("dmn_a", false)),
+        ("is_secondary never applied -> patch", secondary(spec("a.example.com"), true), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.is_secondary = Some(true))),
+        ("is_secondary applied -> in sync", secondary(spec("a.example.com"), true), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true) }, vec![a.clone()], in_sync("dmn_a", false)),
+        ("is_secondary on adoption always sent", secondary(spec("a.example.com"), false), Memory { domain_id: None, applied_is_secondary: Some(false) }, vec![a.clone()], update("dmn_a", true, |b| b.is_secondary = Some(false))),
+        ("is_secondary unset -> not managed", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true) }, vec![a.clone()], in_sync("dmn_a", false)),
+        ("rename and proxy in one patch", with_proxy(spec("c.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| { b.name = Some("c.example.com".into()); b.proxy_url = Some(Some(proxy.into())); })),
+        ("primary found by name", primary_spec(spec("example.com")), mem(None), vec![primary.clone(), a.clone()], in_sync("dmn_p", true)),
+        ("primary proxy change -> patch", with_proxy(primary_spec(spec("example.com")), proxy), mem(Some("dmn_p")), vec![primary.clone()], update("dmn_p", false, |b| b.proxy_url = Some(Some(proxy.into())))),
+        ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
+    ];
+    for (name, spec, memory, domains, want) in cases {
+        assert_eq!(plan(&spec, &memory, &domains), want, "case: {name}");
+    }
+}
+
+#[test]
+fn invalid_plans_explain_themselves() {
+    let mut s = spec("missing.example.com");
+    s.is_satellite = false;
+    match plan(&s, &mem(None), &[dom("dmn_p", "example.com", false, None)]) {
+        Step::Invalid { reason, message } => {
+            assert_eq!(reason, "PrimaryDomainNotFound");
+            assert!(message.contains("missing.example.com"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A satellite spec matching the primary by name must not take it over.
+    match plan(&spec("example.com"), &mem(None), &[dom("dmn_p", "example.com", false, None)]) {
+        Step::Invalid { reason, .. } => assert_eq!(reason, "SatelliteMismatch"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn cleanup_table() {
+    let a = dom("dmn_a", "a.example.com", true, None);
+    let primary = dom("dmn_p", "example.com", false, None);
+    let orphan = |mut s: ClerkDomainSpec| {
+        s.deletion_policy = DeletionPolicy::Orphan;
+        s
+    };
+    let primary_spec = |mut s: ClerkDomainSpec| {
+        s.is_satellite = false;
+        s
+    };
+    #[rustfmt::skip]
+    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, Cleanup)> = vec![
+        ("delete by id", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
+        ("delete by name when id unknown", spec("a.example.com"), mem(None), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
+        ("renamed outside: delete by id", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
+        ("gone already", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone()], Cleanup::Release(Release::AlreadyGone)),
+        ("orphan policy", orphan(spec("a.example.com")), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Release(Release::Orphaned)),
+        ("primary spec kept", primary_spec(spec("example.com")), mem(Some("dmn_p")), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),
+        ("satellite spec naming the primary is kept", spec("example.com"), mem(None), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),
+    ];
+    for (name, spec, memory, domains, want) in cases {
+        assert_eq!(plan_cleanup(&spec, &memory, &domains), want, "case: {name}");
+    }
+    assert!(cleanup_needs_clerk(&spec("a.example.com")));
+    assert!(!cleanup_needs_clerk(&orphan(spec("a.example.com"))));
+    assert!(!cleanup_needs_clerk(&primary_spec(spec("a.example.com"))));
+}

@@ -1,0 +1,111 @@
+//! The status the operator wants an object to have, computed purely from what happened.
+
+use crate::api::{
+    ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition,
+};
+use crate::clerk::Domain;
+
+/// The result of one reconcile, as far as status is concerned.
+#[derive(Clone, Debug)]
+pub enum Outcome<'a> {
+    /// Clerk matches the spec.
+    Synced {
+        domain: &'a Domain,
+        adopted: bool,
+        applied_is_secondary: Option<bool>,
+    },
+    /// Something failed; `domain` is what Clerk last reported, if anything.
+    Failed {
+        reason: &'a str,
+        message: &'a str,
+        domain: Option<&'a Domain>,
+    },
+}
+
+/// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
+/// so the caller can skip the write (`lastTransitionTime` only moves when a status flips).
+pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestamp) -> ClerkDomainStatus {
+    let old = obj.status.clone().unwrap_or_default();
+    let generation = obj.metadata.generation;
+    let mut st = old.clone();
+    st.observed_generation = generation;
+    match outcome {
+        Outcome::Synced { domain, adopted, applied_is_secondary } => {
+            fill_from_domain(&mut st, domain);
+            if *adopted {
+                st.adopted = Some(true);
+            }
+            st.applied_is_secondary = *applied_is_secondary;
+            let ready = condition(
+                condition_type::READY,
+                true,
+                "Registered",
+                format!("Domain {} is registered in Clerk", domain.id),
+                generation,
+                now,
+            );
+            set_condition(&mut st.conditions, ready);
+            let synced = condition(condition_type::SYNCED, true, "InSync", "Clerk matches the spec", generation, now);
+            set_condition(&mut st.conditions, synced);
+        }
+        Outcome::Failed { reason, message, domain } => {
+            if let Some(d) = domain {
+                fill_from_domain(&mut st, d);
+                let ready = condition(
+                    condition_type::READY,
+                    true,
+                    "Registered",
+                    format!("Domain {} is registered in Clerk", d.id),
+                    generation,
+                    now,
+                );
+                set_condition(&mut st.conditions, ready);
+            } else {
+                let was_ready = old
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == condition_type::READY && c.status == "True");
+                if !(was_ready && old.domain_id.is_some() && is_transient_reason(reason)) {
+                    let ready = condition(condition_type::READY, false, reason, *message, generation, now);
+                    set_condition(&mut st.conditions, ready);
+                } else if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == condition_type::READY) {
+                    c.observed_generation = generation;
+                }
+            }
+            let synced = condition(condition_type::SYNCED, false, reason, *message, generation, now);
+            set_condition(&mut st.conditions, synced);
+        }
+    }
+    st
+}
+
+/// Reasons for which the last known registration still holds (Clerk could not be asked).
+fn is_transient_reason(reason: &str) -> bool {
+    matches!(
+        reason,
+        "ClerkUnreachable" | "ClerkUnavailable" | "ClerkRateLimited" | "CredentialsUnreadable"
+    )
+}
+
+fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {
+    st.domain_id = Some(d.id.clone());
+    st.domain = Some(d.name.clone());
+    st.cname_targets = d
+        .cname_targets
+        .iter()
+        .flatten()
+        .map(|t| CnameTarget { host: t.host.clone(), value: t.value.clone(), required: t.required })
+        .collect();
+    st.frontend_api_url = non_empty(&d.frontend_api_url);
+    st.accounts_portal_url = d.accounts_portal_url.as_deref().and_then(non_empty);
+    st.development_origin = non_empty(&d.development_origin);
+    st.proxy_url = d.proxy_url.as_deref().and_then(non_empty);
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

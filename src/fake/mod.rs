@@ -1,0 +1,10 @@
+//! A stateful, in-memory fake of Clerk's Backend API domain endpoints, faithful to Clerk's
+//! OpenAPI spec in shapes and status codes. Tests embed it; `fake-clerk` serves it.
+
+mod errors;
+mod names;
+mod server;
+mod state;
+
+pub use server::{FakeClerk, FakeConfig, router};
+pub use state::{InstanceState, SharedState, State, Stats};

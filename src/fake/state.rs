@@ -1,0 +1,147 @@
+use super::names::new_id;
+use crate::clerk::{CnameTarget, Domain, InstanceKind, SecretKey};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One Clerk instance: its key, kind and domains (the primary first).
+#[derive(Clone, Debug)]
+pub struct InstanceState {
+    pub id: String,
+    pub kind: InstanceKind,
+    pub domains: Vec<Domain>,
+    /// `is_secondary` per domain ID, which Clerk stores but does not report.
+    pub secondary: BTreeMap<String, bool>,
+}
+
+/// Requests served, by operation and status code.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// operation (e.g. `ListDomains`) -> status code -> count.
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Sum of all counts.
+    pub total: u64,
+}
+
+impl Stats {
+    /// Requests of one operation, any status.
+    pub fn count(&self, operation: &str) -> u64 {
+        self.requests.get(operation).map_or(0, |m| m.values().sum())
+    }
+
+    /// Requests of one operation with one status.
+    pub fn count_status(&self, operation: &str, status: u16) -> u64 {
+        self.requests.get(operation).and_then(|m| m.get(&status)).copied().unwrap_or(0)
+    }
+}
+
+/// The whole fake: instances by secret key, and counters.
+#[derive(Debug, Default)]
+pub struct State {
+    pub instances: BTreeMap<String, InstanceState>,
+    pub stats: Stats,
+}
+
+/// State shared between the server and the test that embeds it.
+pub type SharedState = Arc<Mutex<State>>;
+
+impl State {
+    /// A fake with one instance per key, each with a primary domain named `primary`.
+    pub fn new(keys: &[String], primary: &str) -> Self {
+        let mut state = State::default();
+        for key in keys {
+            state.add_instance(key, primary);
+        }
+        state
+    }
+
+    /// Add an instance for `key` with a primary domain.
+    pub fn add_instance(&mut self, key: &str, primary: &str) {
+        let kind = SecretKey::new(key).kind();
+        let mut inst = InstanceState {
+            id: new_id("ins"),
+            kind,
+            domains: vec![],
+            secondary: BTreeMap::new(),
+        };
+        let d = make_domain(&inst, primary, false, None);
+        inst.domains.push(d);
+        self.instances.insert(key.to_string(), inst);
+    }
+
+    pub fn record(&mut self, operation: &str, status: u16) {
+        *self
+            .stats
+            .requests
+            .entry(operation.to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+        self.stats.total += 1;
+    }
+}
+
+/// A domain as Clerk would describe it: Frontend API URL, CNAME targets and, for a primary
+/// domain of a production instance, the Account Portal, mail and DKIM records.
+pub fn make_domain(inst: &InstanceState, name: &str, satellite: bool, proxy_url: Option<String>) -> Domain {
+    let id = new_id("dmn");
+    let mut d = Domain {
+        object: "domain".into(),
+        id,
+        name: name.to_string(),
+        is_satellite: satellite,
+        frontend_api_url: String::new(),
+        accounts_portal_url: None,
+        proxy_url,
+        development_origin: String::new(),
+        cname_targets: None,
+    };
+    describe(inst, &mut d);
+    d
+}
+
+/// Recompute the derived fields of `d` from its name, kind and proxy.
+pub fn describe(inst: &InstanceState, d: &mut Domain) {
+    let host = d.name.split(':').next().unwrap_or(&d.name).to_string();
+    let tag: String = inst.id.chars().skip(4).take(8).collect::<String>().to_lowercase();
+    match inst.kind {
+        InstanceKind::Development => {
+            d.frontend_api_url = format!("https://{}.clerk.accounts.dev", slug(&inst.id));
+            d.development_origin = format!("http://{}", d.name);
+            d.accounts_portal_url =
+                (!d.is_satellite).then(|| format!("https://{}.accounts.dev", slug(&inst.id)));
+            d.cname_targets = None;
+        }
+        InstanceKind::Production => {
+            d.frontend_api_url = match &d.proxy_url {
+                Some(p) => p.clone(),
+                None => format!("https://clerk.{host}"),
+            };
+            d.development_origin = String::new();
+            d.accounts_portal_url = (!d.is_satellite).then(|| format!("https://accounts.{host}"));
+            let mut targets = vec![];
+            if d.proxy_url.is_none() {
+                targets.push(target(format!("clerk.{host}"), "frontend-api.clerk.services", true));
+            }
+            if !d.is_satellite {
+                targets.push(target(format!("accounts.{host}"), "accounts.clerk.services", true));
+            }
+            targets.push(target(format!("clkmail.{host}"), &format!("mail.{tag}.clerk.services"), true));
+            targets.push(target(format!("clk._domainkey.{host}"), &format!("dkim1.{tag}.clerk.services"), true));
+            targets.push(target(format!("clk2._domainkey.{host}"), &format!("dkim2.{tag}.clerk.services"), true));
+            d.cname_targets = Some(targets);
+        }
+    }
+}
+
+fn target(host: String, value: &str, required: bool) -> CnameTarget {
+    CnameTarget { host, value: value.to_string(), required }
+}
+
+/// A stable, Clerk-like development slug for an instance, e.g. `brave-otter-42`.
+fn slug(instance_id: &str) -> String {
+    const ADJ: [&str; 8] = ["brave", "calm", "eager", "gentle", "happy", "lucky", "proud", "witty"];
+    const ANIMAL: [&str; 8] = ["otter", "falcon", "lynx", "heron", "panda", "koala", "marten", "ibis"];
+    let h = instance_id.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    format!("{}-{}-{}", ADJ[(h % 8) as usize], ANIMAL[((h / 8) % 8) as usize], h % 100)
+}

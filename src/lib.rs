@@ -1,0 +1,18 @@
+//! clerk-operator: makes Clerk domains declarative on Kubernetes.
+//!
+//! - [`api`]: the `ClerkDomain` custom resource.
+//! - [`clerk`]: a client for Clerk's Backend API.
+//! - [`controller`]: the reconcile loop (pure decisions in [`controller::plan`]).
+//! - [`fake`]: a stateful fake Clerk for tests and CI.
+
+pub mod api;
+pub mod clerk;
+pub mod cli;
+pub mod controller;
+pub mod fake;
+pub mod telemetry;
+
+/// Install rustls' ring crypto provider once per process (kube and reqwest both use rustls).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
