@@ -21,7 +21,24 @@ use kube::{
     api::ListParams,
     runtime::{Controller, controller, watcher},
 };
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
+
+/// The ClerkDomains whose `spec.secretRef` names `secret` (same namespace only).
+pub fn users_of_secret(store: &Store<ClerkDomain>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<ClerkDomain>> {
+    let ns = secret.namespace();
+    let name = secret.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|d| d.namespace() == ns)
+        .filter(|d| d.spec.secret_ref.as_ref().is_some_and(|r| r.name == name))
+        .map(|d| ObjectRef::from_obj(d.as_ref()))
+        .collect()
+}
 
 /// Run the controller until `shutdown` resolves.
 pub async fn run(
@@ -46,7 +63,18 @@ pub async fn run(
         resync_secs = ctx.config.resync.as_secs(),
         "controller starting"
     );
-    Controller::new(api, watcher::Config::default().any_semantic())
+    let secrets: Api<PartialObjectMeta<Secret>> = match &ctx.config.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
+    // ClerkDomains using the Secret must look again, and key material stays out of memory.
+    controller
+        .watches(secrets, watcher::Config::default().any_semantic(), move |secret| {
+            users_of_secret(&store, &secret)
+        })
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -1,0 +1,229 @@
+//! Test harness: a real control plane, an embedded fake Clerk and the controller, per test
+//! namespace.
+#![allow(dead_code)]
+
+pub mod controlplane;
+
+use anyhow::{Context as _, bail};
+use clerk_operator::api::ClerkDomain;
+use clerk_operator::clerk::{ClientConfig, SecretKey};
+use clerk_operator::controller::{self, Config};
+use clerk_operator::fake::{FakeClerk, FakeConfig};
+pub use controlplane::ControlPlane;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Production key of the fake's first instance.
+pub const LIVE_KEY: &str = "sk_live_e2e_first_instance_0001";
+/// Development key of the fake's second instance.
+pub const TEST_KEY: &str = "sk_test_e2e_second_instance_0002";
+/// How long a test waits for the operator to converge.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+/// One test's world: its namespace, fake Clerk and running controller.
+pub struct TestEnv {
+    pub cp: Arc<ControlPlane>,
+    pub ns: String,
+    pub client: Client,
+    pub fake: FakeClerk,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Options for [`TestEnv::start`].
+pub struct EnvOptions {
+    pub default_key: Option<&'static str>,
+    pub resync: Duration,
+}
+
+impl Default for EnvOptions {
+    fn default() -> Self {
+        Self { default_key: Some(LIVE_KEY), resync: Duration::from_secs(300) }
+    }
+}
+
+impl TestEnv {
+    /// Create a namespace, start a fake Clerk with a production and a development instance, and
+    /// run the controller watching only that namespace.
+    pub async fn start(cp: Arc<ControlPlane>, name: &str, opts: EnvOptions) -> anyhow::Result<Self> {
+        let client = cp.client().await;
+        let ns = format!("{name}-{:x}", rand::random::<u16>());
+        let nss: Api<Namespace> = Api::all(client.clone());
+        let mut n = Namespace::default();
+        n.metadata.name = Some(ns.clone());
+        nss.create(&PostParams::default(), &n).await.context("create namespace")?;
+        let fake = FakeClerk::start(FakeConfig {
+            secret_keys: vec![LIVE_KEY.into(), TEST_KEY.into()],
+            ..Default::default()
+        })
+        .await?;
+        let mut env = TestEnv { cp, ns, client, fake, shutdown: None, task: None };
+        env.start_controller(opts);
+        Ok(env)
+    }
+
+    /// (Re)start the controller.
+    pub fn start_controller(&mut self, opts: EnvOptions) {
+        let config = Config {
+            clerk: ClientConfig {
+                base_url: url::Url::parse(&self.fake.base_url()).unwrap(),
+                timeout: Duration::from_secs(5),
+                ..Default::default()
+            },
+            default_key: opts.default_key.map(SecretKey::new),
+            resync: opts.resync,
+            namespace: Some(self.ns.clone()),
+            concurrency: 4,
+            instance: Some("e2e".into()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let client = self.client.clone();
+        self.shutdown = Some(tx);
+        self.task = Some(tokio::spawn(controller::run(client, config, async move {
+            let _ = rx.await;
+        })));
+    }
+
+    /// Stop the controller and wait for it to finish.
+    pub async fn stop_controller(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task).await.context("controller stops")???;
+        }
+        Ok(())
+    }
+
+    /// ClerkDomains of this namespace.
+    pub fn domains(&self) -> Api<ClerkDomain> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Create a Secret holding a Clerk key.
+    pub async fn secret(&self, name: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.into());
+        s.string_data = Some([(key.to_string(), value.to_string())].into());
+        secrets.create(&PostParams::default(), &s).await?;
+        Ok(())
+    }
+
+    /// Create a ClerkDomain from YAML (namespace filled in).
+    pub async fn create(&self, yaml: &str) -> anyhow::Result<ClerkDomain> {
+        let mut obj: ClerkDomain = serde_yaml::from_str(yaml)?;
+        obj.metadata.namespace = Some(self.ns.clone());
+        Ok(self.domains().create(&PostParams::default(), &obj).await?)
+    }
+
+    /// Wait until the named ClerkDomain is Ready and synced with its current generation.
+    pub async fn wait_ready(&self, name: &str) -> anyhow::Result<ClerkDomain> {
+        wait_for(&self.domains(), name, "Ready and Synced", CONVERGE, |o: &ClerkDomain| {
+            is_true(o, "Ready")
+                && is_true(o, "Synced")
+                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+        })
+        .await
+    }
+
+    /// Delete the named ClerkDomain.
+    pub async fn delete(&self, name: &str) -> anyhow::Result<()> {
+        self.domains().delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+
+    /// Reasons of the Events about the named object.
+    pub async fn event_reasons(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        use k8s_openapi::api::events::v1::Event;
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let list = events.list(&Default::default()).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.reason)
+            .collect())
+    }
+
+    /// Wait until an Event with `reason` about `name` exists.
+    pub async fn wait_event(&self, name: &str, reason: &str) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let reasons = self.event_reasons(name).await?;
+            if reasons.iter().any(|r| r == reason) {
+                return Ok(());
+            }
+            if start.elapsed() > CONVERGE {
+                bail!("no Event {reason} for {name}; saw {reasons:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The condition of `type_`, if set.
+pub fn condition<'a>(o: &'a ClerkDomain, type_: &str) -> Option<&'a Condition> {
+    o.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Whether condition `type_` is True.
+pub fn is_true(o: &ClerkDomain, type_: &str) -> bool {
+    condition(o, type_).is_some_and(|c| c.status == "True")
+}
+
+/// Poll `name` until `pred` holds.
+pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, timeout: Duration, pred: impl Fn(&K) -> bool) -> anyhow::Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        if let Some(o) = api.get_opt(name).await? {
+            if pred(&o) {
+                return Ok(o);
+            }
+            last = Some(o);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out waiting for {name} to be {what}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Poll until `name` no longer exists.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration) -> anyhow::Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let start = Instant::now();
+    loop {
+        match api.get_opt(name).await? {
+            None => return Ok(()),
+            Some(o) if start.elapsed() > timeout => bail!("{name} still exists: {o:#?}"),
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Run an async test body on its own runtime.
+pub fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> Result<(), libtest_mimic::Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(f).map_err(|e| format!("{e:#}").into())
+}
