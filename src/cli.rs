@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the ClerkDomain CustomResourceDefinition as YAML.
     Crd,
 }
@@ -69,7 +69,7 @@ pub async fn main() -> anyhow::Result<()> {
             print!("{}", crate::api::crd_yaml());
             Ok(())
         }
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
     }
 }
 
@@ -107,7 +107,11 @@ fn default_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretKe
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the secret key file {}", path.display()))?;
-            anyhow::ensure!(!text.trim().is_empty(), "secret key file {} is empty", path.display());
+            anyhow::ensure!(
+                !text.trim().is_empty(),
+                "secret key file {} is empty",
+                path.display()
+            );
             Ok(Some(SecretKey::new(text)))
         }
         None => Ok(None),

@@ -9,26 +9,53 @@ use libtest_mimic::{Arguments, Trial};
 use std::sync::Arc;
 use support::*;
 
+type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;
+
 fn main() {
     let mut args = Arguments::from_args();
     if args.test_threads.is_none() {
         args.test_threads = Some(4);
     }
-    let tests: Vec<(&str, fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>)> = vec![
-        ("kubectl_apply_reaches_ready_with_cname_targets", |cp| run_async(kubectl_apply_reaches_ready(cp))),
-        ("spec_changes_are_patched_and_proxy_url_cleared", |cp| run_async(spec_changes_are_patched(cp))),
-        ("delete_removes_the_satellite_then_the_finalizer", |cp| run_async(delete_removes_satellite(cp))),
-        ("delete_finishes_when_clerk_already_lost_the_domain", |cp| run_async(delete_when_already_gone(cp))),
-        ("existing_domain_is_adopted_by_name_not_duplicated", |cp| run_async(adopts_by_name(cp))),
-        ("primary_domain_is_never_deleted", |cp| run_async(primary_never_deleted(cp))),
-        ("wrong_key_reports_clerks_reason_and_recovers", |cp| run_async(wrong_key(cp))),
-        ("missing_secret_is_a_condition_and_recovers_when_created", |cp| run_async(missing_secret(cp))),
-        ("invalid_spec_is_rejected_at_admission", |cp| run_async(admission_rejects(cp))),
-        ("idle_object_causes_no_status_writes", |cp| run_async(idle_object_is_quiet(cp))),
+    let tests: Vec<(&str, TestFn)> = vec![
+        ("kubectl_apply_reaches_ready_with_cname_targets", |cp| {
+            run_async(kubectl_apply_reaches_ready(cp))
+        }),
+        ("spec_changes_are_patched_and_proxy_url_cleared", |cp| {
+            run_async(spec_changes_are_patched(cp))
+        }),
+        ("delete_removes_the_satellite_then_the_finalizer", |cp| {
+            run_async(delete_removes_satellite(cp))
+        }),
+        ("delete_finishes_when_clerk_already_lost_the_domain", |cp| {
+            run_async(delete_when_already_gone(cp))
+        }),
+        ("existing_domain_is_adopted_by_name_not_duplicated", |cp| {
+            run_async(adopts_by_name(cp))
+        }),
+        ("primary_domain_is_never_deleted", |cp| {
+            run_async(primary_never_deleted(cp))
+        }),
+        ("wrong_key_reports_clerks_reason_and_recovers", |cp| {
+            run_async(wrong_key(cp))
+        }),
+        ("missing_secret_is_a_condition_and_recovers_when_created", |cp| {
+            run_async(missing_secret(cp))
+        }),
+        ("invalid_spec_is_rejected_at_admission", |cp| {
+            run_async(admission_rejects(cp))
+        }),
+        ("idle_object_causes_no_status_writes", |cp| {
+            run_async(idle_object_is_quiet(cp))
+        }),
     ];
-    let all_filtered = tests.iter().all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
+    let all_filtered = tests
+        .iter()
+        .all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
     if all_filtered || args.list {
-        let trials = tests.into_iter().map(|(name, _)| Trial::test(name, || Ok(()))).collect();
+        let trials = tests
+            .into_iter()
+            .map(|(name, _)| Trial::test(name, || Ok(())))
+            .collect();
         libtest_mimic::run(&args, trials).exit();
     }
     let cp = Arc::new(ControlPlane::start());
@@ -46,41 +73,108 @@ fn main() {
 }
 
 fn ns_yaml(name: &str, spec: &str) -> String {
-    format!("apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n{spec}")
+    format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
 }
 
 async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let env = TestEnv::start(cp.clone(), "apply", EnvOptions { default_key: None, ..Default::default() }).await?;
+    let env = TestEnv::start(
+        cp.clone(),
+        "apply",
+        EnvOptions {
+            default_key: None,
+            ..Default::default()
+        },
+    )
+    .await?;
     let manifest = format!(
         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: clerk\n  namespace: {ns}\nstringData:\n  CLERK_SECRET_KEY: {LIVE_KEY}\n---\n\
          apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: marketing\n  namespace: {ns}\nspec:\n  domain: marketing.example.com\n  secretRef: {{name: clerk, key: CLERK_SECRET_KEY}}\n",
         ns = env.ns
     );
     let out = cp.kubectl_stdin(&["apply", "-f", "-"], &manifest);
-    ensure!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
-    let out = cp.kubectl(&["wait", "-n", &env.ns, "--for=condition=Ready", "--timeout=60s", "cdom/marketing"]);
-    ensure!(out.status.success(), "kubectl wait: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "kubectl apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp.kubectl(&[
+        "wait",
+        "-n",
+        &env.ns,
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "cdom/marketing",
+    ]);
+    ensure!(
+        out.status.success(),
+        "kubectl wait: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let obj = env.wait_ready("marketing").await?;
     let st = obj.status.clone().unwrap();
     let id = st.domain_id.clone().unwrap();
     ensure!(id.starts_with("dmn_"), "domain id {id}");
-    ensure!(st.cname_targets.iter().any(|t| t.host == "clerk.marketing.example.com" && t.value == "frontend-api.clerk.services" && t.required), "cname targets: {:?}", st.cname_targets);
-    ensure!(st.frontend_api_url.as_deref() == Some("https://clerk.marketing.example.com"), "{:?}", st.frontend_api_url);
-    ensure!(obj.metadata.finalizers.as_ref().is_some_and(|f| f.iter().any(|f| f == "clerk-operator.io/cleanup")));
+    ensure!(
+        st.cname_targets
+            .iter()
+            .any(|t| t.host == "clerk.marketing.example.com"
+                && t.value == "frontend-api.clerk.services"
+                && t.required),
+        "cname targets: {:?}",
+        st.cname_targets
+    );
+    ensure!(
+        st.frontend_api_url.as_deref() == Some("https://clerk.marketing.example.com"),
+        "{:?}",
+        st.frontend_api_url
+    );
+    ensure!(
+        obj.metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == "clerk-operator.io/cleanup"))
+    );
     let in_fake = env.fake.domains(LIVE_KEY);
-    ensure!(in_fake.iter().filter(|d| d.name == "marketing.example.com").count() == 1 && in_fake.iter().any(|d| d.id == id && d.is_satellite));
+    ensure!(
+        in_fake
+            .iter()
+            .filter(|d| d.name == "marketing.example.com")
+            .count()
+            == 1
+            && in_fake.iter().any(|d| d.id == id && d.is_satellite)
+    );
     // The printer columns a user sees.
     let out = cp.kubectl(&["get", "clerkdomains", "-n", &env.ns]);
     let table = String::from_utf8_lossy(&out.stdout);
-    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    ensure!(header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "AGE"], "header {header:?}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    ensure!(
+        header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "AGE"],
+        "header {header:?}"
+    );
     ensure!(table.contains(&id) && table.contains("True"), "{table}");
-    let out = cp.kubectl(&["get", "cdom", "-n", &env.ns, "-o", "jsonpath={.items[0].status.conditions[*].type}"]);
+    let out = cp.kubectl(&[
+        "get",
+        "cdom",
+        "-n",
+        &env.ns,
+        "-o",
+        "jsonpath={.items[0].status.conditions[*].type}",
+    ]);
     ensure!(String::from_utf8_lossy(&out.stdout).contains("Synced"));
     env.wait_event("marketing", "Created").await?;
     // The key never leaks into status or Events.
     let out = cp.kubectl(&["get", "cdom,events", "-n", &env.ns, "-o", "yaml"]);
-    ensure!(!String::from_utf8_lossy(&out.stdout).contains(LIVE_KEY), "secret key leaked");
+    ensure!(
+        !String::from_utf8_lossy(&out.stdout).contains(LIVE_KEY),
+        "secret key leaked"
+    );
     Ok(())
 }
 
@@ -92,44 +186,96 @@ async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let id = env.wait_ready("app").await?.status.unwrap().domain_id.unwrap();
     let pp = PatchParams::default();
     // Rename.
-    env.domains().patch("app", &pp, &Patch::Merge(json!({"spec": {"domain": "app2.example.com"}}))).await?;
+    env.domains()
+        .patch(
+            "app",
+            &pp,
+            &Patch::Merge(json!({"spec": {"domain": "app2.example.com"}})),
+        )
+        .await?;
     let obj = env.wait_ready("app").await?;
     let st = obj.status.unwrap();
-    ensure!(st.domain_id.as_deref() == Some(id.as_str()), "same domain keeps its id");
+    ensure!(
+        st.domain_id.as_deref() == Some(id.as_str()),
+        "same domain keeps its id"
+    );
     ensure!(st.domain.as_deref() == Some("app2.example.com"));
-    ensure!(st.cname_targets.iter().any(|t| t.host == "clerk.app2.example.com"), "{:?}", st.cname_targets);
-    let d = env.fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id).context("domain in fake")?;
+    ensure!(
+        st.cname_targets
+            .iter()
+            .any(|t| t.host == "clerk.app2.example.com"),
+        "{:?}",
+        st.cname_targets
+    );
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == id)
+        .context("domain in fake")?;
     ensure!(d.name == "app2.example.com");
     // Add a proxy.
     let proxy = "https://app2.example.com/__clerk";
-    env.domains().patch("app", &pp, &Patch::Merge(json!({"spec": {"proxyUrl": proxy, "isSecondary": true}}))).await?;
+    env.domains()
+        .patch(
+            "app",
+            &pp,
+            &Patch::Merge(json!({"spec": {"proxyUrl": proxy, "isSecondary": true}})),
+        )
+        .await?;
     let st = env.wait_ready("app").await?.status.unwrap();
     ensure!(st.proxy_url.as_deref() == Some(proxy), "{:?}", st.proxy_url);
     ensure!(st.applied_is_secondary == Some(true));
-    let d = env.fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id).unwrap();
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == id)
+        .unwrap();
     ensure!(d.proxy_url.as_deref() == Some(proxy));
-    let secondary = env.fake.state().lock().unwrap().instances[LIVE_KEY].secondary.get(&id).copied();
+    let secondary = env.fake.state().lock().unwrap().instances[LIVE_KEY]
+        .secondary
+        .get(&id)
+        .copied();
     ensure!(secondary == Some(true), "is_secondary in fake: {secondary:?}");
     // Drop the proxy: Clerk gets proxy_url null.
-    env.domains().patch("app", &pp, &Patch::Merge(json!({"spec": {"proxyUrl": null}}))).await?;
+    env.domains()
+        .patch("app", &pp, &Patch::Merge(json!({"spec": {"proxyUrl": null}})))
+        .await?;
     let st = env.wait_ready("app").await?.status.unwrap();
     ensure!(st.proxy_url.is_none());
-    let d = env.fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id).unwrap();
-    ensure!(d.proxy_url.is_none(), "proxy still set in Clerk: {:?}", d.proxy_url);
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == id)
+        .unwrap();
+    ensure!(
+        d.proxy_url.is_none(),
+        "proxy still set in Clerk: {:?}",
+        d.proxy_url
+    );
     env.wait_event("app", "Updated").await?;
     let stats = env.fake.stats();
     ensure!(stats.count("AddDomain") == 1, "one POST only: {stats:?}");
-    ensure!(stats.count_status("UpdateDomain", 200) == 3, "three PATCHes: {stats:?}");
+    ensure!(
+        stats.count_status("UpdateDomain", 200) == 3,
+        "three PATCHes: {stats:?}"
+    );
     Ok(())
 }
 
 async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "delete", Default::default()).await?;
-    env.create(&ns_yaml("gone", "  domain: gone.example.com\n")).await?;
+    env.create(&ns_yaml("gone", "  domain: gone.example.com\n"))
+        .await?;
     let id = env.wait_ready("gone").await?.status.unwrap().domain_id.unwrap();
     env.delete("gone").await?;
     wait_gone(&env.domains(), "gone", CONVERGE).await?;
-    ensure!(!env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id), "domain still in Clerk");
+    ensure!(
+        !env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
+        "domain still in Clerk"
+    );
     ensure!(env.fake.stats().count_status("DeleteDomain", 200) == 1);
     env.wait_event("gone", "Deleted").await?;
     Ok(())
@@ -137,7 +283,8 @@ async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
 
 async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "lost", Default::default()).await?;
-    env.create(&ns_yaml("lost", "  domain: lost.example.com\n")).await?;
+    env.create(&ns_yaml("lost", "  domain: lost.example.com\n"))
+        .await?;
     let id = env.wait_ready("lost").await?.status.unwrap().domain_id.unwrap();
     ensure!(env.fake.remove_domain(LIVE_KEY, &id));
     env.delete("lost").await?;
@@ -149,26 +296,55 @@ async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
 async fn adopts_by_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "adopt", Default::default()).await?;
     let existing = env.fake.insert_domain(LIVE_KEY, "shop.example.com", None);
-    env.create(&ns_yaml("shop", "  domain: shop.example.com\n")).await?;
+    env.create(&ns_yaml("shop", "  domain: shop.example.com\n"))
+        .await?;
     let st = env.wait_ready("shop").await?.status.unwrap();
-    ensure!(st.domain_id.as_deref() == Some(existing.id.as_str()), "adopted id {:?} vs {}", st.domain_id, existing.id);
+    ensure!(
+        st.domain_id.as_deref() == Some(existing.id.as_str()),
+        "adopted id {:?} vs {}",
+        st.domain_id,
+        existing.id
+    );
     ensure!(st.adopted == Some(true));
-    ensure!(env.fake.stats().count("AddDomain") == 0, "no POST for an existing domain");
-    ensure!(env.fake.domains(LIVE_KEY).iter().filter(|d| d.name == "shop.example.com").count() == 1);
+    ensure!(
+        env.fake.stats().count("AddDomain") == 0,
+        "no POST for an existing domain"
+    );
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .filter(|d| d.name == "shop.example.com")
+            .count()
+            == 1
+    );
     env.wait_event("shop", "Adopted").await?;
     Ok(())
 }
 
 async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "primary", Default::default()).await?;
-    env.create(&ns_yaml("root", "  domain: example.com\n  isSatellite: false\n")).await?;
+    env.create(&ns_yaml("root", "  domain: example.com\n  isSatellite: false\n"))
+        .await?;
     let st = env.wait_ready("root").await?.status.unwrap();
-    let primary = env.fake.domains(LIVE_KEY).into_iter().find(|d| !d.is_satellite).unwrap();
+    let primary = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| !d.is_satellite)
+        .unwrap();
     ensure!(st.domain_id.as_deref() == Some(primary.id.as_str()));
-    ensure!(st.accounts_portal_url.as_deref() == Some("https://accounts.example.com"), "{:?}", st.accounts_portal_url);
+    ensure!(
+        st.accounts_portal_url.as_deref() == Some("https://accounts.example.com"),
+        "{:?}",
+        st.accounts_portal_url
+    );
     env.delete("root").await?;
     wait_gone(&env.domains(), "root", CONVERGE).await?;
-    ensure!(env.fake.domains(LIVE_KEY).iter().any(|d| d.id == primary.id), "primary deleted");
+    ensure!(
+        env.fake.domains(LIVE_KEY).iter().any(|d| d.id == primary.id),
+        "primary deleted"
+    );
     ensure!(env.fake.stats().count("DeleteDomain") == 0);
     env.wait_event("root", "PrimaryKept").await?;
     Ok(())
@@ -179,27 +355,46 @@ async fn wrong_key(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     use serde_json::json;
     let env = TestEnv::start(cp, "badkey", Default::default()).await?;
     env.secret("clerk", "key", "sk_live_not_a_real_key").await?;
-    env.create(&ns_yaml("bad", "  domain: bad.example.com\n  secretRef: {name: clerk, key: key}\n")).await?;
+    env.create(&ns_yaml(
+        "bad",
+        "  domain: bad.example.com\n  secretRef: {name: clerk, key: key}\n",
+    ))
+    .await?;
     let obj = wait_for(&env.domains(), "bad", "Synced=False", CONVERGE, |o| {
         condition(o, "Synced").is_some_and(|c| c.status == "False")
     })
     .await?;
     let c = condition(&obj, "Synced").unwrap();
     ensure!(c.reason == "ClerkUnauthorized", "reason {}", c.reason);
-    ensure!(c.message.contains("Secret Key is invalid"), "Clerk's long_message: {}", c.message);
+    ensure!(
+        c.message.contains("Secret Key is invalid"),
+        "Clerk's long_message: {}",
+        c.message
+    );
     ensure!(!c.message.contains("sk_live_not_a_real_key"), "key leaked");
     ensure!(condition(&obj, "Ready").is_some_and(|c| c.status == "False"));
     env.wait_event("bad", "ClerkUnauthorized").await?;
     // Fixing the Secret triggers a reconcile (no 10-minute wait) and the object recovers.
-    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(env.client.clone(), &env.ns);
-    secrets.patch("clerk", &PatchParams::default(), &Patch::Merge(json!({"stringData": {"key": LIVE_KEY}}))).await?;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    secrets
+        .patch(
+            "clerk",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"key": LIVE_KEY}})),
+        )
+        .await?;
     env.wait_ready("bad").await?;
     Ok(())
 }
 
 async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "nosecret", Default::default()).await?;
-    env.create(&ns_yaml("orphan", "  domain: nosecret.example.com\n  secretRef: {name: absent, key: key}\n")).await?;
+    env.create(&ns_yaml(
+        "orphan",
+        "  domain: nosecret.example.com\n  secretRef: {name: absent, key: key}\n",
+    ))
+    .await?;
     let obj = wait_for(&env.domains(), "orphan", "CredentialsNotFound", CONVERGE, |o| {
         condition(o, "Synced").is_some_and(|c| c.reason == "CredentialsNotFound")
     })
@@ -209,7 +404,10 @@ async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     let rv = env.domains().get("orphan").await?.metadata.resource_version;
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    ensure!(env.domains().get("orphan").await?.metadata.resource_version == rv, "status keeps changing");
+    ensure!(
+        env.domains().get("orphan").await?.metadata.resource_version == rv,
+        "status keeps changing"
+    );
     ensure!(env.fake.stats().total == 0, "Clerk called without credentials");
     env.secret("absent", "key", LIVE_KEY).await?;
     env.wait_ready("orphan").await?;
@@ -223,29 +421,54 @@ async fn admission_rejects(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
         ("  domain: a.example.com/path\n", "must not contain a path"),
         ("  domain: \"*.example.com\"\n", "must not be a wildcard"),
         ("  domain: A.example.com\n", "must be lowercase"),
-        ("  domain: a.example.com\n  proxyUrl: http://a.example.com/__clerk\n", "proxyUrl must be an https:// URL"),
-        ("  domain: a.example.com\n  deletionPolicy: Keep\n", "Unsupported value"),
+        (
+            "  domain: a.example.com\n  proxyUrl: http://a.example.com/__clerk\n",
+            "proxyUrl must be an https:// URL",
+        ),
+        (
+            "  domain: a.example.com\n  deletionPolicy: Keep\n",
+            "Unsupported value",
+        ),
     ];
     for (i, (spec, want)) in cases.iter().enumerate() {
-        let out = env.cp.kubectl_stdin(&["apply", "-n", &env.ns, "-f", "-"], &ns_yaml(&format!("bad{i}"), spec));
+        let out = env.cp.kubectl_stdin(
+            &["apply", "-n", &env.ns, "-f", "-"],
+            &ns_yaml(&format!("bad{i}"), spec),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(!out.status.success(), "{spec} was accepted");
         ensure!(stderr.contains(want), "{spec}: got {stderr}, want {want}");
     }
-    env.create(&ns_yaml("good", "  domain: localhost:3000\n  deletionPolicy: Orphan\n")).await?;
+    env.create(&ns_yaml(
+        "good",
+        "  domain: localhost:3000\n  deletionPolicy: Orphan\n",
+    ))
+    .await?;
     Ok(())
 }
 
 async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let env = TestEnv::start(cp, "idle", EnvOptions { resync: std::time::Duration::from_secs(1), ..Default::default() }).await?;
-    env.create(&ns_yaml("idle", "  domain: idle.example.com\n")).await?;
+    let env = TestEnv::start(
+        cp,
+        "idle",
+        EnvOptions {
+            resync: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await?;
+    env.create(&ns_yaml("idle", "  domain: idle.example.com\n"))
+        .await?;
     let obj = env.wait_ready("idle").await?;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let before = env.domains().get("idle").await?;
     let lists_before = env.fake.stats().count("ListDomains");
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let after = env.domains().get("idle").await?;
-    ensure!(before.metadata.resource_version == after.metadata.resource_version, "idle object was written");
+    ensure!(
+        before.metadata.resource_version == after.metadata.resource_version,
+        "idle object was written"
+    );
     let ready_before = condition(&obj, "Ready").unwrap().last_transition_time.clone();
     ensure!(condition(&after, "Ready").unwrap().last_transition_time == ready_before);
     let lists = env.fake.stats().count("ListDomains") - lists_before;

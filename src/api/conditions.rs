@@ -58,7 +58,10 @@ mod tests {
     #[test]
     fn transition_time_is_stable_while_status_holds() {
         let mut set = vec![];
-        set_condition(&mut set, condition("Ready", true, "Created", "a", Some(1), at(10)));
+        set_condition(
+            &mut set,
+            condition("Ready", true, "Created", "a", Some(1), at(10)),
+        );
         set_condition(&mut set, condition("Ready", true, "InSync", "b", Some(2), at(20)));
         assert_eq!(set.len(), 1);
         assert_eq!(set[0].last_transition_time, Time(at(10)));
@@ -69,7 +72,10 @@ mod tests {
     #[test]
     fn transition_time_moves_when_status_flips() {
         let mut set = vec![];
-        set_condition(&mut set, condition("Ready", true, "Created", "a", Some(1), at(10)));
+        set_condition(
+            &mut set,
+            condition("Ready", true, "Created", "a", Some(1), at(10)),
+        );
         set_condition(&mut set, condition("Ready", false, "Gone", "b", Some(1), at(30)));
         assert_eq!(set[0].last_transition_time, Time(at(30)));
         assert_eq!(set[0].status, "False");

@@ -20,21 +20,12 @@ use serde::{Deserialize, Serialize};
     status = "ClerkDomainStatus",
     derive = "PartialEq",
     doc = "A domain of a Clerk instance, managed declaratively by clerk-operator.",
-    printcolumn(name = "Domain", type_ = "string", json_path = ".spec.domain"),
-    printcolumn(name = "Satellite", type_ = "boolean", json_path = ".spec.isSatellite"),
-    printcolumn(name = "Domain-ID", type_ = "string", json_path = ".status.domainId"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Synced\")].reason",
-        priority = "1"
-    ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
+    printcolumn = r#"{"name":"Satellite","type":"boolean","jsonPath":".spec.isSatellite"}"#,
+    printcolumn = r#"{"name":"Domain-ID","type":"string","jsonPath":".status.domainId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Synced\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new(
     "!has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"

@@ -1,6 +1,6 @@
 use super::{
-    ClerkApiError, ClerkError, CreateDomain, DeletedObject, Domain, DomainList, ErrorItem,
-    Instance, SecretKey, UpdateDomain,
+    ClerkApiError, ClerkError, CreateDomain, DeletedObject, Domain, DomainList, ErrorItem, Instance,
+    SecretKey, UpdateDomain,
 };
 use reqwest::{Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
@@ -72,7 +72,8 @@ impl ClerkClient {
 
     /// `GET /domains`: every domain of the instance, primary included.
     pub async fn list_domains(&self) -> Result<DomainList, ClerkError> {
-        self.send::<(), _>("ListDomains", Method::GET, "domains", None).await
+        self.send::<(), _>("ListDomains", Method::GET, "domains", None)
+            .await
     }
 
     /// `POST /domains`: add a satellite domain.
@@ -89,12 +90,14 @@ impl ClerkClient {
     /// `DELETE /domains/{id}` (satellites only).
     pub async fn delete_domain(&self, id: &str) -> Result<DeletedObject, ClerkError> {
         let path = format!("domains/{}", encode(id));
-        self.send::<(), _>("DeleteDomain", Method::DELETE, &path, None).await
+        self.send::<(), _>("DeleteDomain", Method::DELETE, &path, None)
+            .await
     }
 
     /// `GET /instance`.
     pub async fn get_instance(&self) -> Result<Instance, ClerkError> {
-        self.send::<(), _>("GetInstance", Method::GET, "instance", None).await
+        self.send::<(), _>("GetInstance", Method::GET, "instance", None)
+            .await
     }
 
     async fn send<B: Serialize, T: DeserializeOwned>(
@@ -128,7 +131,12 @@ impl ClerkClient {
             }
         };
         let status = resp.status();
-        tracing::debug!(operation, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "Clerk request");
+        tracing::debug!(
+            operation,
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Clerk request"
+        );
         if status.is_success() {
             let bytes = resp.bytes().await.map_err(|e| ClerkError::Transport {
                 operation,
@@ -239,16 +247,25 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
             Some(Duration::from_secs(10))
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
     fn urls_keep_the_v1_prefix() {
         let c = ClerkClient::new(
-            ClientConfig { base_url: Url::parse("http://127.0.0.1:1/v1").unwrap(), ..Default::default() },
+            ClientConfig {
+                base_url: Url::parse("http://127.0.0.1:1/v1").unwrap(),
+                ..Default::default()
+            },
             SecretKey::new("sk_test_x"),
         );
-        assert_eq!(c.url("domains/dmn_1").as_str(), "http://127.0.0.1:1/v1/domains/dmn_1");
+        assert_eq!(
+            c.url("domains/dmn_1").as_str(),
+            "http://127.0.0.1:1/v1/domains/dmn_1"
+        );
     }
 }

@@ -192,6 +192,9 @@ mod tests {
     #[test]
     fn display_carries_clerks_words_code_and_trace() {
         let s = api(422).to_string();
-        assert!(s.contains("the long message") && s.contains("some_code") && s.contains("t1"), "{s}");
+        assert!(
+            s.contains("the long message") && s.contains("some_code") && s.contains("t1"),
+            "{s}"
+        );
     }
 }

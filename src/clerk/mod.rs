@@ -5,7 +5,7 @@ mod error;
 mod key;
 mod model;
 
-pub use client::{ClerkClient, http_client_for, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL};
+pub use client::{ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, http_client_for};
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
 pub use key::{InstanceKind, SecretKey};
 pub use model::*;

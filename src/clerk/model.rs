@@ -128,10 +128,19 @@ mod tests {
 
     #[test]
     fn update_sends_null_proxy_only_when_asked() {
-        let clear = UpdateDomain { proxy_url: Some(None), ..Default::default() };
+        let clear = UpdateDomain {
+            proxy_url: Some(None),
+            ..Default::default()
+        };
         assert_eq!(serde_json::to_value(&clear).unwrap(), json!({"proxy_url": null}));
-        let rename = UpdateDomain { name: Some("b.example.com".into()), ..Default::default() };
-        assert_eq!(serde_json::to_value(&rename).unwrap(), json!({"name": "b.example.com"}));
+        let rename = UpdateDomain {
+            name: Some("b.example.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&rename).unwrap(),
+            json!({"name": "b.example.com"})
+        );
         let parsed: UpdateDomain = serde_json::from_value(json!({"proxy_url": null})).unwrap();
         assert_eq!(parsed.proxy_url, Some(None));
         let parsed: UpdateDomain = serde_json::from_value(json!({})).unwrap();

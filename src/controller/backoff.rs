@@ -58,7 +58,9 @@ mod tests {
 
     #[test]
     fn retry_after_is_a_floor_and_terminal_is_slow() {
-        let t = Retry::Transient { after: Some(Duration::from_secs(30)) };
+        let t = Retry::Transient {
+            after: Some(Duration::from_secs(30)),
+        };
         assert_eq!(delay(t, 1, 0.5), Duration::from_secs(30));
         assert_eq!(delay(Retry::Terminal, 1, 0.5), TERMINAL_RECHECK);
     }

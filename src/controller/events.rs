@@ -6,7 +6,14 @@ use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
 /// Publish an Event about `obj`. Failing to publish is logged, never fatal.
-pub async fn publish(ctx: &Context, obj: &ClerkDomain, type_: EventType, reason: &str, action: &str, note: String) {
+pub async fn publish(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let ev = Event {
         type_,
         reason: reason.into(),

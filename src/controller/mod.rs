@@ -16,19 +16,22 @@ pub use reconcile::{error_policy, reconcile};
 
 use crate::api::ClerkDomain;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{
     Api, Client,
     api::ListParams,
     runtime::{Controller, controller, watcher},
 };
-use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
-use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{ObjectRef, Store};
 use std::sync::Arc;
 
 /// The ClerkDomains whose `spec.secretRef` names `secret` (same namespace only).
-pub fn users_of_secret(store: &Store<ClerkDomain>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<ClerkDomain>> {
+pub fn users_of_secret(
+    store: &Store<ClerkDomain>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<ClerkDomain>> {
     let ns = secret.namespace();
     let name = secret.name_any();
     store
@@ -72,9 +75,11 @@ pub async fn run(
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     controller
-        .watches(secrets, watcher::Config::default().any_semantic(), move |secret| {
-            users_of_secret(&store, &secret)
-        })
+        .watches(
+            secrets,
+            watcher::Config::default().any_semantic(),
+            move |secret| users_of_secret(&store, &secret),
+        )
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -169,9 +169,7 @@ pub fn plan_cleanup(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Doma
     }
     match find(domains, memory, &spec.domain) {
         Found::Missing => Cleanup::Release(Release::AlreadyGone),
-        Found::ById(d) | Found::ByName(d) if !d.is_satellite => {
-            Cleanup::Release(Release::PrimaryKept)
-        }
+        Found::ById(d) | Found::ByName(d) if !d.is_satellite => Cleanup::Release(Release::PrimaryKept),
         Found::ById(d) | Found::ByName(d) => Cleanup::Delete { id: d.id.clone() },
     }
 }

@@ -55,17 +55,19 @@ fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
 }
 
 fn in_sync(id: &str, adopt: bool) -> Step {
-    Step::InSync {
-        id: id.into(),
-        adopt,
-    }
+    Step::InSync { id: id.into(), adopt }
 }
 
 #[test]
 fn plan_table() {
     let primary = dom("dmn_p", "example.com", false, None);
     let a = dom("dmn_a", "a.example.com", true, None);
-    let a_proxied = dom("dmn_a", "a.example.com", true, Some("https://a.example.com/__clerk"));
+    let a_proxied = dom(
+        "dmn_a",
+        "a.example.com",
+        true,
+        Some("https://a.example.com/__clerk"),
+    );
     let with_proxy = |mut s: ClerkDomainSpec, p: &str| {
         s.proxy_url = Some(p.into());
         s
@@ -119,7 +121,11 @@ fn invalid_plans_explain_themselves() {
         other => panic!("unexpected {other:?}"),
     }
     // A satellite spec matching the primary by name must not take it over.
-    match plan(&spec("example.com"), &mem(None), &[dom("dmn_p", "example.com", false, None)]) {
+    match plan(
+        &spec("example.com"),
+        &mem(None),
+        &[dom("dmn_p", "example.com", false, None)],
+    ) {
         Step::Invalid { reason, .. } => assert_eq!(reason, "SatelliteMismatch"),
         other => panic!("unexpected {other:?}"),
     }

@@ -55,13 +55,20 @@ struct Failure {
 impl Failure {
     fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
         let retry = if e.is_transient() {
-            Retry::Transient { after: e.retry_after() }
+            Retry::Transient {
+                after: e.retry_after(),
+            }
         } else if e.is_terminal() {
             Retry::Terminal
         } else {
             Retry::Transient { after: None }
         };
-        Failure { reason: e.reason().into(), message: e.to_string(), retry, domain }
+        Failure {
+            reason: e.reason().into(),
+            message: e.to_string(),
+            retry,
+            domain,
+        }
     }
 }
 
@@ -77,8 +84,17 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let clerk = match credentials::resolve(ctx, obj).await {
         Ok(k) => ctx.clerk(k),
         Err(e) => {
-            let retry = if e.is_transient() { Retry::Transient { after: None } } else { Retry::Terminal };
-            let f = Failure { reason: e.reason().into(), message: e.to_string(), retry, domain: None };
+            let retry = if e.is_transient() {
+                Retry::Transient { after: None }
+            } else {
+                Retry::Terminal
+            };
+            let f = Failure {
+                reason: e.reason().into(),
+                message: e.to_string(),
+                retry,
+                domain: None,
+            };
             return fail(obj, ctx, f).await;
         }
     };
@@ -104,29 +120,50 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
 /// may need a follow-up PATCH for `is_secondary`).
 async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, Failure> {
     let status = obj.status.clone().unwrap_or_default();
-    let mut domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?.data;
+    let mut domains = clerk
+        .list_domains()
+        .await
+        .map_err(|e| Failure::clerk(&e, None))?
+        .data;
     let mut domain_id = status.domain_id.clone();
     let mut applied_is_secondary = status.applied_is_secondary;
     let mut adopted = false;
     let mut notes = vec![];
     for _ in 0..4 {
-        let memory = Memory { domain_id: domain_id.as_deref(), applied_is_secondary };
+        let memory = Memory {
+            domain_id: domain_id.as_deref(),
+            applied_is_secondary,
+        };
         let known = |domains: &[Domain], id: &Option<String>| {
-            id.as_ref().and_then(|id| domains.iter().find(|d| &d.id == id).cloned())
+            id.as_ref()
+                .and_then(|id| domains.iter().find(|d| &d.id == id).cloned())
         };
         match plan::plan(&obj.spec, &memory, &domains) {
             Step::InSync { id, adopt } => {
                 if adopt {
                     adopted = true;
-                    notes.push(("Adopted", format!("Adopted existing Clerk domain {id} ({})", obj.spec.domain)));
+                    notes.push((
+                        "Adopted",
+                        format!("Adopted existing Clerk domain {id} ({})", obj.spec.domain),
+                    ));
                 }
-                let domain = domains.into_iter().find(|d| d.id == id).expect("plan names a listed domain");
-                return Ok(Converged { domain, adopted, applied_is_secondary, notes });
+                let domain = domains
+                    .into_iter()
+                    .find(|d| d.id == id)
+                    .expect("plan names a listed domain");
+                return Ok(Converged {
+                    domain,
+                    adopted,
+                    applied_is_secondary,
+                    notes,
+                });
             }
             Step::Create { body, recreate } => match clerk.create_domain(&body).await {
                 Ok(d) => {
                     let note = match &domain_id {
-                        Some(old) if recreate => format!("Domain {old} was gone from Clerk; created {} ({})", d.id, d.name),
+                        Some(old) if recreate => {
+                            format!("Domain {old} was gone from Clerk; created {} ({})", d.id, d.name)
+                        }
                         _ => format!("Created Clerk domain {} ({})", d.id, d.name),
                     };
                     notes.push((if recreate { "Recreated" } else { "Created" }, note));
@@ -136,14 +173,21 @@ async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, F
                 }
                 Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
                     // Someone created it meanwhile: look again and adopt instead of failing.
-                    domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?.data;
+                    domains = clerk
+                        .list_domains()
+                        .await
+                        .map_err(|e| Failure::clerk(&e, None))?
+                        .data;
                 }
                 Err(e) => return Err(Failure::clerk(&e, known(&domains, &domain_id))),
             },
             Step::Update { id, body, adopt } => {
                 if adopt {
                     adopted = true;
-                    notes.push(("Adopted", format!("Adopted existing Clerk domain {id} ({})", obj.spec.domain)));
+                    notes.push((
+                        "Adopted",
+                        format!("Adopted existing Clerk domain {id} ({})", obj.spec.domain),
+                    ));
                 }
                 match clerk.update_domain(&id, &body).await {
                     Ok(d) => {
@@ -158,7 +202,10 @@ async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, F
                             fields.push("is_secondary");
                             applied_is_secondary = Some(s);
                         }
-                        notes.push(("Updated", format!("Updated {} of Clerk domain {}", fields.join(", "), d.id)));
+                        notes.push((
+                            "Updated",
+                            format!("Updated {} of Clerk domain {}", fields.join(", "), d.id),
+                        ));
                         domain_id = Some(d.id.clone());
                         domains.retain(|x| x.id != d.id);
                         domains.push(d);
@@ -170,7 +217,12 @@ async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, F
                 }
             }
             Step::Invalid { reason, message } => {
-                return Err(Failure { reason: reason.into(), message, retry: Retry::Terminal, domain: None });
+                return Err(Failure {
+                    reason: reason.into(),
+                    message,
+                    retry: Retry::Terminal,
+                    domain: None,
+                });
             }
         }
     }
@@ -184,7 +236,11 @@ async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, F
 
 /// Record a failure: status condition, Warning Event, backoff.
 async fn fail(obj: &ClerkDomain, ctx: &Context, f: Failure) -> Result<Action, Error> {
-    let outcome = Outcome::Failed { reason: &f.reason, message: &f.message, domain: f.domain.as_ref() };
+    let outcome = Outcome::Failed {
+        reason: &f.reason,
+        message: &f.message,
+        domain: f.domain.as_ref(),
+    };
     let changed = write_status(obj, ctx, &outcome).await?;
     if changed {
         events::warning(ctx, obj, &f.reason, "Reconcile", f.message.clone()).await;
@@ -207,14 +263,21 @@ async fn write_status(obj: &ClerkDomain, ctx: &Context, outcome: &Outcome<'_>) -
         "kind": "ClerkDomain",
         "status": next,
     });
-    api.patch_status(&obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(true)
 }
 
 async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let status = obj.status.clone().unwrap_or_default();
-    let memory = Memory { domain_id: status.domain_id.as_deref(), applied_is_secondary: None };
+    let memory = Memory {
+        domain_id: status.domain_id.as_deref(),
+        applied_is_secondary: None,
+    };
     let decision = if plan::cleanup_needs_clerk(&obj.spec) {
         let clerk = match credentials::resolve(ctx, obj).await {
             Ok(k) => ctx.clerk(k),
@@ -227,7 +290,14 @@ async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
         match plan::plan_cleanup(&obj.spec, &memory, &domains) {
             Cleanup::Delete { id } => match clerk.delete_domain(&id).await {
                 Ok(_) => {
-                    events::normal(ctx, obj, "Deleted", "Delete", format!("Deleted Clerk domain {id} ({})", obj.spec.domain)).await;
+                    events::normal(
+                        ctx,
+                        obj,
+                        "Deleted",
+                        "Delete",
+                        format!("Deleted Clerk domain {id} ({})", obj.spec.domain),
+                    )
+                    .await;
                     ctx.note_success(&key(obj));
                     return Ok(Action::await_change());
                 }
@@ -241,9 +311,24 @@ async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     };
     let id = status.domain_id.as_deref().unwrap_or("(unknown id)");
     let (reason, note) = match decision {
-        Cleanup::Release(Release::Orphaned) => ("Orphaned", format!("Left Clerk domain {id} ({}) in place: deletionPolicy is Orphan", obj.spec.domain)),
-        Cleanup::Release(Release::PrimaryKept) => ("PrimaryKept", format!("Left Clerk domain {id} ({}) in place: primary domains are never deleted", obj.spec.domain)),
-        Cleanup::Release(Release::AlreadyGone) => ("AlreadyGone", format!("Clerk domain {id} ({}) was already gone", obj.spec.domain)),
+        Cleanup::Release(Release::Orphaned) => (
+            "Orphaned",
+            format!(
+                "Left Clerk domain {id} ({}) in place: deletionPolicy is Orphan",
+                obj.spec.domain
+            ),
+        ),
+        Cleanup::Release(Release::PrimaryKept) => (
+            "PrimaryKept",
+            format!(
+                "Left Clerk domain {id} ({}) in place: primary domains are never deleted",
+                obj.spec.domain
+            ),
+        ),
+        Cleanup::Release(Release::AlreadyGone) => (
+            "AlreadyGone",
+            format!("Clerk domain {id} ({}) was already gone", obj.spec.domain),
+        ),
         Cleanup::Delete { .. } => unreachable!("deletes return above"),
     };
     events::normal(ctx, obj, reason, "Delete", note).await;
@@ -252,11 +337,23 @@ async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
 }
 
 /// Cleanup could not finish: say why in status and an Event, keep the finalizer, retry.
-async fn cleanup_failed(obj: &ClerkDomain, ctx: &Context, reason: &str, message: String) -> Result<Action, Error> {
+async fn cleanup_failed(
+    obj: &ClerkDomain,
+    ctx: &Context,
+    reason: &str,
+    message: String,
+) -> Result<Action, Error> {
     let message = format!("Deleting the Clerk domain failed: {message}");
-    let outcome = Outcome::Failed { reason, message: &message, domain: None };
+    let outcome = Outcome::Failed {
+        reason,
+        message: &message,
+        domain: None,
+    };
     if write_status(obj, ctx, &outcome).await? {
         events::warning(ctx, obj, reason, "Delete", message.clone()).await;
     }
-    Err(Error::Cleanup { reason: reason.into(), message })
+    Err(Error::Cleanup {
+        reason: reason.into(),
+        message,
+    })
 }

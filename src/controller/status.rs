@@ -1,8 +1,6 @@
 //! The status the operator wants an object to have, computed purely from what happened.
 
-use crate::api::{
-    ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition,
-};
+use crate::api::{ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition};
 use crate::clerk::Domain;
 
 /// The result of one reconcile, as far as status is concerned.
@@ -30,7 +28,11 @@ pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestam
     let mut st = old.clone();
     st.observed_generation = generation;
     match outcome {
-        Outcome::Synced { domain, adopted, applied_is_secondary } => {
+        Outcome::Synced {
+            domain,
+            adopted,
+            applied_is_secondary,
+        } => {
             fill_from_domain(&mut st, domain);
             if *adopted {
                 st.adopted = Some(true);
@@ -45,10 +47,21 @@ pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestam
                 now,
             );
             set_condition(&mut st.conditions, ready);
-            let synced = condition(condition_type::SYNCED, true, "InSync", "Clerk matches the spec", generation, now);
+            let synced = condition(
+                condition_type::SYNCED,
+                true,
+                "InSync",
+                "Clerk matches the spec",
+                generation,
+                now,
+            );
             set_condition(&mut st.conditions, synced);
         }
-        Outcome::Failed { reason, message, domain } => {
+        Outcome::Failed {
+            reason,
+            message,
+            domain,
+        } => {
             if let Some(d) = domain {
                 fill_from_domain(&mut st, d);
                 let ready = condition(
@@ -68,7 +81,11 @@ pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestam
                 if !(was_ready && old.domain_id.is_some() && is_transient_reason(reason)) {
                     let ready = condition(condition_type::READY, false, reason, *message, generation, now);
                     set_condition(&mut st.conditions, ready);
-                } else if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == condition_type::READY) {
+                } else if let Some(c) = st
+                    .conditions
+                    .iter_mut()
+                    .find(|c| c.type_ == condition_type::READY)
+                {
                     c.observed_generation = generation;
                 }
             }
@@ -94,7 +111,11 @@ fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {
         .cname_targets
         .iter()
         .flatten()
-        .map(|t| CnameTarget { host: t.host.clone(), value: t.value.clone(), required: t.required })
+        .map(|t| CnameTarget {
+            host: t.host.clone(),
+            value: t.value.clone(),
+            required: t.required,
+        })
         .collect();
     st.frontend_api_url = non_empty(&d.frontend_api_url);
     st.accounts_portal_url = d.accounts_portal_url.as_deref().and_then(non_empty);

@@ -41,18 +41,28 @@ fn t(s: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(s).unwrap()
 }
 
-fn cond<'a>(st: &'a ClerkDomainStatus, type_: &str) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+fn cond<'a>(
+    st: &'a ClerkDomainStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
     st.conditions.iter().find(|c| c.type_ == type_).unwrap()
 }
 
 #[test]
 fn synced_fills_everything_and_is_idempotent() {
     let d = domain();
-    let outcome = Outcome::Synced { domain: &d, adopted: false, applied_is_secondary: None };
+    let outcome = Outcome::Synced {
+        domain: &d,
+        adopted: false,
+        applied_is_secondary: None,
+    };
     let first = next_status(&obj(1, None), &outcome, t(10));
     assert_eq!(first.domain_id.as_deref(), Some("dmn_a"));
     assert_eq!(first.cname_targets.len(), 1);
-    assert_eq!(first.frontend_api_url.as_deref(), Some("https://clerk.a.example.com"));
+    assert_eq!(
+        first.frontend_api_url.as_deref(),
+        Some("https://clerk.a.example.com")
+    );
     assert_eq!(first.development_origin, None);
     assert_eq!(first.observed_generation, Some(1));
     assert_eq!(cond(&first, "Ready").status, "True");
@@ -63,28 +73,54 @@ fn synced_fills_everything_and_is_idempotent() {
     // New generation: only observedGeneration fields move; transition times stay.
     let next = next_status(&obj(2, Some(first.clone())), &outcome, t(200));
     assert_eq!(next.observed_generation, Some(2));
-    assert_eq!(cond(&next, "Ready").last_transition_time, cond(&first, "Ready").last_transition_time);
+    assert_eq!(
+        cond(&next, "Ready").last_transition_time,
+        cond(&first, "Ready").last_transition_time
+    );
 }
 
 #[test]
 fn failures_keep_ready_only_while_it_is_known_true() {
     let d = domain();
-    let ok = next_status(&obj(1, None), &Outcome::Synced { domain: &d, adopted: true, applied_is_secondary: None }, t(10));
+    let ok = next_status(
+        &obj(1, None),
+        &Outcome::Synced {
+            domain: &d,
+            adopted: true,
+            applied_is_secondary: None,
+        },
+        t(10),
+    );
     assert_eq!(ok.adopted, Some(true));
     // Clerk unreachable: registration still holds, Synced flips.
-    let down = Outcome::Failed { reason: "ClerkUnreachable", message: "connection refused", domain: None };
+    let down = Outcome::Failed {
+        reason: "ClerkUnreachable",
+        message: "connection refused",
+        domain: None,
+    };
     let st = next_status(&obj(1, Some(ok.clone())), &down, t(20));
     assert_eq!(cond(&st, "Ready").status, "True");
     assert_eq!(cond(&st, "Synced").status, "False");
     assert_eq!(cond(&st, "Synced").reason, "ClerkUnreachable");
-    assert_eq!(cond(&st, "Synced").last_transition_time, k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(20)));
+    assert_eq!(
+        cond(&st, "Synced").last_transition_time,
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(20))
+    );
     // Wrong key: we no longer know; Ready goes False with the reason.
-    let bad = Outcome::Failed { reason: "ClerkUnauthorized", message: "key is invalid", domain: None };
+    let bad = Outcome::Failed {
+        reason: "ClerkUnauthorized",
+        message: "key is invalid",
+        domain: None,
+    };
     let st = next_status(&obj(1, Some(ok.clone())), &bad, t(30));
     assert_eq!(cond(&st, "Ready").status, "False");
     assert_eq!(cond(&st, "Ready").reason, "ClerkUnauthorized");
     // A failed PATCH with the domain in hand: Ready stays True and fields refresh.
-    let patch_failed = Outcome::Failed { reason: "ClerkRejected", message: "bad", domain: Some(&d) };
+    let patch_failed = Outcome::Failed {
+        reason: "ClerkRejected",
+        message: "bad",
+        domain: Some(&d),
+    };
     let st = next_status(&obj(2, Some(ok)), &patch_failed, t(40));
     assert_eq!(cond(&st, "Ready").status, "True");
     assert_eq!(cond(&st, "Synced").message, "bad");

@@ -16,8 +16,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: &'static str, long: impl Into<String>) -> Self {
-        Self { status, code, message, long_message: long.into(), param: None }
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+        long: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message,
+            long_message: long.into(),
+            param: None,
+        }
     }
 
     pub fn param(mut self, name: &'static str) -> Self {
@@ -35,7 +46,12 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "resource_not_found", "not found", "Resource not found")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "resource_not_found",
+            "not found",
+            "Resource not found",
+        )
     }
 
     pub fn invalid(code: &'static str, param: &'static str, long: impl Into<String>) -> Self {

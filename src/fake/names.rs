@@ -22,10 +22,18 @@ pub fn valid_domain_name(name: &str, allow_port: bool) -> Result<(), String> {
     };
     if let Some(port) = port {
         if !allow_port {
-            return Err(format!("{name} is invalid: a port is only allowed for development instances"));
+            return Err(format!(
+                "{name} is invalid: a port is only allowed for development instances"
+            ));
         }
-        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65535) {
-            return Err(format!("{name} is invalid: the port must be a number between 1 and 65535"));
+        if port.is_empty()
+            || port.len() > 5
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u32>().map_or(true, |p| p == 0 || p > 65535)
+        {
+            return Err(format!(
+                "{name} is invalid: the port must be a number between 1 and 65535"
+            ));
         }
     }
     if host.is_empty() || host.len() > 253 {
@@ -34,7 +42,9 @@ pub fn valid_domain_name(name: &str, allow_port: bool) -> Result<(), String> {
     for label in host.split('.') {
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !label.starts_with('-')
             && !label.ends_with('-');
         if !ok {
@@ -42,7 +52,9 @@ pub fn valid_domain_name(name: &str, allow_port: bool) -> Result<(), String> {
         }
     }
     if !host.contains('.') && host != "localhost" {
-        return Err(format!("{name:?} is not a valid domain name: it needs a top-level domain"));
+        return Err(format!(
+            "{name:?} is not a valid domain name: it needs a top-level domain"
+        ));
     }
     Ok(())
 }
@@ -51,7 +63,9 @@ pub fn valid_domain_name(name: &str, allow_port: bool) -> Result<(), String> {
 pub fn valid_proxy_url(url: &str) -> Result<(), String> {
     match url::Url::parse(url) {
         Ok(u) if u.scheme() == "https" && u.host_str().is_some() => Ok(()),
-        _ => Err(format!("{url:?} is not a valid proxy URL: it must be an https URL")),
+        _ => Err(format!(
+            "{url:?} is not a valid proxy URL: it must be an https URL"
+        )),
     }
 }
 
@@ -71,7 +85,18 @@ mod tests {
             assert!(valid_domain_name(ok, false).is_ok(), "{ok}");
         }
         assert!(valid_domain_name("localhost:3000", true).is_ok());
-        for bad in ["", "https://a.com", "a.com/x", "*.a.com", "A.com", "a..com", "-a.com", "a.com:3000", "nodot", "a b.com"] {
+        for bad in [
+            "",
+            "https://a.com",
+            "a.com/x",
+            "*.a.com",
+            "A.com",
+            "a..com",
+            "-a.com",
+            "a.com:3000",
+            "nodot",
+            "a b.com",
+        ] {
             assert!(valid_domain_name(bad, false).is_err(), "{bad}");
         }
         assert!(valid_domain_name("a.com:0", true).is_err());

@@ -46,7 +46,10 @@ pub struct FakeClerk {
 impl FakeClerk {
     /// Bind and serve on the current tokio runtime.
     pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State::new(&config.secret_keys, &config.primary_domain)));
+        let state = Arc::new(Mutex::new(State::new(
+            &config.secret_keys,
+            &config.primary_domain,
+        )));
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -58,7 +61,11 @@ impl FakeClerk {
                 })
                 .await;
         });
-        Ok(Self { addr, state, _shutdown: tx })
+        Ok(Self {
+            addr,
+            state,
+            _shutdown: tx,
+        })
     }
 
     /// `http://127.0.0.1:PORT/v1`, the base URL to give a Clerk client.
@@ -79,7 +86,10 @@ impl FakeClerk {
     /// The domains of the instance that `key` belongs to.
     pub fn domains(&self, key: &str) -> Vec<Domain> {
         let s = self.state.lock().unwrap();
-        s.instances.get(key).map(|i| i.domains.clone()).unwrap_or_default()
+        s.instances
+            .get(key)
+            .map(|i| i.domains.clone())
+            .unwrap_or_default()
     }
 
     /// Add a domain behind the operator's back (as the Clerk dashboard would).
@@ -110,7 +120,10 @@ impl FakeClerk {
 pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/v1/domains", get(list_domains).post(add_domain))
-        .route("/v1/domains/{id}", axum::routing::patch(update_domain).delete(delete_domain))
+        .route(
+            "/v1/domains/{id}",
+            axum::routing::patch(update_domain).delete(delete_domain),
+        )
         .route("/v1/instance", get(get_instance))
         .route("/__fake/stats", get(stats).delete(reset_stats))
         .route("/__fake/healthz", get(|| async { "ok" }))
@@ -146,7 +159,10 @@ fn with_instance<T: serde::Serialize>(
 
 async fn list_domains(AxState(state): AxState<SharedState>, headers: HeaderMap) -> Response {
     with_instance(&state, &headers, "ListDomains", |inst| {
-        Ok(DomainList { total_count: inst.domains.len() as i64, data: inst.domains.clone() })
+        Ok(DomainList {
+            total_count: inst.domains.len() as i64,
+            data: inst.domains.clone(),
+        })
     })
 }
 
@@ -182,7 +198,11 @@ fn string_field(m: &Map<String, Value>, name: &'static str) -> Result<Option<Opt
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(ApiError::invalid("form_param_type_invalid", name, format!("{name} must be a string"))),
+        Some(_) => Err(ApiError::invalid(
+            "form_param_type_invalid",
+            name,
+            format!("{name} must be a string"),
+        )),
     }
 }
 
@@ -203,7 +223,11 @@ fn check_proxy(kind: InstanceKind, proxy: &str) -> Result<()> {
 }
 
 fn name_taken(inst: &super::InstanceState, name: &str, except: Option<&str>) -> Result<()> {
-    if inst.domains.iter().any(|d| d.name == name && Some(d.id.as_str()) != except) {
+    if inst
+        .domains
+        .iter()
+        .any(|d| d.name == name && Some(d.id.as_str()) != except)
+    {
         return Err(ApiError::invalid(
             "form_identifier_exists",
             "name",
@@ -218,11 +242,23 @@ async fn add_domain(AxState(state): AxState<SharedState>, headers: HeaderMap, bo
         let m = parse_object(&body)?;
         let name = match string_field(&m, "name")? {
             Some(Some(n)) => n,
-            _ => return Err(ApiError::invalid("form_param_missing", "name", "name is required")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "form_param_missing",
+                    "name",
+                    "name is required",
+                ));
+            }
         };
         match m.get("is_satellite") {
             Some(Value::Bool(true)) => {}
-            None => return Err(ApiError::invalid("form_param_missing", "is_satellite", "is_satellite is required")),
+            None => {
+                return Err(ApiError::invalid(
+                    "form_param_missing",
+                    "is_satellite",
+                    "is_satellite is required",
+                ));
+            }
             Some(_) => {
                 return Err(ApiError::invalid(
                     "form_param_value_invalid",
@@ -251,7 +287,10 @@ async fn update_domain(
 ) -> Response {
     with_instance(&state, &headers, "UpdateDomain", |inst| {
         let m = parse_object(&body)?;
-        if let Some(unknown) = m.keys().find(|k| !["name", "proxy_url", "is_secondary"].contains(&k.as_str())) {
+        if let Some(unknown) = m
+            .keys()
+            .find(|k| !["name", "proxy_url", "is_secondary"].contains(&k.as_str()))
+        {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "form_param_unknown",
@@ -264,7 +303,13 @@ async fn update_domain(
         let secondary = match m.get("is_secondary") {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
-            Some(_) => return Err(ApiError::invalid("form_param_type_invalid", "is_secondary", "is_secondary must be a boolean")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "form_param_type_invalid",
+                    "is_secondary",
+                    "is_secondary must be a boolean",
+                ));
+            }
         };
         let kind = inst.kind;
         let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
@@ -295,7 +340,11 @@ async fn update_domain(
     })
 }
 
-async fn delete_domain(AxState(state): AxState<SharedState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn delete_domain(
+    AxState(state): AxState<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     with_instance(&state, &headers, "DeleteDomain", |inst| {
         let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
             return Err(ApiError::not_found());
@@ -310,7 +359,11 @@ async fn delete_domain(AxState(state): AxState<SharedState>, Path(id): Path<Stri
         }
         let d = inst.domains.remove(idx);
         inst.secondary.remove(&d.id);
-        Ok(DeletedObject { object: "domain".into(), id: Some(d.id), deleted: true })
+        Ok(DeletedObject {
+            object: "domain".into(),
+            id: Some(d.id),
+            deleted: true,
+        })
     })
 }
 

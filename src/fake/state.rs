@@ -31,7 +31,11 @@ impl Stats {
 
     /// Requests of one operation with one status.
     pub fn count_status(&self, operation: &str, status: u16) -> u64 {
-        self.requests.get(operation).and_then(|m| m.get(&status)).copied().unwrap_or(0)
+        self.requests
+            .get(operation)
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -121,27 +125,62 @@ pub fn describe(inst: &InstanceState, d: &mut Domain) {
             d.accounts_portal_url = (!d.is_satellite).then(|| format!("https://accounts.{host}"));
             let mut targets = vec![];
             if d.proxy_url.is_none() {
-                targets.push(target(format!("clerk.{host}"), "frontend-api.clerk.services", true));
+                targets.push(target(
+                    format!("clerk.{host}"),
+                    "frontend-api.clerk.services",
+                    true,
+                ));
             }
             if !d.is_satellite {
-                targets.push(target(format!("accounts.{host}"), "accounts.clerk.services", true));
+                targets.push(target(
+                    format!("accounts.{host}"),
+                    "accounts.clerk.services",
+                    true,
+                ));
             }
-            targets.push(target(format!("clkmail.{host}"), &format!("mail.{tag}.clerk.services"), true));
-            targets.push(target(format!("clk._domainkey.{host}"), &format!("dkim1.{tag}.clerk.services"), true));
-            targets.push(target(format!("clk2._domainkey.{host}"), &format!("dkim2.{tag}.clerk.services"), true));
+            targets.push(target(
+                format!("clkmail.{host}"),
+                &format!("mail.{tag}.clerk.services"),
+                true,
+            ));
+            targets.push(target(
+                format!("clk._domainkey.{host}"),
+                &format!("dkim1.{tag}.clerk.services"),
+                true,
+            ));
+            targets.push(target(
+                format!("clk2._domainkey.{host}"),
+                &format!("dkim2.{tag}.clerk.services"),
+                true,
+            ));
             d.cname_targets = Some(targets);
         }
     }
 }
 
 fn target(host: String, value: &str, required: bool) -> CnameTarget {
-    CnameTarget { host, value: value.to_string(), required }
+    CnameTarget {
+        host,
+        value: value.to_string(),
+        required,
+    }
 }
 
 /// A stable, Clerk-like development slug for an instance, e.g. `brave-otter-42`.
 fn slug(instance_id: &str) -> String {
-    const ADJ: [&str; 8] = ["brave", "calm", "eager", "gentle", "happy", "lucky", "proud", "witty"];
-    const ANIMAL: [&str; 8] = ["otter", "falcon", "lynx", "heron", "panda", "koala", "marten", "ibis"];
-    let h = instance_id.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    format!("{}-{}-{}", ADJ[(h % 8) as usize], ANIMAL[((h / 8) % 8) as usize], h % 100)
+    const ADJ: [&str; 8] = [
+        "brave", "calm", "eager", "gentle", "happy", "lucky", "proud", "witty",
+    ];
+    const ANIMAL: [&str; 8] = [
+        "otter", "falcon", "lynx", "heron", "panda", "koala", "marten", "ibis",
+    ];
+    let h = instance_id
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    format!(
+        "{}-{}-{}",
+        ADJ[(h % 8) as usize],
+        ANIMAL[((h / 8) % 8) as usize],
+        h % 100
+    )
 }

@@ -38,13 +38,20 @@ pub fn bin_dir() -> PathBuf {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Child {
     let logf = std::fs::File::create(log).expect("log file");
     let mut cmd = Command::new(bin);
-    cmd.args(args).stdin(Stdio::null()).stdout(logf.try_clone().unwrap()).stderr(logf);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
     #[cfg(target_os = "linux")]
     unsafe {
         use std::os::unix::process::CommandExt;
@@ -54,14 +61,18 @@ fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Child {
             Ok(())
         });
     }
-    cmd.spawn().unwrap_or_else(|e| panic!("start {name} ({}): {e}", bin.display()))
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start {name} ({}): {e}", bin.display()))
 }
 
 impl ControlPlane {
     /// Start etcd, kube-apiserver and kube-controller-manager; wait until the API answers.
     pub fn start() -> Self {
         let bin_dir = bin_dir();
-        let dir = tempfile::Builder::new().prefix("clerk-envtest-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("clerk-envtest-")
+            .tempdir()
+            .unwrap();
         let d = dir.path().to_path_buf();
         let mut cp = ControlPlane {
             bin_dir: bin_dir.clone(),
@@ -190,7 +201,9 @@ impl ControlPlane {
 
     /// A kubeconfig for `token`, optionally defaulting to `namespace`.
     pub fn kubeconfig_yaml(&self, token: &str, namespace: Option<&str>) -> String {
-        let ns = namespace.map(|n| format!("\n    namespace: {n}")).unwrap_or_default();
+        let ns = namespace
+            .map(|n| format!("\n    namespace: {n}"))
+            .unwrap_or_default();
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: envtest\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: envtest\n  context:\n    cluster: envtest\n    user: user{ns}\ncurrent-context: envtest\n",
             self.server
@@ -225,14 +238,22 @@ impl ControlPlane {
     pub fn install_crds(&self) {
         let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
         let out = self.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
-        assert!(out.status.success(), "install CRDs: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "install CRDs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = self.kubectl(&[
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             "crd/clerkdomains.clerk-operator.io",
         ]);
-        assert!(out.status.success(), "CRD established: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "CRD established: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A kube client authenticated as the admin.
@@ -244,13 +265,16 @@ impl ControlPlane {
     pub async fn client_for(&self, token: &str) -> kube::Client {
         clerk_operator::install_crypto_provider();
         let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml(token, None)).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
         kube::Client::try_from(config).unwrap()
     }
 
     /// The tail of one component's log, for failure messages.
     pub fn log_tail(&self, component: &str, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join(format!("{component}.log"))).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join(format!("{component}.log"))).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }

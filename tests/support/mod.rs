@@ -44,7 +44,10 @@ pub struct EnvOptions {
 
 impl Default for EnvOptions {
     fn default() -> Self {
-        Self { default_key: Some(LIVE_KEY), resync: Duration::from_secs(300) }
+        Self {
+            default_key: Some(LIVE_KEY),
+            resync: Duration::from_secs(300),
+        }
     }
 }
 
@@ -57,13 +60,22 @@ impl TestEnv {
         let nss: Api<Namespace> = Api::all(client.clone());
         let mut n = Namespace::default();
         n.metadata.name = Some(ns.clone());
-        nss.create(&PostParams::default(), &n).await.context("create namespace")?;
+        nss.create(&PostParams::default(), &n)
+            .await
+            .context("create namespace")?;
         let fake = FakeClerk::start(FakeConfig {
             secret_keys: vec![LIVE_KEY.into(), TEST_KEY.into()],
             ..Default::default()
         })
         .await?;
-        let mut env = TestEnv { cp, ns, client, fake, shutdown: None, task: None };
+        let mut env = TestEnv {
+            cp,
+            ns,
+            client,
+            fake,
+            shutdown: None,
+            task: None,
+        };
         env.start_controller(opts);
         Ok(env)
     }
@@ -96,7 +108,9 @@ impl TestEnv {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task).await.context("controller stops")???;
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .context("controller stops")???;
         }
         Ok(())
     }
@@ -125,11 +139,17 @@ impl TestEnv {
 
     /// Wait until the named ClerkDomain is Ready and synced with its current generation.
     pub async fn wait_ready(&self, name: &str) -> anyhow::Result<ClerkDomain> {
-        wait_for(&self.domains(), name, "Ready and Synced", CONVERGE, |o: &ClerkDomain| {
-            is_true(o, "Ready")
-                && is_true(o, "Synced")
-                && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
-        })
+        wait_for(
+            &self.domains(),
+            name,
+            "Ready and Synced",
+            CONVERGE,
+            |o: &ClerkDomain| {
+                is_true(o, "Ready")
+                    && is_true(o, "Synced")
+                    && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+            },
+        )
         .await
     }
 
@@ -187,7 +207,13 @@ pub fn is_true(o: &ClerkDomain, type_: &str) -> bool {
 }
 
 /// Poll `name` until `pred` holds.
-pub async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, timeout: Duration, pred: impl Fn(&K) -> bool) -> anyhow::Result<K>
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&K) -> bool,
+) -> anyhow::Result<K>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -223,7 +249,13 @@ where
 }
 
 /// Run an async test body on its own runtime.
-pub fn run_async(f: impl std::future::Future<Output = anyhow::Result<()>>) -> Result<(), libtest_mimic::Failed> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+pub fn run_async(
+    f: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> Result<(), libtest_mimic::Failed> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(f).map_err(|e| format!("{e:#}").into())
 }
