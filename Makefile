@@ -48,7 +48,11 @@ unit:
 e2e: tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" $(CARGO) test --locked --test e2e
 
-test: fmt-check clippy crd-check unit e2e
+# Clerk's official Python SDK (clerk-backend-api) against fake-clerk; venv in ~/.cache/clerk-operator.
+sdk-test:
+	bash hack/pysdk.sh
+
+test: fmt-check clippy crd-check unit sdk-test e2e
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)
