@@ -1,11 +1,14 @@
 //! Command-line interface: `clerk-operator run` and `clerk-operator crd`.
 
-use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, SecretKey};
+use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, PoolConfig, Rate, SecretKey};
 use crate::controller::{self, Config};
+use crate::http::{self, Health};
+use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Kubernetes operator that makes Clerk domains declarative.
@@ -41,6 +44,21 @@ pub struct RunArgs {
     /// Timeout of one Clerk request.
     #[arg(long, env = "CLERK_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub clerk_timeout: Duration,
+    /// Extra attempts after a transient Clerk failure (5xx, 429, timeout, connection error).
+    #[arg(long, env = "CLERK_RETRIES", default_value_t = 3)]
+    pub clerk_retries: u32,
+    /// Client-side rate limit for development instances (`sk_test_` keys).
+    #[arg(long, env = "CLERK_RATE_LIMIT_DEVELOPMENT", default_value = "100/10s")]
+    pub rate_limit_development: Rate,
+    /// Client-side rate limit for production instances (`sk_live_` keys).
+    #[arg(long, env = "CLERK_RATE_LIMIT_PRODUCTION", default_value = "1000/10s")]
+    pub rate_limit_production: Rate,
+    /// How long one `GET /domains` answer is shared by all reconciles of an instance.
+    #[arg(long, env = "CLERK_LIST_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub list_cache_ttl: Duration,
+    /// Address of the HTTP server for /metrics, /healthz and /readyz (empty: disabled).
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: String,
     /// File holding the default Clerk secret key (used when CLERK_SECRET_KEY is unset).
     #[arg(long, env = "CLERK_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
@@ -83,10 +101,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let client = kube_client(args.kubeconfig.as_deref()).await?;
     let config = Config {
-        clerk: ClientConfig {
-            base_url: args.clerk_api_url,
-            api_version: args.clerk_api_version,
-            timeout: args.clerk_timeout,
+        clerk: PoolConfig {
+            client: ClientConfig {
+                base_url: args.clerk_api_url,
+                api_version: args.clerk_api_version,
+                timeout: args.clerk_timeout,
+                retries: args.clerk_retries,
+                ..Default::default()
+            },
+            development_rate: args.rate_limit_development,
+            production_rate: args.rate_limit_production,
+            list_ttl: args.list_cache_ttl,
         },
         default_key,
         resync: args.resync_period,
@@ -94,7 +119,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         instance: std::env::var("POD_NAME").ok(),
     };
-    controller::run(client, config, telemetry::shutdown_signal()).await
+    let metrics = Arc::new(Metrics::default());
+    let health = Health::default();
+    if !args.metrics_addr.is_empty() {
+        let addr: std::net::SocketAddr = args.metrics_addr.parse().context("--metrics-addr")?;
+        http::spawn(addr, metrics.clone(), health.clone()).await?;
+    }
+    controller::run(client, config, metrics, health, telemetry::shutdown_signal()).await
 }
 
 fn default_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretKey>> {

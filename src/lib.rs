@@ -10,6 +10,8 @@ pub mod clerk;
 pub mod cli;
 pub mod controller;
 pub mod fake;
+pub mod http;
+pub mod metrics;
 pub mod telemetry;
 
 /// Install rustls' ring crypto provider once per process (kube and reqwest both use rustls).

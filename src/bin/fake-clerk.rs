@@ -1,7 +1,7 @@
 //! `fake-clerk`: a stateful fake of Clerk's Backend API domain endpoints for local runs and CI.
 
 use clap::Parser;
-use clerk_operator::fake::{FakeClerk, FakeConfig};
+use clerk_operator::fake::{FakeClerk, FakeConfig, Faults};
 use std::net::SocketAddr;
 
 /// Serve a fake Clerk Backend API (domains and instance endpoints) under /v1.
@@ -18,6 +18,47 @@ struct Args {
     /// Name of each instance's primary domain.
     #[arg(long, default_value = "example.com")]
     primary_domain: String,
+    /// Inject an error status with a probability, e.g. `500=0.1` or `429=0.05`. Repeatable.
+    #[arg(long = "error-rate", value_parser = parse_rate)]
+    error_rates: Vec<(u16, f64)>,
+    /// `Retry-After` seconds on injected 429/503 responses.
+    #[arg(long)]
+    retry_after_secs: Option<u64>,
+    /// Delay each response by up to this many milliseconds (uniformly random).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Minimum delay, with --latency-ms.
+    #[arg(long, default_value_t = 0)]
+    latency_min_ms: u64,
+    /// Probability of dropping the connection before processing a request.
+    #[arg(long, default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Probability of processing a request (a POST commits) and then dropping the response.
+    #[arg(long, default_value_t = 0.0)]
+    drop_after_commit_rate: f64,
+    /// Emulate Clerk's rate limits: 100 requests / 10 s (development), 1000 / 10 s (production).
+    #[arg(long)]
+    rate_limit: bool,
+    /// Override the emulated limit (requests per window) for every instance.
+    #[arg(long)]
+    rate_limit_requests: Option<u32>,
+    /// Override the emulated window in seconds.
+    #[arg(long)]
+    rate_limit_window_secs: Option<u64>,
+}
+
+fn parse_rate(s: &str) -> Result<(u16, f64), String> {
+    let (status, p) = s
+        .split_once('=')
+        .ok_or("expected STATUS=PROBABILITY, e.g. 500=0.1")?;
+    let status: u16 = status
+        .parse()
+        .map_err(|_| format!("{status:?} is not a status code"))?;
+    let p: f64 = p.parse().map_err(|_| format!("{p:?} is not a probability"))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(format!("{p} is not within [0, 1]"));
+    }
+    Ok((status, p))
 }
 
 #[tokio::main]
@@ -28,6 +69,17 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         secret_keys: args.secret_keys,
         primary_domain: args.primary_domain,
+        faults: Faults {
+            error_rates: args.error_rates.into_iter().collect(),
+            retry_after_secs: args.retry_after_secs,
+            latency_ms: args.latency_ms,
+            latency_min_ms: args.latency_min_ms,
+            drop_rate: args.drop_rate,
+            drop_after_commit_rate: args.drop_after_commit_rate,
+            rate_limit: args.rate_limit,
+            rate_limit_requests: args.rate_limit_requests,
+            rate_limit_window_secs: args.rate_limit_window_secs,
+        },
     })
     .await?;
     tracing::info!(base_url = %fake.base_url(), "fake Clerk listening");

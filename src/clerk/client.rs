@@ -1,9 +1,12 @@
+use super::throttle::Throttle;
 use super::{
     ClerkApiError, ClerkError, CreateDomain, DeletedObject, Domain, DomainList, ErrorItem, Instance,
     SecretKey, UpdateDomain,
 };
+use crate::metrics::Metrics;
 use reqwest::{Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
+use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
@@ -21,6 +24,11 @@ pub struct ClientConfig {
     pub api_version: String,
     /// Whole-request timeout.
     pub timeout: Duration,
+    /// Extra attempts after a transient failure (5xx, 429, timeout, connection error). A POST is
+    /// only retried when Clerk cannot have processed it (429, connection refused).
+    pub retries: u32,
+    /// First retry delay; doubles each attempt, with jitter, capped at 5 s.
+    pub retry_base: Duration,
 }
 
 impl Default for ClientConfig {
@@ -29,16 +37,29 @@ impl Default for ClientConfig {
             base_url: Url::parse(DEFAULT_BASE_URL).expect("valid URL"),
             api_version: DEFAULT_API_VERSION.into(),
             timeout: Duration::from_secs(15),
+            retries: 3,
+            retry_base: Duration::from_millis(200),
         }
     }
 }
 
 /// A Clerk Backend API client bound to one secret key (so, to one Clerk instance).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClerkClient {
     http: reqwest::Client,
     config: ClientConfig,
     key: SecretKey,
+    throttle: Option<Arc<Throttle>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for ClerkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClerkClient")
+            .field("base_url", &self.config.base_url.as_str())
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// Build the HTTP client once; clients for each key share its connection pool.
@@ -57,12 +78,36 @@ impl ClerkClient {
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig, key: SecretKey) -> Self {
         let http = http_client_for(&config);
-        Self { http, config, key }
+        Self {
+            http,
+            config,
+            key,
+            throttle: None,
+            metrics: None,
+        }
     }
 
     /// A client sharing `http`'s connection pool.
     pub fn with_http(http: reqwest::Client, config: ClientConfig, key: SecretKey) -> Self {
-        Self { http, config, key }
+        Self {
+            http,
+            config,
+            key,
+            throttle: None,
+            metrics: None,
+        }
+    }
+
+    /// Pace every attempt through `throttle` (shared by all clients of one instance).
+    pub fn with_throttle(mut self, throttle: Arc<Throttle>) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
+    /// Count requests, retries and waits in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The key this client authenticates with.
@@ -107,6 +152,57 @@ impl ClerkClient {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClerkError> {
+        let idempotent = method != Method::POST;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            if let Some(t) = &self.throttle {
+                let waited = t.acquire().await;
+                if let Some(m) = &self.metrics {
+                    m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());
+                }
+            }
+            let started = std::time::Instant::now();
+            let result = self.send_once(operation, method.clone(), path, body).await;
+            if let Some(m) = &self.metrics {
+                let status = match &result {
+                    Ok(_) => Some(200),
+                    Err(e) => e.status(),
+                };
+                m.clerk_request(operation, status, started.elapsed());
+            }
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if err.status() == Some(429)
+                && let Some(t) = &self.throttle
+            {
+                t.pause_for(err.retry_after().unwrap_or(Duration::from_secs(1)));
+            }
+            // A POST that may have reached Clerk is never re-sent: the caller re-lists first.
+            let safe = idempotent || err.status() == Some(429) || err.is_connect();
+            if attempt > self.config.retries || !err.is_transient() || !safe {
+                return Err(err);
+            }
+            if let Some(m) = &self.metrics {
+                m.clerk_retries
+                    .get_or_create(&crate::metrics::OperationLabels { operation })
+                    .inc();
+            }
+            let delay = retry_delay(self.config.retry_base, attempt, rand::random());
+            tracing::debug!(operation, attempt, error = %err, delay_ms = delay.as_millis() as u64, "retrying Clerk request");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn send_once<B: Serialize, T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClerkError> {
         let url = self.url(path);
         let mut req = self
             .http
@@ -127,6 +223,7 @@ impl ClerkClient {
                     operation,
                     message: describe(&e),
                     timeout: e.is_timeout(),
+                    connect: e.is_connect(),
                 });
             }
         };
@@ -142,6 +239,7 @@ impl ClerkClient {
                 operation,
                 message: describe(&e),
                 timeout: e.is_timeout(),
+                connect: false,
             })?;
             return serde_json::from_slice(&bytes).map_err(|e| ClerkError::Decode {
                 operation,
@@ -206,6 +304,14 @@ async fn read_error(status: StatusCode, resp: reqwest::Response) -> ClerkApiErro
         trace_id: body_trace.or(header_trace),
         retry_after,
     }
+}
+
+/// Delay before retry `attempt` (1-based): `base` doubling, ±50% jitter, at most 5 s.
+pub(crate) fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
+    let raw = base
+        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+        .min(Duration::from_secs(5));
+    raw.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
 }
 
 /// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110).

@@ -83,6 +83,8 @@ pub enum ClerkError {
         operation: &'static str,
         message: String,
         timeout: bool,
+        /// The connection was never established, so Clerk cannot have seen the request.
+        connect: bool,
     },
     /// Clerk answered 2xx with a body we could not read.
     #[error("{operation}: unexpected response from Clerk: {message}")]
@@ -99,6 +101,11 @@ impl ClerkError {
             ClerkError::Api { error, .. } => Some(error.status),
             _ => None,
         }
+    }
+
+    /// Whether the request certainly never reached Clerk (connection refused or unreachable).
+    pub fn is_connect(&self) -> bool {
+        matches!(self, ClerkError::Transport { connect: true, .. })
     }
 
     /// `404`: the resource does not exist (for a DELETE, the work is already done).

@@ -1,11 +1,16 @@
 //! A small client for Clerk's Backend API: the domain endpoints and `GET /instance`.
 
+mod cache;
 mod client;
 mod error;
 mod key;
 mod model;
+mod pool;
+mod throttle;
 
 pub use client::{ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, http_client_for};
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
 pub use key::{InstanceKind, SecretKey};
 pub use model::*;
+pub use pool::{ClerkInstance, ClerkPool, PoolConfig};
+pub use throttle::{Rate, Throttle};

@@ -37,9 +37,45 @@ pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
     }
 }
 
+/// Time from `now` to the next multiple of `period` since the Unix epoch, plus up to 1% of the
+/// period (at most 1 s) of jitter. Never shorter than a tenth of the period.
+pub fn aligned(period: Duration, now: std::time::SystemTime, jitter: f64) -> Duration {
+    let p = period.as_millis().max(1);
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let mut left = Duration::from_millis((p - since % p) as u64);
+    if left < period / 10 {
+        left += period;
+    }
+    let spread = (period / 100).min(Duration::from_secs(1));
+    left + spread.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resyncs_align_to_period_boundaries() {
+        let at = |ms: u64| std::time::UNIX_EPOCH + Duration::from_millis(ms);
+        let period = Duration::from_secs(300);
+        assert_eq!(aligned(period, at(1_000_000 * 300), 0.0), period);
+        assert_eq!(
+            aligned(period, at(300_000 * 7 + 100_000), 0.0),
+            Duration::from_secs(200)
+        );
+        // Too close to the boundary: skip to the next one.
+        assert_eq!(
+            aligned(period, at(300_000 * 7 + 290_000), 0.0),
+            Duration::from_secs(310)
+        );
+        assert_eq!(
+            aligned(period, at(300_000 * 7 + 100_000), 1.0),
+            Duration::from_secs(201)
+        );
+    }
 
     #[test]
     fn grows_then_caps() {

@@ -1,15 +1,17 @@
-use crate::clerk::{ClerkClient, ClientConfig, SecretKey};
+use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
+use crate::metrics::Metrics;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
 /// Operator settings, from the command line.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Clerk API base URL, version and timeout.
-    pub clerk: ClientConfig,
+    /// Clerk API base URL, version, timeout, retries, rate limits and list cache TTL.
+    pub clerk: PoolConfig,
     /// Key for ClerkDomains without `spec.secretRef`.
     pub default_key: Option<SecretKey>,
     /// Steady-state resync period.
@@ -25,7 +27,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            clerk: ClientConfig::default(),
+            clerk: PoolConfig::default(),
             default_key: None,
             resync: Duration::from_secs(300),
             namespace: None,
@@ -43,13 +45,15 @@ pub struct Context {
     pub recorder: Recorder,
     /// Settings.
     pub config: Config,
-    http: reqwest::Client,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    pool: ClerkPool,
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
     /// Build the context; one HTTP connection pool serves every Clerk instance.
-    pub fn new(client: Client, config: Config) -> Self {
+    pub fn new(client: Client, config: Config, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter {
             controller: "clerk-operator".into(),
             instance: config.instance.clone(),
@@ -58,15 +62,51 @@ impl Context {
         Self {
             client,
             recorder,
-            http: crate::clerk::http_client_for(&config.clerk),
+            pool: ClerkPool::new(config.clerk.clone(), metrics.clone()),
+            metrics,
             config,
             failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// A Clerk client for `key`, sharing the connection pool.
-    pub fn clerk(&self, key: SecretKey) -> ClerkClient {
-        ClerkClient::with_http(self.http.clone(), self.config.clerk.clone(), key)
+    /// The Clerk instance `key` belongs to (its rate limiter and list cache are shared).
+    pub fn clerk(&self, key: SecretKey) -> Arc<ClerkInstance> {
+        self.pool.instance(key)
+    }
+
+    /// Delay until the next steady-state resync. Resyncs are aligned to multiples of the period
+    /// (plus a little jitter), so all objects of an instance wake together and share one list.
+    pub fn resync_delay(&self) -> std::time::Duration {
+        super::backoff::aligned(self.config.resync, std::time::SystemTime::now(), rand::random())
+    }
+
+    /// Set the `clerkdomains{ready=...}` gauge from the current objects.
+    pub fn update_ready_gauge(&self, objects: &[Arc<crate::api::ClerkDomain>]) {
+        use crate::metrics::ReadyLabels;
+        let (mut t, mut f, mut u) = (0, 0, 0);
+        for o in objects {
+            let ready = o
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+            match ready.map(|c| c.status.as_str()) {
+                Some("True") => t += 1,
+                Some("False") => f += 1,
+                _ => u += 1,
+            }
+        }
+        self.metrics
+            .clerkdomains
+            .get_or_create(&ReadyLabels { ready: "True" })
+            .set(t);
+        self.metrics
+            .clerkdomains
+            .get_or_create(&ReadyLabels { ready: "False" })
+            .set(f);
+        self.metrics
+            .clerkdomains
+            .get_or_create(&ReadyLabels { ready: "Unknown" })
+            .set(u);
     }
 
     /// Count one more consecutive failure of `object`; returns the new count.
@@ -75,6 +115,11 @@ impl Context {
         let n = f.entry(object.to_string()).or_default();
         *n = n.saturating_add(1);
         *n
+    }
+
+    /// Whether `object` failed last time and has not succeeded since.
+    pub fn is_failing(&self, object: &str) -> bool {
+        self.failures.lock().unwrap().contains_key(object)
     }
 
     /// Forget the failures of `object` after a success.

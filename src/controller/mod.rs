@@ -47,6 +47,8 @@ pub fn users_of_secret(
 pub async fn run(
     client: Client,
     config: Config,
+    metrics: Arc<crate::metrics::Metrics>,
+    health: crate::http::Health,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let api: Api<ClerkDomain> = match &config.namespace {
@@ -60,7 +62,7 @@ pub async fn run(
         );
     }
     let concurrency = config.concurrency;
-    let ctx = Arc::new(Context::new(client, config));
+    let ctx = Arc::new(Context::new(client, config, metrics));
     tracing::info!(
         namespace = ctx.config.namespace.as_deref().unwrap_or("<all>"),
         resync_secs = ctx.config.resync.as_secs(),
@@ -74,6 +76,23 @@ pub async fn run(
     let store = controller.store();
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
+    let ready_store = store.clone();
+    let ready_health = health.clone();
+    tokio::spawn(async move {
+        if ready_store.wait_until_ready().await.is_ok() {
+            ready_health.set_ready(true);
+            tracing::info!("ClerkDomain cache synced; ready");
+        }
+    });
+    let gauge_ctx = ctx.clone();
+    let gauge_store = store.clone();
+    let gauges = tokio::spawn(async move {
+        loop {
+            gauge_ctx.update_ready_gauge(&gauge_store.state());
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    });
+    let store = controller.store();
     controller
         .watches(
             secrets,
@@ -90,6 +109,8 @@ pub async fn run(
             }
         })
         .await;
+    gauges.abort();
+    health.set_ready(false);
     tracing::info!("controller stopped");
     Ok(())
 }

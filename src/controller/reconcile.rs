@@ -6,7 +6,7 @@ use super::plan::{self, Cleanup, Memory, Release, Step};
 use super::status::{Outcome, next_status};
 use super::{Context, Error, credentials, events};
 use crate::api::{ClerkDomain, FIELD_MANAGER, FINALIZER};
-use crate::clerk::{ClerkClient, ClerkError, Domain};
+use crate::clerk::{ClerkError, ClerkInstance, Domain};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -20,12 +20,33 @@ use std::sync::Arc;
 
 /// Reconcile one ClerkDomain.
 pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let object = key(&obj);
+    let result = reconcile_inner(obj, &ctx).await;
+    // `failure`: handled and reported in status (e.g. Clerk refused); `error`: the reconcile
+    // itself failed (e.g. a Kubernetes API error) and goes to the error policy.
+    let label = match &result {
+        Ok(_) if ctx.is_failing(&object) => "failure",
+        Ok(_) => "success",
+        Err(_) => "error",
+    };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&crate::metrics::ResultLabels { result: label })
+        .inc();
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner(obj: Arc<ClerkDomain>, ctx: &Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &ns);
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
-            Finalizer::Apply(obj) => apply(&obj, &ctx).await,
-            Finalizer::Cleanup(obj) => cleanup(&obj, &ctx).await,
+            Finalizer::Apply(obj) => apply(&obj, ctx).await,
+            Finalizer::Cleanup(obj) => cleanup(&obj, ctx).await,
         }
     })
     .await
@@ -110,7 +131,7 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
                 events::normal(ctx, obj, reason, "Reconcile", note).await;
             }
             ctx.note_success(&key(obj));
-            Ok(Action::requeue(ctx.config.resync))
+            Ok(Action::requeue(ctx.resync_delay()))
         }
         Err(f) => fail(obj, ctx, f).await,
     }
@@ -118,13 +139,9 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
 
 /// Observe Clerk and take plan steps until it matches the spec (at most a few steps: a create
 /// may need a follow-up PATCH for `is_secondary`).
-async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, Failure> {
+async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain) -> Result<Converged, Failure> {
     let status = obj.status.clone().unwrap_or_default();
-    let mut domains = clerk
-        .list_domains()
-        .await
-        .map_err(|e| Failure::clerk(&e, None))?
-        .data;
+    let mut domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
     let mut domain_id = status.domain_id.clone();
     let mut applied_is_secondary = status.applied_is_secondary;
     let mut adopted = false;
@@ -173,11 +190,8 @@ async fn converge(clerk: &ClerkClient, obj: &ClerkDomain) -> Result<Converged, F
                 }
                 Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
                     // Someone created it meanwhile: look again and adopt instead of failing.
-                    domains = clerk
-                        .list_domains()
-                        .await
-                        .map_err(|e| Failure::clerk(&e, None))?
-                        .data;
+                    clerk.invalidate();
+                    domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
                 }
                 Err(e) => return Err(Failure::clerk(&e, known(&domains, &domain_id))),
             },
@@ -284,7 +298,7 @@ async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
             Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
         };
         let domains = match clerk.list_domains().await {
-            Ok(l) => l.data,
+            Ok(l) => l,
             Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
         };
         match plan::plan_cleanup(&obj.spec, &memory, &domains) {

@@ -2,9 +2,11 @@
 //! OpenAPI spec in shapes and status codes. Tests embed it; `fake-clerk` serves it.
 
 mod errors;
+pub mod faults;
 mod names;
 mod server;
 mod state;
 
+pub use faults::{FaultStats, Faults};
 pub use server::{FakeClerk, FakeConfig, router};
 pub use state::{InstanceState, SharedState, State, Stats};

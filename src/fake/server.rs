@@ -24,6 +24,8 @@ pub struct FakeConfig {
     pub secret_keys: Vec<String>,
     /// Name of each instance's primary domain.
     pub primary_domain: String,
+    /// Faults to inject from the start.
+    pub faults: super::Faults,
 }
 
 impl Default for FakeConfig {
@@ -32,6 +34,7 @@ impl Default for FakeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             secret_keys: vec!["sk_test_fake".into()],
             primary_domain: "example.com".into(),
+            faults: Default::default(),
         }
     }
 }
@@ -110,6 +113,16 @@ impl FakeClerk {
         before != inst.domains.len()
     }
 
+    /// Replace the faults being injected.
+    pub fn set_faults(&self, faults: super::Faults) {
+        self.state.lock().unwrap().faults = faults;
+    }
+
+    /// What has been injected so far.
+    pub fn fault_stats(&self) -> super::FaultStats {
+        self.state.lock().unwrap().fault_stats.clone()
+    }
+
     /// Requests served so far.
     pub fn stats(&self) -> Stats {
         self.state.lock().unwrap().stats.clone()
@@ -118,14 +131,21 @@ impl FakeClerk {
 
 /// The fake's routes: Clerk's API under `/v1` and test controls under `/__fake`.
 pub fn router(state: SharedState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/domains", get(list_domains).post(add_domain))
         .route(
             "/v1/domains/{id}",
             axum::routing::patch(update_domain).delete(delete_domain),
         )
         .route("/v1/instance", get(get_instance))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::faults::layer,
+        ));
+    Router::new()
+        .merge(api)
         .route("/__fake/stats", get(stats).delete(reset_stats))
+        .route("/__fake/faults", get(get_faults).put(put_faults))
         .route("/__fake/healthz", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -374,10 +394,26 @@ async fn stats(AxState(state): AxState<SharedState>) -> Json<Value> {
         .values()
         .map(|i| json!({"id": i.id, "domains": i.domains.len()}))
         .collect();
-    Json(json!({"requests": s.stats.requests, "total": s.stats.total, "instances": instances}))
+    Json(json!({
+        "requests": s.stats.requests,
+        "total": s.stats.total,
+        "faults": s.fault_stats,
+        "instances": instances,
+    }))
 }
 
 async fn reset_stats(AxState(state): AxState<SharedState>) -> StatusCode {
-    state.lock().unwrap().stats = Stats::default();
+    let mut s = state.lock().unwrap();
+    s.stats = Stats::default();
+    s.fault_stats = Default::default();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_faults(AxState(state): AxState<SharedState>) -> Json<super::Faults> {
+    Json(state.lock().unwrap().faults.clone())
+}
+
+async fn put_faults(AxState(state): AxState<SharedState>, Json(faults): Json<super::Faults>) -> StatusCode {
+    state.lock().unwrap().faults = faults;
     StatusCode::NO_CONTENT
 }

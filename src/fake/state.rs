@@ -44,6 +44,9 @@ impl Stats {
 pub struct State {
     pub instances: BTreeMap<String, InstanceState>,
     pub stats: Stats,
+    pub faults: super::Faults,
+    pub fault_stats: super::FaultStats,
+    pub windows: std::collections::HashMap<String, super::faults::Window>,
 }
 
 /// State shared between the server and the test that embeds it.

@@ -6,9 +6,11 @@ pub mod controlplane;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::clerk::{ClientConfig, SecretKey};
+use clerk_operator::clerk::{ClientConfig, PoolConfig, SecretKey};
 use clerk_operator::controller::{self, Config};
 use clerk_operator::fake::{FakeClerk, FakeConfig};
+use clerk_operator::http::Health;
+use clerk_operator::metrics::Metrics;
 pub use controlplane::ControlPlane;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -32,6 +34,7 @@ pub struct TestEnv {
     pub ns: String,
     pub client: Client,
     pub fake: FakeClerk,
+    pub metrics: Arc<Metrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -40,6 +43,7 @@ pub struct TestEnv {
 pub struct EnvOptions {
     pub default_key: Option<&'static str>,
     pub resync: Duration,
+    pub list_ttl: Duration,
 }
 
 impl Default for EnvOptions {
@@ -47,6 +51,7 @@ impl Default for EnvOptions {
         Self {
             default_key: Some(LIVE_KEY),
             resync: Duration::from_secs(300),
+            list_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -73,6 +78,7 @@ impl TestEnv {
             ns,
             client,
             fake,
+            metrics: Arc::new(Metrics::default()),
             shutdown: None,
             task: None,
         };
@@ -83,9 +89,14 @@ impl TestEnv {
     /// (Re)start the controller.
     pub fn start_controller(&mut self, opts: EnvOptions) {
         let config = Config {
-            clerk: ClientConfig {
-                base_url: url::Url::parse(&self.fake.base_url()).unwrap(),
-                timeout: Duration::from_secs(5),
+            clerk: PoolConfig {
+                client: ClientConfig {
+                    base_url: url::Url::parse(&self.fake.base_url()).unwrap(),
+                    timeout: Duration::from_secs(5),
+                    retry_base: Duration::from_millis(50),
+                    ..Default::default()
+                },
+                list_ttl: opts.list_ttl,
                 ..Default::default()
             },
             default_key: opts.default_key.map(SecretKey::new),
@@ -97,9 +108,17 @@ impl TestEnv {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
         self.shutdown = Some(tx);
-        self.task = Some(tokio::spawn(controller::run(client, config, async move {
-            let _ = rx.await;
-        })));
+        let metrics = Arc::new(Metrics::default());
+        self.metrics = metrics.clone();
+        self.task = Some(tokio::spawn(controller::run(
+            client,
+            config,
+            metrics,
+            Health::default(),
+            async move {
+                let _ = rx.await;
+            },
+        )));
     }
 
     /// Stop the controller and wait for it to finish.

@@ -1,0 +1,102 @@
+use super::*;
+use crate::clerk::{ClientConfig, SecretKey};
+use crate::fake::{FakeClerk, FakeConfig};
+use std::sync::Arc;
+
+const KEY: &str = "sk_live_cache_test";
+
+async fn setup() -> (FakeClerk, ClerkClient) {
+    let fake = FakeClerk::start(FakeConfig {
+        secret_keys: vec![KEY.into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = ClientConfig {
+        base_url: url::Url::parse(&fake.base_url()).unwrap(),
+        ..Default::default()
+    };
+    let client = ClerkClient::new(config, SecretKey::new(KEY));
+    (fake, client)
+}
+
+#[tokio::test]
+async fn concurrent_readers_share_one_request() {
+    let (fake, client) = setup().await;
+    let cache = Arc::new(ListCache::new(Duration::from_secs(30)));
+    let mut tasks = vec![];
+    for _ in 0..20 {
+        let (cache, client) = (cache.clone(), client.clone());
+        tasks.push(tokio::spawn(async move { cache.get(&client).await.unwrap() }));
+    }
+    let mut misses = 0;
+    for t in tasks {
+        let (list, hit) = t.await.unwrap();
+        assert_eq!(list.len(), 1);
+        misses += usize::from(!hit);
+    }
+    assert_eq!(misses, 1);
+    assert_eq!(fake.stats().count("ListDomains"), 1);
+}
+
+#[tokio::test]
+async fn expires_after_ttl() {
+    let (fake, client) = setup().await;
+    let cache = ListCache::new(Duration::from_millis(50));
+    cache.get(&client).await.unwrap();
+    cache.get(&client).await.unwrap();
+    assert_eq!(fake.stats().count("ListDomains"), 1);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    cache.get(&client).await.unwrap();
+    assert_eq!(fake.stats().count("ListDomains"), 2);
+    cache.invalidate();
+    cache.get(&client).await.unwrap();
+    assert_eq!(fake.stats().count("ListDomains"), 3);
+}
+
+#[tokio::test]
+async fn own_writes_update_the_cached_list() {
+    let (fake, client) = setup().await;
+    let cache = ListCache::new(Duration::from_secs(30));
+    cache.get(&client).await.unwrap();
+    let d = fake.insert_domain(KEY, "a.example.com", None);
+    cache.upsert(&d);
+    let (list, hit) = cache.get(&client).await.unwrap();
+    assert!(hit && list.iter().any(|x| x.id == d.id));
+    let mut renamed = d.clone();
+    renamed.name = "b.example.com".into();
+    cache.upsert(&renamed);
+    let (list, _) = cache.get(&client).await.unwrap();
+    assert_eq!(list.iter().filter(|x| x.id == d.id).count(), 1);
+    assert!(list.iter().any(|x| x.name == "b.example.com"));
+    cache.remove(&d.id);
+    let (list, _) = cache.get(&client).await.unwrap();
+    assert!(!list.iter().any(|x| x.id == d.id));
+    assert_eq!(fake.stats().count("ListDomains"), 1);
+}
+
+#[tokio::test]
+async fn a_list_racing_a_create_still_shows_the_created_domain() {
+    let (fake, client) = setup().await;
+    fake.set_faults(crate::fake::Faults {
+        latency_ms: 300,
+        latency_min_ms: 300,
+        ..Default::default()
+    });
+    let cache = Arc::new(ListCache::new(Duration::from_secs(30)));
+    let reader = {
+        let (cache, client) = (cache.clone(), client.clone());
+        tokio::spawn(async move { cache.get(&client).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The create lands while the list is in flight; the list may have been served before it.
+    let d = fake.insert_domain(KEY, "raced.example.com", None);
+    cache.upsert(&d);
+    let (list, _) = reader.await.unwrap();
+    assert!(
+        list.iter().any(|x| x.id == d.id),
+        "racing list hid the created domain"
+    );
+    let (list, hit) = cache.get(&client).await.unwrap();
+    assert!(hit && list.iter().any(|x| x.id == d.id));
+}
