@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             rate_limit: args.rate_limit,
             rate_limit_requests: args.rate_limit_requests,
             rate_limit_window_secs: args.rate_limit_window_secs,
+            scripted: vec![],
         },
     })
     .await?;

@@ -39,6 +39,30 @@ pub struct Faults {
     pub rate_limit_requests: Option<u32>,
     /// Override the emulated window length in seconds (default 10).
     pub rate_limit_window_secs: Option<u64>,
+    /// Faults for specific upcoming requests, each used once, in order, by the first request
+    /// of its operation: makes a test's fault sequence deterministic.
+    pub scripted: Vec<Scripted>,
+}
+
+/// One scripted fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scripted {
+    /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain` or `GetInstance`.
+    pub operation: String,
+    /// What happens to that request.
+    pub fault: ScriptedFault,
+}
+
+/// What a scripted fault does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScriptedFault {
+    /// Answer with this status (429 and 503 carry `Retry-After`).
+    Status(u16),
+    /// Drop the connection without processing.
+    Drop,
+    /// Process the request, then drop the response.
+    DropAfterCommit,
 }
 
 /// What was injected.
@@ -90,7 +114,7 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|k| k.trim().to_string());
-    let decision = decide(&state, key.as_deref());
+    let decision = decide(&state, op, key.as_deref());
     match decision {
         Decision::RateLimited(after) => {
             state.lock().unwrap().record(op, 429);
@@ -111,8 +135,28 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
     }
 }
 
-fn decide(state: &SharedState, key: Option<&str>) -> Decision {
+fn decide(state: &SharedState, op: &str, key: Option<&str>) -> Decision {
     let mut s = state.lock().unwrap();
+    if let Some(i) = s.faults.scripted.iter().position(|x| x.operation == op) {
+        let scripted = s.faults.scripted.remove(i);
+        return match scripted.fault {
+            ScriptedFault::Status(status) => {
+                *s.fault_stats.injected.entry(status).or_default() += 1;
+                Decision::Error(status)
+            }
+            ScriptedFault::Drop => {
+                s.fault_stats.dropped += 1;
+                Decision::Drop
+            }
+            ScriptedFault::DropAfterCommit => {
+                s.fault_stats.dropped_after_commit += 1;
+                Decision::Proceed {
+                    latency: Duration::ZERO,
+                    drop_after: true,
+                }
+            }
+        };
+    }
     let f = s.faults.clone();
     let kind = key.and_then(|k| s.instances.get(k)).map(|i| i.kind);
     if f.rate_limit

@@ -7,6 +7,6 @@ mod names;
 mod server;
 mod state;
 
-pub use faults::{FaultStats, Faults};
+pub use faults::{FaultStats, Faults, Scripted, ScriptedFault};
 pub use server::{FakeClerk, FakeConfig, router};
 pub use state::{InstanceState, SharedState, State, Stats};

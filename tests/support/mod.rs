@@ -44,6 +44,8 @@ pub struct EnvOptions {
     pub default_key: Option<&'static str>,
     pub resync: Duration,
     pub list_ttl: Duration,
+    /// Client-side limit for development keys (default: Clerk's 100/10s).
+    pub development_rate: Option<clerk_operator::clerk::Rate>,
 }
 
 impl Default for EnvOptions {
@@ -52,6 +54,7 @@ impl Default for EnvOptions {
             default_key: Some(LIVE_KEY),
             resync: Duration::from_secs(300),
             list_ttl: Duration::from_secs(5),
+            development_rate: None,
         }
     }
 }
@@ -97,6 +100,9 @@ impl TestEnv {
                     ..Default::default()
                 },
                 list_ttl: opts.list_ttl,
+                development_rate: opts
+                    .development_rate
+                    .unwrap_or(clerk_operator::clerk::Rate::DEVELOPMENT),
                 ..Default::default()
             },
             default_key: opts.default_key.map(SecretKey::new),
@@ -156,13 +162,23 @@ impl TestEnv {
         Ok(self.domains().create(&PostParams::default(), &obj).await?)
     }
 
+    /// [`create`](Self::create) taking its YAML by value (for futures that outlive the caller).
+    pub async fn create_owned(&self, yaml: String) -> anyhow::Result<ClerkDomain> {
+        self.create(&yaml).await
+    }
+
     /// Wait until the named ClerkDomain is Ready and synced with its current generation.
     pub async fn wait_ready(&self, name: &str) -> anyhow::Result<ClerkDomain> {
+        self.wait_ready_within(name, CONVERGE).await
+    }
+
+    /// [`wait_ready`](Self::wait_ready) with a custom timeout.
+    pub async fn wait_ready_within(&self, name: &str, timeout: Duration) -> anyhow::Result<ClerkDomain> {
         wait_for(
             &self.domains(),
             name,
             "Ready and Synced",
-            CONVERGE,
+            timeout,
             |o: &ClerkDomain| {
                 is_true(o, "Ready")
                     && is_true(o, "Synced")

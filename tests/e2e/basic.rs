@@ -1,84 +1,16 @@
-//! End-to-end tests against a real kube-apiserver + etcd (+ kube-controller-manager), the
-//! embedded fake Clerk and the controller. One control plane serves every test; each test has
-//! its own namespace, fake Clerk and controller.
+//! The end-to-end issue's scenarios: the whole loop against the real apiserver.
 
-mod support;
-
+use crate::support::*;
 use anyhow::{Context as _, ensure};
-use libtest_mimic::{Arguments, Trial};
 use std::sync::Arc;
-use support::*;
 
-type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;
-
-fn main() {
-    let mut args = Arguments::from_args();
-    if args.test_threads.is_none() {
-        args.test_threads = Some(4);
-    }
-    let tests: Vec<(&str, TestFn)> = vec![
-        ("kubectl_apply_reaches_ready_with_cname_targets", |cp| {
-            run_async(kubectl_apply_reaches_ready(cp))
-        }),
-        ("spec_changes_are_patched_and_proxy_url_cleared", |cp| {
-            run_async(spec_changes_are_patched(cp))
-        }),
-        ("delete_removes_the_satellite_then_the_finalizer", |cp| {
-            run_async(delete_removes_satellite(cp))
-        }),
-        ("delete_finishes_when_clerk_already_lost_the_domain", |cp| {
-            run_async(delete_when_already_gone(cp))
-        }),
-        ("existing_domain_is_adopted_by_name_not_duplicated", |cp| {
-            run_async(adopts_by_name(cp))
-        }),
-        ("primary_domain_is_never_deleted", |cp| {
-            run_async(primary_never_deleted(cp))
-        }),
-        ("wrong_key_reports_clerks_reason_and_recovers", |cp| {
-            run_async(wrong_key(cp))
-        }),
-        ("missing_secret_is_a_condition_and_recovers_when_created", |cp| {
-            run_async(missing_secret(cp))
-        }),
-        ("invalid_spec_is_rejected_at_admission", |cp| {
-            run_async(admission_rejects(cp))
-        }),
-        ("idle_object_causes_no_status_writes", |cp| {
-            run_async(idle_object_is_quiet(cp))
-        }),
-    ];
-    let all_filtered = tests
-        .iter()
-        .all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
-    if all_filtered || args.list {
-        let trials = tests
-            .into_iter()
-            .map(|(name, _)| Trial::test(name, || Ok(())))
-            .collect();
-        libtest_mimic::run(&args, trials).exit();
-    }
-    let cp = Arc::new(ControlPlane::start());
-    cp.install_crds();
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| {
-            let cp = cp.clone();
-            Trial::test(name, move || f(cp))
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
-    drop(cp);
-    conclusion.exit();
-}
-
-fn ns_yaml(name: &str, spec: &str) -> String {
+pub fn ns_yaml(name: &str, spec: &str) -> String {
     format!(
         "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n{spec}"
     )
 }
 
-async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(
         cp.clone(),
         "apply",
@@ -178,7 +110,7 @@ async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Result<()
     Ok(())
 }
 
-async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     use kube::api::{Patch, PatchParams};
     use serde_json::json;
     let env = TestEnv::start(cp, "update", Default::default()).await?;
@@ -265,7 +197,7 @@ async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "delete", Default::default()).await?;
     env.create(&ns_yaml("gone", "  domain: gone.example.com\n"))
         .await?;
@@ -281,7 +213,7 @@ async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "lost", Default::default()).await?;
     env.create(&ns_yaml("lost", "  domain: lost.example.com\n"))
         .await?;
@@ -293,7 +225,7 @@ async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn adopts_by_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn adopts_by_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "adopt", Default::default()).await?;
     let existing = env.fake.insert_domain(LIVE_KEY, "shop.example.com", None);
     env.create(&ns_yaml("shop", "  domain: shop.example.com\n"))
@@ -322,7 +254,7 @@ async fn adopts_by_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "primary", Default::default()).await?;
     env.create(&ns_yaml("root", "  domain: example.com\n  isSatellite: false\n"))
         .await?;
@@ -350,7 +282,7 @@ async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wrong_key(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn wrong_key(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     use kube::api::{Patch, PatchParams};
     use serde_json::json;
     let env = TestEnv::start(cp, "badkey", Default::default()).await?;
@@ -388,7 +320,7 @@ async fn wrong_key(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "nosecret", Default::default()).await?;
     env.create(&ns_yaml(
         "orphan",
@@ -414,7 +346,7 @@ async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn admission_rejects(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn admission_rejects(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "admission", Default::default()).await?;
     let cases = [
         ("  domain: https://a.example.com\n", "must not contain a scheme"),
@@ -447,7 +379,7 @@ async fn admission_rejects(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(
         cp,
         "idle",

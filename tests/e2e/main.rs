@@ -1,0 +1,70 @@
+//! End-to-end tests against a real kube-apiserver + etcd (+ kube-controller-manager), the
+//! embedded fake Clerk and the controller. One control plane serves every test; each test has
+//! its own namespace, fake Clerk and controller.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod basic;
+mod robustness;
+
+use basic::*;
+use libtest_mimic::{Arguments, Trial};
+use robustness::*;
+use std::sync::Arc;
+use support::*;
+
+type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;
+
+/// `(name, runner)` pairs from async scenario functions taking the shared control plane.
+macro_rules! trials {
+    ($($name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|cp| run_async($name(cp))) as TestFn)),*]
+    };
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(4);
+    }
+    let tests: Vec<(&str, TestFn)> = trials![
+        // The end-to-end issue: the whole loop.
+        kubectl_apply_reaches_ready,
+        spec_changes_are_patched,
+        delete_removes_satellite,
+        delete_when_already_gone,
+        adopts_by_name,
+        primary_never_deleted,
+        wrong_key,
+        missing_secret,
+        admission_rejects,
+        idle_object_is_quiet,
+        // Clerk robustness: faults, call budget, rate limits.
+        converge_through_faults,
+        call_budget,
+        rate_limit_prevents_429,
+    ];
+    let all_filtered = tests
+        .iter()
+        .all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
+    if all_filtered || args.list {
+        let trials = tests
+            .into_iter()
+            .map(|(name, _)| Trial::test(name, || Ok(())))
+            .collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let cp = Arc::new(ControlPlane::start());
+    cp.install_crds();
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let cp = cp.clone();
+            Trial::test(name, move || f(cp))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(cp);
+    conclusion.exit();
+}

@@ -1,0 +1,149 @@
+//! Clerk robustness against the real apiserver: faults, the call budget and rate limits.
+
+use crate::support::*;
+use anyhow::ensure;
+use clerk_operator::clerk::Rate;
+use clerk_operator::fake::{Faults, Scripted, ScriptedFault};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn manifest(name: &str, domain: &str) -> String {
+    format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n  domain: {domain}\n"
+    )
+}
+
+async fn create_many(env: &TestEnv, n: usize, zone: &str) -> anyhow::Result<()> {
+    let creates = (0..n).map(|i| env.create_owned(manifest(&format!("d{i}"), &format!("d{i}.{zone}"))));
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    Ok(())
+}
+
+fn scripted(operation: &str, fault: ScriptedFault) -> Scripted {
+    Scripted {
+        operation: operation.into(),
+        fault,
+    }
+}
+
+/// 20 ClerkDomains converge while the fake answers 5xx and 429, drops connections, and drops
+/// responses after committing POSTs; the fake ends with exactly one domain per object.
+pub async fn converge_through_faults(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "faults", Default::default()).await?;
+    env.fake.set_faults(Faults {
+        error_rates: BTreeMap::from([(500, 0.08), (502, 0.04), (503, 0.04), (429, 0.04)]),
+        retry_after_secs: Some(1),
+        latency_ms: 50,
+        drop_rate: 0.03,
+        drop_after_commit_rate: 0.05,
+        // Whatever the dice say, these happen: a lost POST response (the domain exists), a 429
+        // on a POST, a 503 on a list and a reset.
+        scripted: vec![
+            scripted("ListDomains", ScriptedFault::Status(503)),
+            scripted("AddDomain", ScriptedFault::DropAfterCommit),
+            scripted("AddDomain", ScriptedFault::Status(429)),
+            scripted("AddDomain", ScriptedFault::Drop),
+            scripted("AddDomain", ScriptedFault::DropAfterCommit),
+        ],
+        ..Default::default()
+    });
+    create_many(&env, 20, "faults.example.com").await?;
+    for i in 0..20 {
+        env.wait_ready_within(&format!("d{i}"), Duration::from_secs(180))
+            .await?;
+    }
+    env.fake.set_faults(Faults::default());
+    let faults = env.fake.fault_stats();
+    let domains = env.fake.domains(LIVE_KEY);
+    for i in 0..20 {
+        let name = format!("d{i}.faults.example.com");
+        let matching: Vec<_> = domains.iter().filter(|d| d.name == name).collect();
+        ensure!(matching.len() == 1, "{name}: {} domains in Clerk", matching.len());
+        let st = env
+            .domains()
+            .get(&format!("d{i}"))
+            .await?
+            .status
+            .unwrap_or_default();
+        ensure!(
+            st.domain_id.as_deref() == Some(matching[0].id.as_str()),
+            "{name}: status names another id"
+        );
+    }
+    ensure!(
+        domains.len() == 21,
+        "{} domains in Clerk, want 20 satellites + the primary",
+        domains.len()
+    );
+    ensure!(
+        faults.dropped_after_commit >= 2 && faults.injected.get(&429).copied().unwrap_or(0) >= 1,
+        "{faults:?}"
+    );
+    eprintln!(
+        "converge_through_faults: faults {faults:?}; requests {:?}",
+        env.fake.stats().requests
+    );
+    Ok(())
+}
+
+/// Creating 50 domains costs about one POST each plus a few shared lists.
+pub async fn call_budget(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "budget", Default::default()).await?;
+    create_many(&env, 50, "budget.example.com").await?;
+    for i in 0..50 {
+        env.wait_ready(&format!("d{i}")).await?;
+    }
+    // Reconciles triggered by the status writes finish on the cache.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = env.fake.stats();
+    eprintln!(
+        "call_budget: {} requests for 50 domains: {:?}",
+        stats.total, stats.requests
+    );
+    ensure!(stats.count("AddDomain") == 50, "{stats:?}");
+    ensure!(
+        stats.total <= 55,
+        "{} Clerk requests for 50 new domains: {stats:?}",
+        stats.total
+    );
+    Ok(())
+}
+
+/// With the fake enforcing a limit, the client-side limiter keeps every request under it.
+pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let rate = Rate {
+        requests: 10,
+        per: Duration::from_secs(1),
+    };
+    let opts = EnvOptions {
+        default_key: Some(TEST_KEY),
+        development_rate: Some(rate),
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "ratelimit", opts).await?;
+    env.fake.set_faults(Faults {
+        rate_limit: true,
+        rate_limit_requests: Some(10),
+        rate_limit_window_secs: Some(1),
+        ..Default::default()
+    });
+    create_many(&env, 30, "ratelimit.example.com").await?;
+    for i in 0..30 {
+        env.wait_ready(&format!("d{i}")).await?;
+    }
+    let stats = env.fake.stats();
+    let throttled: u64 = stats.requests.values().filter_map(|m| m.get(&429)).sum();
+    eprintln!(
+        "rate_limit_prevents_429: {} requests, {throttled} answered 429",
+        stats.total
+    );
+    ensure!(
+        throttled == 0 && env.fake.fault_stats().rate_limited == 0,
+        "{stats:?}"
+    );
+    ensure!(stats.count("AddDomain") == 30);
+    Ok(())
+}
