@@ -52,7 +52,11 @@ e2e: tools
 sdk-test:
 	bash hack/pysdk.sh
 
-test: fmt-check clippy crd-check unit sdk-test e2e
+# The Clerk client and fake-clerk through Prism, validating against Clerk's OpenAPI spec.
+contract:
+	PRISM_BIN="$$(bash hack/prism.sh | tail -n1)" $(CARGO) test --locked --test contract
+
+test: fmt-check clippy crd-check unit sdk-test contract e2e
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)

@@ -1,0 +1,4 @@
+//! Helpers of the contract tests (tests/contract.rs): Clerk's OpenAPI spec and Prism.
+
+pub mod prism;
+pub mod spec;
