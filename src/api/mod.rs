@@ -1,5 +1,6 @@
 //! The `ClerkDomain` custom resource: its Rust types, CRD generation and condition helpers.
 
+pub mod annotations;
 mod conditions;
 mod types;
 

@@ -147,6 +147,14 @@ pub struct ClerkDomainStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_is_secondary: Option<bool>,
 
+    /// ID of the Clerk instance the domain belongs to (from `GET /instance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+
+    /// The last value of annotation `clerk-operator.io/reconcile-requested-at` that was handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
+
     /// True when the operator took over a domain that already existed in Clerk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<bool>,

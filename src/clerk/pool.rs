@@ -40,6 +40,7 @@ pub struct ClerkInstance {
     pub client: ClerkClient,
     cache: ListCache,
     metrics: Arc<Metrics>,
+    id: tokio::sync::OnceCell<String>,
 }
 
 impl ClerkInstance {
@@ -50,6 +51,14 @@ impl ClerkInstance {
             self.metrics.list_cache_hits.inc();
         }
         Ok(list)
+    }
+
+    /// The instance's ID (`GET /instance`, asked once per process).
+    pub async fn instance_id(&self) -> Result<String, ClerkError> {
+        self.id
+            .get_or_try_init(|| async { self.client.get_instance().await.map(|i| i.id) })
+            .await
+            .cloned()
     }
 
     /// Drop the cached list so the next read asks Clerk.
@@ -135,6 +144,7 @@ impl ClerkPool {
                     client,
                     cache: ListCache::new(self.config.list_ttl),
                     metrics: self.metrics.clone(),
+                    id: tokio::sync::OnceCell::new(),
                 })
             })
             .clone()

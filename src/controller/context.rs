@@ -1,7 +1,9 @@
+use crate::api::ClerkDomain;
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -47,6 +49,12 @@ pub struct Context {
     pub config: Config,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Claims on domains, for conflict detection.
+    pub claims: super::conflicts::Claims,
+    /// Wakes the Secret release loop.
+    pub secrets_changed: tokio::sync::Notify,
+    store: std::sync::OnceLock<Store<ClerkDomain>>,
+    tracked_secrets: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
     pool: ClerkPool,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -66,6 +74,10 @@ impl Context {
             metrics,
             config,
             failures: Mutex::new(HashMap::new()),
+            claims: Default::default(),
+            secrets_changed: tokio::sync::Notify::new(),
+            store: std::sync::OnceLock::new(),
+            tracked_secrets: Mutex::new(Default::default()),
         }
     }
 
@@ -80,8 +92,33 @@ impl Context {
         super::backoff::aligned(self.config.resync, std::time::SystemTime::now(), rand::random())
     }
 
+    /// Give the context the controller's cache of ClerkDomains.
+    pub fn set_store(&self, store: Store<ClerkDomain>) {
+        let _ = self.store.set(store);
+    }
+
+    /// Every ClerkDomain the controller sees (empty before the cache is set).
+    pub fn objects(&self) -> Vec<Arc<ClerkDomain>> {
+        self.store.get().map(|s| s.state()).unwrap_or_default()
+    }
+
+    /// Remember a Secret carrying the in-use finalizer.
+    pub fn track_secret(&self, secret: super::secrets::SecretKeyName) {
+        self.tracked_secrets.lock().unwrap().insert(secret);
+    }
+
+    /// Forget a released Secret.
+    pub fn untrack_secret(&self, secret: &super::secrets::SecretKeyName) {
+        self.tracked_secrets.lock().unwrap().remove(secret);
+    }
+
+    /// Secrets carrying the in-use finalizer.
+    pub fn tracked_secrets(&self) -> Vec<super::secrets::SecretKeyName> {
+        self.tracked_secrets.lock().unwrap().iter().cloned().collect()
+    }
+
     /// Set the `clerkdomains{ready=...}` gauge from the current objects.
-    pub fn update_ready_gauge(&self, objects: &[Arc<crate::api::ClerkDomain>]) {
+    pub fn update_ready_gauge(&self, objects: &[Arc<ClerkDomain>]) {
         use crate::metrics::ReadyLabels;
         let (mut t, mut f, mut u) = (0, 0, 0);
         for o in objects {

@@ -52,10 +52,19 @@ impl CredentialsError {
     }
 }
 
-/// Resolve the key for `obj`. A `secretRef` is read from the object's own namespace only.
-pub async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<SecretKey, CredentialsError> {
+/// Resolve the key for `obj`, with the Secret it came from (none for the default key). A
+/// `secretRef` is read from the object's own namespace only.
+pub async fn resolve(
+    ctx: &Context,
+    obj: &ClerkDomain,
+) -> Result<(SecretKey, Option<Secret>), CredentialsError> {
     let Some(r) = &obj.spec.secret_ref else {
-        return ctx.config.default_key.clone().ok_or(CredentialsError::NoDefault);
+        return ctx
+            .config
+            .default_key
+            .clone()
+            .map(|k| (k, None))
+            .ok_or(CredentialsError::NoDefault);
     };
     let namespace = obj.namespace().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -71,7 +80,8 @@ pub async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<SecretKey, Cred
             namespace: namespace.clone(),
             name: r.name.clone(),
         })?;
-    key_from_secret(&secret, &namespace, &r.name, &r.key)
+    let key = key_from_secret(&secret, &namespace, &r.name, &r.key)?;
+    Ok((key, Some(secret)))
 }
 
 /// Take `key` out of a Secret's `data` (or `stringData`, as some tools leave it).

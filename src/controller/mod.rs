@@ -2,12 +2,15 @@
 //! the thin I/O shell that carries them out.
 
 pub mod backoff;
+mod cleanup;
+pub mod conflicts;
 mod context;
 pub mod credentials;
 mod error;
 mod events;
 pub mod plan;
 mod reconcile;
+pub mod secrets;
 pub mod status;
 
 pub use context::{Config, Context};
@@ -76,6 +79,8 @@ pub async fn run(
     let store = controller.store();
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
+    ctx.set_store(store.clone());
+    let releaser = tokio::spawn(secrets::release_unused(ctx.clone(), store.clone()));
     let ready_store = store.clone();
     let ready_health = health.clone();
     tokio::spawn(async move {
@@ -94,11 +99,20 @@ pub async fn run(
     });
     let store = controller.store();
     controller
-        .watches(
-            secrets,
-            watcher::Config::default().any_semantic(),
-            move |secret| users_of_secret(&store, &secret),
-        )
+        .watches(secrets, watcher::Config::default().any_semantic(), {
+            let ctx = ctx.clone();
+            move |secret| {
+                if secret
+                    .finalizers()
+                    .iter()
+                    .any(|f| f == crate::api::annotations::SECRET_IN_USE)
+                {
+                    ctx.track_secret((secret.namespace().unwrap_or_default(), secret.name_any()));
+                    ctx.secrets_changed.notify_one();
+                }
+                users_of_secret(&store, &secret)
+            }
+        })
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -110,6 +124,7 @@ pub async fn run(
         })
         .await;
     gauges.abort();
+    releaser.abort();
     health.set_ready(false);
     tracing::info!("controller stopped");
     Ok(())

@@ -11,6 +11,10 @@ pub struct Memory<'a> {
     pub domain_id: Option<&'a str>,
     /// `status.appliedIsSecondary`: Clerk does not report `is_secondary` back.
     pub applied_is_secondary: Option<bool>,
+    /// Annotation `clerk-operator.io/domain-id`: adopt this domain rather than match by name.
+    pub adopt_id: Option<&'a str>,
+    /// Whether the key belongs to a production instance (`sk_live_`).
+    pub production: bool,
 }
 
 /// How the Clerk domain was found among the instance's domains.
@@ -30,6 +34,13 @@ pub fn find<'d>(domains: &'d [Domain], memory: &Memory<'_>, name: &str) -> Found
         && let Some(d) = domains.iter().find(|d| d.id == id)
     {
         return Found::ById(d);
+    }
+    if let Some(id) = memory.adopt_id {
+        // An explicit adoption target is never replaced by a match on the name.
+        return match domains.iter().find(|d| d.id == id) {
+            Some(d) => Found::ByName(d),
+            None => Found::Missing,
+        };
     }
     match domains.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
         Some(d) => Found::ByName(d),
@@ -56,7 +67,27 @@ pub enum Step {
 
 /// Decide the next step for `spec` given Clerk's `domains`.
 pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> Step {
+    if memory.production && spec.domain.contains(':') {
+        return Step::Invalid {
+            reason: "PortNotAllowed",
+            message: format!(
+                "domain {:?} has a port, which only development instances (sk_test_ keys) accept",
+                spec.domain
+            ),
+        };
+    }
     let found = find(domains, memory, &spec.domain);
+    if let (Found::Missing, Some(id)) = (found, memory.adopt_id)
+        && memory.domain_id.is_none_or(|known| known == id)
+    {
+        return Step::Invalid {
+            reason: "AdoptionTargetNotFound",
+            message: format!(
+                "annotation clerk-operator.io/domain-id names {id}, which this Clerk instance does not \
+                 have; fix or remove the annotation"
+            ),
+        };
+    }
     let (domain, adopt) = match found {
         Found::ById(d) => (d, false),
         Found::ByName(d) => (d, true),

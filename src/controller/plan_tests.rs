@@ -29,7 +29,14 @@ fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
 fn mem(id: Option<&str>) -> Memory<'_> {
     Memory {
         domain_id: id,
-        applied_is_secondary: None,
+        ..Default::default()
+    }
+}
+
+fn adopt(id: &str) -> Memory<'_> {
+    Memory {
+        adopt_id: Some(id),
+        ..Default::default()
     }
 }
 
@@ -96,16 +103,53 @@ fn plan_table() {
         ("proxy dropped -> patch null", spec("a.example.com"), mem(Some("dmn_a")), vec![a_proxied.clone()], update("dmn_a", false, |b| b.proxy_url = Some(None))),
         ("proxy same -> in sync", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a_proxied.clone()], in_sync("dmn_a", false)),
         ("is_secondary never applied -> patch", secondary(spec("a.example.com"), true), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.is_secondary = Some(true))),
-        ("is_secondary applied -> in sync", secondary(spec("a.example.com"), true), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true) }, vec![a.clone()], in_sync("dmn_a", false)),
-        ("is_secondary on adoption always sent", secondary(spec("a.example.com"), false), Memory { domain_id: None, applied_is_secondary: Some(false) }, vec![a.clone()], update("dmn_a", true, |b| b.is_secondary = Some(false))),
-        ("is_secondary unset -> not managed", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true) }, vec![a.clone()], in_sync("dmn_a", false)),
+        ("is_secondary applied -> in sync", secondary(spec("a.example.com"), true), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
+        ("is_secondary on adoption always sent", secondary(spec("a.example.com"), false), Memory { domain_id: None, applied_is_secondary: Some(false), ..Default::default() }, vec![a.clone()], update("dmn_a", true, |b| b.is_secondary = Some(false))),
+        ("is_secondary unset -> not managed", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
         ("rename and proxy in one patch", with_proxy(spec("c.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| { b.name = Some("c.example.com".into()); b.proxy_url = Some(Some(proxy.into())); })),
         ("primary found by name", primary_spec(spec("example.com")), mem(None), vec![primary.clone(), a.clone()], in_sync("dmn_p", true)),
         ("primary proxy change -> patch", with_proxy(primary_spec(spec("example.com")), proxy), mem(Some("dmn_p")), vec![primary.clone()], update("dmn_p", false, |b| b.proxy_url = Some(Some(proxy.into())))),
+        ("annotation adopts by id and renames", spec("a.example.com"), adopt("dmn_b"), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", true, |b| b.name = Some("a.example.com".into()))),
+        ("annotation target same name -> adopt in sync", spec("a.example.com"), adopt("dmn_a"), vec![a.clone()], in_sync("dmn_a", true)),
+        ("status id wins over annotation", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![a.clone(), dom("dmn_b", "b.example.com", true, None)], in_sync("dmn_a", false)),
+        ("adopted domain vanished -> recreate", spec("a.example.com"), Memory { domain_id: Some("dmn_b"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![], Step::Invalid { reason: "AdoptionTargetNotFound", message: String::new() }),
+        ("port on a development key is fine", spec("localhost:3000"), mem(None), vec![], create("localhost:3000", None, false)),
         ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
     ];
     for (name, spec, memory, domains, want) in cases {
-        assert_eq!(plan(&spec, &memory, &domains), want, "case: {name}");
+        let got = plan(&spec, &memory, &domains);
+        match (&got, &want) {
+            (Step::Invalid { reason: a, .. }, Step::Invalid { reason: b, .. }) => {
+                assert_eq!(a, b, "case: {name}")
+            }
+            _ => assert_eq!(got, want, "case: {name}"),
+        }
+    }
+}
+
+#[test]
+fn production_keys_refuse_ports_and_missing_adoption_targets_are_explained() {
+    let prod = Memory {
+        production: true,
+        ..Default::default()
+    };
+    match plan(&spec("a.example.com:8443"), &prod, &[]) {
+        Step::Invalid { reason, message } => {
+            assert_eq!(reason, "PortNotAllowed");
+            assert!(message.contains("development"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match plan(
+        &spec("a.example.com"),
+        &adopt("dmn_zzz"),
+        &[dom("dmn_a", "a.example.com", true, None)],
+    ) {
+        Step::Invalid { reason, message } => {
+            assert_eq!(reason, "AdoptionTargetNotFound");
+            assert!(message.contains("dmn_zzz"), "{message}");
+        }
+        other => panic!("unexpected {other:?}"),
     }
 }
 

@@ -2,11 +2,13 @@
 //! write status, publish Events, pick the requeue delay.
 
 use super::backoff::{self, Retry};
-use super::plan::{self, Cleanup, Memory, Release, Step};
-use super::status::{Outcome, next_status};
-use super::{Context, Error, credentials, events};
+use super::conflicts::{self, Claim};
+use super::plan::{self, Memory, Step};
+use super::status::{Extras, Outcome, next_status};
+use super::{Context, Error, cleanup, credentials, events, secrets};
+use crate::api::annotations::{self, Annotations};
 use crate::api::{ClerkDomain, FIELD_MANAGER, FINALIZER};
-use crate::clerk::{ClerkError, ClerkInstance, Domain};
+use crate::clerk::{ClerkError, ClerkInstance, Domain, InstanceKind};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -17,6 +19,7 @@ use kube::{
 };
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Reconcile one ClerkDomain.
 pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -30,10 +33,8 @@ pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Actio
         Ok(_) => "success",
         Err(_) => "error",
     };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&crate::metrics::ResultLabels { result: label })
-        .inc();
+    let labels = crate::metrics::ResultLabels { result: label };
+    ctx.metrics.reconciles.get_or_create(&labels).inc();
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
@@ -46,7 +47,7 @@ async fn reconcile_inner(obj: Arc<ClerkDomain>, ctx: &Arc<Context>) -> Result<Ac
     finalizer(&api, FINALIZER, obj, |event| async {
         match event {
             Finalizer::Apply(obj) => apply(&obj, ctx).await,
-            Finalizer::Cleanup(obj) => cleanup(&obj, ctx).await,
+            Finalizer::Cleanup(obj) => cleanup::cleanup(&obj, ctx).await,
         }
     })
     .await
@@ -61,20 +62,21 @@ pub fn error_policy(obj: Arc<ClerkDomain>, err: &Error, ctx: Arc<Context>) -> Ac
     Action::requeue(delay)
 }
 
-fn key(obj: &ClerkDomain) -> String {
+/// `namespace/name`.
+pub(super) fn key(obj: &ClerkDomain) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// A failure carried to status: reason, Clerk's words, and how to retry.
-struct Failure {
-    reason: String,
-    message: String,
-    retry: Retry,
-    domain: Option<Domain>,
+pub(super) struct Failure {
+    pub reason: String,
+    pub message: String,
+    pub retry: Retry,
+    pub domain: Option<Domain>,
 }
 
 impl Failure {
-    fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
+    pub fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
         let retry = if e.is_transient() {
             Retry::Transient {
                 after: e.retry_after(),
@@ -91,6 +93,20 @@ impl Failure {
             domain,
         }
     }
+
+    fn credentials(e: &credentials::CredentialsError) -> Self {
+        let retry = if e.is_transient() {
+            Retry::Transient { after: None }
+        } else {
+            Retry::Terminal
+        };
+        Failure {
+            reason: e.reason().into(),
+            message: e.to_string(),
+            retry,
+            domain: None,
+        }
+    }
 }
 
 /// What converging did, for status and Events.
@@ -102,58 +118,144 @@ struct Converged {
 }
 
 async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
-    let clerk = match credentials::resolve(ctx, obj).await {
-        Ok(k) => ctx.clerk(k),
+    let notes = annotations::parse(obj.metadata.annotations.as_ref());
+    let resync = resync_period(ctx, obj, &notes).await;
+    let mut extras = Extras {
+        instance_id: None,
+        handled_reconcile_at: notes.reconcile_requested_at,
+    };
+    if notes.paused {
+        let f = Failure {
+            reason: "Paused".into(),
+            message: format!(
+                "{} is \"true\": Clerk is not read or written",
+                annotations::PAUSED
+            ),
+            retry: Retry::Terminal,
+            domain: None,
+        };
+        let changed = write_status(obj, ctx, &Outcome::from(&f), &extras).await?;
+        if changed {
+            events::normal(ctx, obj, "Paused", "Reconcile", f.message.clone()).await;
+        }
+        return Ok(Action::requeue(resync));
+    }
+    let (secret_key, secret) = match credentials::resolve(ctx, obj).await {
+        Ok(found) => found,
         Err(e) => {
-            let retry = if e.is_transient() {
-                Retry::Transient { after: None }
-            } else {
-                Retry::Terminal
-            };
-            let f = Failure {
-                reason: e.reason().into(),
-                message: e.to_string(),
-                retry,
-                domain: None,
-            };
-            return fail(obj, ctx, f).await;
+            return fail(
+                obj,
+                ctx,
+                Failure::credentials(&e),
+                &extras,
+                backoff::TERMINAL_RECHECK,
+            )
+            .await;
         }
     };
-    match converge(&clerk, obj).await {
+    if let Some(secret) = &secret {
+        secrets::ensure_in_use(ctx, secret).await?;
+    }
+    let production = secret_key.kind() == InstanceKind::Production;
+    let clerk = ctx.clerk(secret_key);
+    let instance_id = match clerk.instance_id().await {
+        Ok(id) => id,
+        Err(e) => {
+            return fail(
+                obj,
+                ctx,
+                Failure::clerk(&e, None),
+                &extras,
+                backoff::TERMINAL_RECHECK,
+            )
+            .await;
+        }
+    };
+    extras.instance_id = Some(&instance_id);
+    if let Some(owner) = conflict_owner(ctx, obj, &instance_id) {
+        let f = Failure {
+            reason: "Conflict".into(),
+            message: format!(
+                "domain {} of Clerk instance {instance_id} is managed by ClerkDomain {} (the oldest); \
+                 this object does not write to Clerk until that one is gone",
+                obj.spec.domain, owner.object
+            ),
+            retry: Retry::Terminal,
+            domain: None,
+        };
+        // Look again soon: the owner may be deleted.
+        return fail(obj, ctx, f, &extras, Duration::from_secs(60)).await;
+    }
+    let forced = notes.reconcile_requested_at.is_some()
+        && notes.reconcile_requested_at
+            != obj
+                .status
+                .as_ref()
+                .and_then(|s| s.last_handled_reconcile_at.as_deref());
+    if forced {
+        clerk.invalidate();
+    }
+    let memory_base = Memory {
+        adopt_id: notes.domain_id,
+        production,
+        ..Default::default()
+    };
+    match converge(&clerk, obj, memory_base).await {
         Ok(done) => {
             let outcome = Outcome::Synced {
                 domain: &done.domain,
                 adopted: done.adopted,
                 applied_is_secondary: done.applied_is_secondary,
             };
-            write_status(obj, ctx, &outcome).await?;
+            write_status(obj, ctx, &outcome, &extras).await?;
             for (reason, note) in done.notes {
                 events::normal(ctx, obj, reason, "Reconcile", note).await;
             }
             ctx.note_success(&key(obj));
-            Ok(Action::requeue(ctx.resync_delay()))
+            Ok(Action::requeue(resync))
         }
-        Err(f) => fail(obj, ctx, f).await,
+        Err(f) => fail(obj, ctx, f, &extras, backoff::TERMINAL_RECHECK).await,
     }
+}
+
+/// The object's resync period: annotation `clerk-operator.io/resync-period`, else the flag.
+async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> Duration {
+    match &notes.resync_period {
+        Some(Ok(period)) => backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
+        Some(Err(message)) => {
+            events::warning(ctx, obj, "InvalidAnnotation", "Reconcile", message.clone()).await;
+            ctx.resync_delay()
+        }
+        None => ctx.resync_delay(),
+    }
+}
+
+/// Another ClerkDomain older than `obj` claiming the same domain of the same instance.
+pub(super) fn conflict_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -> Option<Claim> {
+    let me = Claim::of(obj, instance_id);
+    let from_store = ctx.objects().into_iter().filter_map(|o| Claim::from_status(&o));
+    let all = ctx.claims.register(&me, from_store);
+    conflicts::owner(&me, &all).cloned()
 }
 
 /// Observe Clerk and take plan steps until it matches the spec (at most a few steps: a create
 /// may need a follow-up PATCH for `is_secondary`).
-async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain) -> Result<Converged, Failure> {
+async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain, base: Memory<'_>) -> Result<Converged, Failure> {
     let status = obj.status.clone().unwrap_or_default();
     let mut domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
     let mut domain_id = status.domain_id.clone();
     let mut applied_is_secondary = status.applied_is_secondary;
     let mut adopted = false;
     let mut notes = vec![];
+    let known = |domains: &[Domain], id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| domains.iter().find(|d| &d.id == id).cloned())
+    };
     for _ in 0..4 {
         let memory = Memory {
             domain_id: domain_id.as_deref(),
             applied_is_secondary,
-        };
-        let known = |domains: &[Domain], id: &Option<String>| {
-            id.as_ref()
-                .and_then(|id| domains.iter().find(|d| &d.id == id).cloned())
+            ..base.clone()
         };
         match plan::plan(&obj.spec, &memory, &domains) {
             Step::InSync { id, adopt } => {
@@ -248,26 +350,46 @@ async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain) -> Result<Converged,
     })
 }
 
-/// Record a failure: status condition, Warning Event, backoff.
-async fn fail(obj: &ClerkDomain, ctx: &Context, f: Failure) -> Result<Action, Error> {
-    let outcome = Outcome::Failed {
-        reason: &f.reason,
-        message: &f.message,
-        domain: f.domain.as_ref(),
-    };
-    let changed = write_status(obj, ctx, &outcome).await?;
+impl<'a> From<&'a Failure> for Outcome<'a> {
+    fn from(f: &'a Failure) -> Self {
+        Outcome::Failed {
+            reason: &f.reason,
+            message: &f.message,
+            domain: f.domain.as_ref(),
+        }
+    }
+}
+
+/// Record a failure: status condition, Warning Event when it changed, backoff. A terminal
+/// failure is rechecked slowly, after at most `terminal_recheck`.
+async fn fail(
+    obj: &ClerkDomain,
+    ctx: &Context,
+    f: Failure,
+    extras: &Extras<'_>,
+    terminal_recheck: Duration,
+) -> Result<Action, Error> {
+    let changed = write_status(obj, ctx, &Outcome::from(&f), extras).await?;
     if changed {
         events::warning(ctx, obj, &f.reason, "Reconcile", f.message.clone()).await;
     }
     let attempt = ctx.note_failure(&key(obj));
-    let delay = backoff::delay(f.retry, attempt, rand::random());
+    let mut delay = backoff::delay(f.retry, attempt, rand::random());
+    if f.retry == Retry::Terminal {
+        delay = delay.min(terminal_recheck.max(Duration::from_secs(1)));
+    }
     tracing::info!(object = %key(obj), reason = %f.reason, message = %f.message, attempt, retry_in_secs = delay.as_secs(), "not synced");
     Ok(Action::requeue(delay))
 }
 
 /// Server-side apply the status when it differs from the current one. Returns whether it wrote.
-async fn write_status(obj: &ClerkDomain, ctx: &Context, outcome: &Outcome<'_>) -> Result<bool, Error> {
-    let next = next_status(obj, outcome, jiff::Timestamp::now());
+pub(super) async fn write_status(
+    obj: &ClerkDomain,
+    ctx: &Context,
+    outcome: &Outcome<'_>,
+    extras: &Extras<'_>,
+) -> Result<bool, Error> {
+    let next = next_status(obj, outcome, extras, jiff::Timestamp::now());
     if obj.status.as_ref() == Some(&next) {
         return Ok(false);
     }
@@ -284,90 +406,4 @@ async fn write_status(obj: &ClerkDomain, ctx: &Context, outcome: &Outcome<'_>) -
     )
     .await?;
     Ok(true)
-}
-
-async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
-    let status = obj.status.clone().unwrap_or_default();
-    let memory = Memory {
-        domain_id: status.domain_id.as_deref(),
-        applied_is_secondary: None,
-    };
-    let decision = if plan::cleanup_needs_clerk(&obj.spec) {
-        let clerk = match credentials::resolve(ctx, obj).await {
-            Ok(k) => ctx.clerk(k),
-            Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
-        };
-        let domains = match clerk.list_domains().await {
-            Ok(l) => l,
-            Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
-        };
-        match plan::plan_cleanup(&obj.spec, &memory, &domains) {
-            Cleanup::Delete { id } => match clerk.delete_domain(&id).await {
-                Ok(_) => {
-                    events::normal(
-                        ctx,
-                        obj,
-                        "Deleted",
-                        "Delete",
-                        format!("Deleted Clerk domain {id} ({})", obj.spec.domain),
-                    )
-                    .await;
-                    ctx.note_success(&key(obj));
-                    return Ok(Action::await_change());
-                }
-                Err(e) if e.is_not_found() => Cleanup::Release(Release::AlreadyGone),
-                Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
-            },
-            release => release,
-        }
-    } else {
-        plan::plan_cleanup(&obj.spec, &memory, &[])
-    };
-    let id = status.domain_id.as_deref().unwrap_or("(unknown id)");
-    let (reason, note) = match decision {
-        Cleanup::Release(Release::Orphaned) => (
-            "Orphaned",
-            format!(
-                "Left Clerk domain {id} ({}) in place: deletionPolicy is Orphan",
-                obj.spec.domain
-            ),
-        ),
-        Cleanup::Release(Release::PrimaryKept) => (
-            "PrimaryKept",
-            format!(
-                "Left Clerk domain {id} ({}) in place: primary domains are never deleted",
-                obj.spec.domain
-            ),
-        ),
-        Cleanup::Release(Release::AlreadyGone) => (
-            "AlreadyGone",
-            format!("Clerk domain {id} ({}) was already gone", obj.spec.domain),
-        ),
-        Cleanup::Delete { .. } => unreachable!("deletes return above"),
-    };
-    events::normal(ctx, obj, reason, "Delete", note).await;
-    ctx.note_success(&key(obj));
-    Ok(Action::await_change())
-}
-
-/// Cleanup could not finish: say why in status and an Event, keep the finalizer, retry.
-async fn cleanup_failed(
-    obj: &ClerkDomain,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    let message = format!("Deleting the Clerk domain failed: {message}");
-    let outcome = Outcome::Failed {
-        reason,
-        message: &message,
-        domain: None,
-    };
-    if write_status(obj, ctx, &outcome).await? {
-        events::warning(ctx, obj, reason, "Delete", message.clone()).await;
-    }
-    Err(Error::Cleanup {
-        reason: reason.into(),
-        message,
-    })
 }

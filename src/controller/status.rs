@@ -20,13 +20,33 @@ pub enum Outcome<'a> {
     },
 }
 
+/// Facts recorded alongside any outcome; `None` keeps what status already says.
+#[derive(Clone, Debug, Default)]
+pub struct Extras<'a> {
+    /// `status.instanceId`.
+    pub instance_id: Option<&'a str>,
+    /// `status.lastHandledReconcileAt`.
+    pub handled_reconcile_at: Option<&'a str>,
+}
+
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
 /// so the caller can skip the write (`lastTransitionTime` only moves when a status flips).
-pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestamp) -> ClerkDomainStatus {
+pub fn next_status(
+    obj: &ClerkDomain,
+    outcome: &Outcome<'_>,
+    extras: &Extras<'_>,
+    now: jiff::Timestamp,
+) -> ClerkDomainStatus {
     let old = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
     let mut st = old.clone();
     st.observed_generation = generation;
+    if let Some(id) = extras.instance_id {
+        st.instance_id = Some(id.to_string());
+    }
+    if let Some(at) = extras.handled_reconcile_at {
+        st.last_handled_reconcile_at = Some(at.to_string());
+    }
     match outcome {
         Outcome::Synced {
             domain,
@@ -100,7 +120,7 @@ pub fn next_status(obj: &ClerkDomain, outcome: &Outcome<'_>, now: jiff::Timestam
 fn is_transient_reason(reason: &str) -> bool {
     matches!(
         reason,
-        "ClerkUnreachable" | "ClerkUnavailable" | "ClerkRateLimited" | "CredentialsUnreadable"
+        "ClerkUnreachable" | "ClerkUnavailable" | "ClerkRateLimited" | "CredentialsUnreadable" | "Paused"
     )
 }
 

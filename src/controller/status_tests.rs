@@ -56,7 +56,7 @@ fn synced_fills_everything_and_is_idempotent() {
         adopted: false,
         applied_is_secondary: None,
     };
-    let first = next_status(&obj(1, None), &outcome, t(10));
+    let first = next_status(&obj(1, None), &outcome, &Extras::default(), t(10));
     assert_eq!(first.domain_id.as_deref(), Some("dmn_a"));
     assert_eq!(first.cname_targets.len(), 1);
     assert_eq!(
@@ -68,10 +68,10 @@ fn synced_fills_everything_and_is_idempotent() {
     assert_eq!(cond(&first, "Ready").status, "True");
     assert_eq!(cond(&first, "Synced").reason, "InSync");
     // Same outcome later: no change at all, so no write.
-    let again = next_status(&obj(1, Some(first.clone())), &outcome, t(99));
+    let again = next_status(&obj(1, Some(first.clone())), &outcome, &Extras::default(), t(99));
     assert_eq!(again, first);
     // New generation: only observedGeneration fields move; transition times stay.
-    let next = next_status(&obj(2, Some(first.clone())), &outcome, t(200));
+    let next = next_status(&obj(2, Some(first.clone())), &outcome, &Extras::default(), t(200));
     assert_eq!(next.observed_generation, Some(2));
     assert_eq!(
         cond(&next, "Ready").last_transition_time,
@@ -89,6 +89,7 @@ fn failures_keep_ready_only_while_it_is_known_true() {
             adopted: true,
             applied_is_secondary: None,
         },
+        &Extras::default(),
         t(10),
     );
     assert_eq!(ok.adopted, Some(true));
@@ -98,7 +99,7 @@ fn failures_keep_ready_only_while_it_is_known_true() {
         message: "connection refused",
         domain: None,
     };
-    let st = next_status(&obj(1, Some(ok.clone())), &down, t(20));
+    let st = next_status(&obj(1, Some(ok.clone())), &down, &Extras::default(), t(20));
     assert_eq!(cond(&st, "Ready").status, "True");
     assert_eq!(cond(&st, "Synced").status, "False");
     assert_eq!(cond(&st, "Synced").reason, "ClerkUnreachable");
@@ -112,7 +113,7 @@ fn failures_keep_ready_only_while_it_is_known_true() {
         message: "key is invalid",
         domain: None,
     };
-    let st = next_status(&obj(1, Some(ok.clone())), &bad, t(30));
+    let st = next_status(&obj(1, Some(ok.clone())), &bad, &Extras::default(), t(30));
     assert_eq!(cond(&st, "Ready").status, "False");
     assert_eq!(cond(&st, "Ready").reason, "ClerkUnauthorized");
     // A failed PATCH with the domain in hand: Ready stays True and fields refresh.
@@ -121,10 +122,38 @@ fn failures_keep_ready_only_while_it_is_known_true() {
         message: "bad",
         domain: Some(&d),
     };
-    let st = next_status(&obj(2, Some(ok)), &patch_failed, t(40));
+    let st = next_status(&obj(2, Some(ok)), &patch_failed, &Extras::default(), t(40));
     assert_eq!(cond(&st, "Ready").status, "True");
     assert_eq!(cond(&st, "Synced").message, "bad");
     // Never registered and failing: Ready False.
-    let st = next_status(&obj(1, None), &down, t(50));
+    let st = next_status(&obj(1, None), &down, &Extras::default(), t(50));
     assert_eq!(cond(&st, "Ready").status, "False");
+}
+
+#[test]
+fn extras_are_recorded_and_kept() {
+    let d = domain();
+    let outcome = Outcome::Synced {
+        domain: &d,
+        adopted: false,
+        applied_is_secondary: None,
+    };
+    let extras = Extras {
+        instance_id: Some("ins_1"),
+        handled_reconcile_at: Some("now"),
+    };
+    let st = next_status(&obj(1, None), &outcome, &extras, t(1));
+    assert_eq!(st.instance_id.as_deref(), Some("ins_1"));
+    assert_eq!(st.last_handled_reconcile_at.as_deref(), Some("now"));
+    let again = next_status(&obj(1, Some(st.clone())), &outcome, &Extras::default(), t(2));
+    assert_eq!(again, st);
+    // Paused keeps Ready as it was.
+    let paused = Outcome::Failed {
+        reason: "Paused",
+        message: "paused",
+        domain: None,
+    };
+    let p = next_status(&obj(1, Some(st)), &paused, &Extras::default(), t(3));
+    assert_eq!(cond(&p, "Ready").status, "True");
+    assert_eq!(cond(&p, "Synced").reason, "Paused");
 }

@@ -1,0 +1,100 @@
+//! The `clerk-operator.io/in-use` finalizer on Secrets that ClerkDomains use: added when a
+//! ClerkDomain reads its key, removed once no ClerkDomain refers to the Secret any more, so that
+//! deleting a namespace cannot take the key away before the ClerkDomains are cleaned up.
+
+use super::Context;
+use crate::api::ClerkDomain;
+use crate::api::annotations::SECRET_IN_USE;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `namespace/name` of a Secret.
+pub type SecretKeyName = (String, String);
+
+/// Add the finalizer to `secret` unless it has it.
+pub async fn ensure_in_use(ctx: &Context, secret: &Secret) -> Result<(), kube::Error> {
+    let finalizers = secret.finalizers();
+    let ns = secret.namespace().unwrap_or_default();
+    ctx.track_secret((ns.clone(), secret.name_any()));
+    if finalizers.iter().any(|f| f == SECRET_IN_USE) {
+        return Ok(());
+    }
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    let ops = if secret.metadata.finalizers.is_none() {
+        json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers", "value": [SECRET_IN_USE]},
+        ])
+    } else {
+        json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version()},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": SECRET_IN_USE},
+        ])
+    };
+    let patch: json_patch::Patch = serde_json::from_value(ops).expect("valid JSON patch");
+    api.patch(
+        &secret.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
+    tracing::debug!(secret = %format!("{ns}/{}", secret.name_any()), "added in-use finalizer");
+    Ok(())
+}
+
+/// Whether any ClerkDomain in `objects` still refers to the Secret.
+pub fn in_use(objects: &[Arc<ClerkDomain>], secret: &SecretKeyName) -> bool {
+    objects.iter().any(|o| {
+        o.namespace().as_deref() == Some(secret.0.as_str())
+            && o.spec.secret_ref.as_ref().is_some_and(|r| r.name == secret.1)
+    })
+}
+
+/// Remove the finalizer from `secret` if present.
+async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.0);
+    let Some(s) = api.get_metadata_opt(&secret.1).await? else {
+        return Ok(());
+    };
+    let Some(i) = s.finalizers().iter().position(|f| f == SECRET_IN_USE) else {
+        return Ok(());
+    };
+    let ops = json!([
+        {"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": SECRET_IN_USE},
+        {"op": "remove", "path": format!("/metadata/finalizers/{i}")},
+    ]);
+    let patch: json_patch::Patch = serde_json::from_value(ops).expect("valid JSON patch");
+    api.patch(&secret.1, &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await?;
+    tracing::info!(secret = %format!("{}/{}", secret.0, secret.1), "removed in-use finalizer: no ClerkDomain uses it");
+    Ok(())
+}
+
+/// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more.
+pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<ClerkDomain>) {
+    if store.wait_until_ready().await.is_err() {
+        return;
+    }
+    loop {
+        let objects = store.state();
+        for secret in ctx.tracked_secrets() {
+            if in_use(&objects, &secret) {
+                continue;
+            }
+            match release(&ctx, &secret).await {
+                Ok(()) => ctx.untrack_secret(&secret),
+                Err(e) => {
+                    tracing::warn!(error = %e, secret = %format!("{}/{}", secret.0, secret.1), "could not release Secret")
+                }
+            }
+        }
+        tokio::select! {
+            _ = ctx.secrets_changed.notified() => {},
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+        }
+    }
+}
