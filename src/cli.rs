@@ -3,6 +3,7 @@
 use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, PoolConfig, Rate, SecretKey};
 use crate::controller::{self, Config};
 use crate::http::{self, Health};
+use crate::leader::{Election, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context as _;
@@ -59,6 +60,21 @@ pub struct RunArgs {
     /// Address of the HTTP server for /metrics, /healthz and /readyz (empty: disabled).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: String,
+    /// Hold a Lease so that only one replica reconciles at a time.
+    #[arg(long, env = "LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "clerk-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader election Lease (in a cluster: the operator's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// How long the Lease stays valid without renewal; a standby takes over after it.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: Duration,
+    /// How long before expiry the leader renews the Lease.
+    #[arg(long, env = "LEASE_RENEW_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub lease_grace: Duration,
     /// File holding the default Clerk secret key (used when CLERK_SECRET_KEY is unset).
     #[arg(long, env = "CLERK_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
@@ -117,7 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: args.resync_period,
         namespace: args.namespace,
         concurrency: args.concurrency.max(1),
-        instance: std::env::var("POD_NAME").ok(),
+        instance: Some(identity()),
     };
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
@@ -125,7 +141,64 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let addr: std::net::SocketAddr = args.metrics_addr.parse().context("--metrics-addr")?;
         http::spawn(addr, metrics.clone(), health.clone()).await?;
     }
-    controller::run(client, config, metrics, health, telemetry::shutdown_signal()).await
+    if !args.leader_elect {
+        metrics.leader.set(1);
+        return controller::run(client, config, metrics, health, telemetry::shutdown_signal()).await;
+    }
+    let lease = LeaseConfig {
+        name: args.lease_name,
+        namespace: args.lease_namespace,
+        identity: identity(),
+        duration: args.lease_duration,
+        grace: args.lease_grace,
+    };
+    let mut election = Election::start(client.clone(), &lease)
+        .await
+        .context("joining leader election")?;
+    // A standby is healthy and ready: it is doing its job, waiting.
+    health.set_ready(true);
+    tracing::info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "waiting for leadership");
+    tokio::select! {
+        acquired = election.acquired() => acquired?,
+        _ = telemetry::shutdown_signal() => {
+            election.release().await;
+            return Ok(());
+        }
+    }
+    tracing::info!(identity = %lease.identity, "acquired leadership");
+    metrics.leader.set(1);
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = {
+        let lost_flag = lost.clone();
+        let lost_fut = election.lost();
+        async move {
+            tokio::select! {
+                _ = lost_fut => {
+                    tracing::error!("lost leadership; stopping");
+                    lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                _ = telemetry::shutdown_signal() => {}
+            }
+        }
+    };
+    let result = controller::run(client, config, metrics.clone(), health, stop).await;
+    metrics.leader.set(0);
+    election.release().await;
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        anyhow::bail!("lost leadership of the Lease; exiting so that a fresh process can stand by");
+    }
+    result
+}
+
+/// This process's name for Events and the Lease: `POD_NAME`, else host name and process id.
+fn identity() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME")
+        && !pod.is_empty()
+    {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 fn default_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretKey>> {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod controller;
 pub mod fake;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod telemetry;
 

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub clerkdomains: Family<ReadyLabels, Gauge>,
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -97,7 +98,14 @@ impl Default for Metrics {
             "ClerkDomains by Ready status",
             clerkdomains.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process holds the leader Lease (or runs without election)",
+            leader.clone(),
+        );
         Self {
+            leader,
             registry,
             clerk_requests,
             clerk_retries,
