@@ -51,7 +51,7 @@ echo "secret/clerk created"
 
 say "Starting clerk-operator"
 CLERK_API_URL="http://127.0.0.1:$FAKE_PORT/v1" RESYNC_PERIOD=1m \
-  target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" >"$WORK/operator.log" 2>&1 &
+  target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" --metrics-addr 127.0.0.1:0 >"$WORK/operator.log" 2>&1 &
 PIDS+=($!)
 
 say "kubectl apply -f examples/clerkdomain.yaml"
