@@ -39,12 +39,22 @@ pub struct ClerkDomainSpec {
     #[x_kube(
         validation = Rule::new("!self.contains('://')").message("domain must not contain a scheme: write example.com, not https://example.com"),
         validation = Rule::new("!self.contains('/')").message("domain must not contain a path"),
+        validation = Rule::new("!self.contains('?')").message("domain must not contain a query (?)"),
+        validation = Rule::new("!self.contains('#')").message("domain must not contain a fragment (#)"),
+        validation = Rule::new("!self.contains('@')").message("domain must not contain user info (@)"),
         validation = Rule::new("!self.contains('*')").message("domain must not be a wildcard"),
-        validation = Rule::new("!self.contains(' ')").message("domain must not contain spaces"),
+        validation = Rule::new("!self.matches('\\\\s')").message("domain must not contain whitespace"),
         validation = Rule::new("self == self.lowerAscii()").message("domain must be lowercase"),
+        validation = Rule::new("!self.contains('_')").message("domain must not contain underscores"),
+        validation = Rule::new("!self.contains('[') && !self.contains(']')").message("domain must be a hostname, not an IP address literal in brackets"),
+        validation = Rule::new("!self.startsWith('.')").message("domain must not start with a dot"),
+        validation = Rule::new("!self.split(':')[0].endsWith('.')").message("domain must not end with a dot: write example.com, not example.com."),
+        validation = Rule::new("!self.contains('..')").message("domain must not contain empty labels (..)"),
+        validation = Rule::new("self.split(':')[0].split('.').all(l, !l.startsWith('-') && !l.endsWith('-'))").message("labels of domain must not start or end with a hyphen"),
         validation = Rule::new("size(self.split(':')[0]) <= 253").message("domain must be at most 253 characters (without the port)"),
         validation = Rule::new("self.split(':')[0].split('.').all(l, size(l) <= 63)").message("each label of domain must be at most 63 characters"),
-        validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$')").message("domain must be a hostname such as app.example.com, optionally followed by :port"),
+        validation = Rule::new("!self.contains(':') || (self.split(':').size() == 2 && self.split(':')[1].matches('^[1-9][0-9]{0,4}$') && int(self.split(':')[1]) <= 65535)").message("port in domain must be a number from 1 to 65535, as in localhost:3000"),
+        validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$')").message("domain must be a hostname of lowercase letters, digits, hyphens and dots (punycode xn--... for international names) such as app.example.com, optionally followed by :port"),
     )]
     pub domain: String,
 
@@ -62,6 +72,7 @@ pub struct ClerkDomainSpec {
     #[x_kube(
         validation = Rule::new("self.startsWith('https://')").message("proxyUrl must be an https:// URL"),
         validation = Rule::new("isURL(self)").message("proxyUrl must be a valid URL"),
+        validation = Rule::new("!isURL(self) || url(self).getHost() != ''").message("proxyUrl must include a host, e.g. https://app.example.com/__clerk"),
     )]
     pub proxy_url: Option<String>,
 
@@ -91,9 +102,14 @@ fn default_true() -> bool {
 pub struct SecretKeyRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("secretRef.name must be a valid Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
     pub name: String,
     /// Key within the Secret whose value is the Clerk secret key.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("secretRef.key must be a valid Secret key: letters, digits, '-', '_' and '.'"),
+        validation = Rule::new("self != '.' && !self.startsWith('..')").message("secretRef.key must not be '.' or start with '..'"),
+    )]
     pub key: String,
 }
 

@@ -5,9 +5,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admission;
 mod basic;
 mod robustness;
 
+use admission::*;
 use basic::*;
 use libtest_mimic::{Arguments, Trial};
 use robustness::*;
@@ -39,6 +41,7 @@ fn main() {
         wrong_key,
         missing_secret,
         admission_rejects,
+        admission_table,
         idle_object_is_quiet,
         // Clerk robustness: faults, call budget, rate limits.
         converge_through_faults,
