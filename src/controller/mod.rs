@@ -30,6 +30,22 @@ use kube::{
 };
 use std::sync::Arc;
 
+/// Resolves once `store` has completed its first list.
+pub async fn wait_synced<K: Clone + kube::Resource + 'static>(
+    store: &Store<K>,
+) -> Result<(), kube::runtime::reflector::store::WriterDropped>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) =
+            tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready()).await
+        {
+            return result;
+        }
+    }
+}
+
 /// The ClerkDomains whose `spec.secretRef` names `secret` (same namespace only).
 pub fn users_of_secret(
     store: &Store<ClerkDomain>,
@@ -80,14 +96,19 @@ pub async fn run(
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());
-    let releaser = tokio::spawn(secrets::release_unused(ctx.clone(), store.clone()));
+    // Waits for the cache. The store's readiness signal wakes only its latest waiter (the
+    // controller waits on it too), so poll it rather than rely on being woken.
     let ready_store = store.clone();
     let ready_health = health.clone();
-    tokio::spawn(async move {
-        if ready_store.wait_until_ready().await.is_ok() {
-            ready_health.set_ready(true);
-            tracing::info!("ClerkDomain cache synced; ready");
+    let ready_ctx = ctx.clone();
+    let background = tokio::spawn(async move {
+        if let Err(e) = wait_synced(&ready_store).await {
+            tracing::warn!(error = %e, "ClerkDomain cache never synced");
+            return;
         }
+        ready_health.set_ready(true);
+        tracing::info!("ClerkDomain cache synced; ready");
+        secrets::release_unused(ready_ctx, ready_store).await;
     });
     let gauge_ctx = ctx.clone();
     let gauge_store = store.clone();
@@ -124,7 +145,7 @@ pub async fn run(
         })
         .await;
     gauges.abort();
-    releaser.abort();
+    background.abort();
     health.set_ready(false);
     tracing::info!("controller stopped");
     Ok(())

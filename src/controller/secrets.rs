@@ -74,14 +74,18 @@ async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<(), kube::Erro
     Ok(())
 }
 
-/// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more.
+/// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more. Call it
+/// once the ClerkDomain cache is synced.
 pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<ClerkDomain>) {
-    if store.wait_until_ready().await.is_err() {
-        return;
-    }
     loop {
         let objects = store.state();
-        for secret in ctx.tracked_secrets() {
+        let tracked = ctx.tracked_secrets();
+        tracing::trace!(
+            tracked = tracked.len(),
+            objects = objects.len(),
+            "checking Secrets in use"
+        );
+        for secret in tracked {
             if in_use(&objects, &secret) {
                 continue;
             }

@@ -104,6 +104,21 @@ impl FakeClerk {
         d
     }
 
+    /// Change a domain behind the operator's back (as the Clerk dashboard would). True when it
+    /// existed.
+    pub fn modify_domain(&self, key: &str, id: &str, change: impl FnOnce(&mut Domain)) -> bool {
+        let mut s = self.state.lock().unwrap();
+        let inst = s.instances.get_mut(key).expect("known key");
+        let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
+            return false;
+        };
+        let mut d = inst.domains[idx].clone();
+        change(&mut d);
+        describe(inst, &mut d);
+        inst.domains[idx] = d;
+        true
+    }
+
     /// Delete a domain behind the operator's back. True when it existed.
     pub fn remove_domain(&self, key: &str, id: &str) -> bool {
         let mut s = self.state.lock().unwrap();

@@ -7,11 +7,15 @@ mod support;
 
 mod admission;
 mod basic;
+mod helm;
+mod lifecycle;
 mod robustness;
 
 use admission::*;
 use basic::*;
+use helm::*;
 use libtest_mimic::{Arguments, Trial};
+use lifecycle::*;
 use robustness::*;
 use std::sync::Arc;
 use support::*;
@@ -47,6 +51,21 @@ fn main() {
         converge_through_faults,
         call_budget,
         rate_limit_prevents_429,
+        // Lifecycle semantics.
+        adopt_by_annotation,
+        orphan_policy_keeps_domain,
+        pause_stops_writes_and_deletes_orphan,
+        drift_is_repaired_on_resync,
+        forced_and_per_object_resync,
+        conflicting_objects_oldest_wins,
+        secret_in_use_outlives_its_domains,
+        secret_ref_is_namespace_local,
+        // The Helm chart; the operator as a process with the chart's ServiceAccount.
+        chart_renders_exact_rbac_and_crd,
+        helm_install_and_lifecycle_as_service_account,
+        missing_rbac_rule_is_reported_not_a_crash,
+        metrics_endpoint_exports_operator_metrics,
+        leader_election_failover,
     ];
     let all_filtered = tests
         .iter()

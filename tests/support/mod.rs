@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod operator_process;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
@@ -287,6 +288,10 @@ where
 pub fn run_async(
     f: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> Result<(), libtest_mimic::Failed> {
+    // Operator logs on stderr when RUST_LOG is set (e.g. RUST_LOG=clerk_operator=debug).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = clerk_operator::telemetry::init(clerk_operator::telemetry::LogFormat::Text, "info");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

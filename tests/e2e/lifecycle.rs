@@ -1,0 +1,402 @@
+//! Lifecycle semantics against the real apiserver: adoption, deletion policy, pause, drift,
+//! conflicts, credentials safety.
+
+use crate::support::*;
+use anyhow::{Context as _, ensure};
+use clerk_operator::api::ClerkDomain;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn manifest(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+async fn annotate(env: &TestEnv, name: &str, key: &str, value: Option<&str>) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    env.domains()
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+async fn set_spec(env: &TestEnv, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+    env.domains()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": spec })),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn wait_reason(env: &TestEnv, name: &str, type_: &str, reason: &str) -> anyhow::Result<ClerkDomain> {
+    wait_for(&env.domains(), name, reason, CONVERGE, |o| {
+        condition(o, type_).is_some_and(|c| c.reason == reason)
+    })
+    .await
+}
+
+/// Annotation `clerk-operator.io/domain-id` adopts that domain (renaming it to the spec) without a POST.
+pub async fn adopt_by_annotation(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "adopt-id", Default::default()).await?;
+    let legacy = env.fake.insert_domain(LIVE_KEY, "legacy.example.com", None);
+    let yaml = format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: adopted\n  annotations:\n    clerk-operator.io/domain-id: {}\nspec:\n  domain: renamed.example.com\n",
+        legacy.id
+    );
+    env.create(&yaml).await?;
+    let st = env.wait_ready("adopted").await?.status.unwrap();
+    ensure!(
+        st.domain_id.as_deref() == Some(legacy.id.as_str()) && st.adopted == Some(true),
+        "{st:?}"
+    );
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == legacy.id)
+        .context("still in Clerk")?;
+    ensure!(d.name == "renamed.example.com", "renamed in Clerk: {}", d.name);
+    ensure!(env.fake.stats().count("AddDomain") == 0);
+    env.wait_event("adopted", "Adopted").await?;
+    // A target that does not exist is reported, and nothing is created in its place.
+    let bad = "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: ghost\n  annotations:\n    clerk-operator.io/domain-id: dmn_doesnotexist\nspec:\n  domain: ghost.example.com\n";
+    env.create(bad).await?;
+    let obj = wait_reason(&env, "ghost", "Synced", "AdoptionTargetNotFound").await?;
+    ensure!(
+        condition(&obj, "Synced")
+            .unwrap()
+            .message
+            .contains("dmn_doesnotexist")
+    );
+    ensure!(
+        env.fake.stats().count("AddDomain") == 0,
+        "created instead of adopting"
+    );
+    Ok(())
+}
+
+/// `deletionPolicy: Orphan` releases the finalizer without calling Clerk.
+pub async fn orphan_policy_keeps_domain(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "orphan", Default::default()).await?;
+    env.create(&manifest(
+        "keep",
+        "  domain: keep.example.com\n  deletionPolicy: Orphan\n",
+    ))
+    .await?;
+    let id = env.wait_ready("keep").await?.status.unwrap().domain_id.unwrap();
+    env.delete("keep").await?;
+    wait_gone(&env.domains(), "keep", CONVERGE).await?;
+    ensure!(
+        env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
+        "orphaned domain was deleted"
+    );
+    ensure!(env.fake.stats().count("DeleteDomain") == 0);
+    env.wait_event("keep", "Orphaned").await?;
+    Ok(())
+}
+
+/// `clerk-operator.io/paused: "true"` stops Clerk writes; deleting a paused object never hangs.
+pub async fn pause_stops_writes_and_deletes_orphan(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "pause", Default::default()).await?;
+    env.create(&manifest("p", "  domain: paused.example.com\n"))
+        .await?;
+    let id = env.wait_ready("p").await?.status.unwrap().domain_id.unwrap();
+    annotate(&env, "p", "clerk-operator.io/paused", Some("true")).await?;
+    let obj = wait_reason(&env, "p", "Synced", "Paused").await?;
+    ensure!(is_true(&obj, "Ready"), "pausing keeps Ready");
+    let before = env.fake.stats().total;
+    set_spec(&env, "p", json!({"domain": "paused2.example.com"})).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure!(env.fake.stats().total == before, "Clerk was called while paused");
+    let name = |env: &TestEnv| {
+        env.fake
+            .domains(LIVE_KEY)
+            .into_iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name)
+    };
+    ensure!(name(&env).as_deref() == Some("paused.example.com"));
+    // Unpausing carries out the change.
+    annotate(&env, "p", "clerk-operator.io/paused", None).await?;
+    env.wait_ready("p").await?;
+    ensure!(name(&env).as_deref() == Some("paused2.example.com"));
+    // Deleting while paused: released as Orphan, promptly.
+    annotate(&env, "p", "clerk-operator.io/paused", Some("true")).await?;
+    wait_reason(&env, "p", "Synced", "Paused").await?;
+    env.delete("p").await?;
+    wait_gone(&env.domains(), "p", CONVERGE).await?;
+    ensure!(name(&env).is_some(), "paused object's domain was deleted");
+    env.wait_event("p", "Orphaned").await?;
+    Ok(())
+}
+
+/// The periodic resync recreates a domain deleted outside the cluster and reverts fields changed
+/// outside it.
+pub async fn drift_is_repaired_on_resync(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let opts = EnvOptions {
+        resync: Duration::from_secs(1),
+        list_ttl: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "drift", opts).await?;
+    env.create(&manifest(
+        "d",
+        "  domain: drift.example.com\n  proxyUrl: https://drift.example.com/__clerk\n",
+    ))
+    .await?;
+    let id = env.wait_ready("d").await?.status.unwrap().domain_id.unwrap();
+    // Changed outside: name and proxy are put back.
+    env.fake.modify_domain(LIVE_KEY, &id, |d| {
+        d.name = "hijacked.example.com".into();
+        d.proxy_url = None;
+    });
+    let fake = &env.fake;
+    let start = std::time::Instant::now();
+    loop {
+        let d = fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id).unwrap();
+        if d.name == "drift.example.com"
+            && d.proxy_url.as_deref() == Some("https://drift.example.com/__clerk")
+        {
+            break;
+        }
+        ensure!(start.elapsed() < CONVERGE, "drift not reverted: {d:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Deleted outside: recreated, with a new ID and an Event.
+    ensure!(env.fake.remove_domain(LIVE_KEY, &id));
+    let obj = wait_for(&env.domains(), "d", "recreated", CONVERGE, |o| {
+        is_true(o, "Ready")
+            && o.status
+                .as_ref()
+                .and_then(|s| s.domain_id.as_deref())
+                .is_some_and(|i| i != id)
+    })
+    .await?;
+    let new_id = obj.status.unwrap().domain_id.unwrap();
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .filter(|d| d.name == "drift.example.com")
+            .count()
+            == 1
+    );
+    ensure!(env.fake.domains(LIVE_KEY).iter().any(|d| d.id == new_id));
+    env.wait_event("d", "Recreated").await?;
+    Ok(())
+}
+
+/// `clerk-operator.io/reconcile-requested-at` forces a fresh look at Clerk at once, and
+/// `clerk-operator.io/resync-period` overrides the resync period per object.
+pub async fn forced_and_per_object_resync(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "resync", Default::default()).await?; // resync 5 min, cache 5 s
+    env.create(&manifest("r", "  domain: resync.example.com\n"))
+        .await?;
+    let id = env.wait_ready("r").await?.status.unwrap().domain_id.unwrap();
+    ensure!(env.fake.remove_domain(LIVE_KEY, &id));
+    annotate(
+        &env,
+        "r",
+        "clerk-operator.io/reconcile-requested-at",
+        Some("first"),
+    )
+    .await?;
+    let obj = wait_for(&env.domains(), "r", "handled", CONVERGE, |o| {
+        o.status.as_ref().is_some_and(|s| {
+            s.last_handled_reconcile_at.as_deref() == Some("first")
+                && s.domain_id.as_deref() != Some(id.as_str())
+        }) && is_true(o, "Ready")
+    })
+    .await?;
+    let new_id = obj.status.unwrap().domain_id.unwrap();
+    // Per-object period: 1 s instead of 5 min, so drift is seen without any trigger.
+    annotate(&env, "r", "clerk-operator.io/resync-period", Some("1s")).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.fake
+        .modify_domain(LIVE_KEY, &new_id, |d| d.name = "elsewhere.example.com".into());
+    let start = std::time::Instant::now();
+    while env
+        .fake
+        .domains(LIVE_KEY)
+        .iter()
+        .find(|d| d.id == new_id)
+        .map(|d| d.name.clone())
+        .as_deref()
+        != Some("resync.example.com")
+    {
+        ensure!(
+            start.elapsed() < Duration::from_secs(20),
+            "per-object resync did not revert the rename"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Two ClerkDomains for the same domain of the same instance: the oldest owns it, the other
+/// reports Conflict and never writes to Clerk or deletes the domain.
+pub async fn conflicting_objects_oldest_wins(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "conflict", Default::default()).await?;
+    env.create(&manifest("first", "  domain: shared.example.com\n"))
+        .await?;
+    let first = env.wait_ready("first").await?.status.unwrap();
+    ensure!(
+        first
+            .instance_id
+            .as_deref()
+            .is_some_and(|i| i.starts_with("ins_")),
+        "{first:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await; // creationTimestamp has 1 s resolution
+    env.create(&manifest(
+        "second",
+        "  domain: shared.example.com\n  proxyUrl: https://shared.example.com/__x\n",
+    ))
+    .await?;
+    let obj = wait_reason(&env, "second", "Ready", "Conflict").await?;
+    let msg = &condition(&obj, "Ready").unwrap().message;
+    ensure!(
+        msg.contains("first") && msg.contains(first.instance_id.as_deref().unwrap()),
+        "{msg}"
+    );
+    ensure!(
+        env.fake.stats().count("UpdateDomain") == 0,
+        "the younger object wrote to Clerk"
+    );
+    ensure!(env.fake.stats().count("AddDomain") == 1);
+    env.wait_event("second", "Conflict").await?;
+    env.delete("second").await?;
+    wait_gone(&env.domains(), "second", CONVERGE).await?;
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .any(|d| d.name == "shared.example.com"),
+        "conflicting object deleted the domain"
+    );
+    ensure!(is_true(&env.domains().get("first").await?, "Ready"));
+    env.delete("first").await?;
+    wait_gone(&env.domains(), "first", CONVERGE).await?;
+    ensure!(
+        !env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .any(|d| d.name == "shared.example.com")
+    );
+    Ok(())
+}
+
+/// A used Secret gets the in-use finalizer, so deleting it (or the whole namespace) cannot take
+/// the key away before the ClerkDomains are cleaned up; the finalizer goes when no one uses it.
+pub async fn secret_in_use_outlives_its_domains(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(
+        cp,
+        "inuse",
+        EnvOptions {
+            default_key: None,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    env.secret("clerk", "key", LIVE_KEY).await?;
+    env.create(&manifest(
+        "a",
+        "  domain: a.inuse.example.com\n  secretRef: {name: clerk, key: key}\n",
+    ))
+    .await?;
+    env.create(&manifest(
+        "b",
+        "  domain: b.inuse.example.com\n  secretRef: {name: clerk, key: key}\n",
+    ))
+    .await?;
+    env.wait_ready("a").await?;
+    env.wait_ready("b").await?;
+    let has_finalizer = |s: &Secret| {
+        s.metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == "clerk-operator.io/in-use")
+    };
+    wait_for(&secrets, "clerk", "in-use finalizer", CONVERGE, has_finalizer).await?;
+    // Deleting the Secret first: it waits for its users.
+    secrets.delete("clerk", &DeleteParams::default()).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ensure!(
+        secrets.get_opt("clerk").await?.is_some(),
+        "Secret vanished while in use"
+    );
+    env.delete("a").await?;
+    wait_gone(&env.domains(), "a", CONVERGE).await?;
+    ensure!(
+        secrets.get_opt("clerk").await?.is_some(),
+        "Secret vanished while b still uses it"
+    );
+    // The whole namespace goes: b is cleaned up with its key, then the Secret, then the namespace.
+    let nss: Api<Namespace> = Api::all(env.client.clone());
+    nss.delete(&env.ns, &DeleteParams::default()).await?;
+    if let Err(e) = wait_gone(&nss, &env.ns, Duration::from_secs(60)).await {
+        let out = env
+            .cp
+            .kubectl(&["get", "clerkdomains,secrets", "-n", &env.ns, "-o", "yaml"]);
+        anyhow::bail!(
+            "namespace not deleted: {}\n{e:#}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let left: Vec<_> = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .filter(|d| d.name.contains("inuse"))
+        .collect();
+    ensure!(left.is_empty(), "domains left in Clerk: {left:?}");
+    ensure!(env.fake.stats().count_status("DeleteDomain", 200) == 2);
+    Ok(())
+}
+
+/// `spec.secretRef` reads only the object's own namespace.
+pub async fn secret_ref_is_namespace_local(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(
+        cp.clone(),
+        "local",
+        EnvOptions {
+            default_key: None,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let other = TestEnv::start(
+        cp,
+        "other",
+        EnvOptions {
+            default_key: None,
+            ..Default::default()
+        },
+    )
+    .await?;
+    other.secret("clerk", "key", LIVE_KEY).await?;
+    env.create(&manifest(
+        "x",
+        "  domain: x.local.example.com\n  secretRef: {name: clerk, key: key}\n",
+    ))
+    .await?;
+    let obj = wait_reason(&env, "x", "Synced", "CredentialsNotFound").await?;
+    ensure!(
+        condition(&obj, "Synced")
+            .unwrap()
+            .message
+            .contains(&format!("{}/clerk", env.ns))
+    );
+    ensure!(env.fake.stats().total == 0);
+    Ok(())
+}
