@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help
+.PHONY: all build release tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help chart-crds chart-check
 
 all: build
 
@@ -33,6 +33,51 @@ crd-check:
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
 	@echo "crd-check: crds/clerkdomain.yaml is up to date"
 
+# Helm chart: deploy/helm/clerk-operator. Its CRD (files/clerkdomain.yaml) is a copy of crds/.
+CHART := deploy/helm/clerk-operator
+# Value combinations rendered by chart-check (one per word; commas separate --set values).
+CHART_VALUES := \
+  installCRDs=true \
+  watchNamespace=apps,installCRDs=false \
+  existingSecret=clerk,existingSecretKey=key \
+  secretKey=sk_test_chart_check,replicaCount=2 \
+  serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443
+# A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
+RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
+
+chart-crds:
+	cp crds/clerkdomain.yaml $(CHART)/files/clerkdomain.yaml
+
+chart-check:
+	@set -euo pipefail; \
+	helm="$$(bash hack/envtest.sh | tail -n1)/helm"; \
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	diff -u crds/clerkdomain.yaml $(CHART)/files/clerkdomain.yaml >&2 \
+	  || { echo "chart-check: $(CHART)/files/clerkdomain.yaml differs from crds/: run 'make chart-crds'" >&2; exit 1; }; \
+	for v in $(CHART_VALUES); do \
+	  echo "chart-check: --set $$v"; \
+	  "$$helm" lint --strict --quiet $(CHART) --namespace clerk-system --set "$$v" >"$$out/lint" 2>&1 \
+	    || { cat "$$out/lint" >&2; exit 1; }; \
+	  "$$helm" template chart-check $(CHART) --namespace clerk-system --set "$$v" >"$$out/all.yaml"; \
+	  "$$helm" template chart-check $(CHART) --namespace clerk-system --set "$$v" \
+	    --show-only templates/rbac.yaml >"$$out/rbac.yaml"; \
+	  if grep -nE '$(RBAC_WILDCARD)' "$$out/rbac.yaml" >&2; then \
+	    echo "chart-check: wildcard in rendered RBAC (--set $$v)" >&2; exit 1; fi; \
+	  grep -q '^kind: Deployment$$' "$$out/all.yaml" || { echo "chart-check: no Deployment (--set $$v)" >&2; exit 1; }; \
+	  if [[ "$$v" == *installCRDs=false* ]]; then \
+	    ! grep -q '^kind: CustomResourceDefinition$$' "$$out/all.yaml" \
+	      || { echo "chart-check: CRD rendered with installCRDs=false" >&2; exit 1; }; \
+	  else \
+	    grep -q 'helm.sh/resource-policy: keep' "$$out/all.yaml" \
+	      || { echo "chart-check: CRD missing or not kept on uninstall (--set $$v)" >&2; exit 1; }; \
+	  fi; \
+	done; \
+	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1; do \
+	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
+	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
+	done; \
+	echo "chart-check: lint, templates, RBAC and CRD are fine"
+
 fmt:
 	$(CARGO) fmt
 
@@ -56,7 +101,7 @@ sdk-test:
 contract:
 	PRISM_BIN="$$(bash hack/prism.sh | tail -n1)" $(CARGO) test --locked --test contract
 
-test: fmt-check clippy crd-check unit sdk-test contract e2e
+test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)

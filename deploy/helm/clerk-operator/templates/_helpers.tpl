@@ -1,0 +1,88 @@
+{{/* Chart name. */}}
+{{- define "clerk-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: release-chart, or the release name when it already contains the chart name. */}}
+{{- define "clerk-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "clerk-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "clerk-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "clerk-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "clerk-operator.labels" -}}
+helm.sh/chart: {{ include "clerk-operator.chart" . }}
+{{ include "clerk-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "clerk-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "clerk-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Leader election: on by value, and always with more than one replica. */}}
+{{- define "clerk-operator.leaderElect" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{ else }}false{{ end }}
+{{- end }}
+
+{{/* The Secret holding the default Clerk key, or empty. */}}
+{{- define "clerk-operator.keySecretName" -}}
+{{- if and .Values.existingSecret .Values.secretKey }}
+{{- fail "set at most one of existingSecret and secretKey" }}
+{{- end }}
+{{- if .Values.existingSecret }}
+{{- .Values.existingSecret }}
+{{- else if .Values.secretKey }}
+{{- include "clerk-operator.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* The Lease used for leader election (one per release). */}}
+{{- define "clerk-operator.leaseName" -}}
+{{- include "clerk-operator.fullname" . }}
+{{- end }}
+
+{{/*
+The operator's permissions on watched resources, exactly what it calls:
+- clerkdomains: list, watch (the controller's watcher), patch (finalizer, JSON patch)
+- clerkdomains/status: patch (server-side apply of status)
+- secrets: get (spec.secretRef), list, watch (metadata-only trigger watch), patch (the
+  clerk-operator.io/in-use finalizer)
+- events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
+*/}}
+{{- define "clerk-operator.rules" -}}
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clerkdomains"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clerkdomains/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
