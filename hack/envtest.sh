@@ -190,7 +190,7 @@ build() {
   wait "$pid" || rc=$?
   if ((rc != 0)); then
     grep -v '^[a-zA-Z0-9._/-]*$' "$log_file" | tail -n 40 >&2 || true
-    die "go build failed (exit $rc) after $(fmt_secs $((SECONDS - start))); full log above"
+    die "go build failed (exit $rc) after $(fmt_secs $((SECONDS - start))); compiler errors above"
   fi
 
   for b in "${want[@]}"; do
