@@ -75,7 +75,6 @@ impl OperatorProcess {
         cmd.args(&args)
             .env_clear()
             .env("POD_NAME", &opts.identity)
-            .env("RUST_BACKTRACE", "1")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(logf.try_clone()?)
