@@ -526,7 +526,7 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
     ensure!(
         notes.contains("NOTES:")
             && notes.contains("kind: ClerkDomain")
-            && notes.contains("kubectl -n <namespace> wait --for=condition=Ready"),
+            && notes.contains("kubectl -n default wait --for=condition=Ready"),
         "NOTES do not give the next step:\n{notes}"
     );
     rel.check_restricted()?;
