@@ -27,6 +27,7 @@ tools:
 
 crds:
 	$(CARGO) run --locked -q --bin clerk-operator -- crd > crds/clerkdomain.yaml
+	cp crds/clerkdomain.yaml deploy/helm/clerk-operator/files/clerkdomain.yaml
 
 crd-check:
 	@$(CARGO) run --locked -q --bin clerk-operator -- crd | diff -u crds/clerkdomain.yaml - \
