@@ -171,6 +171,12 @@ pub struct ClerkDomainStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
 
+    /// A name the operator asked Clerk to create but has not yet seen answered. Should the
+    /// answer be lost (a crash, a dropped connection) and the spec change meanwhile, the domain
+    /// is still found by this name and adopted, so nothing leaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_domain: Option<String>,
+
     /// True when the operator took over a domain that already existed in Clerk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<bool>,

@@ -83,6 +83,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         domain_id: status.domain_id.as_deref(),
         adopt_id: notes.domain_id,
         production,
+        pending: status.pending_domain.as_deref(),
         ..Default::default()
     };
     match plan::plan_cleanup(&obj.spec, &memory, &domains) {

@@ -15,6 +15,8 @@ pub struct Memory<'a> {
     pub adopt_id: Option<&'a str>,
     /// Whether the key belongs to a production instance (`sk_live_`).
     pub production: bool,
+    /// `status.pendingDomain`: a name this object asked Clerk to create, answer unseen.
+    pub pending: Option<&'a str>,
 }
 
 /// How the Clerk domain was found among the instance's domains.
@@ -42,8 +44,15 @@ pub fn find<'d>(domains: &'d [Domain], memory: &Memory<'_>, name: &str) -> Found
             None => Found::Missing,
         };
     }
-    match domains.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
-        Some(d) => Found::ByName(d),
+    if let Some(d) = domains.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
+        return Found::ByName(d);
+    }
+    // Our own create whose answer was lost, under a name the spec has since left.
+    match memory
+        .pending
+        .and_then(|p| domains.iter().find(|d| d.name.eq_ignore_ascii_case(p)))
+    {
+        Some(d) => Found::ById(d),
         None => Found::Missing,
     }
 }

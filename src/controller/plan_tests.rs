@@ -114,6 +114,8 @@ fn plan_table() {
         ("status id wins over annotation", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![a.clone(), dom("dmn_b", "b.example.com", true, None)], in_sync("dmn_a", false)),
         ("adopted domain vanished -> recreate", spec("a.example.com"), Memory { domain_id: Some("dmn_b"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![], Step::Invalid { reason: "AdoptionTargetNotFound", message: String::new() }),
         ("port on a development key is fine", spec("localhost:3000"), mem(None), vec![], create("localhost:3000", None, false)),
+        ("lost create answer, spec renamed since -> adopt own domain and rename", spec("b.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
+        ("pending name ignored when the spec name exists", spec("a.example.com"), Memory { pending: Some("z.example.com"), ..Default::default() }, vec![a.clone(), dom("dmn_z", "z.example.com", true, None)], in_sync("dmn_a", true)),
         ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
     ];
     for (name, spec, memory, domains, want) in cases {
@@ -193,6 +195,7 @@ fn cleanup_table() {
         ("delete by name when id unknown", spec("a.example.com"), mem(None), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
         ("renamed outside: delete by id", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
         ("gone already", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone()], Cleanup::Release(Release::AlreadyGone)),
+        ("lost create answer under an old name is deleted", spec("b.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
         ("orphan policy", orphan(spec("a.example.com")), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Release(Release::Orphaned)),
         ("primary spec kept", primary_spec(spec("example.com")), mem(Some("dmn_p")), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),
         ("satellite spec naming the primary is kept", spec("example.com"), mem(None), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),

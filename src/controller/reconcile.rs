@@ -123,6 +123,7 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let mut extras = Extras {
         instance_id: None,
         handled_reconcile_at: notes.reconcile_requested_at,
+        pending_domain: None,
     };
     if notes.paused {
         let f = Failure {
@@ -200,7 +201,8 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
         production,
         ..Default::default()
     };
-    match converge(&clerk, obj, memory_base).await {
+    let mut recorded = None;
+    match converge(ctx, &clerk, obj, memory_base, &mut recorded).await {
         Ok(done) => {
             let outcome = Outcome::Synced {
                 domain: &done.domain,
@@ -214,7 +216,14 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
             ctx.note_success(&key(obj));
             Ok(Action::requeue(resync))
         }
-        Err(f) => fail(obj, ctx, f, &extras, backoff::TERMINAL_RECHECK).await,
+        Err(f) => {
+            // Keep the record of a create whose answer was lost.
+            let extras = Extras {
+                pending_domain: recorded.as_deref(),
+                ..extras
+            };
+            fail(obj, ctx, f, &extras, backoff::TERMINAL_RECHECK).await
+        }
     }
 }
 
@@ -240,7 +249,13 @@ pub(super) fn conflict_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str
 
 /// Observe Clerk and take plan steps until it matches the spec (at most a few steps: a create
 /// may need a follow-up PATCH for `is_secondary`).
-async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain, base: Memory<'_>) -> Result<Converged, Failure> {
+async fn converge(
+    ctx: &Context,
+    clerk: &ClerkInstance,
+    obj: &ClerkDomain,
+    base: Memory<'_>,
+    recorded: &mut Option<String>,
+) -> Result<Converged, Failure> {
     let status = obj.status.clone().unwrap_or_default();
     let mut domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
     let mut domain_id = status.domain_id.clone();
@@ -277,7 +292,7 @@ async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain, base: Memory<'_>) ->
                     notes,
                 });
             }
-            Step::Create { body, recreate } => match clerk.create_domain(&body).await {
+            Step::Create { body, recreate } => match create(ctx, clerk, obj, &body, recorded).await {
                 Ok(d) => {
                     let note = match &domain_id {
                         Some(old) if recreate => {
@@ -348,6 +363,43 @@ async fn converge(clerk: &ClerkInstance, obj: &ClerkDomain, base: Memory<'_>) ->
         retry: Retry::Transient { after: None },
         domain: None,
     })
+}
+
+/// `POST /domains`, after recording the name in `status.pendingDomain`: if the answer is lost
+/// and the spec renamed before the next look, the domain is still found and adopted.
+async fn create(
+    ctx: &Context,
+    clerk: &ClerkInstance,
+    obj: &ClerkDomain,
+    body: &crate::clerk::CreateDomain,
+    recorded: &mut Option<String>,
+) -> Result<Domain, ClerkError> {
+    let known = obj.status.as_ref().and_then(|s| s.pending_domain.as_deref()) == Some(body.name.as_str());
+    if !known && let Err(e) = record_pending(ctx, obj, &body.name).await {
+        // Without the record a lost answer could leak a domain: do not create now.
+        return Err(ClerkError::Transport {
+            operation: "AddDomain",
+            message: format!("not sent: recording status.pendingDomain failed: {e}"),
+            timeout: false,
+            connect: true,
+        });
+    }
+    *recorded = Some(body.name.clone());
+    clerk.create_domain(body).await
+}
+
+async fn record_pending(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<(), kube::Error> {
+    let mut status = obj.status.clone().unwrap_or_default();
+    status.pending_domain = Some(name.to_string());
+    let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain", "status": status});
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
 }
 
 impl<'a> From<&'a Failure> for Outcome<'a> {

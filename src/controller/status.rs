@@ -27,6 +27,8 @@ pub struct Extras<'a> {
     pub instance_id: Option<&'a str>,
     /// `status.lastHandledReconcileAt`.
     pub handled_reconcile_at: Option<&'a str>,
+    /// `status.pendingDomain`, recorded before a create whose answer was not seen.
+    pub pending_domain: Option<&'a str>,
 }
 
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
@@ -47,6 +49,10 @@ pub fn next_status(
     if let Some(at) = extras.handled_reconcile_at {
         st.last_handled_reconcile_at = Some(at.to_string());
     }
+    if let Some(p) = extras.pending_domain {
+        st.pending_domain = Some(p.to_string());
+    }
+
     match outcome {
         Outcome::Synced {
             domain,
@@ -54,6 +60,7 @@ pub fn next_status(
             applied_is_secondary,
         } => {
             fill_from_domain(&mut st, domain);
+            st.pending_domain = None;
             if *adopted {
                 st.adopted = Some(true);
             }

@@ -141,6 +141,7 @@ fn extras_are_recorded_and_kept() {
     let extras = Extras {
         instance_id: Some("ins_1"),
         handled_reconcile_at: Some("now"),
+        pending_domain: None,
     };
     let st = next_status(&obj(1, None), &outcome, &extras, t(1));
     assert_eq!(st.instance_id.as_deref(), Some("ins_1"));

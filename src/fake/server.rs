@@ -49,10 +49,9 @@ pub struct FakeClerk {
 impl FakeClerk {
     /// Bind and serve on the current tokio runtime.
     pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State::new(
-            &config.secret_keys,
-            &config.primary_domain,
-        )));
+        let mut initial = State::new(&config.secret_keys, &config.primary_domain);
+        initial.faults = config.faults.clone();
+        let state = Arc::new(Mutex::new(initial));
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -431,4 +430,32 @@ async fn get_faults(AxState(state): AxState<SharedState>) -> Json<super::Faults>
 async fn put_faults(AxState(state): AxState<SharedState>, Json(faults): Json<super::Faults>) -> StatusCode {
     state.lock().unwrap().faults = faults;
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn faults_given_at_start_apply() {
+        let faults = super::super::Faults {
+            error_rates: [(503, 1.0)].into(),
+            ..Default::default()
+        };
+        let fake = FakeClerk::start(FakeConfig {
+            faults,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        crate::install_crypto_provider();
+        let resp = reqwest::Client::new()
+            .get(format!("{}/domains", fake.base_url()))
+            .bearer_auth("sk_test_fake")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 503);
+        assert_eq!(fake.fault_stats().injected.get(&503), Some(&1));
+    }
 }

@@ -136,9 +136,23 @@ impl ControlPlane {
         .unwrap();
     }
 
+    /// Kill kube-apiserver and start it again on the same port and data (etcd keeps running).
+    pub fn restart_apiserver(&mut self) {
+        if let Some(i) = self.children.iter().position(|(n, _)| n == "kube-apiserver") {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.start_apiserver_on(self.apiserver_port);
+    }
+
     fn start_apiserver(&mut self) {
+        self.start_apiserver_on(free_port());
+    }
+
+    fn start_apiserver_on(&mut self, port: u16) {
         let d = self.dir.path().to_path_buf();
-        self.apiserver_port = free_port();
+        self.apiserver_port = port;
         let sa_key = d.join("sa.key");
         let args = vec![
             format!("--etcd-servers={}", self.etcd_url),
