@@ -24,6 +24,9 @@ enum Write {
 struct Inner {
     /// When the cached list's request started, and the list.
     entry: Option<(Instant, Vec<Domain>)>,
+    /// Lists whose request started before this are stale (an outcome we could not apply, such
+    /// as a create whose answer was lost, happened after they were read).
+    invalidated_at: Option<Instant>,
     journal: Vec<(Instant, Write)>,
 }
 
@@ -70,7 +73,9 @@ impl ListCache {
     fn fresh(&self) -> Option<Vec<Domain>> {
         let inner = self.inner.lock().unwrap();
         match &inner.entry {
-            Some((at, list)) if at.elapsed() < self.ttl => Some(list.clone()),
+            Some((at, list)) if at.elapsed() < self.ttl && inner.invalidated_at.is_none_or(|inv| *at > inv) => {
+                Some(list.clone())
+            }
             _ => None,
         }
     }
@@ -87,7 +92,10 @@ impl ListCache {
 
     /// Forget the cached list (after an outcome we cannot apply, e.g. an ambiguous create).
     pub fn invalidate(&self) {
-        self.inner.lock().unwrap().entry = None;
+        let mut inner = self.inner.lock().unwrap();
+        inner.entry = None;
+        // Also a list in flight now: it may have been read before the outcome.
+        inner.invalidated_at = Some(Instant::now());
     }
 
     fn record(&self, w: Write) {

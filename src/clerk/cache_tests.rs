@@ -100,3 +100,23 @@ async fn a_list_racing_a_create_still_shows_the_created_domain() {
     let (list, hit) = cache.get(&client).await.unwrap();
     assert!(hit && list.iter().any(|x| x.id == d.id));
 }
+
+#[tokio::test]
+async fn a_list_in_flight_when_invalidated_is_not_reused() {
+    let (fake, client) = setup().await;
+    fake.set_faults(crate::fake::Faults { latency_ms: 300, latency_min_ms: 300, ..Default::default() });
+    let cache = Arc::new(ListCache::new(Duration::from_secs(30)));
+    let reader = {
+        let (cache, client) = (cache.clone(), client.clone());
+        tokio::spawn(async move { cache.get(&client).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A create whose answer was lost: Clerk has the domain, the cache cannot know it.
+    let d = fake.insert_domain(KEY, "lost.example.com", None);
+    cache.invalidate();
+    let _ = reader.await.unwrap();
+    fake.set_faults(crate::fake::Faults::default());
+    let (list, hit) = cache.get(&client).await.unwrap();
+    assert!(!hit, "served a list read before the invalidation");
+    assert!(list.iter().any(|x| x.id == d.id));
+}
