@@ -3,12 +3,14 @@
 //! - [`api`]: the `ClerkDomain` custom resource.
 //! - [`clerk`]: a client for Clerk's Backend API.
 //! - [`controller`]: the reconcile loop (pure decisions in [`controller::plan`]).
+//! - [`dns`]: external-dns `DNSEndpoint`s for CNAME targets, and DNS verification.
 //! - [`fake`]: a stateful fake Clerk for tests and CI.
 
 pub mod api;
 pub mod clerk;
 pub mod cli;
 pub mod controller;
+pub mod dns;
 pub mod fake;
 pub mod http;
 pub mod leader;

@@ -1,7 +1,7 @@
 use super::throttle::Throttle;
 use super::{
-    ClerkApiError, ClerkError, CreateDomain, DeletedObject, Domain, DomainList, ErrorItem, Instance,
-    SecretKey, UpdateDomain,
+    ClerkApiError, ClerkError, CreateDomain, CreateProxyCheck, DeletedObject, Domain, DomainList, ErrorItem,
+    Instance, ProxyCheck, SecretKey, UpdateDomain,
 };
 use crate::metrics::Metrics;
 use reqwest::{Method, StatusCode, header};
@@ -142,6 +142,16 @@ impl ClerkClient {
     /// `GET /instance`.
     pub async fn get_instance(&self) -> Result<Instance, ClerkError> {
         self.send::<(), _>("GetInstance", Method::GET, "instance", None)
+            .await
+    }
+
+    /// `POST /proxy_checks` (operationId `VerifyDomainProxy`): ask Clerk whether `proxy_url`
+    /// forwards to its Frontend API for the domain. A check that ran but failed is `Ok` with
+    /// `successful: false`; Clerk answers 422 for an unknown domain or a bad URL. Like every POST,
+    /// it is only retried when Clerk cannot have processed it (429, connection refused), though
+    /// a duplicate check is harmless: the caller may simply call again.
+    pub async fn proxy_check(&self, body: &CreateProxyCheck) -> Result<ProxyCheck, ClerkError> {
+        self.send("VerifyDomainProxy", Method::POST, "proxy_checks", Some(body))
             .await
     }
 

@@ -100,6 +100,40 @@ impl UpdateDomain {
     }
 }
 
+/// `POST /proxy_checks` body (operation `VerifyDomainProxy`): check that `proxy_url` forwards to
+/// Clerk's Frontend API for the domain `domain_id`. Usable before the domain's proxy is set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CreateProxyCheck {
+    pub domain_id: String,
+    pub proxy_url: String,
+}
+
+/// The result of one proxy check (`object: proxy_check`). Timestamps are Unix milliseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProxyCheck {
+    #[serde(default = "proxy_check_object")]
+    pub object: String,
+    pub id: String,
+    #[serde(default)]
+    pub domain_id: String,
+    /// Null when the check has never run.
+    #[serde(default)]
+    pub last_run_at: Option<i64>,
+    #[serde(default)]
+    pub proxy_url: String,
+    /// Whether the proxy reached Clerk's Frontend API.
+    #[serde(default)]
+    pub successful: bool,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+fn proxy_check_object() -> String {
+    "proxy_check".into()
+}
+
 /// Distinguish a field that is absent (`None`) from one that is `null` (`Some(None)`).
 fn double_option<'de, D>(de: D) -> Result<Option<Option<String>>, D::Error>
 where
@@ -145,5 +179,20 @@ mod tests {
         assert_eq!(parsed.proxy_url, Some(None));
         let parsed: UpdateDomain = serde_json::from_value(json!({})).unwrap();
         assert_eq!(parsed.proxy_url, None);
+    }
+
+    #[test]
+    fn proxy_check_decodes_leniently() {
+        let c: ProxyCheck = serde_json::from_value(json!({
+            "object": "proxy_check", "id": "prxc_1", "domain_id": "dmn_1",
+            "last_run_at": null, "proxy_url": "https://a.example.com/__clerk",
+            "successful": true, "created_at": 1, "updated_at": 2, "extra": "x"
+        }))
+        .unwrap();
+        assert!(c.successful);
+        assert_eq!(c.last_run_at, None);
+        let c: ProxyCheck = serde_json::from_value(json!({"id": "prxc_2"})).unwrap();
+        assert_eq!(c.object, "proxy_check");
+        assert!(!c.successful);
     }
 }

@@ -47,7 +47,8 @@ pub struct Faults {
 /// One scripted fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scripted {
-    /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain` or `GetInstance`.
+    /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain`, `GetInstance` or
+    /// `VerifyDomainProxy`.
     pub operation: String,
     /// What happens to that request.
     pub fault: ScriptedFault,
@@ -101,6 +102,7 @@ pub fn operation(method: &Method, path: &str) -> &'static str {
         ("PATCH", ["domains", _]) => "UpdateDomain",
         ("DELETE", ["domains", _]) => "DeleteDomain",
         ("GET", ["instance"]) => "GetInstance",
+        ("POST", ["proxy_checks"]) => "VerifyDomainProxy",
         _ => "Other",
     }
 }
@@ -269,6 +271,7 @@ mod tests {
         assert_eq!(operation(&Method::PATCH, "/v1/domains/dmn_1"), "UpdateDomain");
         assert_eq!(operation(&Method::DELETE, "/v1/domains/dmn_1"), "DeleteDomain");
         assert_eq!(operation(&Method::GET, "/v1/instance"), "GetInstance");
+        assert_eq!(operation(&Method::POST, "/v1/proxy_checks"), "VerifyDomainProxy");
         assert_eq!(operation(&Method::GET, "/v1/users"), "Other");
     }
 }

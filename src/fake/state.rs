@@ -1,6 +1,6 @@
 use super::names::new_id;
-use crate::clerk::{CnameTarget, Domain, InstanceKind, SecretKey};
-use serde::Serialize;
+use crate::clerk::{CnameTarget, Domain, InstanceKind, ProxyCheck, SecretKey};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +12,22 @@ pub struct InstanceState {
     pub domains: Vec<Domain>,
     /// `is_secondary` per domain ID, which Clerk stores but does not report.
     pub secondary: BTreeMap<String, bool>,
+    /// The latest proxy check per domain ID (`POST /proxy_checks`).
+    pub proxy_checks: BTreeMap<String, ProxyCheck>,
+}
+
+/// How the fake decides a proxy check's `successful`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyCheckRule {
+    /// GET the proxy URL (short timeout, any certificate): successful when it answers with a
+    /// status below 500.
+    #[default]
+    Probe,
+    /// Every check succeeds.
+    AlwaysSucceed,
+    /// Every check fails.
+    AlwaysFail,
 }
 
 /// Requests served, by operation and status code.
@@ -47,6 +63,8 @@ pub struct State {
     pub faults: super::Faults,
     pub fault_stats: super::FaultStats,
     pub windows: std::collections::HashMap<String, super::faults::Window>,
+    /// How proxy checks are decided (`PUT /__fake/proxy-check-rule`).
+    pub proxy_check_rule: ProxyCheckRule,
 }
 
 /// State shared between the server and the test that embeds it.
@@ -70,6 +88,7 @@ impl State {
             kind,
             domains: vec![],
             secondary: BTreeMap::new(),
+            proxy_checks: BTreeMap::new(),
         };
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);

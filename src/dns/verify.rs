@@ -1,0 +1,284 @@
+//! Check that a domain's required CNAME records resolve to what Clerk expects.
+//!
+//! Each required host is asked for its CNAME record (as an absolute name, so no search domains
+//! apply), all hosts at once. The resolver keeps no cache that could hide a change: its cache
+//! holds nothing and is cleared before every verification.
+
+use super::{CnameLike, normalize_name};
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::{Resolver, TokioResolver};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How to build a [`Verifier`].
+#[derive(Clone, Debug)]
+pub struct VerifierConfig {
+    /// The DNS server to ask (UDP, then TCP on truncation or error); `None` reads the system's
+    /// `/etc/resolv.conf`.
+    pub server: Option<SocketAddr>,
+    /// Timeout of one query attempt.
+    pub timeout: Duration,
+    /// Attempts per query (at least 1).
+    pub attempts: usize,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            server: None,
+            timeout: Duration::from_secs(2),
+            attempts: 2,
+        }
+    }
+}
+
+/// Resolves CNAME records to verify a domain's DNS. Cheap to clone; share one.
+#[derive(Clone)]
+pub struct Verifier {
+    resolver: TokioResolver,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier").finish_non_exhaustive()
+    }
+}
+
+/// The outcome of one verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// True when every required target resolves as expected (vacuously true without any).
+    pub verified: bool,
+    /// What is wrong, one entry per failing required target, in the targets' order.
+    pub problems: Vec<Problem>,
+}
+
+/// Why one required target does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The name does not exist (NXDOMAIN) or has no CNAME record.
+    Missing { host: String },
+    /// The CNAME points elsewhere. `found` and `want` are normalized (lowercase, no trailing dot).
+    Wrong {
+        host: String,
+        found: Vec<String>,
+        want: String,
+    },
+    /// The lookup failed (timeout, SERVFAIL, refused, ...): the record's state is unknown.
+    Error { host: String, message: String },
+}
+
+impl Problem {
+    /// The host the problem is about.
+    pub fn host(&self) -> &str {
+        match self {
+            Problem::Missing { host } | Problem::Wrong { host, .. } | Problem::Error { host, .. } => host,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Missing { host } => write!(f, "{host}: no CNAME record"),
+            Problem::Wrong { host, found, want } => {
+                write!(f, "{host}: points to {}, not {want}", found.join(", "))
+            }
+            Problem::Error { host, message } => write!(f, "{host}: lookup failed: {message}"),
+        }
+    }
+}
+
+impl Verification {
+    /// The problems for a condition message, e.g. `clerk.a.example.com: no CNAME record;
+    /// clkmail.a.example.com: points to x, not y`; empty when verified.
+    pub fn summary(&self) -> String {
+        self.problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// True when some lookups failed rather than answered: worth retrying sooner.
+    pub fn has_errors(&self) -> bool {
+        self.problems.iter().any(|p| matches!(p, Problem::Error { .. }))
+    }
+}
+
+impl Verifier {
+    /// A verifier asking `config.server`, or the system's resolvers.
+    pub fn new(config: VerifierConfig) -> Result<Self, NetError> {
+        let (resolver_config, mut opts) = match config.server {
+            Some(addr) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = addr.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+                (
+                    ResolverConfig::from_name_servers(vec![ns]),
+                    ResolverOpts::default(),
+                )
+            }
+            None => hickory_resolver::system_conf::read_system_conf()?,
+        };
+        opts.timeout = config.timeout;
+        opts.attempts = config.attempts.max(1);
+        opts.cache_size = 0;
+        opts.positive_max_ttl = Some(Duration::ZERO);
+        opts.negative_max_ttl = Some(Duration::ZERO);
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.try_tcp_on_error = true;
+        opts.ndots = 0;
+        let resolver = Resolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()?;
+        Ok(Self { resolver })
+    }
+
+    /// A verifier asking one server (e.g. a test's), with the default timeouts.
+    pub fn with_server(server: SocketAddr) -> Result<Self, NetError> {
+        Self::new(VerifierConfig {
+            server: Some(server),
+            ..Default::default()
+        })
+    }
+
+    /// A verifier using `/etc/resolv.conf`, with the default timeouts.
+    pub fn system() -> Result<Self, NetError> {
+        Self::new(VerifierConfig::default())
+    }
+
+    /// Check every *required* target: its host must have a CNAME to its value (compared
+    /// case-insensitively, ignoring a trailing dot). Optional targets are not looked up.
+    pub async fn verify<T: CnameLike>(&self, targets: &[T]) -> Verification {
+        self.resolver.clear_cache();
+        let checks = targets
+            .iter()
+            .filter(|t| t.required())
+            .map(|t| self.check(t.host(), t.value()));
+        let problems: Vec<Problem> = futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        Verification {
+            verified: problems.is_empty(),
+            problems,
+        }
+    }
+
+    /// The CNAME targets of `host` (normalized), or `Ok(empty)` when it has none or does not exist.
+    pub async fn cnames(&self, host: &str) -> Result<Vec<String>, NetError> {
+        let fqdn = format!("{}.", normalize_name(host));
+        match self.resolver.lookup(fqdn.as_str(), RecordType::CNAME).await {
+            Ok(lookup) => {
+                let mut found: Vec<String> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| normalize_name(&r.name.to_ascii()) == normalize_name(host))
+                    .filter_map(|r| match &r.data {
+                        RData::CNAME(c) => Some(normalize_name(&c.0.to_ascii())),
+                        _ => None,
+                    })
+                    .collect();
+                found.sort();
+                found.dedup();
+                Ok(found)
+            }
+            Err(e) if e.is_no_records_found() => Ok(vec![]),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check(&self, host: &str, value: &str) -> Option<Problem> {
+        let display = normalize_name(host);
+        let want = normalize_name(value);
+        match self.cnames(host).await {
+            Ok(found) if found.is_empty() => Some(Problem::Missing { host: display }),
+            Ok(found) if found.iter().all(|f| *f == want) => None,
+            Ok(found) => Some(Problem::Wrong {
+                host: display,
+                found,
+                want,
+            }),
+            Err(e) => Some(Problem::Error {
+                host: display,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_reads_well() {
+        let v = Verification {
+            verified: false,
+            problems: vec![
+                Problem::Missing {
+                    host: "clerk.a.example.com".into(),
+                },
+                Problem::Wrong {
+                    host: "clkmail.a.example.com".into(),
+                    found: vec!["x".into()],
+                    want: "y".into(),
+                },
+                Problem::Error {
+                    host: "clk._domainkey.a.example.com".into(),
+                    message: "request timed out".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            v.summary(),
+            "clerk.a.example.com: no CNAME record; clkmail.a.example.com: points to x, not y; \
+             clk._domainkey.a.example.com: lookup failed: request timed out"
+        );
+        assert!(v.has_errors());
+        assert_eq!(v.problems[1].host(), "clkmail.a.example.com");
+    }
+
+    #[tokio::test]
+    async fn nothing_required_is_verified_without_lookups() {
+        // A server that never answers: any lookup would be an error.
+        let v = Verifier::with_server("127.0.0.1:9".parse().unwrap()).unwrap();
+        let out = v
+            .verify(&[("clerk.a.example.com", "frontend-api.clerk.services", false)])
+            .await;
+        assert_eq!(
+            out,
+            Verification {
+                verified: true,
+                problems: vec![]
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_an_error_not_missing() {
+        let v = Verifier::new(VerifierConfig {
+            server: Some("127.0.0.1:9".parse().unwrap()),
+            timeout: Duration::from_millis(300),
+            attempts: 1,
+        })
+        .unwrap();
+        let out = v
+            .verify(&[("clerk.a.example.com", "frontend-api.clerk.services", true)])
+            .await;
+        assert!(!out.verified);
+        assert!(
+            matches!(&out.problems[..], [Problem::Error { host, .. }] if host == "clerk.a.example.com"),
+            "{out:?}"
+        );
+    }
+}
