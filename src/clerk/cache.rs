@@ -73,7 +73,9 @@ impl ListCache {
     fn fresh(&self) -> Option<Vec<Domain>> {
         let inner = self.inner.lock().unwrap();
         match &inner.entry {
-            Some((at, list)) if at.elapsed() < self.ttl && inner.invalidated_at.is_none_or(|inv| *at > inv) => {
+            Some((at, list))
+                if at.elapsed() < self.ttl && inner.invalidated_at.is_none_or(|inv| *at > inv) =>
+            {
                 Some(list.clone())
             }
             _ => None,

@@ -104,7 +104,11 @@ async fn a_list_racing_a_create_still_shows_the_created_domain() {
 #[tokio::test]
 async fn a_list_in_flight_when_invalidated_is_not_reused() {
     let (fake, client) = setup().await;
-    fake.set_faults(crate::fake::Faults { latency_ms: 300, latency_min_ms: 300, ..Default::default() });
+    fake.set_faults(crate::fake::Faults {
+        latency_ms: 300,
+        latency_min_ms: 300,
+        ..Default::default()
+    });
     let cache = Arc::new(ListCache::new(Duration::from_secs(30)));
     let reader = {
         let (cache, client) = (cache.clone(), client.clone());

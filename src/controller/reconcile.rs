@@ -196,9 +196,11 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     if forced {
         clerk.invalidate();
     }
+    let pending = obj.status.as_ref().and_then(|s| s.pending_domain.clone());
     let memory_base = Memory {
         adopt_id: notes.domain_id,
         production,
+        pending: pending.as_deref(),
         ..Default::default()
     };
     let mut recorded = None;
@@ -320,6 +322,7 @@ async fn converge(
                         format!("Adopted existing Clerk domain {id} ({})", obj.spec.domain),
                     ));
                 }
+                tracing::info!(object = %key(obj), id = %id, change = ?body, "updating Clerk domain");
                 match clerk.update_domain(&id, &body).await {
                     Ok(d) => {
                         let mut fields = vec![];
@@ -385,7 +388,23 @@ async fn create(
         });
     }
     *recorded = Some(body.name.clone());
-    clerk.create_domain(body).await
+    let status = obj.status.as_ref();
+    tracing::info!(
+        object = %key(obj),
+        name = %body.name,
+        status_id = ?status.and_then(|s| s.domain_id.as_deref()),
+        status_pending = ?status.and_then(|s| s.pending_domain.as_deref()),
+        resource_version = ?obj.metadata.resource_version,
+        "creating Clerk domain"
+    );
+    let result = clerk.create_domain(body).await;
+    match &result {
+        Ok(d) => tracing::info!(object = %key(obj), name = %d.name, id = %d.id, "created Clerk domain"),
+        Err(e) => {
+            tracing::info!(object = %key(obj), name = %body.name, error = %e, "creating Clerk domain failed")
+        }
+    }
+    result
 }
 
 async fn record_pending(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<(), kube::Error> {

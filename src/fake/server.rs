@@ -329,6 +329,10 @@ async fn add_domain(AxState(state): AxState<SharedState>, headers: HeaderMap, bo
         name_taken(inst, &name, None)?;
         let d = make_domain(inst, &name, true, proxy);
         inst.domains.push(d.clone());
+        inst.journal.push((
+            jiff::Timestamp::now(),
+            format!("created {} {} proxy={:?}", d.id, d.name, d.proxy_url),
+        ));
         Ok(d)
     })
 }
@@ -390,6 +394,10 @@ async fn update_domain(
         }
         describe(inst, &mut d);
         inst.domains[idx] = d.clone();
+        inst.journal.push((
+            jiff::Timestamp::now(),
+            format!("updated {} {} proxy={:?}", d.id, d.name, d.proxy_url),
+        ));
         Ok(d)
     })
 }
@@ -413,6 +421,8 @@ async fn delete_domain(
         }
         let d = inst.domains.remove(idx);
         inst.secondary.remove(&d.id);
+        inst.journal
+            .push((jiff::Timestamp::now(), format!("deleted {} {}", d.id, d.name)));
         Ok(DeletedObject {
             object: "domain".into(),
             id: Some(d.id),

@@ -14,6 +14,8 @@ pub struct InstanceState {
     pub secondary: BTreeMap<String, bool>,
     /// The latest proxy check per domain ID (`POST /proxy_checks`).
     pub proxy_checks: BTreeMap<String, ProxyCheck>,
+    /// Every change made through the API, with its time, for tests that investigate.
+    pub journal: Vec<(jiff::Timestamp, String)>,
 }
 
 /// How the fake decides a proxy check's `successful`.
@@ -89,6 +91,7 @@ impl State {
             domains: vec![],
             secondary: BTreeMap::new(),
             proxy_checks: BTreeMap::new(),
+            journal: vec![],
         };
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);

@@ -444,12 +444,35 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         problems.push(format!("only {kills} operator kills"));
     }
     if !problems.is_empty() && std::env::var_os("CHAOS_VERBOSE").is_some() {
+        let all: Api<ClerkDomain> = Api::all(client.clone());
+        let statuses: BTreeMap<String, String> = all
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| {
+                (
+                    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()),
+                    format!("{:?}", o.status),
+                )
+            })
+            .collect();
         for o in &objs {
-            eprintln!("[chaos] model {o:?} live_id={:?}", live_ids.get(&o.key()));
+            eprintln!(
+                "[chaos] model {o:?} live_id={:?} status={:?}",
+                live_ids.get(&o.key()),
+                statuses.get(&o.key())
+            );
         }
         for key in &keys {
             for d in fake.domains(key) {
                 eprintln!("[chaos] clerk {} {} {:?}", d.id, d.name, d.proxy_url);
+            }
+            let state = fake.state();
+            let s = state.lock().unwrap();
+            for (at, entry) in &s.instances[key.as_str()].journal {
+                eprintln!("[chaos] journal {at} {entry}");
             }
         }
         let _ = std::fs::write("/tmp/chaos-operator.log", &logs);

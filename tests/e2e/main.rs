@@ -51,6 +51,7 @@ fn main() {
         converge_through_faults,
         call_budget,
         rate_limit_prevents_429,
+        lost_create_then_rename_leaks_nothing,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,

@@ -147,3 +147,67 @@ pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()
     ensure!(stats.count("AddDomain") == 30);
     Ok(())
 }
+
+/// A create whose answer is lost, then a rename before the next successful look at Clerk: the
+/// domain created under the old name is found through `status.pendingDomain` and renamed, not
+/// leaked.
+pub async fn lost_create_then_rename_leaks_nothing(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let env = TestEnv::start(cp, "lostcreate", Default::default()).await?;
+    // The POST commits, then its answer takes 1 s and is lost.
+    env.fake.set_faults(Faults {
+        latency_ms: 1000,
+        latency_min_ms: 1000,
+        scripted: vec![scripted("AddDomain", ScriptedFault::DropAfterCommit)],
+        ..Default::default()
+    });
+    env.create(&manifest("l", "v0.lost.example.com")).await?;
+    let start = std::time::Instant::now();
+    while !env
+        .fake
+        .domains(LIVE_KEY)
+        .iter()
+        .any(|d| d.name == "v0.lost.example.com")
+    {
+        ensure!(start.elapsed() < CONVERGE, "the POST never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Clerk is down from now on, so the operator cannot see the domain by its old name...
+    env.fake.set_faults(Faults {
+        error_rates: BTreeMap::from([(503, 1.0)]),
+        ..Default::default()
+    });
+    // ...before the spec is renamed.
+    let patch = Patch::Merge(serde_json::json!({"spec": {"domain": "v1.lost.example.com"}}));
+    env.domains().patch("l", &PatchParams::default(), &patch).await?;
+    wait_for(
+        &env.domains(),
+        "l",
+        "a failed look after the rename",
+        CONVERGE,
+        |o| {
+            let st = o.status.as_ref();
+            st.and_then(|s| s.pending_domain.as_deref()) == Some("v0.lost.example.com")
+                && st.and_then(|s| s.observed_generation) == Some(2)
+                && condition(o, "Synced").is_some_and(|c| c.status == "False")
+        },
+    )
+    .await?;
+    env.fake.set_faults(Faults::default());
+    let st = env
+        .wait_ready_within("l", Duration::from_secs(90))
+        .await?
+        .status
+        .unwrap();
+    let domains = env.fake.domains(LIVE_KEY);
+    let sats: Vec<_> = domains.iter().filter(|d| d.is_satellite).collect();
+    ensure!(sats.len() == 1, "leaked: {sats:?}");
+    ensure!(sats[0].name == "v1.lost.example.com" && st.domain_id.as_deref() == Some(sats[0].id.as_str()));
+    ensure!(st.pending_domain.is_none() && st.adopted.is_none(), "{st:?}");
+    ensure!(
+        env.fake.stats().count_status("AddDomain", 200) == 1,
+        "{:?}",
+        env.fake.stats()
+    );
+    Ok(())
+}
