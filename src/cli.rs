@@ -60,6 +60,12 @@ pub struct RunArgs {
     /// Address of the HTTP server for /metrics, /healthz and /readyz (empty: disabled).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: String,
+    /// Check that each required CNAME record resolves to Clerk's target (condition DNSVerified).
+    #[arg(long, env = "DNS_VERIFY")]
+    pub dns_verify: bool,
+    /// DNS server for --dns-verify (e.g. 10.0.0.10:53); default: the system resolver.
+    #[arg(long, env = "DNS_RESOLVER")]
+    pub dns_resolver: Option<std::net::SocketAddr>,
     /// Hold a Lease so that only one replica reconciles at a time.
     #[arg(long, env = "LEADER_ELECT")]
     pub leader_elect: bool,
@@ -134,6 +140,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         namespace: args.namespace,
         concurrency: args.concurrency.max(1),
         instance: Some(identity()),
+        dns_verify: args.dns_verify.then_some(args.dns_resolver),
     };
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();

@@ -20,6 +20,12 @@ pub mod condition_type {
     pub const READY: &str = "Ready";
     /// Clerk matches the spec as of `observedGeneration`.
     pub const SYNCED: &str = "Synced";
+    /// The CNAME records are published as an external-dns DNSEndpoint.
+    pub const DNS_PUBLISHED: &str = "DNSPublished";
+    /// Every required CNAME record resolves to Clerk's target.
+    pub const DNS_VERIFIED: &str = "DNSVerified";
+    /// Clerk's proxy check of `spec.proxyUrl` succeeded.
+    pub const PROXY_VERIFIED: &str = "ProxyVerified";
 }
 
 /// Render the CRD as YAML, the text committed under `crds/`.

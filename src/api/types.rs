@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Satellite","type":"boolean","jsonPath":".spec.isSatellite"}"#,
     printcolumn = r#"{"name":"Domain-ID","type":"string","jsonPath":".status.domainId"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"DNS","type":"string","jsonPath":".status.conditions[?(@.type==\"DNSVerified\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Synced\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -86,6 +87,10 @@ pub struct ClerkDomainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
 
+    /// DNS automation: publish the CNAME records through external-dns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSpec>,
+
     /// What happens to the Clerk domain when this object is deleted: `Delete` (the default)
     /// removes a satellite domain from Clerk, `Orphan` leaves it. Primary domains are never
     /// deleted.
@@ -95,6 +100,29 @@ pub struct ClerkDomainSpec {
 
 fn default_true() -> bool {
     true
+}
+
+/// DNS automation for the domain's CNAME records.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsSpec {
+    /// Publish the required CNAME records as an external-dns `DNSEndpoint` (named after this
+    /// object, owned by it). external-dns must run with `--source=crd` and a `--txt-prefix`.
+    #[serde(default, rename = "externalDNS", skip_serializing_if = "Option::is_none")]
+    pub external_dns: Option<ExternalDnsSpec>,
+}
+
+/// How to publish through external-dns.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalDnsSpec {
+    /// Whether to own a `DNSEndpoint` with the required CNAME records.
+    #[serde(default)]
+    pub enabled: bool,
+    /// TTL of the records, in seconds (external-dns's default when unset).
+    #[serde(default, rename = "recordTTL", skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 604800").message("recordTTL must be between 1 and 604800 seconds"))]
+    pub record_ttl: Option<i64>,
 }
 
 /// A key of a Secret in the ClerkDomain's own namespace.

@@ -24,6 +24,8 @@ pub struct Config {
     pub concurrency: u16,
     /// Reported as the Events' reporting instance.
     pub instance: Option<String>,
+    /// Check that CNAME records resolve (`DNSVerified`); `Some(None)` uses the system resolver.
+    pub dns_verify: Option<Option<std::net::SocketAddr>>,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             namespace: None,
             concurrency: 8,
             instance: None,
+            dns_verify: None,
         }
     }
 }
@@ -49,6 +52,9 @@ pub struct Context {
     pub config: Config,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Resolves CNAME records for `DNSVerified` (none when verification is off).
+    pub verifier: Option<crate::dns::verify::Verifier>,
+    dns_attempts: Mutex<HashMap<String, u32>>,
     /// Claims on domains, for conflict detection.
     pub claims: super::conflicts::Claims,
     /// Wakes the Secret release loop.
@@ -62,6 +68,14 @@ pub struct Context {
 impl Context {
     /// Build the context; one HTTP connection pool serves every Clerk instance.
     pub fn new(client: Client, config: Config, metrics: Arc<Metrics>) -> Self {
+        let verifier = config.dns_verify.and_then(|addr| {
+            let made = match addr {
+                Some(a) => crate::dns::verify::Verifier::with_server(a),
+                None => crate::dns::verify::Verifier::system(),
+            };
+            made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
+                .ok()
+        });
         let reporter = Reporter {
             controller: "clerk-operator".into(),
             instance: config.instance.clone(),
@@ -75,6 +89,8 @@ impl Context {
             config,
             failures: Mutex::new(HashMap::new()),
             claims: Default::default(),
+            verifier,
+            dns_attempts: Mutex::new(HashMap::new()),
             secrets_changed: tokio::sync::Notify::new(),
             store: std::sync::OnceLock::new(),
             tracked_secrets: Mutex::new(Default::default()),
@@ -152,6 +168,19 @@ impl Context {
         let n = f.entry(object.to_string()).or_default();
         *n = n.saturating_add(1);
         *n
+    }
+
+    /// DNS of `object` was not verified again; returns the consecutive count.
+    pub fn dns_unverified(&self, object: &str) -> u32 {
+        let mut m = self.dns_attempts.lock().unwrap();
+        let n = m.entry(object.to_string()).or_default();
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// DNS of `object` is verified.
+    pub fn dns_verified(&self, object: &str) {
+        self.dns_attempts.lock().unwrap().remove(object);
     }
 
     /// Whether `object` failed last time and has not succeeded since.

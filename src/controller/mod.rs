@@ -6,6 +6,7 @@ mod cleanup;
 pub mod conflicts;
 mod context;
 pub mod credentials;
+mod dns;
 mod error;
 mod events;
 pub mod plan;

@@ -9,6 +9,7 @@ fn spec(domain: &str) -> ClerkDomainSpec {
         is_secondary: None,
         secret_ref: None::<SecretKeyRef>,
         deletion_policy: DeletionPolicy::Delete,
+        dns: None,
     }
 }
 

@@ -124,6 +124,7 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
         instance_id: None,
         handled_reconcile_at: notes.reconcile_requested_at,
         pending_domain: None,
+        ..Default::default()
     };
     if notes.paused {
         let f = Failure {
@@ -210,6 +211,13 @@ async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
                 domain: &done.domain,
                 adopted: done.adopted,
                 applied_is_secondary: done.applied_is_secondary,
+            };
+            let dns = super::dns::reconcile(ctx, obj, &done.domain, &clerk, production, forced).await;
+            extras.conditions = dns.conditions;
+            extras.drop_conditions = dns.drop_conditions;
+            let resync = match dns.recheck {
+                Some(r) => resync.min(r),
+                None => resync,
             };
             write_status(obj, ctx, &outcome, &extras).await?;
             for (reason, note) in done.notes {

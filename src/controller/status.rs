@@ -29,6 +29,9 @@ pub struct Extras<'a> {
     pub handled_reconcile_at: Option<&'a str>,
     /// `status.pendingDomain`, recorded before a create whose answer was not seen.
     pub pending_domain: Option<&'a str>,
+    /// More conditions to set (DNS automation), and condition types to drop.
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    pub drop_conditions: Vec<&'static str>,
 }
 
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
@@ -52,6 +55,11 @@ pub fn next_status(
     if let Some(p) = extras.pending_domain {
         st.pending_domain = Some(p.to_string());
     }
+    for c in &extras.conditions {
+        set_condition(&mut st.conditions, c.clone());
+    }
+    st.conditions
+        .retain(|c| !extras.drop_conditions.contains(&c.type_.as_str()));
 
     match outcome {
         Outcome::Synced {

@@ -12,6 +12,7 @@ fn obj(generation: i64, status: Option<ClerkDomainStatus>) -> ClerkDomain {
             is_secondary: None,
             secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
+            dns: None,
         },
     );
     o.metadata.generation = Some(generation);
@@ -142,6 +143,7 @@ fn extras_are_recorded_and_kept() {
         instance_id: Some("ins_1"),
         handled_reconcile_at: Some("now"),
         pending_domain: None,
+        ..Default::default()
     };
     let st = next_status(&obj(1, None), &outcome, &extras, t(1));
     assert_eq!(st.instance_id.as_deref(), Some("ins_1"));

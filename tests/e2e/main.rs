@@ -7,12 +7,14 @@ mod support;
 
 mod admission;
 mod basic;
+mod dns;
 mod helm;
 mod lifecycle;
 mod robustness;
 
 use admission::*;
 use basic::*;
+use dns::*;
 use helm::*;
 use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
@@ -52,6 +54,10 @@ fn main() {
         call_budget,
         rate_limit_prevents_429,
         lost_create_then_rename_leaks_nothing,
+        // DNS automation.
+        external_dns_endpoint_is_published,
+        dns_is_verified_against_a_real_server,
+        proxy_check_sets_proxy_verified,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,

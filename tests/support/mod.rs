@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod dns_server;
 pub mod operator_process;
 
 use anyhow::{Context as _, bail};
@@ -47,6 +48,8 @@ pub struct EnvOptions {
     pub list_ttl: Duration,
     /// Client-side limit for development keys (default: Clerk's 100/10s).
     pub development_rate: Option<clerk_operator::clerk::Rate>,
+    /// Verify DNS against this server (`--dns-verify --dns-resolver`).
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 impl Default for EnvOptions {
@@ -56,6 +59,7 @@ impl Default for EnvOptions {
             resync: Duration::from_secs(300),
             list_ttl: Duration::from_secs(5),
             development_rate: None,
+            dns_resolver: None,
         }
     }
 }
@@ -111,6 +115,7 @@ impl TestEnv {
             namespace: Some(self.ns.clone()),
             concurrency: 4,
             instance: Some("e2e".into()),
+            dns_verify: opts.dns_resolver.map(Some),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

@@ -71,6 +71,8 @@ The operator's permissions on watched resources, exactly what it calls:
 - secrets: get (spec.secretRef), list, watch (metadata-only trigger watch), patch (the
   clerk-operator.io/in-use finalizer)
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
+- externaldns.k8s.io dnsendpoints: patch (server-side apply of the owned DNSEndpoint, which
+  creates it), delete (when spec.dns.externalDNS is turned off)
 */}}
 {{- define "clerk-operator.rules" -}}
 - apiGroups: ["clerk-operator.io"]
@@ -85,4 +87,7 @@ The operator's permissions on watched resources, exactly what it calls:
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+- apiGroups: ["externaldns.k8s.io"]
+  resources: ["dnsendpoints"]
+  verbs: ["patch", "delete"]
 {{- end }}

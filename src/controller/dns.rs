@@ -1,0 +1,217 @@
+//! DNS automation after a successful sync: publish the CNAME records as an external-dns
+//! DNSEndpoint (`DNSPublished`), check that they resolve (`DNSVerified`), and ask Clerk whether
+//! the proxy works (`ProxyVerified`). `Ready` stays about Clerk registration.
+
+use super::Context;
+use crate::api::{ClerkDomain, FIELD_MANAGER, condition, condition_type};
+use crate::clerk::{ClerkInstance, CreateProxyCheck, Domain};
+use crate::dns::endpoint::{DNSEndpoint, Owner, desired_endpoint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use std::time::Duration;
+
+/// What DNS automation found: conditions to set or drop, and when to look again.
+#[derive(Default)]
+pub struct DnsOutcome {
+    pub conditions: Vec<Condition>,
+    pub drop_conditions: Vec<&'static str>,
+    /// Sooner than the resync period while DNS is not verified yet.
+    pub recheck: Option<Duration>,
+}
+
+/// Run the three checks for `obj`, whose Clerk domain is `domain`.
+pub async fn reconcile(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    domain: &Domain,
+    clerk: &ClerkInstance,
+    production: bool,
+    forced: bool,
+) -> DnsOutcome {
+    let mut out = DnsOutcome::default();
+    let generation = obj.metadata.generation;
+    let now = jiff::Timestamp::now();
+    let targets = domain.cname_targets.clone().unwrap_or_default();
+    let required = targets.iter().filter(|t| t.required).count();
+
+    // external-dns
+    let wanted = obj
+        .spec
+        .dns
+        .as_ref()
+        .and_then(|d| d.external_dns.as_ref())
+        .filter(|e| e.enabled);
+    match wanted {
+        Some(ext) => {
+            let (ok, reason, message) = publish(ctx, obj, &targets, ext.record_ttl).await;
+            out.conditions.push(condition(
+                condition_type::DNS_PUBLISHED,
+                ok,
+                reason,
+                message,
+                generation,
+                now,
+            ));
+        }
+        None => {
+            unpublish(ctx, obj).await;
+            out.drop_conditions.push(condition_type::DNS_PUBLISHED);
+        }
+    }
+
+    // DNS verification
+    match (&ctx.verifier, required) {
+        (None, _) => out.drop_conditions.push(condition_type::DNS_VERIFIED),
+        (Some(_), 0) => out.conditions.push(condition(
+            condition_type::DNS_VERIFIED,
+            true,
+            "NoRecordsRequired",
+            "Clerk requires no CNAME records for this domain",
+            generation,
+            now,
+        )),
+        (Some(verifier), _) => {
+            let v = verifier.verify(&targets).await;
+            let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+            if v.verified {
+                ctx.dns_verified(&key);
+                let msg = format!("all {required} required CNAME records resolve to Clerk's targets");
+                out.conditions.push(condition(
+                    condition_type::DNS_VERIFIED,
+                    true,
+                    "Verified",
+                    msg,
+                    generation,
+                    now,
+                ));
+            } else {
+                let attempt = ctx.dns_unverified(&key);
+                // 15 s, 30 s, 1 min, ... until the resync period takes over.
+                out.recheck =
+                    Some(Duration::from_secs(15).saturating_mul(1 << attempt.saturating_sub(1).min(10)));
+                let reason = if v.has_errors() {
+                    "LookupFailed"
+                } else {
+                    "RecordsMissing"
+                };
+                out.conditions.push(condition(
+                    condition_type::DNS_VERIFIED,
+                    false,
+                    reason,
+                    v.summary(),
+                    generation,
+                    now,
+                ));
+            }
+        }
+    }
+
+    // Proxy check: only for production instances with a proxy, at most once per generation
+    // (or per forced resync) while it succeeds, and every 5 minutes while it fails.
+    match (&obj.spec.proxy_url, production) {
+        (Some(proxy), true) if !proxy.is_empty() => {
+            let previous = obj.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
+            });
+            let due = match previous {
+                None => true,
+                Some(c) if c.observed_generation != generation || forced => true,
+                Some(c) if c.status == "False" => {
+                    now.as_second() - c.last_transition_time.0.as_second() >= 300
+                }
+                Some(_) => false,
+            };
+            if due {
+                let body = CreateProxyCheck {
+                    domain_id: domain.id.clone(),
+                    proxy_url: proxy.clone(),
+                };
+                let c = match clerk.client.proxy_check(&body).await {
+                    Ok(check) if check.successful => condition(
+                        condition_type::PROXY_VERIFIED,
+                        true,
+                        "ProxyWorks",
+                        format!("Clerk reached Clerk's Frontend API through {proxy}"),
+                        generation,
+                        now,
+                    ),
+                    Ok(_) => condition(
+                        condition_type::PROXY_VERIFIED,
+                        false,
+                        "ProxyFailed",
+                        format!("Clerk could not reach its Frontend API through {proxy}"),
+                        generation,
+                        now,
+                    ),
+                    Err(e) => condition(
+                        condition_type::PROXY_VERIFIED,
+                        false,
+                        e.reason(),
+                        e.to_string(),
+                        generation,
+                        now,
+                    ),
+                };
+                out.conditions.push(c);
+            } else if let Some(c) = previous {
+                let mut c = c.clone();
+                c.observed_generation = generation;
+                out.conditions.push(c);
+            }
+        }
+        _ => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
+    }
+    out
+}
+
+/// Server-side apply the DNSEndpoint. Returns (ok, reason, message) for `DNSPublished`.
+async fn publish(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    targets: &[crate::clerk::CnameTarget],
+    ttl: Option<i64>,
+) -> (bool, &'static str, String) {
+    let Some(owner) = Owner::of(obj) else {
+        return (false, "NotPublished", "the object has no uid yet".into());
+    };
+    let desired = desired_endpoint(&owner, targets, ttl);
+    let count = desired.spec.endpoints.len();
+    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    match api.patch(&obj.name_any(), &pp, &Patch::Apply(&desired)).await {
+        Ok(_) => (
+            true,
+            "Published",
+            format!("DNSEndpoint {} holds {count} CNAME records", obj.name_any()),
+        ),
+        Err(kube::Error::Api(s)) if s.code == 404 => (
+            false,
+            "ExternalDNSNotInstalled",
+            "the DNSEndpoint CRD (externaldns.k8s.io/v1alpha1) is not installed: install external-dns's CRD \
+             and run external-dns with --source=crd"
+                .into(),
+        ),
+        Err(e) => (false, "PublishFailed", e.to_string()),
+    }
+}
+
+/// Delete our DNSEndpoint if external-dns publishing was turned off (ignore absence).
+async fn unpublish(ctx: &Context, obj: &ClerkDomain) {
+    let has_condition = obj.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == condition_type::DNS_PUBLISHED)
+    });
+    if !has_condition {
+        return;
+    }
+    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    match api.delete(&obj.name_any(), &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => tracing::warn!(error = %e, "could not delete the DNSEndpoint"),
+    }
+}
