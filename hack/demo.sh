@@ -44,6 +44,9 @@ target/debug/fake-clerk --listen "127.0.0.1:$FAKE_PORT" --secret-key "$DEMO_KEY"
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$FAKE_PORT/__fake/healthz" >/dev/null && break; sleep 0.1; done
 
+say "Installing external-dns's DNSEndpoint CRD (the operator publishes CNAMEs through it)"
+"$KUBECTL" apply -f tests/fixtures/externaldns-crd.yaml
+
 say "Creating namespace web and Secret web/clerk with the Clerk secret key"
 "$KUBECTL" create namespace web
 "$KUBECTL" -n web create secret generic clerk --from-literal=CLERK_SECRET_KEY="$DEMO_KEY" >/dev/null
@@ -51,7 +54,8 @@ echo "secret/clerk created"
 
 say "Starting clerk-operator"
 CLERK_API_URL="http://127.0.0.1:$FAKE_PORT/v1" RESYNC_PERIOD=1m \
-  target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" --metrics-addr 127.0.0.1:0 >"$WORK/operator.log" 2>&1 &
+  target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" --metrics-addr 127.0.0.1:0 \
+    --dns-verify --dns-resolver 127.0.0.1:$((FAKE_PORT + 1)) >"$WORK/operator.log" 2>&1 &
 PIDS+=($!)
 
 say "kubectl apply -f examples/clerkdomain.yaml"
@@ -63,6 +67,11 @@ say "kubectl get clerkdomains -A"
 
 say "kubectl -n web get cdom marketing -o yaml (status)"
 "$KUBECTL" -n web get cdom marketing -o jsonpath='{.status}' | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), indent=2))'
+
+say "The DNSEndpoint the operator owns for marketing (external-dns publishes it)"
+"$KUBECTL" -n web get dnsendpoints marketing -o jsonpath='{range .spec.endpoints[*]}{.dnsName}{" CNAME "}{.targets[0]}{"\n"}{end}'
+say "Conditions: DNSVerified stays False until those records resolve (no DNS server here)"
+"$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.conditions[*]}{.type}{"="}{.status}{" ("}{.reason}{"): "}{.message}{"\n"}{end}'
 
 say "Events"
 "$KUBECTL" -n web get events.events.k8s.io -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.regarding.name,NOTE:.note
