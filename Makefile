@@ -102,7 +102,19 @@ sdk-test:
 contract:
 	PRISM_BIN="$$(bash hack/prism.sh | tail -n1)" $(CARGO) test --locked --test contract
 
-test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e
+# Benchmarks (examples/bench.rs): real control plane, fake-clerk and the operator as processes.
+# `make bench` (release; BENCH_SCALE=10000 adds the 10,000-object memory run) writes BENCHMARKS.md;
+# `make bench-smoke` (50 objects, 10 trials) only checks that it runs and everything gets Ready.
+.PHONY: bench bench-smoke
+bench: tools release
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
+	BENCH_COMMAND="make bench$${BENCH_SCALE:+ BENCH_SCALE=$$BENCH_SCALE}" \
+	  $(CARGO) run --locked --release --example bench -- --out BENCHMARKS.md
+
+bench-smoke: tools build
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" $(CARGO) run --locked --example bench -- --smoke
+
+test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e bench-smoke
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)

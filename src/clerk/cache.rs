@@ -5,9 +5,12 @@
 //! write the operator makes is applied to the cached list and journaled, and the journal is
 //! replayed onto any list whose request started before the write finished, so a list that raced
 //! a create can never hide the created domain (which would lead to a duplicate).
+//!
+//! Readers share one immutable list (`Arc`): a cache hit costs no copy, however many domains
+//! the instance has; a write copies the list only while a reader still holds it.
 
 use super::{ClerkClient, ClerkError, Domain};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -23,7 +26,7 @@ enum Write {
 #[derive(Default)]
 struct Inner {
     /// When the cached list's request started, and the list.
-    entry: Option<(Instant, Vec<Domain>)>,
+    entry: Option<(Instant, Arc<Vec<Domain>>)>,
     /// Lists whose request started before this are stale (an outcome we could not apply, such
     /// as a create whose answer was lost, happened after they were read).
     invalidated_at: Option<Instant>,
@@ -48,7 +51,7 @@ impl ListCache {
     }
 
     /// The cached list if younger than the TTL. The bool says whether it came from the cache.
-    pub async fn get(&self, client: &ClerkClient) -> Result<(Vec<Domain>, bool), ClerkError> {
+    pub async fn get(&self, client: &ClerkClient) -> Result<(Arc<Vec<Domain>>, bool), ClerkError> {
         if let Some(list) = self.fresh() {
             return Ok((list, true));
         }
@@ -66,11 +69,12 @@ impl ListCache {
                 apply(&mut list, w);
             }
         }
+        let list = Arc::new(list);
         inner.entry = Some((started, list.clone()));
         Ok((list, false))
     }
 
-    fn fresh(&self) -> Option<Vec<Domain>> {
+    fn fresh(&self) -> Option<Arc<Vec<Domain>>> {
         let inner = self.inner.lock().unwrap();
         match &inner.entry {
             Some((at, list))
@@ -103,7 +107,7 @@ impl ListCache {
     fn record(&self, w: Write) {
         let mut inner = self.inner.lock().unwrap();
         if let Some((_, list)) = &mut inner.entry {
-            apply(list, &w);
+            apply(Arc::make_mut(list), &w);
         }
         inner.journal.push((Instant::now(), w));
     }

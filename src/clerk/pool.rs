@@ -45,7 +45,7 @@ pub struct ClerkInstance {
 
 impl ClerkInstance {
     /// The instance's domains, from the shared cache when fresh.
-    pub async fn list_domains(&self) -> Result<Vec<Domain>, ClerkError> {
+    pub async fn list_domains(&self) -> Result<Arc<Vec<Domain>>, ClerkError> {
         let (list, hit) = self.cache.get(&self.client).await?;
         if hit {
             self.metrics.list_cache_hits.inc();

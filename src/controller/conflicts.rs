@@ -55,12 +55,19 @@ pub fn owner<'a>(me: &Claim, others: impl IntoIterator<Item = &'a Claim>) -> Opt
 pub struct Claims(Mutex<HashMap<String, Claim>>);
 
 impl Claims {
-    /// Record `claim` and return every other claim known, including `from_store`.
+    /// Record `claim` and return every claim known on the same instance and domain (`claim`
+    /// included), from this process and from `from_store`. Only those are copied: this runs on
+    /// every reconcile, so its cost must not grow with the number of objects.
     pub fn register(&self, claim: &Claim, from_store: impl IntoIterator<Item = Claim>) -> Vec<Claim> {
+        let same = |c: &Claim| c.instance_id == claim.instance_id && c.domain == claim.domain;
         let mut map = self.0.lock().unwrap();
         map.insert(claim.object.clone(), claim.clone());
-        let mut all: HashMap<String, Claim> = from_store.into_iter().map(|c| (c.object.clone(), c)).collect();
-        for (k, c) in map.iter() {
+        let mut all: HashMap<String, Claim> = from_store
+            .into_iter()
+            .filter(|c| same(c))
+            .map(|c| (c.object.clone(), c))
+            .collect();
+        for (k, c) in map.iter().filter(|(_, c)| same(c)) {
             all.insert(k.clone(), c.clone());
         }
         all.into_values().collect()

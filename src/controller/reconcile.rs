@@ -252,7 +252,13 @@ async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>
 /// Another ClerkDomain older than `obj` claiming the same domain of the same instance.
 pub(super) fn conflict_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -> Option<Claim> {
     let me = Claim::of(obj, instance_id);
-    let from_store = ctx.objects().into_iter().filter_map(|o| Claim::from_status(&o));
+    // Only objects naming the same domain can conflict: look at no others (this runs on every
+    // reconcile, and building a claim for each of thousands of objects made reconciles O(n)).
+    let from_store = ctx
+        .objects()
+        .into_iter()
+        .filter(|o| o.spec.domain.eq_ignore_ascii_case(&me.domain))
+        .filter_map(|o| Claim::from_status(&o));
     let all = ctx.claims.register(&me, from_store);
     conflicts::owner(&me, &all).cloned()
 }
@@ -292,8 +298,9 @@ async fn converge(
                     ));
                 }
                 let domain = domains
-                    .into_iter()
+                    .iter()
                     .find(|d| d.id == id)
+                    .cloned()
                     .expect("plan names a listed domain");
                 return Ok(Converged {
                     domain,
@@ -313,7 +320,7 @@ async fn converge(
                     notes.push((if recreate { "Recreated" } else { "Created" }, note));
                     domain_id = Some(d.id.clone());
                     applied_is_secondary = None;
-                    domains.push(d);
+                    std::sync::Arc::make_mut(&mut domains).push(d);
                 }
                 Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
                     // Someone created it meanwhile: look again and adopt instead of failing.
@@ -349,8 +356,9 @@ async fn converge(
                             format!("Updated {} of Clerk domain {}", fields.join(", "), d.id),
                         ));
                         domain_id = Some(d.id.clone());
-                        domains.retain(|x| x.id != d.id);
-                        domains.push(d);
+                        let list = std::sync::Arc::make_mut(&mut domains);
+                        list.retain(|x| x.id != d.id);
+                        list.push(d);
                     }
                     Err(e) => {
                         let found = domains.iter().find(|d| d.id == id).cloned();
