@@ -135,6 +135,27 @@ impl ClerkError {
         }
     }
 
+    /// The message for conditions: like `Display` but without Clerk's trace id, which differs on
+    /// every response and would otherwise change the status (and trigger a reconcile) each time.
+    pub fn stable_message(&self) -> String {
+        match self {
+            ClerkError::Api { operation, error } => {
+                let mut s = format!(
+                    "{operation}: Clerk answered {}: {}",
+                    error.status,
+                    error.long_message()
+                );
+                if let Some(code) = error.code()
+                    && !code.is_empty()
+                {
+                    s.push_str(&format!(" (code {code})"));
+                }
+                s
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// A CamelCase reason for conditions and Events.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -194,6 +215,15 @@ mod tests {
             assert_eq!(e.is_transient(), transient, "{status}");
             assert_eq!(e.reason(), reason, "{status}");
         }
+    }
+
+    #[test]
+    fn stable_message_leaves_out_the_trace_id() {
+        let s = api(401).stable_message();
+        assert!(
+            s.contains("the long message") && s.contains("some_code") && !s.contains("t1"),
+            "{s}"
+        );
     }
 
     #[test]

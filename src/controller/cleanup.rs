@@ -64,7 +64,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         Some(i) => i,
         None => match clerk.instance_id().await {
             Ok(i) => i,
-            Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
+            Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
         },
     };
     if let Some(owner) = conflict_owner(ctx, obj, &instance_id) {
@@ -77,7 +77,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
     }
     let domains = match clerk.list_domains().await {
         Ok(l) => l,
-        Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
+        Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
     };
     let memory = Memory {
         domain_id: status.domain_id.as_deref(),
@@ -102,7 +102,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
             Err(e) if e.is_not_found() => {
                 release(ctx, obj, Cleanup::Release(Release::AlreadyGone), &id).await
             }
-            Err(e) => cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
+            Err(e) => cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
         },
         decision => release(ctx, obj, decision, &id).await,
     }

@@ -150,7 +150,7 @@ pub async fn reconcile(
                         condition_type::PROXY_VERIFIED,
                         false,
                         e.reason(),
-                        e.to_string(),
+                        e.stable_message(),
                         generation,
                         now,
                     ),

@@ -88,7 +88,7 @@ impl Failure {
         };
         Failure {
             reason: e.reason().into(),
-            message: e.to_string(),
+            message: e.stable_message(),
             retry,
             domain,
         }

@@ -87,7 +87,7 @@ pub async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Resul
         .split_whitespace()
         .collect();
     ensure!(
-        header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "AGE"],
+        header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "DNS", "AGE"],
         "header {header:?}"
     );
     ensure!(table.contains(&id) && table.contains("True"), "{table}");
@@ -306,6 +306,16 @@ pub async fn wrong_key(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     ensure!(!c.message.contains("sk_live_not_a_real_key"), "key leaked");
     ensure!(condition(&obj, "Ready").is_some_and(|c| c.status == "False"));
     env.wait_event("bad", "ClerkUnauthorized").await?;
+    // A terminal error is not retried in a loop: after the reconcile that our own status write
+    // triggers, no more Clerk calls until something changes.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let calls = env.fake.stats().total;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let after = env.fake.stats();
+    ensure!(
+        after.total == calls,
+        "Clerk called again after a 401 with nothing changed: {calls} then {after:?}"
+    );
     // Fixing the Secret triggers a reconcile (no 10-minute wait) and the object recovers.
     let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
         kube::Api::namespaced(env.client.clone(), &env.ns);
