@@ -114,7 +114,21 @@ bench: tools release
 bench-smoke: tools build
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" $(CARGO) run --locked --example bench -- --smoke
 
-test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e bench-smoke
+# Chaos soak (tests/chaos): seeded workload, Clerk faults, operator SIGKILLs, an apiserver restart.
+# `make chaos` runs 200 objects with 3 seeds (CHAOS_SEEDS/CHAOS_OBJECTS override); `chaos-smoke`
+# runs 30 objects with a random seed (printed, to replay) inside `make test`.
+CHAOS_SEEDS ?= 11,22,33
+CHAOS_OBJECTS ?= 200
+.PHONY: chaos chaos-smoke
+chaos: tools
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" CHAOS_SEEDS="$(CHAOS_SEEDS)" \
+	  CHAOS_OBJECTS="$(CHAOS_OBJECTS)" $(CARGO) test --locked --test chaos -- --nocapture
+
+chaos-smoke: tools
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" CHAOS_SEEDS= CHAOS_OBJECTS=30 \
+	  $(CARGO) test --locked --test chaos -- --nocapture
+
+test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e chaos-smoke bench-smoke
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)
