@@ -27,7 +27,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{
     Api, Client,
     api::ListParams,
-    runtime::{Controller, controller, watcher},
+    runtime::{Controller, WatchStreamExt, controller, reflector, watcher},
 };
 use std::sync::Arc;
 
@@ -92,8 +92,14 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
-    let store = controller.store();
+    // The cache holds every ClerkDomain for the life of the process: drop their managedFields
+    // first. Those trees of small maps (one per field manager) were most of the operator's
+    // memory at scale, and nothing here reads them (status is written by server-side apply).
+    let (store, writer) = reflector::store();
+    let objects = watcher(api, watcher::Config::default().any_semantic()).modify(|o: &mut ClerkDomain| {
+        o.managed_fields_mut().clear();
+    });
+    let controller = Controller::for_stream(reflector(writer, objects).applied_objects(), store.clone());
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());

@@ -309,26 +309,34 @@ async fn converge(
                     notes,
                 });
             }
-            Step::Create { body, recreate } => match create(ctx, clerk, obj, &body, recorded).await {
-                Ok(d) => {
-                    let note = match &domain_id {
-                        Some(old) if recreate => {
-                            format!("Domain {old} was gone from Clerk; created {} ({})", d.id, d.name)
-                        }
-                        _ => format!("Created Clerk domain {} ({})", d.id, d.name),
-                    };
-                    notes.push((if recreate { "Recreated" } else { "Created" }, note));
-                    domain_id = Some(d.id.clone());
-                    applied_is_secondary = None;
-                    std::sync::Arc::make_mut(&mut domains).push(d);
+            Step::Create { body, recreate } => {
+                // Let go of the instance's shared list during the (paced) POST: while a reconcile
+                // holds it, every write to the list cache copies the whole list, which at
+                // thousands of domains was most of the memory of a burst. After the create the
+                // plan only needs the created domain (it finds it by `domain_id`).
+                let before = known(&domains, &domain_id);
+                drop(std::mem::take(&mut domains));
+                match create(ctx, clerk, obj, &body, recorded).await {
+                    Ok(d) => {
+                        let note = match &domain_id {
+                            Some(old) if recreate => {
+                                format!("Domain {old} was gone from Clerk; created {} ({})", d.id, d.name)
+                            }
+                            _ => format!("Created Clerk domain {} ({})", d.id, d.name),
+                        };
+                        notes.push((if recreate { "Recreated" } else { "Created" }, note));
+                        domain_id = Some(d.id.clone());
+                        applied_is_secondary = None;
+                        domains = std::sync::Arc::new(vec![d]);
+                    }
+                    Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
+                        // Someone created it meanwhile: look again and adopt instead of failing.
+                        clerk.invalidate();
+                        domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
+                    }
+                    Err(e) => return Err(Failure::clerk(&e, before)),
                 }
-                Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
-                    // Someone created it meanwhile: look again and adopt instead of failing.
-                    clerk.invalidate();
-                    domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
-                }
-                Err(e) => return Err(Failure::clerk(&e, known(&domains, &domain_id))),
-            },
+            }
             Step::Update { id, body, adopt } => {
                 if adopt {
                     adopted = true;
