@@ -36,7 +36,8 @@ pub fn set_condition(conditions: &mut ConditionSet, mut new: Condition) {
     }
 }
 
-fn truncate(mut s: String, max: usize) -> String {
+/// Cut `s` to at most `max` bytes, on a character boundary.
+pub fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {

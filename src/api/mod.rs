@@ -4,7 +4,7 @@ pub mod annotations;
 mod conditions;
 mod types;
 
-pub use conditions::{ConditionSet, condition, set_condition};
+pub use conditions::{ConditionSet, condition, set_condition, truncate};
 pub use types::*;
 
 /// API group of every resource this operator serves.

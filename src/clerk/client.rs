@@ -77,14 +77,7 @@ pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
 impl ClerkClient {
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig, key: SecretKey) -> Self {
-        let http = http_client_for(&config);
-        Self {
-            http,
-            config,
-            key,
-            throttle: None,
-            metrics: None,
-        }
+        Self::with_http(http_client_for(&config), config, key)
     }
 
     /// A client sharing `http`'s connection pool.

@@ -103,6 +103,14 @@ impl ClerkError {
         }
     }
 
+    /// Clerk's error code (`errors[0].code`), when Clerk answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClerkError::Api { error, .. } => error.code().filter(|c| !c.is_empty()),
+            _ => None,
+        }
+    }
+
     /// Whether the request certainly never reached Clerk (connection refused or unreachable).
     pub fn is_connect(&self) -> bool {
         matches!(self, ClerkError::Transport { connect: true, .. })

@@ -34,14 +34,8 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         events::normal(ctx, obj, "Orphaned", "Delete", note).await;
         return Ok(Action::await_change());
     }
-    if !plan::cleanup_needs_clerk(&obj.spec) {
-        return release(
-            ctx,
-            obj,
-            plan::plan_cleanup(&obj.spec, &Memory::default(), &[]),
-            &id,
-        )
-        .await;
+    if let Some(why) = plan::release_without_clerk(&obj.spec) {
+        return release(ctx, obj, why, &id).await;
     }
     let key = match credentials::resolve(ctx, obj).await {
         Ok((key, _)) => key,
@@ -99,31 +93,28 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
                 .await;
                 Ok(Action::await_change())
             }
-            Err(e) if e.is_not_found() => {
-                release(ctx, obj, Cleanup::Release(Release::AlreadyGone), &id).await
-            }
+            Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, &id).await,
             Err(e) => cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
         },
-        decision => release(ctx, obj, decision, &id).await,
+        Cleanup::Release(why) => release(ctx, obj, why, &id).await,
     }
 }
 
-async fn release(ctx: &Context, obj: &ClerkDomain, decision: Cleanup, id: &str) -> Result<Action, Error> {
+async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Result<Action, Error> {
     let name = &obj.spec.domain;
-    let (reason, note) = match decision {
-        Cleanup::Release(Release::Orphaned) => (
+    let (reason, note) = match why {
+        Release::Orphaned => (
             "Orphaned",
             format!("Left Clerk domain {id} ({name}) in place: deletionPolicy is Orphan"),
         ),
-        Cleanup::Release(Release::PrimaryKept) => (
+        Release::PrimaryKept => (
             "PrimaryKept",
             format!("Left Clerk domain {id} ({name}) in place: primary domains are never deleted"),
         ),
-        Cleanup::Release(Release::AlreadyGone) => (
+        Release::AlreadyGone => (
             "AlreadyGone",
             format!("Clerk domain {id} ({name}) was already gone"),
         ),
-        Cleanup::Delete { .. } => unreachable!("deletes are carried out by the caller"),
     };
     events::normal(ctx, obj, reason, "Delete", note).await;
     Ok(Action::await_change())

@@ -17,7 +17,8 @@ pub async fn publish(
     let ev = Event {
         type_,
         reason: reason.into(),
-        note: Some(truncate(note)),
+        // events.k8s.io allows 1 kB of note.
+        note: Some(crate::api::truncate(note, 1000)),
         action: action.into(),
         secondary: None,
     };
@@ -34,16 +35,4 @@ pub async fn normal(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str
 /// Warning event shorthand.
 pub async fn warning(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
     publish(ctx, obj, EventType::Warning, reason, action, note).await
-}
-
-fn truncate(mut s: String) -> String {
-    const MAX: usize = 1000;
-    if s.len() > MAX {
-        let mut cut = MAX;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
 }

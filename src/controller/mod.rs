@@ -52,13 +52,11 @@ pub fn users_of_secret(
     store: &Store<ClerkDomain>,
     secret: &PartialObjectMeta<Secret>,
 ) -> Vec<ObjectRef<ClerkDomain>> {
-    let ns = secret.namespace();
-    let name = secret.name_any();
+    let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
     store
         .state()
         .iter()
-        .filter(|d| d.namespace() == ns)
-        .filter(|d| d.spec.secret_ref.as_ref().is_some_and(|r| r.name == name))
+        .filter(|d| secrets::uses_secret(d, &ns, &name))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
 }

@@ -194,18 +194,21 @@ pub enum Release {
     AlreadyGone,
 }
 
-/// Whether cleanup needs Clerk's domain list at all.
-pub fn cleanup_needs_clerk(spec: &ClerkDomainSpec) -> bool {
-    spec.deletion_policy == DeletionPolicy::Delete && spec.is_satellite
+/// Why cleanup can release the finalizer without asking Clerk, if it can.
+pub fn release_without_clerk(spec: &ClerkDomainSpec) -> Option<Release> {
+    if spec.deletion_policy == DeletionPolicy::Orphan {
+        Some(Release::Orphaned)
+    } else if !spec.is_satellite {
+        Some(Release::PrimaryKept)
+    } else {
+        None
+    }
 }
 
 /// Decide how to clean up, given Clerk's `domains`.
 pub fn plan_cleanup(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> Cleanup {
-    if spec.deletion_policy == DeletionPolicy::Orphan {
-        return Cleanup::Release(Release::Orphaned);
-    }
-    if !spec.is_satellite {
-        return Cleanup::Release(Release::PrimaryKept);
+    if let Some(release) = release_without_clerk(spec) {
+        return Cleanup::Release(release);
     }
     match find(domains, memory, &spec.domain) {
         Found::Missing => Cleanup::Release(Release::AlreadyGone),

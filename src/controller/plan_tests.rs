@@ -204,7 +204,13 @@ fn cleanup_table() {
     for (name, spec, memory, domains, want) in cases {
         assert_eq!(plan_cleanup(&spec, &memory, &domains), want, "case: {name}");
     }
-    assert!(cleanup_needs_clerk(&spec("a.example.com")));
-    assert!(!cleanup_needs_clerk(&orphan(spec("a.example.com"))));
-    assert!(!cleanup_needs_clerk(&primary_spec(spec("a.example.com"))));
+    assert_eq!(release_without_clerk(&spec("a.example.com")), None);
+    assert_eq!(
+        release_without_clerk(&orphan(spec("a.example.com"))),
+        Some(Release::Orphaned)
+    );
+    assert_eq!(
+        release_without_clerk(&primary_spec(spec("a.example.com"))),
+        Some(Release::PrimaryKept)
+    );
 }

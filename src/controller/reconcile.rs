@@ -329,7 +329,7 @@ async fn converge(
                         applied_is_secondary = None;
                         domains = std::sync::Arc::new(vec![d]);
                     }
-                    Err(e) if e.status() == Some(422) && e.to_string().contains("form_identifier_exists") => {
+                    Err(e) if e.status() == Some(422) && e.code() == Some("form_identifier_exists") => {
                         // Someone created it meanwhile: look again and adopt instead of failing.
                         clerk.invalidate();
                         domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
@@ -434,15 +434,7 @@ async fn create(
 async fn record_pending(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<(), kube::Error> {
     let mut status = obj.status.clone().unwrap_or_default();
     status.pending_domain = Some(name.to_string());
-    let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain", "status": status});
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    apply_status(ctx, obj, &status).await
 }
 
 impl<'a> From<&'a Failure> for Outcome<'a> {
@@ -488,17 +480,20 @@ pub(super) async fn write_status(
     if obj.status.as_ref() == Some(&next) {
         return Ok(false);
     }
-    let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "clerk-operator.io/v1alpha1",
-        "kind": "ClerkDomain",
-        "status": next,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    apply_status(ctx, obj, &next).await?;
     Ok(true)
+}
+
+/// Server-side apply `status` as the operator's field manager: the whole status it owns.
+async fn apply_status(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    status: &crate::api::ClerkDomainStatus,
+) -> Result<(), kube::Error> {
+    let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain", "status": status});
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&obj.name_any(), &pp, &Patch::Apply(&patch))
+        .await?;
+    Ok(())
 }

@@ -48,10 +48,13 @@ pub async fn ensure_in_use(ctx: &Context, secret: &Secret) -> Result<(), kube::E
 
 /// Whether any ClerkDomain in `objects` still refers to the Secret.
 pub fn in_use(objects: &[Arc<ClerkDomain>], secret: &SecretKeyName) -> bool {
-    objects.iter().any(|o| {
-        o.namespace().as_deref() == Some(secret.0.as_str())
-            && o.spec.secret_ref.as_ref().is_some_and(|r| r.name == secret.1)
-    })
+    objects.iter().any(|o| uses_secret(o, &secret.0, &secret.1))
+}
+
+/// Whether `obj` reads its key from Secret `namespace/name` (only its own namespace counts).
+pub fn uses_secret(obj: &ClerkDomain, namespace: &str, name: &str) -> bool {
+    obj.namespace().as_deref() == Some(namespace)
+        && obj.spec.secret_ref.as_ref().is_some_and(|r| r.name == name)
 }
 
 /// Remove the finalizer from `secret` if present.

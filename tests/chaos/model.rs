@@ -120,6 +120,3 @@ pub fn check_instance(
     }
     problems
 }
-
-#[cfg(test)]
-mod tests {}
