@@ -42,6 +42,7 @@ CHART_VALUES := \
   watchNamespace=apps,installCRDs=false \
   existingSecret=clerk,existingSecretKey=key \
   secretKey=sk_test_chart_check,replicaCount=2 \
+  leaderElection.enabled=false \
   serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
@@ -65,6 +66,9 @@ chart-check:
 	  if grep -nE '$(RBAC_WILDCARD)' "$$out/rbac.yaml" >&2; then \
 	    echo "chart-check: wildcard in rendered RBAC (--set $$v)" >&2; exit 1; fi; \
 	  grep -q '^kind: Deployment$$' "$$out/all.yaml" || { echo "chart-check: no Deployment (--set $$v)" >&2; exit 1; }; \
+	  if grep -q 'value: "false"' <(grep -A1 'name: LEADER_ELECT' "$$out/all.yaml") \
+	    && ! grep -q 'type: Recreate' "$$out/all.yaml"; then \
+	    echo "chart-check: no leader election and no Recreate strategy: a rollout runs two writers (--set $$v)" >&2; exit 1; fi; \
 	  if [[ "$$v" == *installCRDs=false* ]]; then \
 	    ! grep -q '^kind: CustomResourceDefinition$$' "$$out/all.yaml" \
 	      || { echo "chart-check: CRD rendered with installCRDs=false" >&2; exit 1; }; \

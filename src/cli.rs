@@ -45,7 +45,8 @@ pub struct RunArgs {
     /// Timeout of one Clerk request.
     #[arg(long, env = "CLERK_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     pub clerk_timeout: Duration,
-    /// Extra attempts after a transient Clerk failure (5xx, 429, timeout, connection error).
+    /// Extra attempts after a transient Clerk failure (5xx, timeout, connection error); a 429
+    /// pauses the instance (at most 60 s) and its objects are requeued after the pause.
     #[arg(long, env = "CLERK_RETRIES", default_value_t = 3)]
     pub clerk_retries: u32,
     /// Client-side rate limit for development instances (`sk_test_` keys).
@@ -78,7 +79,9 @@ pub struct RunArgs {
     /// How long the Lease stays valid without renewal; a standby takes over after it.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
-    /// How long before expiry the leader renews the Lease.
+    /// Safety margin: the leader stops writing to Clerk this long before a standby may take over
+    /// (it renews every min(2s, (duration - grace)/4) and stops after duration - grace without a
+    /// successful renewal).
     #[arg(long, env = "LEASE_RENEW_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub lease_grace: Duration,
     /// File holding the default Clerk secret key (used when CLERK_SECRET_KEY is unset).
@@ -122,18 +125,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
     }
     let client = kube_client(args.kubeconfig.as_deref()).await?;
-    let config = Config {
+    let mut config = Config {
         clerk: PoolConfig {
             client: ClientConfig {
                 base_url: args.clerk_api_url,
                 api_version: args.clerk_api_version,
                 timeout: args.clerk_timeout,
                 retries: args.clerk_retries,
+                identity: Some(identity()),
                 ..Default::default()
             },
             development_rate: args.rate_limit_development,
             production_rate: args.rate_limit_production,
             list_ttl: args.list_cache_ttl,
+            fence: crate::leader::Fence::open(),
         },
         default_key,
         resync: args.resync_period,
@@ -174,28 +179,48 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tracing::info!(identity = %lease.identity, "acquired leadership");
     metrics.leader.set(1);
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Every Clerk write checks the election's fence right before it is sent.
+    config.clerk.fence = election.fence();
+    let lost = Arc::new(tokio::sync::Notify::new());
+    let lost_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = {
-        let lost_flag = lost.clone();
+        let (lost, lost_flag) = (lost.clone(), lost_flag.clone());
         let lost_fut = election.lost();
+        let metrics = metrics.clone();
         async move {
             tokio::select! {
                 _ = lost_fut => {
+                    metrics.leader.set(0);
                     tracing::error!("lost leadership; stopping");
                     lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    lost.notify_one();
                 }
                 _ = telemetry::shutdown_signal() => {}
             }
         }
     };
-    let result = controller::run(client, config, metrics.clone(), health, stop).await;
+    // After a loss, in-flight reconciles get a short while to finish (their Clerk writes are
+    // already refused); reconciles stuck on an unreachable API server do not keep us running.
+    let result = tokio::select! {
+        r = controller::run(client, config, metrics.clone(), health, stop) => r,
+        _ = async {
+            lost.notified().await;
+            tokio::time::sleep(LOST_EXIT_AFTER).await;
+        } => {
+            tracing::warn!(after_secs = LOST_EXIT_AFTER.as_secs(), "controller did not stop in time after losing leadership");
+            Ok(())
+        }
+    };
     metrics.leader.set(0);
     election.release().await;
-    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+    if lost_flag.load(std::sync::atomic::Ordering::SeqCst) {
         anyhow::bail!("lost leadership of the Lease; exiting so that a fresh process can stand by");
     }
     result
 }
+
+/// How long the controller may take to stop after leadership is lost before the process exits.
+const LOST_EXIT_AFTER: Duration = Duration::from_secs(5);
 
 /// This process's name for Events and the Lease: `POD_NAME`, else host name and process id.
 fn identity() -> String {

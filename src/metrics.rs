@@ -47,6 +47,7 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub clerkdomains: Family<ReadyLabels, Gauge>,
     pub leader: Gauge,
+    pub clerk_writes_fenced: Counter,
 }
 
 impl Default for Metrics {
@@ -75,7 +76,7 @@ impl Default for Metrics {
         let rate_limiter_wait_seconds = Counter::<f64, AtomicU64>::default();
         registry.register(
             "clerk_rate_limiter_wait_seconds",
-            "Time spent waiting on the client-side rate limiter and Retry-After pauses",
+            "Time spent waiting on the client-side rate limiter",
             rate_limiter_wait_seconds.clone(),
         );
         let list_cache_hits = Counter::default();
@@ -104,8 +105,15 @@ impl Default for Metrics {
             "1 while this process holds the leader Lease (or runs without election)",
             leader.clone(),
         );
+        let clerk_writes_fenced = Counter::default();
+        registry.register(
+            "clerk_writes_fenced",
+            "Clerk writes refused or cancelled because this process did not hold the leader Lease",
+            clerk_writes_fenced.clone(),
+        );
         Self {
             leader,
+            clerk_writes_fenced,
             registry,
             clerk_requests,
             clerk_retries,

@@ -3,6 +3,7 @@ use super::{
     ClerkApiError, ClerkError, CreateDomain, CreateProxyCheck, DeletedObject, Domain, DomainList, ErrorItem,
     Instance, ProxyCheck, SecretKey, UpdateDomain,
 };
+use crate::leader::Fence;
 use crate::metrics::Metrics;
 use reqwest::{Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
@@ -14,6 +15,32 @@ use url::Url;
 pub const DEFAULT_BASE_URL: &str = "https://api.clerk.com/v1";
 /// The API version this client is written against (the OpenAPI spec's `info.version`).
 pub const DEFAULT_API_VERSION: &str = "2026-05-12";
+/// The longest `Retry-After` honoured: a longer (or absurd) value pauses the instance this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The `User-Agent` of every request: `clerk-operator/VERSION`, plus `(IDENTITY)` when given
+/// (the pod name), so Clerk's logs and the fake's journal tell replicas apart.
+pub fn user_agent(identity: Option<&str>) -> String {
+    let base = concat!("clerk-operator/", env!("CARGO_PKG_VERSION"));
+    match identity.map(str::trim).filter(|i| !i.is_empty()) {
+        // Header values must be visible ASCII: anything else is replaced.
+        Some(id) => {
+            let id: String = id
+                .chars()
+                .take(128)
+                .map(|c| {
+                    if c.is_ascii_graphic() && c != '(' && c != ')' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("{base} ({id})")
+        }
+        None => base.to_string(),
+    }
+}
 
 /// Settings shared by every Clerk client the operator makes.
 #[derive(Clone, Debug)]
@@ -24,11 +51,14 @@ pub struct ClientConfig {
     pub api_version: String,
     /// Whole-request timeout.
     pub timeout: Duration,
-    /// Extra attempts after a transient failure (5xx, 429, timeout, connection error). A POST is
-    /// only retried when Clerk cannot have processed it (429, connection refused).
+    /// Extra attempts after a transient failure (5xx, timeout, connection error). A POST is
+    /// only retried when Clerk cannot have processed it (connection refused). A 429 is never
+    /// retried here: it pauses the instance and is returned (see [`Throttle`]).
     pub retries: u32,
     /// First retry delay; doubles each attempt, with jitter, capped at 5 s.
     pub retry_base: Duration,
+    /// This process's identity, sent in the `User-Agent` (see [`user_agent`]).
+    pub identity: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +69,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(15),
             retries: 3,
             retry_base: Duration::from_millis(200),
+            identity: None,
         }
     }
 }
@@ -51,6 +82,7 @@ pub struct ClerkClient {
     key: SecretKey,
     throttle: Option<Arc<Throttle>>,
     metrics: Option<Arc<Metrics>>,
+    fence: Fence,
 }
 
 impl std::fmt::Debug for ClerkClient {
@@ -66,7 +98,7 @@ impl std::fmt::Debug for ClerkClient {
 pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
     crate::install_crypto_provider();
     reqwest::Client::builder()
-        .user_agent(concat!("clerk-operator/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent(config.identity.as_deref()))
         .timeout(config.timeout)
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(60))
@@ -88,7 +120,15 @@ impl ClerkClient {
             key,
             throttle: None,
             metrics: None,
+            fence: Fence::open(),
         }
+    }
+
+    /// Send writes (POST, PATCH, DELETE) only while `fence` is open (this process leads), and
+    /// cancel one still in flight when it closes.
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Pace every attempt through `throttle` (shared by all clients of one instance).
@@ -141,7 +181,7 @@ impl ClerkClient {
     /// `POST /proxy_checks` (operationId `VerifyDomainProxy`): ask Clerk whether `proxy_url`
     /// forwards to its Frontend API for the domain. A check that ran but failed is `Ok` with
     /// `successful: false`; Clerk answers 422 for an unknown domain or a bad URL. Like every POST,
-    /// it is only retried when Clerk cannot have processed it (429, connection refused), though
+    /// it is only retried when Clerk cannot have processed it (connection refused), though
     /// a duplicate check is harmless: the caller may simply call again.
     pub async fn proxy_check(&self, body: &CreateProxyCheck) -> Result<ProxyCheck, ClerkError> {
         self.send("VerifyDomainProxy", Method::POST, "proxy_checks", Some(body))
@@ -156,17 +196,47 @@ impl ClerkClient {
         body: Option<&B>,
     ) -> Result<T, ClerkError> {
         let idempotent = method != Method::POST;
+        let write = method != Method::GET && method != Method::HEAD;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             if let Some(t) = &self.throttle {
-                let waited = t.acquire().await;
-                if let Some(m) = &self.metrics {
-                    m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());
+                match t.acquire().await {
+                    Ok(waited) => {
+                        if let Some(m) = &self.metrics {
+                            m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());
+                        }
+                    }
+                    // Clerk asked for a pause: fail fast so the worker is free for other
+                    // instances' objects; the controller requeues after the pause.
+                    Err(retry_after) => {
+                        return Err(ClerkError::RateLimited {
+                            operation,
+                            retry_after,
+                        });
+                    }
                 }
             }
+            // The leadership check right before a write, after any wait for a token.
+            if write && !self.fence.is_leading() {
+                return Err(self.refused(operation));
+            }
             let started = std::time::Instant::now();
-            let result = self.send_once(operation, method.clone(), path, body).await;
+            let result = match self.fence.deadline().filter(|_| write) {
+                // A write still in flight when leadership ends is cancelled.
+                Some(deadline) => {
+                    match tokio::time::timeout_at(
+                        deadline,
+                        self.send_once(operation, method.clone(), path, body),
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => return Err(self.refused(operation)),
+                    }
+                }
+                None => self.send_once(operation, method.clone(), path, body).await,
+            };
             if let Some(m) = &self.metrics {
                 let status = match &result {
                     Ok(_) => Some(200),
@@ -178,13 +248,16 @@ impl ClerkClient {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if err.status() == Some(429)
-                && let Some(t) = &self.throttle
-            {
-                t.pause_for(err.retry_after().unwrap_or(Duration::from_secs(1)));
+            if err.status() == Some(429) {
+                // Returned, not slept on: the pause makes the instance's next requests fail
+                // fast until it ends, and the caller requeues after `retry_after()`.
+                if let Some(t) = &self.throttle {
+                    t.pause_for(err.retry_after().unwrap_or(Duration::from_secs(1)));
+                }
+                return Err(err);
             }
             // A POST that may have reached Clerk is never re-sent: the caller re-lists first.
-            let safe = idempotent || err.status() == Some(429) || err.is_connect();
+            let safe = idempotent || err.is_connect();
             if attempt > self.config.retries || !err.is_transient() || !safe {
                 return Err(err);
             }
@@ -255,6 +328,14 @@ impl ClerkClient {
         })
     }
 
+    fn refused(&self, operation: &'static str) -> ClerkError {
+        tracing::warn!(operation, "not leader: Clerk write refused");
+        if let Some(m) = &self.metrics {
+            m.clerk_writes_fenced.inc();
+        }
+        ClerkError::NotLeader { operation }
+    }
+
     fn url(&self, path: &str) -> Url {
         let mut base = self.config.base_url.to_string();
         if !base.ends_with('/') {
@@ -309,23 +390,32 @@ async fn read_error(status: StatusCode, resp: reqwest::Response) -> ClerkApiErro
     }
 }
 
-/// Delay before retry `attempt` (1-based): `base` doubling, ±50% jitter, at most 5 s.
+/// Delay before retry `attempt` (1-based): `base` doubling, ±50% jitter, at most 7.5 s.
+/// A `jitter` outside `[0, 1]` is clamped (NaN counts as 0).
 pub(crate) fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
     let raw = base
         .saturating_mul(1 << attempt.saturating_sub(1).min(10))
         .min(Duration::from_secs(5));
-    raw.mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    raw.mul_f64(0.5 + jitter)
 }
 
-/// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110).
+/// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110), at most
+/// [`MAX_RETRY_AFTER`]; a date in the past is zero.
 pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Any number of digits: one too large for u64 is still "a long time".
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let delta = when.as_millisecond() - now.as_millisecond();
-    Some(Duration::from_millis(delta.max(0) as u64))
+    let delta = when.as_millisecond().saturating_sub(now.as_millisecond());
+    Some(Duration::from_millis(delta.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -361,6 +451,33 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // Capped: an absurd value is a minute, not an overflow.
+        assert_eq!(parse_retry_after("3600", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now),
+            Some(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn user_agent_names_the_identity() {
+        let v = env!("CARGO_PKG_VERSION");
+        assert_eq!(user_agent(None), format!("clerk-operator/{v}"));
+        assert_eq!(user_agent(Some(" ")), format!("clerk-operator/{v}"));
+        assert_eq!(user_agent(Some("pod-a")), format!("clerk-operator/{v} (pod-a)"));
+        assert_eq!(
+            user_agent(Some("a b\n(c)")),
+            format!("clerk-operator/{v} (a_b__c_)")
+        );
+        reqwest::header::HeaderValue::from_str(&user_agent(Some("é\u{7f}x"))).unwrap();
     }
 
     #[test]
@@ -376,5 +493,173 @@ mod tests {
             c.url("domains/dmn_1").as_str(),
             "http://127.0.0.1:1/v1/domains/dmn_1"
         );
+    }
+
+    mod with_the_fake {
+        use super::*;
+        use crate::clerk::{CreateDomain, Rate, Throttle};
+        use crate::fake::{FakeClerk, FakeConfig, Faults, Scripted, ScriptedFault};
+
+        const KEY: &str = "sk_test_client";
+
+        async fn fake() -> FakeClerk {
+            crate::install_crypto_provider();
+            FakeClerk::start(FakeConfig {
+                secret_keys: vec![KEY.into(), "sk_test_other".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+
+        fn client(fake: &FakeClerk, key: &str) -> ClerkClient {
+            let config = ClientConfig {
+                base_url: Url::parse(&fake.base_url()).unwrap(),
+                retry_base: Duration::from_millis(1),
+                identity: Some("unit-test".into()),
+                ..Default::default()
+            };
+            ClerkClient::new(config, SecretKey::new(key))
+        }
+
+        fn body(name: &str) -> CreateDomain {
+            CreateDomain {
+                name: name.into(),
+                is_satellite: true,
+                proxy_url: None,
+            }
+        }
+
+        #[tokio::test]
+        async fn a_closed_fence_refuses_writes_and_lets_reads_through() {
+            let fake = fake().await;
+            let metrics = Arc::new(Metrics::default());
+            let fence = Fence::closed();
+            let c = client(&fake, KEY)
+                .with_fence(fence.clone())
+                .with_metrics(metrics.clone());
+            let err = c.create_domain(&body("a.example.com")).await.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ClerkError::NotLeader {
+                        operation: "AddDomain"
+                    }
+                ),
+                "{err}"
+            );
+            assert_eq!(err.reason(), "NotLeader");
+            let err = c.delete_domain("dmn_x").await.unwrap_err();
+            assert!(matches!(err, ClerkError::NotLeader { .. }), "{err}");
+            assert_eq!(metrics.clerk_writes_fenced.get(), 2);
+            assert!(fake.requests().iter().all(|r| !r.is_write()));
+            // Reads are fine for a standby.
+            c.list_domains().await.unwrap();
+            // Leading: writes go out, with the identity in the User-Agent.
+            fence.extend_to(tokio::time::Instant::now() + Duration::from_secs(30));
+            c.create_domain(&body("a.example.com")).await.unwrap();
+            let writes: Vec<_> = fake.requests().into_iter().filter(|r| r.is_write()).collect();
+            assert_eq!(writes.len(), 1);
+            assert!(writes[0].user_agent.ends_with("(unit-test)"), "{writes:?}");
+            assert_eq!(writes[0].operation, "AddDomain");
+        }
+
+        #[tokio::test]
+        async fn a_write_in_flight_is_cancelled_when_leadership_ends() {
+            let fake = fake().await;
+            fake.set_faults(Faults {
+                latency_ms: 3000,
+                latency_min_ms: 3000,
+                ..Default::default()
+            });
+            let fence = Fence::closed();
+            fence.extend_to(tokio::time::Instant::now() + Duration::from_millis(300));
+            let c = client(&fake, KEY).with_fence(fence);
+            let started = std::time::Instant::now();
+            let err = c.create_domain(&body("b.example.com")).await.unwrap_err();
+            assert!(matches!(err, ClerkError::NotLeader { .. }), "{err}");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+
+        /// A 429 is returned, not slept on; the instance's next requests fail fast with the rest
+        /// of the (capped) pause and never reach Clerk; another instance is not affected. An
+        /// absurd `Retry-After` neither overflows nor pauses longer than `MAX_RETRY_AFTER`.
+        #[tokio::test]
+        async fn a_429_pauses_only_its_instance_and_fails_fast() {
+            let fake = fake().await;
+            fake.set_faults(Faults {
+                retry_after_secs: Some(u64::MAX),
+                scripted: vec![Scripted {
+                    operation: "ListDomains".into(),
+                    key: Some(KEY.into()),
+                    fault: ScriptedFault::Status(429),
+                }],
+                ..Default::default()
+            });
+            let throttle = Arc::new(Throttle::new(Rate::DEVELOPMENT));
+            let c = client(&fake, KEY).with_throttle(throttle.clone());
+            let other =
+                client(&fake, "sk_test_other").with_throttle(Arc::new(Throttle::new(Rate::DEVELOPMENT)));
+            let started = std::time::Instant::now();
+            let err = c.list_domains().await.unwrap_err();
+            assert_eq!(err.status(), Some(429));
+            assert_eq!(err.retry_after(), Some(MAX_RETRY_AFTER));
+            assert_eq!(err.reason(), "ClerkRateLimited");
+            let seen = fake.requests().len();
+            let err = c.list_domains().await.unwrap_err();
+            let ClerkError::RateLimited { retry_after, .. } = err else {
+                panic!("{err}");
+            };
+            assert!(retry_after <= MAX_RETRY_AFTER && retry_after > MAX_RETRY_AFTER - Duration::from_secs(5));
+            assert_eq!(fake.requests().len(), seen, "a paused request reached Clerk");
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "slept: {:?}",
+                started.elapsed()
+            );
+            other.list_domains().await.unwrap();
+            assert_eq!(throttle.paused_for().map(|d| d <= MAX_RETRY_AFTER), Some(true));
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn retry_after_never_panics_and_is_capped(value in any::<String>(), now in -377_705_116_800i64..253_402_207_200i64) {
+                let now = jiff::Timestamp::from_second(now).unwrap();
+                if let Some(d) = parse_retry_after(&value, now) {
+                    prop_assert!(d <= MAX_RETRY_AFTER);
+                }
+            }
+
+            #[test]
+            fn retry_after_numbers(secs in any::<u128>(), pad in "[ \t]{0,2}") {
+                let now = jiff::Timestamp::UNIX_EPOCH;
+                let d = parse_retry_after(&format!("{pad}{secs}{pad}"), now).unwrap();
+                prop_assert_eq!(d, Duration::from_secs(u64::try_from(secs).unwrap_or(u64::MAX)).min(MAX_RETRY_AFTER));
+            }
+
+            #[test]
+            fn retry_after_dates(when in -2_208_988_800i64..253_402_207_199i64, now in -2_208_988_800i64..253_402_207_199i64) {
+                let (w, n) = (jiff::Timestamp::from_second(when).unwrap(), jiff::Timestamp::from_second(now).unwrap());
+                let text = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&w).unwrap();
+                let d = parse_retry_after(&text, n).unwrap();
+                let want = Duration::from_secs(when.saturating_sub(now).max(0) as u64).min(MAX_RETRY_AFTER);
+                prop_assert_eq!(d, want, "{}", text);
+            }
+
+            #[test]
+            fn retry_delay_stays_bounded(base_ms in any::<u64>(), attempt in any::<u32>(), jitter in any::<f64>()) {
+                let d = retry_delay(Duration::from_millis(base_ms), attempt, jitter);
+                prop_assert!(d <= Duration::from_millis(7500));
+            }
+        }
     }
 }

@@ -92,6 +92,20 @@ pub enum ClerkError {
         operation: &'static str,
         message: String,
     },
+    /// Not sent (or cancelled in flight): this process does not hold the leader Lease, so it
+    /// must not write to Clerk. Transient; never retried by the client.
+    #[error("{operation}: not sent: this process does not hold the leader Lease")]
+    NotLeader { operation: &'static str },
+    /// Not sent: Clerk answered 429 with `Retry-After` for this instance and the pause has not
+    /// ended. Transient; [`retry_after`](ClerkError::retry_after) is the rest of the pause.
+    #[error(
+        "{operation}: not sent: Clerk rate-limited this instance, retry in {}",
+        humantime::format_duration(Duration::from_millis(retry_after.as_millis() as u64))
+    )]
+    RateLimited {
+        operation: &'static str,
+        retry_after: Duration,
+    },
 }
 
 impl ClerkError {
@@ -132,13 +146,16 @@ impl ClerkError {
             ClerkError::Transport { .. } => true,
             ClerkError::Api { error, .. } => error.status == 429 || error.status >= 500,
             ClerkError::Decode { .. } => false,
+            ClerkError::NotLeader { .. } | ClerkError::RateLimited { .. } => true,
         }
     }
 
-    /// `Retry-After` as Clerk sent it.
+    /// How long to wait before asking this instance again: Clerk's `Retry-After` (capped at
+    /// [`MAX_RETRY_AFTER`](super::MAX_RETRY_AFTER)), or the rest of the instance's pause.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ClerkError::Api { error, .. } => error.retry_after,
+            ClerkError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -160,6 +177,10 @@ impl ClerkError {
                 }
                 s
             }
+            // Without the remaining time, which changes on every attempt.
+            ClerkError::RateLimited { operation, .. } => format!(
+                "{operation}: not sent: Clerk rate-limited this instance (Retry-After); retrying after the pause"
+            ),
             other => other.to_string(),
         }
     }
@@ -169,6 +190,8 @@ impl ClerkError {
         match self {
             ClerkError::Transport { .. } => "ClerkUnreachable",
             ClerkError::Decode { .. } => "ClerkResponseInvalid",
+            ClerkError::NotLeader { .. } => "NotLeader",
+            ClerkError::RateLimited { .. } => "ClerkRateLimited",
             ClerkError::Api { error, .. } => match error.status {
                 401 => "ClerkUnauthorized",
                 402 => "ClerkPaymentRequired",
@@ -223,6 +246,31 @@ mod tests {
             assert_eq!(e.is_transient(), transient, "{status}");
             assert_eq!(e.reason(), reason, "{status}");
         }
+    }
+
+    #[test]
+    fn refused_requests_are_transient_with_their_reason() {
+        let e = ClerkError::NotLeader {
+            operation: "AddDomain",
+        };
+        assert!(e.is_transient() && !e.is_terminal() && !e.is_connect());
+        assert_eq!(
+            (e.reason(), e.retry_after(), e.status()),
+            ("NotLeader", None, None)
+        );
+        let e = ClerkError::RateLimited {
+            operation: "ListDomains",
+            retry_after: Duration::from_millis(12_345),
+        };
+        assert!(e.is_transient() && !e.is_terminal());
+        assert_eq!(e.reason(), "ClerkRateLimited");
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(12_345)));
+        assert!(e.to_string().contains("12s 345ms"), "{e}");
+        let other = ClerkError::RateLimited {
+            operation: "ListDomains",
+            retry_after: Duration::from_secs(3),
+        };
+        assert_eq!(e.stable_message(), other.stable_message());
     }
 
     #[test]

@@ -8,7 +8,10 @@ mod model;
 mod pool;
 mod throttle;
 
-pub use client::{ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, http_client_for};
+pub use client::{
+    ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_RETRY_AFTER, http_client_for,
+    user_agent,
+};
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
 pub use key::{InstanceKind, SecretKey};
 pub use model::*;

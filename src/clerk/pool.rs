@@ -22,6 +22,9 @@ pub struct PoolConfig {
     pub production_rate: Rate,
     /// How long a domain list is reused.
     pub list_ttl: Duration,
+    /// Clerk writes are sent only while this is open (the leader election's fence; always
+    /// open by default, without election).
+    pub fence: crate::leader::Fence,
 }
 
 impl Default for PoolConfig {
@@ -31,6 +34,7 @@ impl Default for PoolConfig {
             development_rate: Rate::DEVELOPMENT,
             production_rate: Rate::PRODUCTION,
             list_ttl: Duration::from_secs(5),
+            fence: crate::leader::Fence::open(),
         }
     }
 }
@@ -139,7 +143,8 @@ impl ClerkPool {
                 };
                 let client = ClerkClient::with_http(self.http.clone(), self.config.client.clone(), key)
                     .with_throttle(Arc::new(Throttle::new(rate)))
-                    .with_metrics(self.metrics.clone());
+                    .with_metrics(self.metrics.clone())
+                    .with_fence(self.config.fence.clone());
                 Arc::new(ClerkInstance {
                     client,
                     cache: ListCache::new(self.config.list_ttl),

@@ -1,5 +1,7 @@
 //! Per-instance pacing: a token bucket that keeps the operator under Clerk's rate limit, and a
-//! shared pause when Clerk answers 429 with `Retry-After` (every request of the instance waits).
+//! shared pause when Clerk answers 429 with `Retry-After`: while it lasts every request of the
+//! instance fails fast (nobody sleeps through it holding a worker), so other instances' objects
+//! are not delayed.
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
@@ -27,9 +29,15 @@ impl Rate {
     };
 }
 
+impl Rate {
+    /// The longest window a rate may have (longer ones are rejected by `FromStr` and shortened
+    /// to this by [`quota`]): keeps the token bucket's arithmetic far from overflowing.
+    pub const MAX_PER: Duration = Duration::from_secs(24 * 60 * 60);
+}
+
 impl std::str::FromStr for Rate {
     type Err = String;
-    /// `100/10s`, `1000/10s`, `5/1s`.
+    /// `100/10s`, `1000/10s`, `5/1s`; the window is at most [`Rate::MAX_PER`].
     fn from_str(s: &str) -> Result<Self, String> {
         let (n, per) = s
             .split_once('/')
@@ -41,6 +49,9 @@ impl std::str::FromStr for Rate {
         let per = humantime::parse_duration(per.trim()).map_err(|e| format!("{s:?}: {e}"))?;
         if requests == 0 || per.is_zero() {
             return Err(format!("{s:?}: rate must be positive"));
+        }
+        if per > Rate::MAX_PER {
+            return Err(format!("{s:?}: the window must be at most 24h"));
         }
         Ok(Rate { requests, per })
     }
@@ -58,8 +69,10 @@ impl std::fmt::Display for Rate {
 pub fn quota(rate: Rate) -> Quota {
     let burst = (rate.requests / 100).max(1);
     let steady = (rate.requests - burst).max(1);
-    // Round the period up so rounding never lets an extra request into a window.
-    let period = Duration::from_nanos(rate.per.as_nanos().div_ceil(u128::from(steady)) as u64);
+    // Round the period up so rounding never lets an extra request into a window. With the
+    // window at most a day, period × burst (governor's bucket size) stays below a day.
+    let per = rate.per.min(Rate::MAX_PER).as_nanos();
+    let period = Duration::from_nanos(u64::try_from(per.div_ceil(u128::from(steady))).unwrap_or(u64::MAX));
     Quota::with_period(period.max(Duration::from_nanos(1)))
         .expect("non-zero period")
         .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"))
@@ -80,23 +93,31 @@ impl Throttle {
         }
     }
 
-    /// Wait for a pause to end and for a token. Returns how long it waited.
-    pub async fn acquire(&self) -> Duration {
+    /// Wait for a token of the rate limiter, unless the instance is paused: then fail at once
+    /// with the rest of the pause. Returns how long it waited.
+    pub async fn acquire(&self) -> Result<Duration, Duration> {
         let start = Instant::now();
-        loop {
-            let until = *self.paused_until.lock().unwrap();
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => break,
-            }
+        if let Some(left) = self.paused_for() {
+            return Err(left);
         }
         self.limiter.until_ready().await;
-        start.elapsed()
+        Ok(start.elapsed())
     }
 
-    /// Pause every request of the instance for `d` (Clerk's `Retry-After`).
+    /// The rest of the current pause, if any.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let until = (*self.paused_until.lock().unwrap())?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// Pause every request of the instance for `d` (Clerk's `Retry-After`), at most
+    /// [`MAX_RETRY_AFTER`](super::MAX_RETRY_AFTER). A longer pause already running is kept.
     pub fn pause_for(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let d = d.min(super::MAX_RETRY_AFTER);
+        let Some(until) = Instant::now().checked_add(d) else {
+            return;
+        };
         let mut p = self.paused_until.lock().unwrap();
         if p.is_none_or(|old| old < until) {
             *p = Some(until);
@@ -115,6 +136,15 @@ mod tests {
         assert!("0/10s".parse::<Rate>().is_err());
         assert!("ten/1s".parse::<Rate>().is_err());
         assert!("10".parse::<Rate>().is_err());
+        assert!("415/2days".parse::<Rate>().is_err());
+        assert_eq!("1/24h".parse::<Rate>().unwrap().per, Rate::MAX_PER);
+        // A Rate built in code with a longer window does not overflow the limiter (governor
+        // multiplies period by burst).
+        let t = Throttle::new(Rate {
+            requests: 415,
+            per: Duration::from_secs(408_727_220_112_561_371),
+        });
+        assert!(t.limiter.check().is_ok());
     }
 
     #[test]
@@ -142,10 +172,66 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn pause_holds_every_caller() {
+    async fn a_pause_fails_every_caller_fast_until_it_ends() {
         let t = Throttle::new(Rate::PRODUCTION);
         t.pause_for(Duration::from_secs(3));
-        let waited = t.acquire().await;
-        assert!(waited >= Duration::from_secs(3), "{waited:?}");
+        // No sleeping through the pause: the caller learns how long is left.
+        assert_eq!(t.acquire().await, Err(Duration::from_secs(3)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(t.acquire().await, Err(Duration::from_secs(2)));
+        // A shorter pause does not shorten it.
+        t.pause_for(Duration::from_secs(1));
+        assert_eq!(t.paused_for(), Some(Duration::from_secs(2)));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(t.paused_for(), None);
+        assert!(t.acquire().await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pauses_are_capped_and_never_overflow() {
+        let t = Throttle::new(Rate::PRODUCTION);
+        t.pause_for(Duration::MAX);
+        assert_eq!(t.paused_for(), Some(crate::clerk::MAX_RETRY_AFTER));
+        t.pause_for(Duration::from_secs(u64::MAX));
+        assert_eq!(t.acquire().await, Err(crate::clerk::MAX_RETRY_AFTER));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_rate_text_parses_or_fails_without_panic(text in any::<String>()) {
+                if let Ok(rate) = text.parse::<Rate>() {
+                    prop_assert!(rate.requests > 0 && !rate.per.is_zero());
+                    let _ = Throttle::new(rate);
+                }
+            }
+
+            #[test]
+            fn rates_round_trip_and_build_a_limiter(requests in 1u32.., secs in 0u64..=u64::MAX / 2, nanos in 0u32..1_000_000_000) {
+                let per = Duration::new(secs, nanos);
+                prop_assume!(!per.is_zero());
+                let rate = Rate { requests, per };
+                let again = rate.to_string().parse::<Rate>();
+                if per <= Rate::MAX_PER {
+                    prop_assert_eq!(again, Ok(rate));
+                } else {
+                    prop_assert!(again.is_err());
+                }
+                let q = quota(rate);
+                prop_assert!(q.burst_size().get() <= requests.max(1));
+                let t = Throttle::new(rate);
+                prop_assert!(t.limiter.check().is_ok());
+            }
+
+            #[test]
+            fn any_pause_is_capped(secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
+                let t = Throttle::new(Rate::DEVELOPMENT);
+                t.pause_for(Duration::new(secs, nanos));
+                prop_assert!(t.paused_for().unwrap_or_default() <= crate::clerk::MAX_RETRY_AFTER);
+            }
+        }
     }
 }

@@ -9,6 +9,17 @@ pub const BASE: Duration = Duration::from_secs(2);
 pub const CAP: Duration = Duration::from_secs(15 * 60);
 /// Recheck period for failures that retrying cannot fix (until the spec or Secret changes).
 pub const TERMINAL_RECHECK: Duration = Duration::from_secs(10 * 60);
+/// The longest period [`aligned`] works with; longer ones are treated as this (a year).
+pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
+/// `jitter` clamped to `[0, 1]`; NaN counts as 0.
+fn unit(jitter: f64) -> f64 {
+    if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    }
+}
 
 /// How a failure should be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,17 +31,18 @@ pub enum Retry {
 }
 
 /// Delay before the next attempt after the `attempt`-th consecutive failure (1-based).
-/// `jitter` in `[0, 1)` spreads retries of many objects (±20%).
+/// `jitter` in `[0, 1)` spreads retries of many objects (±20%). Never longer than [`CAP`] (nor
+/// [`TERMINAL_RECHECK`]), whatever `after` says.
 pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
     match retry {
         Retry::Terminal => TERMINAL_RECHECK,
         Retry::Transient { after } => {
             let exp = attempt.saturating_sub(1).min(20);
             let raw = BASE.saturating_mul(1u32 << exp).min(CAP);
-            let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+            let factor = 0.8 + 0.4 * unit(jitter);
             let jittered = raw.mul_f64(factor).min(CAP);
             match after {
-                Some(a) => jittered.max(a),
+                Some(a) => jittered.max(a.min(CAP)),
                 None => jittered,
             }
         }
@@ -38,19 +50,22 @@ pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Time from `now` to the next multiple of `period` since the Unix epoch, plus up to 1% of the
-/// period (at most 1 s) of jitter. Never shorter than a tenth of the period.
+/// period (at most 1 s) of jitter. Never shorter than a tenth of the period, never longer than
+/// 1.1 periods + 1 s. `period` is taken within [1 ms, [`MAX_PERIOD`]].
 pub fn aligned(period: Duration, now: std::time::SystemTime, jitter: f64) -> Duration {
-    let p = period.as_millis().max(1);
+    let period = period.clamp(Duration::from_millis(1), MAX_PERIOD);
+    let p = period.as_millis();
     let since = now
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
+    // Both below MAX_PERIOD in milliseconds: the casts are exact.
     let mut left = Duration::from_millis((p - since % p) as u64);
     if left < period / 10 {
         left += period;
     }
     let spread = (period / 100).min(Duration::from_secs(1));
-    left + spread.mul_f64(jitter.clamp(0.0, 1.0))
+    left + spread.mul_f64(unit(jitter))
 }
 
 #[cfg(test)]
@@ -99,5 +114,61 @@ mod tests {
         };
         assert_eq!(delay(t, 1, 0.5), Duration::from_secs(30));
         assert_eq!(delay(Retry::Terminal, 1, 0.5), TERMINAL_RECHECK);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_retry() -> impl Strategy<Value = Retry> {
+            prop_oneof![
+                Just(Retry::Terminal),
+                any::<Option<(u64, u32)>>().prop_map(|a| Retry::Transient {
+                    after: a.map(|(s, n)| Duration::new(s, n % 1_000_000_000)),
+                }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn delay_is_bounded(retry in any_retry(), attempt in any::<u32>(), jitter in any::<f64>()) {
+                let d = delay(retry, attempt, jitter);
+                match retry {
+                    Retry::Terminal => prop_assert_eq!(d, TERMINAL_RECHECK),
+                    Retry::Transient { after } => {
+                        prop_assert!(d <= CAP, "{:?}", d);
+                        prop_assert!(d >= BASE.mul_f64(0.8), "{:?}", d);
+                        if let Some(a) = after {
+                            prop_assert!(d >= a.min(CAP));
+                        }
+                        // Usable as a requeue: adding it to now cannot overflow.
+                        prop_assert!(std::time::Instant::now().checked_add(d).is_some());
+                    }
+                }
+            }
+
+            #[test]
+            fn aligned_is_bounded(secs in any::<u64>(), nanos in 0u32..1_000_000_000, now_ms in 0u64..=32_503_680_000_000, jitter in any::<f64>()) {
+                let period = Duration::new(secs, nanos);
+                let now = std::time::UNIX_EPOCH + Duration::from_millis(now_ms);
+                let d = aligned(period, now, jitter);
+                let p = period.clamp(Duration::from_millis(1), MAX_PERIOD);
+                prop_assert!(d >= p / 10, "{:?} for {:?}", d, p);
+                prop_assert!(d <= p + p / 10 + Duration::from_secs(1), "{:?} for {:?}", d, p);
+                prop_assert!(std::time::Instant::now().checked_add(d).is_some());
+            }
+        }
+
+        #[test]
+        fn huge_inputs_do_not_panic() {
+            assert_eq!(
+                aligned(Duration::MAX, std::time::UNIX_EPOCH, 0.5).as_secs() / 86_400,
+                366
+            );
+            let t = Retry::Transient {
+                after: Some(Duration::MAX),
+            };
+            assert_eq!(delay(t, 1, f64::NAN), CAP);
+        }
     }
 }

@@ -50,6 +50,9 @@ pub struct Scripted {
     /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain`, `GetInstance` or
     /// `VerifyDomainProxy`.
     pub operation: String,
+    /// Only for requests with this secret key (one instance); any key when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// What happens to that request.
     pub fault: ScriptedFault,
 }
@@ -116,6 +119,21 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|k| k.trim().to_string());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    state.lock().unwrap().log_request(
+        super::RequestRecord {
+            at: jiff::Timestamp::now(),
+            method: req.method().to_string(),
+            operation: op.to_string(),
+            user_agent,
+            instance: None,
+        },
+        key.as_deref(),
+    );
     let decision = decide(&state, op, key.as_deref());
     match decision {
         Decision::RateLimited(after) => {
@@ -139,7 +157,12 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
 
 fn decide(state: &SharedState, op: &str, key: Option<&str>) -> Decision {
     let mut s = state.lock().unwrap();
-    if let Some(i) = s.faults.scripted.iter().position(|x| x.operation == op) {
+    if let Some(i) = s
+        .faults
+        .scripted
+        .iter()
+        .position(|x| x.operation == op && x.key.as_deref().is_none_or(|k| Some(k) == key))
+    {
         let scripted = s.faults.scripted.remove(i);
         return match scripted.fault {
             ScriptedFault::Status(status) => {

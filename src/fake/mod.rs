@@ -9,4 +9,4 @@ mod state;
 
 pub use faults::{FaultStats, Faults, Scripted, ScriptedFault};
 pub use server::{FakeClerk, FakeConfig, router};
-pub use state::{InstanceState, ProxyCheckRule, SharedState, State, Stats};
+pub use state::{InstanceState, ProxyCheckRule, REQUEST_LOG_LIMIT, RequestRecord, SharedState, State, Stats};

@@ -142,6 +142,12 @@ impl FakeClerk {
         self.state.lock().unwrap().stats.clone()
     }
 
+    /// Every API request received (the latest [`REQUEST_LOG_LIMIT`](super::REQUEST_LOG_LIMIT)),
+    /// in order of arrival, with its time and `User-Agent`.
+    pub fn requests(&self) -> Vec<super::RequestRecord> {
+        self.state.lock().unwrap().requests.iter().cloned().collect()
+    }
+
     /// Decide how `POST /proxy_checks` sets `successful` from now on.
     pub fn set_proxy_check_rule(&self, rule: ProxyCheckRule) {
         self.state.lock().unwrap().proxy_check_rule = rule;
@@ -171,6 +177,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .merge(api)
         .route("/__fake/stats", get(stats).delete(reset_stats))
+        .route("/__fake/requests", get(requests))
         .route("/__fake/faults", get(get_faults).put(put_faults))
         .route(
             "/__fake/proxy-check-rule",
@@ -594,9 +601,14 @@ async fn stats(AxState(state): AxState<SharedState>) -> Json<Value> {
     }))
 }
 
+async fn requests(AxState(state): AxState<SharedState>) -> Json<Vec<super::RequestRecord>> {
+    Json(state.lock().unwrap().requests.iter().cloned().collect())
+}
+
 async fn reset_stats(AxState(state): AxState<SharedState>) -> StatusCode {
     let mut s = state.lock().unwrap();
     s.stats = Stats::default();
+    s.requests.clear();
     s.fault_stats = Default::default();
     StatusCode::NO_CONTENT
 }
@@ -787,6 +799,7 @@ mod tests {
         fake.set_faults(super::super::Faults {
             scripted: vec![super::super::Scripted {
                 operation: "VerifyDomainProxy".into(),
+                key: None,
                 fault: super::super::ScriptedFault::Status(503),
             }],
             ..Default::default()
@@ -800,5 +813,38 @@ mod tests {
             bad.proxy_check(&check(&d.id, url)).await.unwrap_err().status(),
             Some(401)
         );
+    }
+
+    #[tokio::test]
+    async fn scripted_faults_by_key_and_the_request_log() {
+        let (fake, live) = production().await;
+        let test = client_for(&fake, "sk_test_fake");
+        fake.set_faults(super::super::Faults {
+            scripted: vec![super::super::Scripted {
+                operation: "ListDomains".into(),
+                key: Some("sk_test_fake".into()),
+                fault: super::super::ScriptedFault::Status(500),
+            }],
+            ..Default::default()
+        });
+        // Another instance's request does not use the fault up.
+        live.list_domains().await.unwrap();
+        assert_eq!(test.list_domains().await.unwrap_err().status(), Some(500));
+        test.list_domains().await.unwrap();
+        let log = fake.requests();
+        assert_eq!(log.len(), 3);
+        let ids: Vec<String> = ["sk_live_fake", "sk_test_fake", "sk_test_fake"]
+            .iter()
+            .map(|k| fake.state().lock().unwrap().instances[*k].id.clone())
+            .collect();
+        assert_eq!(
+            log.iter()
+                .map(|r| r.instance.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ids
+        );
+        assert!(log.iter().all(|r| r.operation == "ListDomains" && !r.is_write()));
+        assert!(log.iter().all(|r| r.user_agent.starts_with("clerk-operator/")));
+        assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
     }
 }

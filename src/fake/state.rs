@@ -57,11 +57,38 @@ impl Stats {
     }
 }
 
+/// One API request as the fake received it (before faults or processing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// When it arrived.
+    pub at: jiff::Timestamp,
+    /// HTTP method, e.g. `PATCH`.
+    pub method: String,
+    /// The Clerk operation (see [`operation`](super::faults::operation)), e.g. `UpdateDomain`.
+    pub operation: String,
+    /// The `User-Agent` header (the operator sends its identity there).
+    pub user_agent: String,
+    /// ID of the instance the key belongs to; `None` for an unknown or missing key.
+    pub instance: Option<String>,
+}
+
+impl RequestRecord {
+    /// POST, PATCH or DELETE.
+    pub fn is_write(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PATCH" | "DELETE" | "PUT")
+    }
+}
+
+/// How many [`RequestRecord`]s the fake keeps (the oldest are dropped).
+pub const REQUEST_LOG_LIMIT: usize = 100_000;
+
 /// The whole fake: instances by secret key, and counters.
 #[derive(Debug, Default)]
 pub struct State {
     pub instances: BTreeMap<String, InstanceState>,
     pub stats: Stats,
+    /// Every API request received, oldest first (at most [`REQUEST_LOG_LIMIT`]).
+    pub requests: std::collections::VecDeque<RequestRecord>,
     pub faults: super::Faults,
     pub fault_stats: super::FaultStats,
     pub windows: std::collections::HashMap<String, super::faults::Window>,
@@ -96,6 +123,15 @@ impl State {
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);
         self.instances.insert(key.to_string(), inst);
+    }
+
+    /// Append to the request log; `key` names the instance.
+    pub fn log_request(&mut self, mut record: RequestRecord, key: Option<&str>) {
+        record.instance = key.and_then(|k| self.instances.get(k)).map(|i| i.id.clone());
+        if self.requests.len() >= REQUEST_LOG_LIMIT {
+            self.requests.pop_front();
+        }
+        self.requests.push_back(record);
     }
 
     pub fn record(&mut self, operation: &str, status: u16) {

@@ -179,7 +179,13 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
             .and_then(|e| e.iter().find(|v| v["name"] == name).cloned())
             .unwrap_or_default()
     };
-    ensure!(env_value("LEADER_ELECT")["value"] == "false");
+    // Leader election by default: a rolling update (old and new pod overlap) has one writer.
+    ensure!(env_value("LEADER_ELECT")["value"] == "true");
+    ensure!(
+        deploy["spec"]["strategy"].is_null(),
+        "{}",
+        deploy["spec"]["strategy"]
+    );
     ensure!(env_value("POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name");
     ensure!(env_value("POD_NAMESPACE")["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace");
     ensure!(c["livenessProbe"]["httpGet"]["path"] == "/healthz");
@@ -195,6 +201,23 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
         .env_clear()
         .output()?;
     ensure!(out.status.success(), "chart args {args:?}: {}", text(&out));
+    // Without election, one replica is replaced by stopping it first: never two writers.
+    let no_election = render(&cp, home, &["leaderElection.enabled=false"])?;
+    let deploy = find(&no_election, "Deployment", fullname).context("Deployment")?;
+    let c = &deploy["spec"]["template"]["spec"]["containers"][0];
+    ensure!(
+        c["env"]
+            .to_string()
+            .contains("{\"name\":\"LEADER_ELECT\",\"value\":\"false\"}")
+    );
+    ensure!(
+        deploy["spec"]["strategy"]["type"] == "Recreate",
+        "{}",
+        deploy["spec"]["strategy"]
+    );
+    let two = render(&cp, home, &["leaderElection.enabled=false,replicaCount=2"])?;
+    let deploy = find(&two, "Deployment", fullname).context("Deployment")?;
+    ensure!(deploy["spec"]["strategy"].is_null() && deploy["spec"]["replicas"] == 2);
 
     // The CRD: the committed one, kept on uninstall, accepted by the apiserver.
     let crd = find(

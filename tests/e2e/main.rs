@@ -9,6 +9,7 @@ mod admission;
 mod basic;
 mod dns;
 mod helm;
+mod leader;
 mod lifecycle;
 mod robustness;
 
@@ -16,6 +17,7 @@ use admission::*;
 use basic::*;
 use dns::*;
 use helm::*;
+use leader::*;
 use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use robustness::*;
@@ -53,6 +55,7 @@ fn main() {
         converge_through_faults,
         call_budget,
         rate_limit_prevents_429,
+        rate_limited_instance_does_not_starve_others,
         lost_create_then_rename_leaks_nothing,
         // DNS automation.
         external_dns_endpoint_is_published,
@@ -73,6 +76,9 @@ fn main() {
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
         leader_election_failover,
+        // One writer: a leader cut off from the API server stops writing before a standby
+        // takes over.
+        cut_off_leader_stops_clerk_writes_before_takeover,
     ];
     let all_filtered = tests
         .iter()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod cut_proxy;
 pub mod dns_server;
 pub mod operator_process;
 
@@ -50,6 +51,8 @@ pub struct EnvOptions {
     pub development_rate: Option<clerk_operator::clerk::Rate>,
     /// Verify DNS against this server (`--dns-verify --dns-resolver`).
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// ClerkDomains reconciled at once (`--concurrency`).
+    pub concurrency: u16,
 }
 
 impl Default for EnvOptions {
@@ -60,6 +63,7 @@ impl Default for EnvOptions {
             list_ttl: Duration::from_secs(5),
             development_rate: None,
             dns_resolver: None,
+            concurrency: 4,
         }
     }
 }
@@ -113,7 +117,7 @@ impl TestEnv {
             default_key: opts.default_key.map(SecretKey::new),
             resync: opts.resync,
             namespace: Some(self.ns.clone()),
-            concurrency: 4,
+            concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
         };

@@ -1,0 +1,179 @@
+//! One writer: only the Lease holder talks to Clerk, even when it is cut off from the API
+//! server and cannot know that a standby took over.
+
+use crate::helm::Release;
+use crate::support::cut_proxy::CutProxy;
+use crate::support::operator_process::OperatorProcess;
+use crate::support::*;
+use anyhow::{Context as _, bail, ensure};
+use clerk_operator::fake::RequestRecord;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Objects made Ready by the first leader.
+const OBJECTS: usize = 4;
+
+/// Two operator processes with leader election (6 s lease, 2 s grace). The leader, A, reaches
+/// the API server through a proxy; B directly. Once A has made everything Ready the proxy cuts
+/// A off (connections hang, nothing is refused) while Clerk keeps getting drift that any leader
+/// would repair (domains renamed behind the operator's back) and new objects appear. Asserts,
+/// from the fake Clerk's request journal (each process names itself in its User-Agent):
+/// A sends no Clerk write after its fence deadline (cut + duration − grace) nor after B
+/// acquired the Lease; B writes after it acquired; everything ends Ready with one Clerk domain
+/// per object; A exits non-zero.
+pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let rel = Release::install(cp.clone(), "fence", false).await?;
+    let upstream: std::net::SocketAddr = cp
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .context("API server address")?;
+    let proxy = CutProxy::start(upstream).await?;
+    let proxied = rel.kubeconfig.with_file_name("proxied-kubeconfig");
+    std::fs::write(
+        &proxied,
+        std::fs::read_to_string(&rel.kubeconfig)?.replace(&cp.server, &format!("https://{}", proxy.addr())),
+    )?;
+    let (duration, grace) = (Duration::from_secs(6), Duration::from_secs(2));
+    let extra: Vec<String> = vec![
+        // Resync often, from a barely cached list: drift is write work for whoever leads.
+        "--resync-period=2s".into(),
+        "--list-cache-ttl=200ms".into(),
+    ];
+    let mut a_opts = rel.operator(&format!("{}-a", rel.name), true);
+    a_opts.kubeconfig = proxied;
+    a_opts.lease_timing = Some((duration, grace));
+    a_opts.extra_args = extra.clone();
+    let mut b_opts = rel.operator(&format!("{}-b", rel.name), true);
+    b_opts.lease_timing = Some((duration, grace));
+    b_opts.extra_args = extra;
+    let mut a = OperatorProcess::spawn(&a_opts)?;
+    a.wait_log(&["acquired leadership"], CONVERGE).await?;
+    let b = OperatorProcess::spawn(&b_opts)?;
+    b.wait_log(&["waiting for leadership"], CONVERGE).await?;
+    rel.wait_lease_holder(&a.identity, Duration::from_secs(5)).await?;
+
+    let mut names = vec![];
+    for i in 0..OBJECTS {
+        let name = format!("d{i}");
+        rel.create_domain(&name, json!({"domain": format!("d{i}.fence.example.com")}))
+            .await?;
+        names.push(name);
+    }
+    let mut ids = vec![];
+    for name in &names {
+        let o = rel.wait_ready(name, &a).await?;
+        ids.push(o.status.and_then(|s| s.domain_id).context("domain id")?);
+    }
+    ensure!(
+        writes_by(&rel.fake.requests(), &a.identity).count() >= OBJECTS,
+        "A created the domains"
+    );
+
+    // Cut A off the API server: it cannot renew, and cannot learn that B takes over.
+    let cut_at = jiff::Timestamp::now();
+    proxy.cut();
+    let fence_deadline = cut_at + (duration - grace);
+    let leases: Api<Lease> = Api::namespaced(rel.client.clone(), &rel.ns);
+    let started = Instant::now();
+    let mut b_acquired: Option<jiff::Timestamp> = None;
+    let mut round = 0usize;
+    let mut late = 0usize;
+    loop {
+        round += 1;
+        // Drift that any leader's resync repairs with a PATCH.
+        let id = &ids[round % OBJECTS];
+        rel.fake.modify_domain(LIVE_KEY, id, |d| {
+            d.name = format!("hijacked-{round}.fence.example.com")
+        });
+        if b_acquired.is_none() {
+            let spec = leases.get(&rel.name).await?.spec.unwrap_or_default();
+            if spec.holder_identity.as_deref() == Some(b.identity.as_str()) {
+                b_acquired = Some(spec.acquire_time.context("acquireTime")?.0);
+            }
+        }
+        if let Some(at) = b_acquired {
+            if late < 2 {
+                let name = format!("late{late}");
+                rel.create_domain(&name, json!({"domain": format!("late{late}.fence.example.com")}))
+                    .await?;
+                names.push(name);
+                late += 1;
+            }
+            // Keep making work for several seconds after the takeover.
+            if jiff::Timestamp::now() > at + Duration::from_secs(8) {
+                break;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            bail!(
+                "B never acquired the Lease\n{}\n{}",
+                b.log_tail(30),
+                a.log_tail(30)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let b_acquired = b_acquired.expect("loop ends after the takeover");
+    let took = b_acquired.duration_since(cut_at);
+    eprintln!("cut_off_leader: B acquired {took:?} after the cut; {round} renames");
+    // A took itself out: the fence closed by the clock, the process stopped and failed.
+    let status = a.wait_exit(Duration::from_secs(15)).await?;
+    ensure!(!status.success(), "A exited with {status}");
+    ensure!(
+        !a.log_lines(&["lost leadership"]).is_empty(),
+        "{}",
+        a.log_tail(30)
+    );
+
+    // Everything converges under B, one Clerk domain per object.
+    for name in &names {
+        rel.wait_ready(name, &b).await?;
+    }
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let mut clerk_names: Vec<String> = rel.fake.domains(LIVE_KEY).into_iter().map(|d| d.name).collect();
+        clerk_names.sort();
+        let want = names
+            .iter()
+            .map(|n| format!("{n}.fence.example.com"))
+            .all(|n| clerk_names.iter().filter(|c| **c == n).count() == 1);
+        let hijacked = clerk_names.iter().any(|c| c.starts_with("hijacked-"));
+        if want && !hijacked && clerk_names.len() == names.len() + 1 {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "Clerk has {clerk_names:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let log = rel.fake.requests();
+    let late_a: Vec<&RequestRecord> = writes_by(&log, &a.identity)
+        .filter(|r| r.at >= fence_deadline || r.at >= b_acquired)
+        .collect();
+    ensure!(
+        late_a.is_empty(),
+        "A wrote to Clerk after its fence deadline ({fence_deadline}) or after B acquired \
+         ({b_acquired}): {late_a:#?}"
+    );
+    let b_writes = writes_by(&log, &b.identity)
+        .filter(|r| r.at >= b_acquired)
+        .count();
+    ensure!(b_writes >= 1, "B made no Clerk write after it acquired");
+    ensure!(
+        writes_by(&log, &b.identity).all(|r| r.at >= b_acquired),
+        "B wrote before it acquired"
+    );
+    let (_, black_holed) = proxy.counts();
+    ensure!(black_holed >= 1, "the proxy never black-holed a connection of A");
+    Ok(())
+}
+
+/// Clerk writes whose User-Agent names `identity`.
+fn writes_by<'a>(log: &'a [RequestRecord], identity: &'a str) -> impl Iterator<Item = &'a RequestRecord> {
+    let tag = format!("({identity})");
+    log.iter()
+        .filter(move |r| r.is_write() && r.user_agent.ends_with(&tag))
+}
