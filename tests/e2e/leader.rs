@@ -76,7 +76,9 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
     // Cut A off the API server: it cannot renew, and cannot learn that B takes over.
     let cut_at = jiff::Timestamp::now();
     proxy.cut();
-    let fence_deadline = cut_at + (duration - grace);
+    // A's last successful renew started before the cut, so its fence closes by then. The
+    // slack covers the fake's own scheduling delay in stamping a request that arrived in time.
+    let fence_deadline = cut_at + (duration - grace) + Duration::from_millis(250);
     let leases: Api<Lease> = Api::namespaced(rel.client.clone(), &rel.ns);
     let started = Instant::now();
     let mut b_acquired: Option<jiff::Timestamp> = None;
