@@ -14,12 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Objects made Ready by the first leader.
-const OBJECTS: usize = 4;
+const OBJECTS: usize = 6;
 
 /// Two operator processes with leader election (6 s lease, 2 s grace). The leader, A, reaches
 /// the API server through a proxy; B directly. Once A has made everything Ready the proxy cuts
-/// A off (connections hang, nothing is refused) while Clerk keeps getting drift that any leader
-/// would repair (domains renamed behind the operator's back) and new objects appear. Asserts,
+/// A off (connections hang, nothing is refused); from A's fence deadline on, Clerk keeps
+/// getting drift that any leader would repair (domains renamed behind the operator's back),
+/// and new objects appear once B leads. Asserts,
 /// from the fake Clerk's request journal (each process names itself in its User-Agent):
 /// A sends no Clerk write after its fence deadline (cut + duration − grace) nor after B
 /// acquired the Lease; B writes after it acquired; everything ends Ready with one Clerk domain
@@ -85,12 +86,16 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
     let mut round = 0usize;
     let mut late = 0usize;
     loop {
-        round += 1;
-        // Drift that any leader's resync repairs with a PATCH.
-        let id = &ids[round % OBJECTS];
-        rel.fake.modify_domain(LIVE_KEY, id, |d| {
-            d.name = format!("hijacked-{round}.fence.example.com")
-        });
+        // Drift that any leader's resync repairs with a PATCH, from the moment A must have
+        // stopped writing (earlier, a repair would leave A's reconciles stuck on the status
+        // write to the unreachable API server, with no write work left for it to do wrong).
+        if jiff::Timestamp::now() >= fence_deadline {
+            round += 1;
+            let id = &ids[round % OBJECTS];
+            rel.fake.modify_domain(LIVE_KEY, id, |d| {
+                d.name = format!("hijacked-{round}.fence.example.com")
+            });
+        }
         if b_acquired.is_none() {
             let spec = leases.get(&rel.name).await?.spec.unwrap_or_default();
             if spec.holder_identity.as_deref() == Some(b.identity.as_str()) {
@@ -122,6 +127,23 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
     let b_acquired = b_acquired.expect("loop ends after the takeover");
     let took = b_acquired.duration_since(cut_at);
     eprintln!("cut_off_leader: B acquired {took:?} after the cut; {round} renames");
+    // The invariant: A, cut off, made no Clerk write after its fence deadline, nor after B
+    // took over (B's own writes were all made as the holder).
+    let log = rel.fake.requests();
+    let late_a: Vec<&RequestRecord> = writes_by(&log, &a.identity)
+        .filter(|r| r.at >= fence_deadline || r.at >= b_acquired)
+        .collect();
+    ensure!(
+        late_a.is_empty(),
+        "A wrote to Clerk after its fence deadline ({fence_deadline}) or after B acquired \
+         ({b_acquired}): {} writes, first {:#?}",
+        late_a.len(),
+        late_a.first()
+    );
+    ensure!(
+        writes_by(&log, &b.identity).all(|r| r.at >= b_acquired),
+        "B wrote before it acquired"
+    );
     // A took itself out: the fence closed by the clock, the process stopped and failed.
     let status = a.wait_exit(Duration::from_secs(15)).await?;
     ensure!(!status.success(), "A exited with {status}");
@@ -151,23 +173,16 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Still true after convergence; and B did the repairs.
     let log = rel.fake.requests();
-    let late_a: Vec<&RequestRecord> = writes_by(&log, &a.identity)
-        .filter(|r| r.at >= fence_deadline || r.at >= b_acquired)
-        .collect();
     ensure!(
-        late_a.is_empty(),
-        "A wrote to Clerk after its fence deadline ({fence_deadline}) or after B acquired \
-         ({b_acquired}): {late_a:#?}"
+        writes_by(&log, &a.identity).all(|r| r.at < fence_deadline && r.at < b_acquired),
+        "A wrote to Clerk late"
     );
     let b_writes = writes_by(&log, &b.identity)
         .filter(|r| r.at >= b_acquired)
         .count();
     ensure!(b_writes >= 1, "B made no Clerk write after it acquired");
-    ensure!(
-        writes_by(&log, &b.identity).all(|r| r.at >= b_acquired),
-        "B wrote before it acquired"
-    );
     let (_, black_holed) = proxy.counts();
     ensure!(black_holed >= 1, "the proxy never black-holed a connection of A");
     Ok(())
