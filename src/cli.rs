@@ -93,6 +93,19 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "WATCH_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Namespaces whose ClerkDomains may use the default key (comma-separated); `*` allows
+    /// every namespace. ClerkDomains elsewhere must set spec.secretRef.
+    #[arg(
+        long,
+        env = "DEFAULT_KEY_NAMESPACES",
+        default_value = "*",
+        value_delimiter = ','
+    )]
+    pub default_key_namespaces: Vec<String>,
+    /// Reconcile only ClerkDomains matching this label selector (e.g. `shard=a`), so several
+    /// operators can split the objects between them.
+    #[arg(long, env = "WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
     /// How many ClerkDomains are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
@@ -146,6 +159,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         instance: Some(identity()),
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
+        default_key_namespaces: namespace_list(&args.default_key_namespaces),
+        selector: args.watch_label_selector.filter(|s| !s.trim().is_empty()),
     };
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
@@ -221,6 +236,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// How long the controller may take to stop after leadership is lost before the process exits.
 const LOST_EXIT_AFTER: Duration = Duration::from_secs(5);
+
+/// `--default-key-namespaces`: `None` (every namespace) when it holds `*`.
+fn namespace_list(values: &[String]) -> Option<Vec<String>> {
+    let list: Vec<String> = values
+        .iter()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!list.iter().any(|v| v == "*")).then_some(list)
+}
 
 /// This process's name for Events and the Lease: `POD_NAME`, else host name and process id.
 fn identity() -> String {

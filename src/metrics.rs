@@ -45,6 +45,7 @@ pub struct Metrics {
     pub list_cache_hits: Counter,
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
+    pub reconcile_panics: Counter,
     pub clerkdomains: Family<ReadyLabels, Gauge>,
     pub leader: Gauge,
     pub clerk_writes_fenced: Counter,
@@ -93,6 +94,12 @@ impl Default for Metrics {
             "Duration of reconciles",
             reconcile_duration.clone(),
         );
+        let reconcile_panics = Counter::default();
+        registry.register(
+            "reconcile_panics",
+            "Reconciles that panicked (contained; the object is retried)",
+            reconcile_panics.clone(),
+        );
         let clerkdomains = Family::<ReadyLabels, Gauge>::default();
         registry.register(
             "clerkdomains",
@@ -122,6 +129,7 @@ impl Default for Metrics {
             list_cache_hits,
             reconciles,
             reconcile_duration,
+            reconcile_panics,
             clerkdomains,
         }
     }

@@ -22,7 +22,8 @@ pub const SECRET_IN_USE: &str = "clerk-operator.io/in-use";
 /// The annotations of one object, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Annotations<'a> {
-    pub domain_id: Option<&'a str>,
+    /// `Some(Err)` when the value is not a Clerk domain ID.
+    pub domain_id: Option<Result<&'a str, String>>,
     pub paused: bool,
     /// `Some(Err)` when the value does not parse; a value outside
     /// [`MIN_RESYNC_PERIOD`, `MAX_RESYNC_PERIOD`] is `Some(Ok(clamped))` with a
@@ -46,7 +47,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotations<'_> 
         Some(Err(e)) => (Some(Err(e)), None),
     };
     Annotations {
-        domain_id: get(DOMAIN_ID),
+        domain_id: get(DOMAIN_ID).map(domain_id),
         paused: get(PAUSED).is_some_and(|v| v.eq_ignore_ascii_case("true")),
         resync_period,
         resync_period_note,
@@ -70,6 +71,24 @@ pub fn parse_resync_period(v: &str) -> Result<(Duration, Option<String>), String
     Ok((clamped, note))
 }
 
+/// Longest domain ID accepted in the annotation (Clerk's are about 30 characters).
+pub const MAX_DOMAIN_ID: usize = 128;
+
+/// A Clerk domain ID: `dmn_` followed by letters and digits, at most [`MAX_DOMAIN_ID`] long.
+fn domain_id(v: &str) -> Result<&str, String> {
+    let ok = v.len() <= MAX_DOMAIN_ID
+        && v.strip_prefix("dmn_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if ok {
+        Ok(v)
+    } else {
+        let shown: String = v.chars().take(40).collect();
+        Err(format!(
+            "{DOMAIN_ID}: {shown:?} is not a Clerk domain ID (dmn_ followed by letters and digits, at most {MAX_DOMAIN_ID} characters)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +106,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let a = parse(Some(&m));
-        assert_eq!(a.domain_id, Some("dmn_1"));
+        assert_eq!(a.domain_id, Some(Ok("dmn_1")));
         assert!(a.paused);
         assert_eq!(a.resync_period, Some(Ok(Duration::from_secs(90))));
         assert_eq!(a.reconcile_requested_at, Some("2026-11-26T10:00:00Z"));
@@ -103,6 +122,13 @@ mod tests {
         assert!(!a.paused);
         assert!(matches!(a.resync_period, Some(Err(_))));
         assert_eq!(a.domain_id, None);
+        for bad in ["dmn_", "dmn_a/b", "x_123", "dmn_a b"] {
+            let m: BTreeMap<String, String> = [(DOMAIN_ID.to_string(), bad.to_string())].into();
+            assert!(matches!(parse(Some(&m)).domain_id, Some(Err(_))), "{bad}");
+        }
+        let long = format!("dmn_{}", "a".repeat(MAX_DOMAIN_ID));
+        let m: BTreeMap<String, String> = [(DOMAIN_ID.to_string(), long)].into();
+        assert!(matches!(parse(Some(&m)).domain_id, Some(Err(_))));
         assert_eq!(parse(None), Annotations::default());
     }
 

@@ -16,10 +16,16 @@ pub const FIELD_MANAGER: &str = "clerk-operator";
 
 /// Condition types written to `status.conditions`.
 pub mod condition_type {
-    /// The domain exists in Clerk and its status is filled in.
+    /// The domain exists on the pinned Clerk instance and matches the spec of the current
+    /// generation.
     pub const READY: &str = "Ready";
-    /// Clerk matches the spec as of `observedGeneration`.
+    /// The last attempt found or made Clerk match the spec (False with Clerk's words if not).
     pub const SYNCED: &str = "Synced";
+    /// A transient failure is being retried with backoff (kstatus: InProgress).
+    pub const RECONCILING: &str = "Reconciling";
+    /// A failure that retrying cannot fix until the spec, the key or Clerk changes (kstatus:
+    /// Failed).
+    pub const STALLED: &str = "Stalled";
     /// The CNAME records are published as an external-dns DNSEndpoint.
     pub const DNS_PUBLISHED: &str = "DNSPublished";
     /// Every required CNAME record resolves to Clerk's target.

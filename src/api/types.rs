@@ -28,9 +28,14 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Synced\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new(
-    "!has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"
-).message("secretRef is immutable once set; create a new ClerkDomain to use other credentials"))]
+#[x_kube(
+    validation = Rule::new(
+        "!has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"
+    ).message("secretRef is immutable once set; create a new ClerkDomain to use other credentials"),
+    validation = Rule::new("oldSelf.isSatellite || self.domain == oldSelf.domain").message(
+        "domain of a primary (isSatellite: false) cannot be changed: Clerk warns that renaming the primary domain means downtime; rename it in the Clerk Dashboard, then re-create this object with the new name (primary domains are never deleted)"
+    ),
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ClerkDomainSpec {
     /// The domain name as Clerk knows it (Clerk's `name`), e.g. `marketing.example.com`.
@@ -96,6 +101,21 @@ pub struct ClerkDomainSpec {
     /// deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+impl ClerkDomainSpec {
+    /// The spec of a satellite `domain` with every other field at its default.
+    pub fn for_domain(domain: &str) -> Self {
+        ClerkDomainSpec {
+            domain: domain.to_string(),
+            is_satellite: true,
+            proxy_url: None,
+            is_secondary: None,
+            secret_ref: None,
+            dns: None,
+            deletion_policy: DeletionPolicy::Delete,
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -205,11 +225,20 @@ pub struct ClerkDomainStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_domain: Option<String>,
 
+    /// When Clerk last checked `spec.proxyUrl` (`POST /proxy_checks`), RFC 3339. A failing
+    /// check is repeated at most every 5 minutes after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_proxy_check_time: Option<String>,
+
     /// True when the operator took over a domain that already existed in Clerk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<bool>,
 
-    /// `Ready`: the domain exists in Clerk. `Synced`: Clerk matches the spec.
+    /// `Ready`: the domain exists on the pinned Clerk instance and matches the spec of the
+    /// current generation. `Synced`: the result of the last attempt, with Clerk's words when it
+    /// failed. `Reconciling`: a transient failure is being retried. `Stalled`: retrying cannot
+    /// help until the spec, the key or Clerk changes. `DNSPublished`, `DNSVerified` and
+    /// `ProxyVerified` report DNS automation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -98,6 +98,14 @@ impl UpdateDomain {
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.proxy_url.is_none() && self.is_secondary.is_none()
     }
+
+    /// The fields this PATCH sends, as named in its JSON body.
+    pub fn fields(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+            _ => vec![],
+        }
+    }
 }
 
 /// `POST /proxy_checks` body (operation `VerifyDomainProxy`): check that `proxy_url` forwards to

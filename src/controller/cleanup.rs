@@ -1,20 +1,27 @@
-//! Deletion: delete the satellite from Clerk (or leave it, and say why), then let the finalizer
-//! go. Never hangs on something retrying cannot fix.
+//! Deletion: delete the satellite the object owns from Clerk, by its ID on the pinned instance
+//! (or leave it, and say why), then let the finalizer go.
+//!
+//! The policy: an object deletes only the domain it owns, never a domain found by its name.
+//! Cleanup ends without deleting when `deletionPolicy` is `Orphan`, the domain is a primary, the
+//! object is paused, owns nothing, an older object owns the domain, or its key's Secret is gone
+//! for good. When deleting fails for a reason retrying cannot fix (the key is missing from the
+//! Secret, no default key, Clerk answers 401/403, the key moved to another instance), the
+//! object stays, says why (`Stalled`, an Event), and is released by setting
+//! `spec.deletionPolicy: Orphan` on it; transient failures are retried with backoff.
 
 use super::plan::{self, Cleanup, Memory, Release};
-use super::reconcile::{conflict_owner, key, write_status};
+use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome};
-use super::{Context, Error, credentials, events};
+use super::steps::{self, Failure, key, write_status};
+use super::{Context, Error, events};
 use crate::api::ClerkDomain;
 use crate::api::annotations;
-use crate::clerk::InstanceKind;
 use kube::runtime::controller::Action;
 
 /// Clean up `obj`, which is being deleted.
-pub async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
+pub(super) async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let result = decide_and_act(obj, ctx).await;
     if result.is_ok() {
-        ctx.claims.release(&key(obj));
         ctx.note_success(&key(obj));
         ctx.secrets_changed.notify_one();
     }
@@ -23,7 +30,7 @@ pub async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> 
 
 async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let status = obj.status.clone().unwrap_or_default();
-    let id = status.domain_id.clone().unwrap_or_else(|| "(unknown id)".into());
+    let id = status.domain_id.clone().unwrap_or_else(|| "(none)".into());
     let name = &obj.spec.domain;
     let notes = annotations::parse(obj.metadata.annotations.as_ref());
     if notes.paused {
@@ -34,67 +41,49 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         events::normal(ctx, obj, "Orphaned", "Delete", note).await;
         return Ok(Action::await_change());
     }
-    if let Some(why) = plan::release_without_clerk(&obj.spec) {
-        return release(ctx, obj, why, &id).await;
-    }
-    let key = match credentials::resolve(ctx, obj).await {
-        Ok((key, _)) => key,
-        Err(credentials::CredentialsError::SecretNotFound {
-            namespace,
-            name: secret,
-        }) => {
-            // The key is gone for good: waiting cannot help, and the object must not hang.
-            let note = format!(
-                "Left Clerk domain {id} ({name}) in place: Secret {namespace}/{secret} with its key no longer exists"
-            );
-            events::warning(ctx, obj, "Orphaned", "Delete", note).await;
-            return Ok(Action::await_change());
-        }
-        Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.to_string()).await,
-    };
-    let production = key.kind() == InstanceKind::Production;
-    let clerk = ctx.clerk(key);
-    let instance_id = match status.instance_id.clone() {
-        Some(i) => i,
-        None => match clerk.instance_id().await {
-            Ok(i) => i,
-            Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
-        },
-    };
-    if let Some(owner) = conflict_owner(ctx, obj, &instance_id) {
-        let note = format!(
-            "Left Clerk domain {name} in place: it is managed by ClerkDomain {}",
-            owner.object
-        );
-        events::normal(ctx, obj, "Orphaned", "Delete", note).await;
-        return Ok(Action::await_change());
-    }
-    let domains = match clerk.list_domains().await {
-        Ok(l) => l,
-        Err(e) => return cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
-    };
     let memory = Memory {
         domain_id: status.domain_id.as_deref(),
-        adopt_id: notes.domain_id,
-        production,
         pending: status.pending_domain.as_deref(),
         ..Default::default()
     };
-    match plan::plan_cleanup(&obj.spec, &memory, &domains) {
-        Cleanup::Delete { id } => match clerk.delete_domain(&id).await {
+    if let Some(Cleanup::Release(why)) = plan::cleanup_without_list(&obj.spec, &memory) {
+        return release(ctx, obj, why, &id).await;
+    }
+    let target = match steps::resolve(ctx, obj).await {
+        Ok(t) => t,
+        Err(f) if f.reason == Reason::SecretNotFound => {
+            // The key is gone for good: waiting cannot help, and the object must not hang.
+            let note = format!("Left Clerk domain {id} ({name}) in place: {}", f.message);
+            events::warning(ctx, obj, "Orphaned", "Delete", note).await;
+            return Ok(Action::await_change());
+        }
+        Err(f) => return cleanup_failed(obj, ctx, f).await,
+    };
+    if let Err(owner) = steps::check_owner(ctx, obj, &target.instance_id) {
+        let note = format!("Left Clerk domain {id} ({name}) in place: ClerkDomain {owner} owns it");
+        events::normal(ctx, obj, "Orphaned", "Delete", note).await;
+        return Ok(Action::await_change());
+    }
+    let decision = match plan::cleanup_without_list(&obj.spec, &memory) {
+        Some(c) => c,
+        None => {
+            let domains = match target.clerk.list_domains().await {
+                Ok(l) => l,
+                Err(e) => return cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
+            };
+            let owners = steps::owners(ctx, obj, &target.instance_id);
+            plan::plan_cleanup(&obj.spec, &memory, &domains, &owners)
+        }
+    };
+    match decision {
+        Cleanup::Delete { id } => match target.clerk.delete_domain(&id).await {
             Ok(_) => {
-                events::normal(
-                    ctx,
-                    obj,
-                    "Deleted",
-                    "Delete",
-                    format!("Deleted Clerk domain {id} ({name})"),
-                )
-                .await;
+                let note = format!("Deleted Clerk domain {id} ({name})");
+                events::normal(ctx, obj, "Deleted", "Delete", note).await;
                 Ok(Action::await_change())
             }
             Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, &id).await,
-            Err(e) => cleanup_failed(obj, ctx, e.reason(), e.stable_message()).await,
+            Err(e) => cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
         },
         Cleanup::Release(why) => release(ctx, obj, why, &id).await,
     }
@@ -115,29 +104,41 @@ async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Re
             "AlreadyGone",
             format!("Clerk domain {id} ({name}) was already gone"),
         ),
+        Release::NothingOwned => (
+            "NothingOwned",
+            format!("This object owns no Clerk domain; nothing was deleted ({name} is left as it is)"),
+        ),
     };
     events::normal(ctx, obj, reason, "Delete", note).await;
     Ok(Action::await_change())
 }
 
-/// Cleanup could not finish: say why in status and an Event, keep the finalizer, retry.
-async fn cleanup_failed(
-    obj: &ClerkDomain,
-    ctx: &Context,
-    reason: &str,
-    message: String,
-) -> Result<Action, Error> {
-    let message = format!("Deleting the Clerk domain failed: {message}");
+/// Cleanup could not finish: say why in status and an Event, keep the finalizer, retry. A
+/// failure that retrying cannot fix says how to release the object.
+async fn cleanup_failed(obj: &ClerkDomain, ctx: &Context, f: Failure) -> Result<Action, Error> {
+    let id = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.domain_id.as_deref())
+        .unwrap_or("(none)");
+    let mut message = format!("Deleting Clerk domain {id} failed: {}", f.message);
+    if f.reason.class() == Class::Terminal {
+        message.push_str(
+            "; retrying cannot fix this: fix the key, or set spec.deletionPolicy: Orphan on this \
+             object to release it and leave the domain in Clerk",
+        );
+    }
     let outcome = Outcome::Failed {
-        reason,
+        reason: f.reason,
         message: &message,
         domain: None,
     };
     if write_status(obj, ctx, &outcome, &Extras::default()).await? {
-        events::warning(ctx, obj, reason, "Delete", message.clone()).await;
+        events::warning(ctx, obj, f.reason.as_str(), "Delete", message.clone()).await;
     }
     Err(Error::Cleanup {
-        reason: reason.into(),
+        reason: f.reason,
         message,
+        retry: f.retry(),
     })
 }

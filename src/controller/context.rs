@@ -26,6 +26,19 @@ pub struct Config {
     pub instance: Option<String>,
     /// Check that CNAME records resolve (`DNSVerified`); `Some(None)` uses the system resolver.
     pub dns_verify: Option<Option<std::net::SocketAddr>>,
+    /// Namespaces whose ClerkDomains may use `default_key`; `None` allows every namespace.
+    pub default_key_namespaces: Option<Vec<String>>,
+    /// Watch only ClerkDomains matching this label selector (sharding, tests).
+    pub selector: Option<String>,
+}
+
+impl Config {
+    /// Whether ClerkDomains in `namespace` may use the default key.
+    pub fn default_key_allowed(&self, namespace: &str) -> bool {
+        self.default_key_namespaces
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|n| n == namespace))
+    }
 }
 
 impl Default for Config {
@@ -38,6 +51,8 @@ impl Default for Config {
             concurrency: 8,
             instance: None,
             dns_verify: None,
+            default_key_namespaces: None,
+            selector: None,
         }
     }
 }
@@ -55,8 +70,9 @@ pub struct Context {
     /// Resolves CNAME records for `DNSVerified` (none when verification is off).
     pub verifier: Option<crate::dns::verify::Verifier>,
     dns_attempts: Mutex<HashMap<String, u32>>,
-    /// Claims on domains, for conflict detection.
-    pub claims: super::conflicts::Claims,
+    /// Who owns which Clerk domain.
+    pub ownership: super::ownership::Ownership,
+    warned: Mutex<HashMap<String, String>>,
     /// Wakes the Secret release loop.
     pub secrets_changed: tokio::sync::Notify,
     store: std::sync::OnceLock<Store<ClerkDomain>>,
@@ -88,7 +104,8 @@ impl Context {
             metrics,
             config,
             failures: Mutex::new(HashMap::new()),
-            claims: Default::default(),
+            ownership: Default::default(),
+            warned: Mutex::new(HashMap::new()),
             verifier,
             dns_attempts: Mutex::new(HashMap::new()),
             secrets_changed: tokio::sync::Notify::new(),
@@ -186,6 +203,40 @@ impl Context {
     /// Whether `object` failed last time and has not succeeded since.
     pub fn is_failing(&self, object: &str) -> bool {
         self.failures.lock().unwrap().contains_key(object)
+    }
+
+    /// Follow the controller's watch: the ownership index, and pruning of every per-object
+    /// registry when an object is gone (also when it went without a cleanup).
+    pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
+        for gone in self.ownership.observe(event) {
+            self.forget(&gone.object);
+        }
+    }
+
+    /// Drop what this process remembers of `object` (`namespace/name`).
+    pub fn forget(&self, object: &str) {
+        self.failures.lock().unwrap().remove(object);
+        self.dns_attempts.lock().unwrap().remove(object);
+        self.warned.lock().unwrap().remove(object);
+    }
+
+    /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).
+    pub fn first_warning(&self, object: &str, message: &str) -> bool {
+        let mut w = self.warned.lock().unwrap();
+        if w.get(object).is_some_and(|m| m == message) {
+            return false;
+        }
+        w.insert(object.to_string(), message.to_string());
+        true
+    }
+
+    /// Per-object registries' sizes (failures, DNS attempts, warnings), for tests of pruning.
+    pub fn registry_sizes(&self) -> (usize, usize, usize) {
+        (
+            self.failures.lock().unwrap().len(),
+            self.dns_attempts.lock().unwrap().len(),
+            self.warned.lock().unwrap().len(),
+        )
     }
 
     /// Forget the failures of `object` after a success.

@@ -1,6 +1,7 @@
 //! Which Clerk secret key a ClerkDomain uses: its own namespace's Secret, else the default.
 
 use super::Context;
+use super::reason::Reason;
 use crate::api::ClerkDomain;
 use crate::clerk::SecretKey;
 use k8s_openapi::api::core::v1::Secret;
@@ -28,6 +29,11 @@ pub enum CredentialsError {
          (start it with CLERK_SECRET_KEY or --secret-key-file)"
     )]
     NoDefault,
+    #[error(
+        "spec.secretRef is not set and the operator's default Clerk secret key may not be used \
+         from namespace {namespace} (see --default-key-namespaces); set spec.secretRef"
+    )]
+    DefaultKeyNotAllowed { namespace: String },
     #[error("reading Secret {namespace}/{name}: {source}")]
     Kube {
         namespace: String,
@@ -38,17 +44,14 @@ pub enum CredentialsError {
 }
 
 impl CredentialsError {
-    /// Condition reason.
-    pub fn reason(&self) -> &'static str {
+    /// Condition reason; only API errors are transient.
+    pub fn reason(&self) -> Reason {
         match self {
-            CredentialsError::Kube { .. } => "CredentialsUnreadable",
-            _ => "CredentialsNotFound",
+            CredentialsError::Kube { .. } => Reason::CredentialsUnreadable,
+            CredentialsError::SecretNotFound { .. } => Reason::SecretNotFound,
+            CredentialsError::DefaultKeyNotAllowed { .. } => Reason::DefaultKeyNotAllowed,
+            _ => Reason::CredentialsNotFound,
         }
-    }
-
-    /// Whether retrying soon may help (API errors) or only a change will (missing Secret).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CredentialsError::Kube { .. })
     }
 }
 
@@ -59,6 +62,10 @@ pub async fn resolve(
     obj: &ClerkDomain,
 ) -> Result<(SecretKey, Option<Secret>), CredentialsError> {
     let Some(r) = &obj.spec.secret_ref else {
+        let namespace = obj.namespace().unwrap_or_default();
+        if !ctx.config.default_key_allowed(&namespace) {
+            return Err(CredentialsError::DefaultKeyNotAllowed { namespace });
+        }
         return ctx
             .config
             .default_key
@@ -141,7 +148,7 @@ mod tests {
     fn missing_empty_and_binary_keys_are_explained_without_values() {
         let e = key_from_secret(&secret("other", b"sk_live_abc"), "ns", "s", "k").unwrap_err();
         assert!(matches!(e, CredentialsError::KeyNotFound { .. }));
-        assert_eq!(e.reason(), "CredentialsNotFound");
+        assert_eq!(e.reason(), Reason::CredentialsNotFound);
         assert!(e.to_string().contains("ns/s") && !e.to_string().contains("sk_live"));
         let e = key_from_secret(&secret("k", b"  \n"), "ns", "s", "k").unwrap_err();
         assert!(matches!(e, CredentialsError::KeyInvalid { .. }));

@@ -18,7 +18,12 @@ pub struct DnsOutcome {
     pub drop_conditions: Vec<&'static str>,
     /// Sooner than the resync period while DNS is not verified yet.
     pub recheck: Option<Duration>,
+    /// Set when Clerk's proxy check ran now (`status.lastProxyCheckTime`).
+    pub proxy_checked_at: Option<String>,
 }
+
+/// A failing proxy check is repeated at most this often.
+pub const PROXY_RECHECK: Duration = Duration::from_secs(300);
 
 /// Run the three checks for `obj`, whose Clerk domain is `domain`.
 pub async fn reconcile(
@@ -54,10 +59,21 @@ pub async fn reconcile(
                 now,
             ));
         }
-        None => {
-            unpublish(ctx, obj).await;
-            out.drop_conditions.push(condition_type::DNS_PUBLISHED);
-        }
+        None => match unpublish(ctx, obj).await {
+            Ok(()) => out.drop_conditions.push(condition_type::DNS_PUBLISHED),
+            Err(message) => {
+                // Keep a condition, so the next reconcile tries again.
+                out.recheck = Some(Duration::from_secs(30));
+                out.conditions.push(condition(
+                    condition_type::DNS_PUBLISHED,
+                    false,
+                    "UnpublishFailed",
+                    message,
+                    generation,
+                    now,
+                ));
+            }
+        },
     }
 
     // DNS verification
@@ -116,19 +132,18 @@ pub async fn reconcile(
                     .iter()
                     .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
             });
-            let due = match previous {
-                None => true,
-                Some(c) if c.observed_generation != generation || forced => true,
-                Some(c) if c.status == "False" => {
-                    now.as_second() - c.last_transition_time.0.as_second() >= 300
-                }
-                Some(_) => false,
-            };
+            let last_check = obj
+                .status
+                .as_ref()
+                .and_then(|s| s.last_proxy_check_time.as_deref())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            let due = proxy_check_due(previous, last_check, generation, forced, now);
             if due {
                 let body = CreateProxyCheck {
                     domain_id: domain.id.clone(),
                     proxy_url: proxy.clone(),
                 };
+                out.proxy_checked_at = Some(now.to_string());
                 let c = match clerk.client.proxy_check(&body).await {
                     Ok(check) if check.successful => condition(
                         condition_type::PROXY_VERIFIED,
@@ -180,6 +195,22 @@ async fn publish(
     let desired = desired_endpoint(&owner, targets, ttl);
     let count = desired.spec.endpoints.len();
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    match api.get_opt(&obj.name_any()).await {
+        Ok(Some(existing)) if !owned_by(&existing, owner.uid) => {
+            return (
+                false,
+                "DNSEndpointNotOwned",
+                format!(
+                    "DNSEndpoint {} exists and is not owned by this ClerkDomain; the operator never \
+                     overwrites or deletes it: delete or rename it to let the operator publish",
+                    obj.name_any()
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return (false, "PublishFailed", e.to_string()),
+    }
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     match api.patch(&obj.name_any(), &pp, &Patch::Apply(&desired)).await {
         Ok(_) => (
@@ -198,20 +229,119 @@ async fn publish(
     }
 }
 
-/// Delete our DNSEndpoint if external-dns publishing was turned off (ignore absence).
-async fn unpublish(ctx: &Context, obj: &ClerkDomain) {
+/// Whether `ep` names the ClerkDomain `uid` as its controlling owner.
+fn owned_by(ep: &DNSEndpoint, uid: &str) -> bool {
+    ep.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == uid && r.controller == Some(true))
+}
+
+/// Delete our DNSEndpoint if external-dns publishing was turned off. A DNSEndpoint this object
+/// does not own is left alone. `Err` says why the delete has to be tried again.
+async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
     let has_condition = obj.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()
             .any(|c| c.type_ == condition_type::DNS_PUBLISHED)
     });
     if !has_condition {
-        return;
+        return Ok(());
     }
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    match api.delete(&obj.name_any(), &DeleteParams::default()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => tracing::warn!(error = %e, "could not delete the DNSEndpoint"),
+    let existing = match api.get_opt(&obj.name_any()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(format!("deleting the DNSEndpoint: {e}")),
+    };
+    let Some(uid) = obj.metadata.uid.as_deref() else {
+        return Ok(());
+    };
+    if !owned_by(&existing, uid) {
+        return Ok(());
+    }
+    // Delete exactly the object checked above.
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: existing.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&obj.name_any(), &dp).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not delete the DNSEndpoint");
+            Err(format!("deleting the DNSEndpoint: {e}"))
+        }
+    }
+}
+
+/// Whether Clerk's proxy check is due: first time, a new generation or a forced resync, or
+/// [`PROXY_RECHECK`] after the last real check while it fails.
+pub fn proxy_check_due(
+    previous: Option<&Condition>,
+    last_check: Option<jiff::Timestamp>,
+    generation: Option<i64>,
+    forced: bool,
+    now: jiff::Timestamp,
+) -> bool {
+    match previous {
+        None => true,
+        Some(c) if c.observed_generation != generation || forced => true,
+        Some(c) if c.status == "False" => last_check
+            .is_none_or(|t| now.as_second().saturating_sub(t.as_second()) >= PROXY_RECHECK.as_secs() as i64),
+        Some(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(s).unwrap()
+    }
+
+    #[test]
+    fn failing_proxy_checks_wait_five_minutes_after_the_last_real_check() {
+        // The condition turned False long ago (its transition time is old), but the last real
+        // check was a minute ago: not due. This was due on every reconcile before.
+        let failed = condition(
+            condition_type::PROXY_VERIFIED,
+            false,
+            "ProxyFailed",
+            "",
+            Some(1),
+            at(0),
+        );
+        let ok = condition(
+            condition_type::PROXY_VERIFIED,
+            true,
+            "ProxyWorks",
+            "",
+            Some(1),
+            at(0),
+        );
+        #[rustfmt::skip]
+        let cases = [
+            ("never checked", None, None, Some(1), false, at(10), true),
+            ("failed, checked 1 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3660), false),
+            ("failed, checked 5 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3900), true),
+            ("failed, no recorded check", Some(&failed), None, Some(1), false, at(10), true),
+            ("works: not repeated", Some(&ok), Some(at(0)), Some(1), false, at(99_999), false),
+            ("new generation", Some(&ok), Some(at(0)), Some(2), false, at(1), true),
+            ("forced", Some(&ok), Some(at(0)), Some(1), true, at(1), true),
+        ];
+        for (case, prev, last, generation, forced, now, want) in cases {
+            assert_eq!(
+                proxy_check_due(prev, last, generation, forced, now),
+                want,
+                "{case}"
+            );
+        }
     }
 }

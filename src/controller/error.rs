@@ -1,3 +1,6 @@
+use super::backoff::Retry;
+use super::reason::Reason;
+
 /// Errors that end a reconcile early; the controller retries them through `error_policy`.
 #[derive(thiserror::Error, Debug)]
 pub enum Error {
@@ -9,5 +12,27 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// Cleanup could not finish yet; the finalizer stays.
     #[error("cleanup not finished: {reason}: {message}")]
-    Cleanup { reason: String, message: String },
+    Cleanup {
+        reason: Reason,
+        message: String,
+        retry: Retry,
+    },
+    /// The reconcile panicked; the panic was contained.
+    #[error("internal error (contained panic): {0}")]
+    Panicked(String),
+}
+
+impl Error {
+    /// How the error policy retries: cleanup failures by their reason, the rest with backoff.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Cleanup { retry, .. } => *retry,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::CleanupFailed(e)
+                | kube::runtime::finalizer::Error::ApplyFailed(e) => e.retry(),
+                _ => Retry::Transient { after: None },
+            },
+            _ => Retry::Transient { after: None },
+        }
+    }
 }

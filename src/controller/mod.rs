@@ -1,18 +1,21 @@
 //! The reconcile loop: wiring ([`run`]), the shared [`Context`], pure decisions ([`plan`]), and
 //! the thin I/O shell that carries them out.
 
+mod apply;
 pub mod backoff;
 mod cleanup;
-pub mod conflicts;
 mod context;
 pub mod credentials;
 mod dns;
 mod error;
 mod events;
+pub mod ownership;
 pub mod plan;
+pub mod reason;
 mod reconcile;
 pub mod secrets;
 pub mod status;
+mod steps;
 
 pub use context::{Config, Context};
 pub use error::Error;
@@ -94,10 +97,21 @@ pub async fn run(
     // first. Those trees of small maps (one per field manager) were most of the operator's
     // memory at scale, and nothing here reads them (status is written by server-side apply).
     let (store, writer) = reflector::store();
-    let objects = watcher(api, watcher::Config::default().any_semantic()).modify(|o: &mut ClerkDomain| {
+    let mut watch = watcher::Config::default().any_semantic();
+    if let Some(selector) = &ctx.config.selector {
+        watch = watch.labels(selector);
+    }
+    let objects = watcher(api, watch).modify(|o: &mut ClerkDomain| {
         o.managed_fields_mut().clear();
     });
-    let controller = Controller::for_stream(reflector(writer, objects).applied_objects(), store.clone());
+    // The ownership index follows the same watch as the cache, event by event.
+    let index_ctx = ctx.clone();
+    let events = reflector(writer, objects).inspect(move |e| {
+        if let Ok(e) = e {
+            index_ctx.observe(e);
+        }
+    });
+    let controller = Controller::for_stream(events.applied_objects(), store.clone());
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());

@@ -1,6 +1,7 @@
 //! The reconcile decision as pure functions: given the spec, what the object remembers and what
 //! Clerk reports, say what to do. No I/O here; the executor carries the decisions out.
 
+use super::reason::Reason;
 use crate::api::{ClerkDomainSpec, DeletionPolicy};
 use crate::clerk::{CreateDomain, Domain, UpdateDomain};
 
@@ -19,42 +20,110 @@ pub struct Memory<'a> {
     pub pending: Option<&'a str>,
 }
 
+/// Who owns the other domains of the instance: the `namespace/name` of the ClerkDomain that
+/// owns domain `id`, when that is another object than the one being planned.
+pub trait Owners {
+    fn other_owner(&self, domain_id: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Owners for F {
+    fn other_owner(&self, domain_id: &str) -> Option<String> {
+        self(domain_id)
+    }
+}
+
+/// Nobody else owns anything.
+pub fn nobody(_: &str) -> Option<String> {
+    None
+}
+
 /// How the Clerk domain was found among the instance's domains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Found<'d> {
-    /// By the ID the object remembers.
-    ById(&'d Domain),
-    /// By name: the object did not know this domain (adoption).
-    ByName(&'d Domain),
+    /// The domain the object owns: its recorded ID, or its own create whose answer was lost.
+    Owned(&'d Domain),
+    /// A domain nobody owns, to adopt (by the annotation's ID or by name).
+    Adopt(&'d Domain),
     /// Not there.
     Missing,
 }
 
-/// Find the object's domain: by remembered ID first, else by name.
-pub fn find<'d>(domains: &'d [Domain], memory: &Memory<'_>, name: &str) -> Found<'d> {
+/// Why the plan cannot go on.
+type Refusal = (Reason, String);
+
+fn by_name<'d>(domains: &'d [Domain], name: &str) -> Option<&'d Domain> {
+    domains.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// Find the object's domain. Owned domains are found by ID only; a name finds a domain only to
+/// adopt it, and only when no other object owns it.
+pub fn find<'d>(
+    domains: &'d [Domain],
+    memory: &Memory<'_>,
+    name: &str,
+    owners: &dyn Owners,
+) -> Result<Found<'d>, Refusal> {
     if let Some(id) = memory.domain_id
         && let Some(d) = domains.iter().find(|d| d.id == id)
     {
-        return Found::ById(d);
+        return Ok(Found::Owned(d));
     }
-    if let Some(id) = memory.adopt_id {
+    // Our own create whose answer was lost (perhaps under a name the spec has since left).
+    if let Some(d) = memory.pending.and_then(|p| by_name(domains, p))
+        && owners.other_owner(&d.id).is_none()
+    {
+        return Ok(Found::Owned(d));
+    }
+    if let Some(id) = memory.adopt_id
+        && memory.domain_id.is_none_or(|known| known == id)
+    {
         // An explicit adoption target is never replaced by a match on the name.
-        return match domains.iter().find(|d| d.id == id) {
-            Some(d) => Found::ByName(d),
-            None => Found::Missing,
+        let Some(d) = domains.iter().find(|d| d.id == id) else {
+            return Err((
+                Reason::AdoptionTargetNotFound,
+                format!(
+                    "annotation clerk-operator.io/domain-id names {id}, which this Clerk instance does not \
+                     have; fix or remove the annotation"
+                ),
+            ));
+        };
+        return match owners.other_owner(&d.id) {
+            Some(owner) => Err(already_owned(d, &owner)),
+            None => Ok(Found::Adopt(d)),
         };
     }
-    if let Some(d) = domains.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
-        return Found::ByName(d);
+    match by_name(domains, name) {
+        Some(d) => match owners.other_owner(&d.id) {
+            Some(owner) if memory.domain_id.is_some() => Err(name_taken(d, &owner)),
+            Some(owner) => Err(already_owned(d, &owner)),
+            None => Ok(Found::Adopt(d)),
+        },
+        None => Ok(Found::Missing),
     }
-    // Our own create whose answer was lost, under a name the spec has since left.
-    match memory
-        .pending
-        .and_then(|p| domains.iter().find(|d| d.name.eq_ignore_ascii_case(p)))
-    {
-        Some(d) => Found::ById(d),
-        None => Found::Missing,
-    }
+}
+
+fn already_owned(d: &Domain, owner: &str) -> Refusal {
+    (
+        Reason::AlreadyOwned,
+        format!(
+            "Clerk domain {} ({}) is owned by ClerkDomain {owner}; a domain has one owner, so this \
+             object leaves it alone (delete {owner}, with deletionPolicy: Orphan to keep the domain, \
+             before another object may adopt it)",
+            d.id, d.name
+        ),
+    )
+}
+
+fn name_taken(d: &Domain, owner: &str) -> Refusal {
+    (
+        Reason::NameTaken,
+        format!(
+            "cannot rename to {}: that name belongs to Clerk domain {} owned by ClerkDomain {owner}. \
+             Clerk domain names are unique; to swap two names, first rename one of them to a \
+             temporary name",
+            d.name, d.id
+        ),
+    )
 }
 
 /// One step toward the spec.
@@ -62,47 +131,45 @@ pub fn find<'d>(domains: &'d [Domain], memory: &Memory<'_>, name: &str) -> Found
 pub enum Step {
     /// `POST /domains`. `recreate` is true when the object had a domain that has since vanished.
     Create { body: CreateDomain, recreate: bool },
-    /// `PATCH /domains/{id}`. `adopt` is true when the domain was found by name.
+    /// `PATCH /domains/{id}`. `adopt` is true when the object does not own the domain yet.
     Update {
         id: String,
         body: UpdateDomain,
         adopt: bool,
     },
-    /// Clerk already matches the spec. `adopt` is true when the domain was found by name.
+    /// Clerk already matches the spec. `adopt` is true when the object does not own it yet.
     InSync { id: String, adopt: bool },
-    /// The spec cannot be carried out; retrying will not help until it changes.
-    Invalid { reason: &'static str, message: String },
+    /// The spec cannot be carried out; retrying will not help until it (or Clerk) changes.
+    Invalid { reason: Reason, message: String },
 }
 
-/// Decide the next step for `spec` given Clerk's `domains`.
-pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> Step {
+impl From<Refusal> for Step {
+    fn from((reason, message): Refusal) -> Self {
+        Step::Invalid { reason, message }
+    }
+}
+
+/// Decide the next step for `spec` given Clerk's `domains` and who owns them.
+pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain], owners: &dyn Owners) -> Step {
     if memory.production && spec.domain.contains(':') {
         return Step::Invalid {
-            reason: "PortNotAllowed",
+            reason: Reason::PortNotAllowed,
             message: format!(
                 "domain {:?} has a port, which only development instances (sk_test_ keys) accept",
                 spec.domain
             ),
         };
     }
-    let found = find(domains, memory, &spec.domain);
-    if let (Found::Missing, Some(id)) = (found, memory.adopt_id)
-        && memory.domain_id.is_none_or(|known| known == id)
-    {
-        return Step::Invalid {
-            reason: "AdoptionTargetNotFound",
-            message: format!(
-                "annotation clerk-operator.io/domain-id names {id}, which this Clerk instance does not \
-                 have; fix or remove the annotation"
-            ),
-        };
-    }
+    let found = match find(domains, memory, &spec.domain, owners) {
+        Ok(f) => f,
+        Err(refusal) => return refusal.into(),
+    };
     let (domain, adopt) = match found {
-        Found::ById(d) => (d, false),
-        Found::ByName(d) => (d, true),
+        Found::Owned(d) => (d, false),
+        Found::Adopt(d) => (d, true),
         Found::Missing if !spec.is_satellite => {
             return Step::Invalid {
-                reason: "PrimaryDomainNotFound",
+                reason: Reason::PrimaryDomainNotFound,
                 message: format!(
                     "isSatellite is false but the Clerk instance has no domain named {:?}; the \
                      operator never creates primary domains: set spec.domain to the instance's \
@@ -125,7 +192,7 @@ pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> 
     if domain.is_satellite != spec.is_satellite {
         let kind = |s: bool| if s { "a satellite" } else { "the primary" };
         return Step::Invalid {
-            reason: "SatelliteMismatch",
+            reason: Reason::SatelliteMismatch,
             message: format!(
                 "Clerk domain {} ({}) is {} domain but spec.isSatellite is {}",
                 domain.id,
@@ -134,6 +201,32 @@ pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> 
                 spec.is_satellite
             ),
         };
+    }
+    if !domain.name.eq_ignore_ascii_case(&spec.domain) {
+        if !spec.is_satellite {
+            return Step::Invalid {
+                reason: Reason::PrimaryNameDiffers,
+                message: format!(
+                    "Clerk's primary domain {} is named {} but spec.domain is {}: the operator never \
+                     renames a primary domain (Clerk warns that it means downtime); rename it in the \
+                     Clerk Dashboard, or set spec.domain to {} by re-creating this object",
+                    domain.id, domain.name, spec.domain, domain.name
+                ),
+            };
+        }
+        if let Some(holder) = by_name(domains, &spec.domain).filter(|h| h.id != domain.id) {
+            return match owners.other_owner(&holder.id) {
+                Some(owner) => name_taken(holder, &owner).into(),
+                None => Step::Invalid {
+                    reason: Reason::NameTaken,
+                    message: format!(
+                        "cannot rename to {}: Clerk already has domain {} of that name, which no \
+                         ClerkDomain owns; delete it in Clerk, or adopt it with its own ClerkDomain",
+                        holder.name, holder.id
+                    ),
+                },
+            };
+        }
     }
     let body = diff(spec, memory, domain, adopt);
     if body.is_empty() {
@@ -153,7 +246,7 @@ pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> 
 /// The PATCH that brings `domain` to `spec`; empty when nothing differs.
 fn diff(spec: &ClerkDomainSpec, memory: &Memory<'_>, domain: &Domain, adopt: bool) -> UpdateDomain {
     let mut body = UpdateDomain::default();
-    if domain.name != spec.domain {
+    if domain.name != spec.domain && spec.is_satellite {
         body.name = Some(spec.domain.clone());
     }
     let want_proxy = non_empty(spec.proxy_url.as_deref());
@@ -177,7 +270,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// What to do when the object is being deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cleanup {
-    /// `DELETE /domains/{id}`.
+    /// `DELETE /domains/{id}` of the domain the object owns.
     Delete { id: String },
     /// Release the finalizer without touching Clerk.
     Release(Release),
@@ -192,28 +285,46 @@ pub enum Release {
     PrimaryKept,
     /// Clerk has no such domain any more.
     AlreadyGone,
+    /// The object owns no Clerk domain: nothing to delete.
+    NothingOwned,
 }
 
-/// Why cleanup can release the finalizer without asking Clerk, if it can.
-pub fn release_without_clerk(spec: &ClerkDomainSpec) -> Option<Release> {
+/// How cleanup can end without asking Clerk, if it can. An object that owns a domain (its
+/// recorded ID) deletes it by that ID without a list; only a create whose answer was lost needs
+/// a look at Clerk.
+pub fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Option<Cleanup> {
     if spec.deletion_policy == DeletionPolicy::Orphan {
-        Some(Release::Orphaned)
+        Some(Cleanup::Release(Release::Orphaned))
     } else if !spec.is_satellite {
-        Some(Release::PrimaryKept)
+        Some(Cleanup::Release(Release::PrimaryKept))
+    } else if let Some(id) = memory.domain_id {
+        Some(Cleanup::Delete { id: id.to_string() })
+    } else if memory.pending.is_none() {
+        Some(Cleanup::Release(Release::NothingOwned))
     } else {
         None
     }
 }
 
-/// Decide how to clean up, given Clerk's `domains`.
-pub fn plan_cleanup(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain]) -> Cleanup {
-    if let Some(release) = release_without_clerk(spec) {
-        return Cleanup::Release(release);
+/// Decide how to clean up, given Clerk's `domains`: never by the spec's name, only by what the
+/// object owns (its recorded ID, or its own create whose answer was lost).
+pub fn plan_cleanup(
+    spec: &ClerkDomainSpec,
+    memory: &Memory<'_>,
+    domains: &[Domain],
+    owners: &dyn Owners,
+) -> Cleanup {
+    if let Some(c) = cleanup_without_list(spec, memory) {
+        return c;
     }
-    match find(domains, memory, &spec.domain) {
-        Found::Missing => Cleanup::Release(Release::AlreadyGone),
-        Found::ById(d) | Found::ByName(d) if !d.is_satellite => Cleanup::Release(Release::PrimaryKept),
-        Found::ById(d) | Found::ByName(d) => Cleanup::Delete { id: d.id.clone() },
+    let pending = memory
+        .pending
+        .and_then(|p| by_name(domains, p))
+        .filter(|d| owners.other_owner(&d.id).is_none());
+    match pending {
+        Some(d) if !d.is_satellite => Cleanup::Release(Release::PrimaryKept),
+        Some(d) => Cleanup::Delete { id: d.id.clone() },
+        None => Cleanup::Release(Release::NothingOwned),
     }
 }
 

@@ -1,15 +1,23 @@
 use super::*;
-use crate::api::SecretKeyRef;
+use crate::controller::reason::Reason;
 
 fn spec(domain: &str) -> ClerkDomainSpec {
-    ClerkDomainSpec {
-        domain: domain.into(),
-        is_satellite: true,
-        proxy_url: None,
-        is_secondary: None,
-        secret_ref: None::<SecretKeyRef>,
-        deletion_policy: DeletionPolicy::Delete,
-        dns: None,
+    ClerkDomainSpec::for_domain(domain)
+}
+
+/// Domains owned by other objects: `domain id -> namespace/name`.
+fn owned(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(d, o)| (d.to_string(), o.to_string()))
+        .collect();
+    move |id| map.get(id).cloned()
+}
+
+fn invalid(reason: Reason) -> Step {
+    Step::Invalid {
+        reason,
+        message: String::new(),
     }
 }
 
@@ -110,23 +118,88 @@ fn plan_table() {
         ("rename and proxy in one patch", with_proxy(spec("c.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| { b.name = Some("c.example.com".into()); b.proxy_url = Some(Some(proxy.into())); })),
         ("primary found by name", primary_spec(spec("example.com")), mem(None), vec![primary.clone(), a.clone()], in_sync("dmn_p", true)),
         ("primary proxy change -> patch", with_proxy(primary_spec(spec("example.com")), proxy), mem(Some("dmn_p")), vec![primary.clone()], update("dmn_p", false, |b| b.proxy_url = Some(Some(proxy.into())))),
-        ("annotation adopts by id and renames", spec("a.example.com"), adopt("dmn_b"), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", true, |b| b.name = Some("a.example.com".into()))),
+        ("annotation adopts by id and renames", spec("a.example.com"), adopt("dmn_b"), vec![primary.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", true, |b| b.name = Some("a.example.com".into()))),
         ("annotation target same name -> adopt in sync", spec("a.example.com"), adopt("dmn_a"), vec![a.clone()], in_sync("dmn_a", true)),
         ("status id wins over annotation", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![a.clone(), dom("dmn_b", "b.example.com", true, None)], in_sync("dmn_a", false)),
-        ("adopted domain vanished -> recreate", spec("a.example.com"), Memory { domain_id: Some("dmn_b"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![], Step::Invalid { reason: "AdoptionTargetNotFound", message: String::new() }),
+        ("adopted domain vanished -> explained", spec("a.example.com"), Memory { domain_id: Some("dmn_b"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![], invalid(Reason::AdoptionTargetNotFound)),
         ("port on a development key is fine", spec("localhost:3000"), mem(None), vec![], create("localhost:3000", None, false)),
         ("lost create answer, spec renamed since -> adopt own domain and rename", spec("b.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
-        ("pending name ignored when the spec name exists", spec("a.example.com"), Memory { pending: Some("z.example.com"), ..Default::default() }, vec![a.clone(), dom("dmn_z", "z.example.com", true, None)], in_sync("dmn_a", true)),
-        ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
+        ("own lost create kept over an unowned name match", spec("a.example.com"), Memory { pending: Some("z.example.com"), ..Default::default() }, vec![a.clone(), dom("dmn_z", "z.example.com", true, None)], invalid(Reason::NameTaken)),
+        ("own lost create under the spec name is ours, not adopted", spec("a.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
+        ("primary is never renamed", primary_spec(spec("new.example.com")), mem(Some("dmn_p")), vec![primary.clone()], invalid(Reason::PrimaryNameDiffers)),
+        ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![primary.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
+        ("a name held by another domain is never PATCHed into", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], invalid(Reason::NameTaken)),
     ];
     for (name, spec, memory, domains, want) in cases {
-        let got = plan(&spec, &memory, &domains);
-        match (&got, &want) {
-            (Step::Invalid { reason: a, .. }, Step::Invalid { reason: b, .. }) => {
-                assert_eq!(a, b, "case: {name}")
-            }
-            _ => assert_eq!(got, want, "case: {name}"),
+        let got = plan(&spec, &memory, &domains, &nobody);
+        assert_step(name, got, want);
+    }
+}
+
+fn assert_step(name: &str, got: Step, want: Step) {
+    match (&got, &want) {
+        (Step::Invalid { reason: a, .. }, Step::Invalid { reason: b, .. }) => {
+            assert_eq!(a, b, "case: {name}")
         }
+        _ => assert_eq!(got, want, "case: {name}"),
+    }
+}
+
+/// Ownership by identity: names find domains only to adopt, and only domains nobody owns;
+/// owned domains are reached by ID only.
+#[test]
+fn ownership_table() {
+    let a = dom("dmn_a", "a.example.com", true, None);
+    let b = dom("dmn_b", "b.example.com", true, None);
+    let primary = dom("dmn_p", "example.com", false, None);
+    let theirs = &[("dmn_a", "other/owner")];
+    #[rustfmt::skip]
+    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, &[(&str, &str)], Step)> = vec![
+        ("adopting an owned domain by name is refused", spec("a.example.com"), mem(None), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
+        ("adopting an owned domain by annotation is refused", spec("x.example.com"), adopt("dmn_a"), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
+        ("an unowned domain is adopted", spec("a.example.com"), mem(None), vec![a.clone()], &[], in_sync("dmn_a", true)),
+        ("renaming into an owned name is refused", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), b.clone()], theirs, invalid(Reason::NameTaken)),
+        ("renaming into an unowned existing name is refused", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), b.clone()], &[], invalid(Reason::NameTaken)),
+        ("swap: each side is told the name is taken", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone(), b.clone()], &[("dmn_b", "ns/b")], invalid(Reason::NameTaken)),
+        ("my own domain by ID, whoever else names it", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], in_sync("dmn_a", false)),
+        ("vanished owned domain, name now owned by another -> refused, not created", spec("a.example.com"), mem(Some("dmn_gone")), vec![a.clone()], theirs, invalid(Reason::NameTaken)),
+        ("lost create matched only when nobody owns it", spec("a.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
+        ("the primary, owned elsewhere, is not adopted", { let mut s = spec("example.com"); s.is_satellite = false; s }, mem(None), vec![primary.clone()], &[("dmn_p", "ns/p")], invalid(Reason::AlreadyOwned)),
+        ("renaming into a free name is a PATCH", spec("c.example.com"), mem(Some("dmn_a")), vec![a.clone(), b.clone()], &[("dmn_b", "ns/b")], update("dmn_a", false, |u| u.name = Some("c.example.com".into()))),
+    ];
+    for (name, spec, memory, domains, others, want) in cases {
+        let got = plan(&spec, &memory, &domains, &owned(others));
+        assert_step(name, got, want);
+    }
+}
+
+#[test]
+fn refusals_name_the_owner_and_explain_swaps() {
+    let a = dom("dmn_a", "a.example.com", true, None);
+    let b = dom("dmn_b", "b.example.com", true, None);
+    match plan(
+        &spec("a.example.com"),
+        &mem(None),
+        &[a.clone()],
+        &owned(&[("dmn_a", "team-x/site")]),
+    ) {
+        Step::Invalid { message, .. } => assert!(
+            message.contains("team-x/site") && message.contains("dmn_a"),
+            "{message}"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    match plan(
+        &spec("b.example.com"),
+        &mem(Some("dmn_a")),
+        &[a, b],
+        &owned(&[("dmn_b", "ns/b")]),
+    ) {
+        Step::Invalid { message, .. } => assert!(
+            message.contains("ns/b") && message.contains("temporary name"),
+            "{message}"
+        ),
+        other => panic!("unexpected {other:?}"),
     }
 }
 
@@ -136,9 +209,9 @@ fn production_keys_refuse_ports_and_missing_adoption_targets_are_explained() {
         production: true,
         ..Default::default()
     };
-    match plan(&spec("a.example.com:8443"), &prod, &[]) {
+    match plan(&spec("a.example.com:8443"), &prod, &[], &nobody) {
         Step::Invalid { reason, message } => {
-            assert_eq!(reason, "PortNotAllowed");
+            assert_eq!(reason, Reason::PortNotAllowed);
             assert!(message.contains("development"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
@@ -147,9 +220,10 @@ fn production_keys_refuse_ports_and_missing_adoption_targets_are_explained() {
         &spec("a.example.com"),
         &adopt("dmn_zzz"),
         &[dom("dmn_a", "a.example.com", true, None)],
+        &nobody,
     ) {
         Step::Invalid { reason, message } => {
-            assert_eq!(reason, "AdoptionTargetNotFound");
+            assert_eq!(reason, Reason::AdoptionTargetNotFound);
             assert!(message.contains("dmn_zzz"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
@@ -160,9 +234,14 @@ fn production_keys_refuse_ports_and_missing_adoption_targets_are_explained() {
 fn invalid_plans_explain_themselves() {
     let mut s = spec("missing.example.com");
     s.is_satellite = false;
-    match plan(&s, &mem(None), &[dom("dmn_p", "example.com", false, None)]) {
+    match plan(
+        &s,
+        &mem(None),
+        &[dom("dmn_p", "example.com", false, None)],
+        &nobody,
+    ) {
         Step::Invalid { reason, message } => {
-            assert_eq!(reason, "PrimaryDomainNotFound");
+            assert_eq!(reason, Reason::PrimaryDomainNotFound);
             assert!(message.contains("missing.example.com"), "{message}");
         }
         other => panic!("unexpected {other:?}"),
@@ -172,8 +251,9 @@ fn invalid_plans_explain_themselves() {
         &spec("example.com"),
         &mem(None),
         &[dom("dmn_p", "example.com", false, None)],
+        &nobody,
     ) {
-        Step::Invalid { reason, .. } => assert_eq!(reason, "SatelliteMismatch"),
+        Step::Invalid { reason, .. } => assert_eq!(reason, Reason::SatelliteMismatch),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -190,27 +270,37 @@ fn cleanup_table() {
         s.is_satellite = false;
         s
     };
+    let pending = |p| Memory {
+        pending: Some(p),
+        ..Default::default()
+    };
+    let theirs: &[(&str, &str)] = &[("dmn_a", "other/owner")];
     #[rustfmt::skip]
-    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, Cleanup)> = vec![
-        ("delete by id", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
-        ("delete by name when id unknown", spec("a.example.com"), mem(None), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
-        ("renamed outside: delete by id", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
-        ("gone already", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone()], Cleanup::Release(Release::AlreadyGone)),
-        ("lost create answer under an old name is deleted", spec("b.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], Cleanup::Delete { id: "dmn_a".into() }),
-        ("orphan policy", orphan(spec("a.example.com")), mem(Some("dmn_a")), vec![a.clone()], Cleanup::Release(Release::Orphaned)),
-        ("primary spec kept", primary_spec(spec("example.com")), mem(Some("dmn_p")), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),
-        ("satellite spec naming the primary is kept", spec("example.com"), mem(None), vec![primary.clone()], Cleanup::Release(Release::PrimaryKept)),
+    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, &[(&str, &str)], Cleanup)> = vec![
+        ("delete by id", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Delete { id: "dmn_a".into() }),
+        ("owns nothing: deletes nothing, even if the name exists", spec("a.example.com"), mem(None), vec![a.clone()], &[], Cleanup::Release(Release::NothingOwned)),
+        ("renamed outside: delete by id", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Delete { id: "dmn_a".into() }),
+        ("owned id is deleted without a list (404 means gone)", spec("a.example.com"), mem(Some("dmn_a")), vec![], &[], Cleanup::Delete { id: "dmn_a".into() }),
+        ("lost create answer under an old name is deleted", spec("b.example.com"), pending("a.example.com"), vec![a.clone()], &[], Cleanup::Delete { id: "dmn_a".into() }),
+        ("lost create that another object owns is not deleted", spec("a.example.com"), pending("a.example.com"), vec![a.clone()], theirs, Cleanup::Release(Release::NothingOwned)),
+        ("lost create never made: nothing to delete", spec("a.example.com"), pending("a.example.com"), vec![primary.clone()], &[], Cleanup::Release(Release::NothingOwned)),
+        ("orphan policy", orphan(spec("a.example.com")), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Release(Release::Orphaned)),
+        ("primary spec kept", primary_spec(spec("example.com")), mem(Some("dmn_p")), vec![primary.clone()], &[], Cleanup::Release(Release::PrimaryKept)),
+        ("a pending name matching the primary is kept", spec("example.com"), pending("example.com"), vec![primary.clone()], &[], Cleanup::Release(Release::PrimaryKept)),
     ];
-    for (name, spec, memory, domains, want) in cases {
-        assert_eq!(plan_cleanup(&spec, &memory, &domains), want, "case: {name}");
+    for (name, spec, memory, domains, others, want) in cases {
+        assert_eq!(
+            plan_cleanup(&spec, &memory, &domains, &owned(others)),
+            want,
+            "case: {name}"
+        );
     }
-    assert_eq!(release_without_clerk(&spec("a.example.com")), None);
     assert_eq!(
-        release_without_clerk(&orphan(spec("a.example.com"))),
-        Some(Release::Orphaned)
+        cleanup_without_list(&spec("a.example.com"), &pending("a.example.com")),
+        None
     );
     assert_eq!(
-        release_without_clerk(&primary_spec(spec("a.example.com"))),
-        Some(Release::PrimaryKept)
+        cleanup_without_list(&spec("a.example.com"), &mem(None)),
+        Some(Cleanup::Release(Release::NothingOwned))
     );
 }

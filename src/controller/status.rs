@@ -1,7 +1,9 @@
 //! The status the operator wants an object to have, computed purely from what happened.
 
+use super::reason::{Class, Reason};
 use crate::api::{ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition};
 use crate::clerk::Domain;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// The result of one reconcile, as far as status is concerned.
 #[derive(Clone, Debug)]
@@ -12,9 +14,9 @@ pub enum Outcome<'a> {
         adopted: bool,
         applied_is_secondary: Option<bool>,
     },
-    /// Something failed; `domain` is what Clerk last reported, if anything.
+    /// Something failed; `domain` is the domain the object owns as Clerk last reported it.
     Failed {
-        reason: &'a str,
+        reason: Reason,
         message: &'a str,
         domain: Option<&'a Domain>,
     },
@@ -27,15 +29,27 @@ pub struct Extras<'a> {
     pub instance_id: Option<&'a str>,
     /// `status.lastHandledReconcileAt`.
     pub handled_reconcile_at: Option<&'a str>,
-    /// `status.pendingDomain`, recorded before a create whose answer was not seen.
-    pub pending_domain: Option<&'a str>,
+    /// `status.pendingDomain`: `Some(Some(name))` records a create about to be sent,
+    /// `Some(None)` clears it (Clerk answered definitively).
+    pub pending_domain: Option<Option<&'a str>>,
+    /// `status.lastProxyCheckTime`.
+    pub proxy_checked_at: Option<String>,
     /// More conditions to set (DNS automation), and condition types to drop.
-    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    pub conditions: Vec<Condition>,
     pub drop_conditions: Vec<&'static str>,
 }
 
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
 /// so the caller can skip the write (`lastTransitionTime` only moves when a status flips).
+///
+/// The conditions, as kstatus (Flux) and Argo CD read them:
+/// - `Ready=True` only when the domain exists on the pinned instance and Clerk matches the spec
+///   of `metadata.generation`. A failure keeps `Ready=True` only if that generation was already
+///   applied; otherwise `Ready=False` (`UpdatePending` when a domain is registered, whose ID and
+///   records stay in status).
+/// - `Synced`: the last attempt's result, with Clerk's words when it failed.
+/// - `Reconciling=True` while a transient failure is retried with backoff; `Stalled=True` when
+///   retrying cannot help. Neither is present otherwise.
 pub fn next_status(
     obj: &ClerkDomain,
     outcome: &Outcome<'_>,
@@ -53,13 +67,21 @@ pub fn next_status(
         st.last_handled_reconcile_at = Some(at.to_string());
     }
     if let Some(p) = extras.pending_domain {
-        st.pending_domain = Some(p.to_string());
+        st.pending_domain = p.map(str::to_string);
+    }
+    if let Some(at) = &extras.proxy_checked_at {
+        st.last_proxy_check_time = Some(at.clone());
     }
     for c in &extras.conditions {
         set_condition(&mut st.conditions, c.clone());
     }
     st.conditions
         .retain(|c| !extras.drop_conditions.contains(&c.type_.as_str()));
+    let set = |st: &mut ClerkDomainStatus, type_: &str, ok: bool, reason: Reason, message: &str| {
+        let c = condition(type_, ok, reason.as_str(), message, generation, now);
+        set_condition(&mut st.conditions, c);
+    };
+    let drop = |st: &mut ClerkDomainStatus, type_: &str| st.conditions.retain(|c| c.type_ != type_);
 
     match outcome {
         Outcome::Synced {
@@ -73,24 +95,17 @@ pub fn next_status(
                 st.adopted = Some(true);
             }
             st.applied_is_secondary = *applied_is_secondary;
-            let ready = condition(
-                condition_type::READY,
-                true,
-                "Registered",
-                format!("Domain {} is registered in Clerk", domain.id),
-                generation,
-                now,
-            );
-            set_condition(&mut st.conditions, ready);
-            let synced = condition(
+            let message = format!("Domain {} is registered in Clerk and matches the spec", domain.id);
+            set(&mut st, condition_type::READY, true, Reason::Registered, &message);
+            set(
+                &mut st,
                 condition_type::SYNCED,
                 true,
-                "InSync",
+                Reason::InSync,
                 "Clerk matches the spec",
-                generation,
-                now,
             );
-            set_condition(&mut st.conditions, synced);
+            drop(&mut st, condition_type::RECONCILING);
+            drop(&mut st, condition_type::STALLED);
         }
         Outcome::Failed {
             reason,
@@ -99,44 +114,45 @@ pub fn next_status(
         } => {
             if let Some(d) = domain {
                 fill_from_domain(&mut st, d);
-                let ready = condition(
-                    condition_type::READY,
-                    true,
-                    "Registered",
-                    format!("Domain {} is registered in Clerk", d.id),
-                    generation,
-                    now,
-                );
-                set_condition(&mut st.conditions, ready);
-            } else {
-                let was_ready = old
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == condition_type::READY && c.status == "True");
-                if !(was_ready && old.domain_id.is_some() && is_transient_reason(reason)) {
-                    let ready = condition(condition_type::READY, false, reason, *message, generation, now);
-                    set_condition(&mut st.conditions, ready);
-                } else if let Some(c) = st
+            }
+            let applied = old.conditions.iter().any(|c| {
+                c.type_ == condition_type::READY && c.status == "True" && c.observed_generation == generation
+            });
+            let class = reason.class();
+            if applied && class != Class::Terminal {
+                // The current generation is realized; only this attempt failed.
+                if let Some(c) = st
                     .conditions
                     .iter_mut()
                     .find(|c| c.type_ == condition_type::READY)
                 {
                     c.observed_generation = generation;
                 }
+            } else if st.domain_id.is_some() && class == Class::Transient {
+                let g = generation.unwrap_or_default();
+                let m = format!("generation {g} is not applied in Clerk yet: {message}");
+                set(&mut st, condition_type::READY, false, Reason::UpdatePending, &m);
+            } else {
+                set(&mut st, condition_type::READY, false, *reason, message);
             }
-            let synced = condition(condition_type::SYNCED, false, reason, *message, generation, now);
-            set_condition(&mut st.conditions, synced);
+            set(&mut st, condition_type::SYNCED, false, *reason, message);
+            match class {
+                Class::Terminal => {
+                    set(&mut st, condition_type::STALLED, true, *reason, message);
+                    drop(&mut st, condition_type::RECONCILING);
+                }
+                Class::Transient => {
+                    set(&mut st, condition_type::RECONCILING, true, *reason, message);
+                    drop(&mut st, condition_type::STALLED);
+                }
+                Class::Ok | Class::Paused => {
+                    drop(&mut st, condition_type::RECONCILING);
+                    drop(&mut st, condition_type::STALLED);
+                }
+            }
         }
     }
     st
-}
-
-/// Reasons for which the last known registration still holds (Clerk could not be asked).
-fn is_transient_reason(reason: &str) -> bool {
-    matches!(
-        reason,
-        "ClerkUnreachable" | "ClerkUnavailable" | "ClerkRateLimited" | "CredentialsUnreadable" | "Paused"
-    )
 }
 
 fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::{ClerkDomainSpec, DeletionPolicy};
 use crate::clerk::CnameTarget as ClerkTarget;
+use crate::controller::reason::Reason;
 
 fn obj(generation: i64, status: Option<ClerkDomainStatus>) -> ClerkDomain {
     let mut o = ClerkDomain::new(
@@ -80,55 +81,82 @@ fn synced_fills_everything_and_is_idempotent() {
     );
 }
 
+fn has(st: &ClerkDomainStatus, type_: &str) -> bool {
+    st.conditions.iter().any(|c| c.type_ == type_)
+}
+
+/// Ready means "the current generation is realized"; Reconciling and Stalled say why not.
 #[test]
-fn failures_keep_ready_only_while_it_is_known_true() {
+fn failure_conditions_table() {
     let d = domain();
-    let ok = next_status(
-        &obj(1, None),
+    let synced = |generation| {
+        next_status(
+            &obj(generation, None),
+            &Outcome::Synced {
+                domain: &d,
+                adopted: true,
+                applied_is_secondary: None,
+            },
+            &Extras::default(),
+            t(10),
+        )
+    };
+    let ok = synced(1);
+    assert_eq!(ok.adopted, Some(true));
+    assert!(!has(&ok, "Reconciling") && !has(&ok, "Stalled"));
+    let fail = |reason, domain| Outcome::Failed {
+        reason,
+        message: "clerk said no",
+        domain,
+    };
+    // (case, generation, previous status, outcome, Ready, Ready reason, Reconciling, Stalled)
+    #[rustfmt::skip]
+    let cases: Vec<(&str, i64, Option<ClerkDomainStatus>, Outcome<'_>, &str, &str, bool, bool)> = vec![
+        ("transient, generation applied: Ready stays", 1, Some(ok.clone()), fail(Reason::ClerkUnreachable, None), "True", "Registered", true, false),
+        ("transient, new generation not applied: UpdatePending, domain kept", 2, Some(ok.clone()), fail(Reason::ClerkUnavailable, Some(&d)), "False", "UpdatePending", true, false),
+        ("transient, never registered", 1, None, fail(Reason::ClerkUnreachable, None), "False", "ClerkUnreachable", true, false),
+        ("terminal: Ready False and Stalled", 1, Some(ok.clone()), fail(Reason::ClerkUnauthorized, None), "False", "ClerkUnauthorized", false, true),
+        ("terminal with the domain in hand", 2, Some(ok.clone()), fail(Reason::ClerkRejected, Some(&d)), "False", "ClerkRejected", false, true),
+        ("ownership refusals stall", 1, None, fail(Reason::AlreadyOwned, None), "False", "AlreadyOwned", false, true),
+        ("instance changed stalls", 1, Some(ok.clone()), fail(Reason::InstanceChanged, None), "False", "InstanceChanged", false, true),
+        ("paused, applied: Ready stays", 1, Some(ok.clone()), fail(Reason::Paused, None), "True", "Registered", false, false),
+        ("paused with a new generation: not Ready", 2, Some(ok.clone()), fail(Reason::Paused, None), "False", "Paused", false, false),
+    ];
+    for (case, generation, previous, outcome, ready, reason, reconciling, stalled) in cases {
+        // The registered domain never disappears from status on a failure.
+        let want_id = match &outcome {
+            Outcome::Failed { domain: Some(d), .. } => Some(d.id.clone()),
+            _ => previous.as_ref().and_then(|p| p.domain_id.clone()),
+        };
+        let st = next_status(&obj(generation, previous), &outcome, &Extras::default(), t(20));
+        let r = cond(&st, "Ready");
+        assert_eq!((r.status.as_str(), r.reason.as_str()), (ready, reason), "{case}");
+        assert_eq!(r.observed_generation, Some(generation), "{case}");
+        assert_eq!(st.observed_generation, Some(generation), "{case}");
+        assert_eq!(has(&st, "Reconciling"), reconciling, "{case}");
+        assert_eq!(has(&st, "Stalled"), stalled, "{case}");
+        assert_eq!(cond(&st, "Synced").status, "False", "{case}");
+        assert_eq!(st.domain_id, want_id, "{case}");
+    }
+    // Success after a failure clears Reconciling and Stalled.
+    let failed = next_status(
+        &obj(2, Some(ok.clone())),
+        &fail(Reason::ClerkRejected, None),
+        &Extras::default(),
+        t(30),
+    );
+    let healed = next_status(
+        &obj(2, Some(failed)),
         &Outcome::Synced {
             domain: &d,
-            adopted: true,
+            adopted: false,
             applied_is_secondary: None,
         },
         &Extras::default(),
-        t(10),
+        t(40),
     );
-    assert_eq!(ok.adopted, Some(true));
-    // Clerk unreachable: registration still holds, Synced flips.
-    let down = Outcome::Failed {
-        reason: "ClerkUnreachable",
-        message: "connection refused",
-        domain: None,
-    };
-    let st = next_status(&obj(1, Some(ok.clone())), &down, &Extras::default(), t(20));
-    assert_eq!(cond(&st, "Ready").status, "True");
-    assert_eq!(cond(&st, "Synced").status, "False");
-    assert_eq!(cond(&st, "Synced").reason, "ClerkUnreachable");
-    assert_eq!(
-        cond(&st, "Synced").last_transition_time,
-        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t(20))
-    );
-    // Wrong key: we no longer know; Ready goes False with the reason.
-    let bad = Outcome::Failed {
-        reason: "ClerkUnauthorized",
-        message: "key is invalid",
-        domain: None,
-    };
-    let st = next_status(&obj(1, Some(ok.clone())), &bad, &Extras::default(), t(30));
-    assert_eq!(cond(&st, "Ready").status, "False");
-    assert_eq!(cond(&st, "Ready").reason, "ClerkUnauthorized");
-    // A failed PATCH with the domain in hand: Ready stays True and fields refresh.
-    let patch_failed = Outcome::Failed {
-        reason: "ClerkRejected",
-        message: "bad",
-        domain: Some(&d),
-    };
-    let st = next_status(&obj(2, Some(ok)), &patch_failed, &Extras::default(), t(40));
-    assert_eq!(cond(&st, "Ready").status, "True");
-    assert_eq!(cond(&st, "Synced").message, "bad");
-    // Never registered and failing: Ready False.
-    let st = next_status(&obj(1, None), &down, &Extras::default(), t(50));
-    assert_eq!(cond(&st, "Ready").status, "False");
+    assert!(!has(&healed, "Reconciling") && !has(&healed, "Stalled"));
+    assert_eq!(cond(&healed, "Ready").status, "True");
 }
 
 #[test]
@@ -142,7 +170,6 @@ fn extras_are_recorded_and_kept() {
     let extras = Extras {
         instance_id: Some("ins_1"),
         handled_reconcile_at: Some("now"),
-        pending_domain: None,
         ..Default::default()
     };
     let st = next_status(&obj(1, None), &outcome, &extras, t(1));
@@ -152,7 +179,7 @@ fn extras_are_recorded_and_kept() {
     assert_eq!(again, st);
     // Paused keeps Ready as it was.
     let paused = Outcome::Failed {
-        reason: "Paused",
+        reason: Reason::Paused,
         message: "paused",
         domain: None,
     };

@@ -120,6 +120,7 @@ impl TestEnv {
             concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
+            ..Default::default()
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

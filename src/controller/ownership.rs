@@ -1,0 +1,352 @@
+//! Who owns which Clerk domain. A domain is identified by its instance ID and domain ID, and is
+//! owned by at most one live ClerkDomain: the one whose own confirmed create made it, or that
+//! adopted it while nobody owned it. The index is fed by the controller's watch
+//! (`status.instanceId` + `status.domainId` of every object) and by this process's claims,
+//! which it makes before the status that records them is written.
+//!
+//! Should two objects record the same domain (state written before this index existed), the
+//! oldest (creation time, then `namespace/name`) owns it; the other neither writes nor deletes.
+
+use crate::api::ClerkDomain;
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::watcher;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+/// A Clerk domain's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainKey {
+    pub instance_id: String,
+    pub domain_id: String,
+}
+
+impl DomainKey {
+    pub fn new(instance_id: &str, domain_id: &str) -> Self {
+        Self {
+            instance_id: instance_id.to_string(),
+            domain_id: domain_id.to_string(),
+        }
+    }
+
+    /// The domain `obj`'s status records, if it records both IDs.
+    pub fn of_status(obj: &ClerkDomain) -> Option<Self> {
+        let st = obj.status.as_ref()?;
+        Some(Self::new(st.instance_id.as_deref()?, st.domain_id.as_deref()?))
+    }
+}
+
+/// A ClerkDomain as an owner; ordered oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Owner {
+    pub created: Option<Timestamp>,
+    /// `namespace/name`.
+    pub object: String,
+    pub uid: String,
+}
+
+impl Owner {
+    pub fn of(obj: &ClerkDomain) -> Self {
+        let object = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        Owner {
+            created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            uid: obj.uid().unwrap_or_else(|| object.clone()),
+            object,
+        }
+    }
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.object)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    owner: Owner,
+    /// From the object's status.
+    recorded: Option<DomainKey>,
+    /// Claimed by a reconcile in this process, not yet seen in status.
+    claimed: Option<DomainKey>,
+}
+
+#[derive(Default, Debug)]
+struct Inner {
+    objects: HashMap<String, Entry>,
+    domains: HashMap<DomainKey, BTreeSet<Owner>>,
+    /// During a relist: the uids seen so far.
+    relisting: Option<HashSet<String>>,
+}
+
+impl Inner {
+    fn link(&mut self, key: &DomainKey, owner: &Owner) {
+        self.domains.entry(key.clone()).or_default().insert(owner.clone());
+    }
+
+    fn unlink(&mut self, key: &DomainKey, owner: &Owner) {
+        if let Some(set) = self.domains.get_mut(key) {
+            set.remove(owner);
+            if set.is_empty() {
+                self.domains.remove(key);
+            }
+        }
+    }
+
+    /// Replace `owner`'s entry. `claimed: None` keeps the claim it had.
+    fn set(&mut self, owner: Owner, recorded: Option<DomainKey>, claimed: Option<Option<DomainKey>>) {
+        let old_claim = self.take(&owner.uid).and_then(|e| e.claimed);
+        let mut claimed = claimed.unwrap_or(old_claim);
+        // A claim is done once the status records it.
+        if claimed.is_some() && claimed == recorded {
+            claimed = None;
+        }
+        for k in [&recorded, &claimed].into_iter().flatten() {
+            self.link(k, &owner);
+        }
+        let entry = Entry {
+            owner,
+            recorded,
+            claimed,
+        };
+        self.objects.insert(entry.owner.uid.clone(), entry);
+    }
+
+    fn take(&mut self, uid: &str) -> Option<Entry> {
+        let e = self.objects.remove(uid)?;
+        for k in [&e.recorded, &e.claimed].into_iter().flatten() {
+            self.unlink(k, &e.owner);
+        }
+        Some(e)
+    }
+}
+
+/// The ownership index of one operator process.
+#[derive(Default, Debug)]
+pub struct Ownership(Mutex<Inner>);
+
+impl Ownership {
+    /// Follow the controller's watch. Returns the objects that are gone (deleted, or missing
+    /// from a relist), so other per-object state can be pruned too.
+    pub fn observe(&self, event: &watcher::Event<ClerkDomain>) -> Vec<Owner> {
+        let mut inner = self.0.lock().unwrap();
+        match event {
+            watcher::Event::Apply(o) => {
+                inner.set(Owner::of(o), DomainKey::of_status(o), None);
+                vec![]
+            }
+            watcher::Event::InitApply(o) => {
+                let owner = Owner::of(o);
+                if let Some(seen) = inner.relisting.as_mut() {
+                    seen.insert(owner.uid.clone());
+                }
+                inner.set(owner, DomainKey::of_status(o), None);
+                vec![]
+            }
+            watcher::Event::Delete(o) => inner
+                .take(&Owner::of(o).uid)
+                .map(|e| e.owner)
+                .into_iter()
+                .collect(),
+            watcher::Event::Init => {
+                inner.relisting = Some(HashSet::new());
+                vec![]
+            }
+            watcher::Event::InitDone => {
+                let Some(seen) = inner.relisting.take() else {
+                    return vec![];
+                };
+                let gone: Vec<String> = inner
+                    .objects
+                    .keys()
+                    .filter(|uid| !seen.contains(*uid))
+                    .cloned()
+                    .collect();
+                gone.iter()
+                    .filter_map(|uid| inner.take(uid))
+                    .map(|e| e.owner)
+                    .collect()
+            }
+        }
+    }
+
+    /// The owner of `key`: the oldest object that records or claims it.
+    pub fn owner(&self, key: &DomainKey) -> Option<Owner> {
+        let inner = self.0.lock().unwrap();
+        inner.domains.get(key).and_then(|s| s.first().cloned())
+    }
+
+    /// The owner of `key` when it is not `obj` itself.
+    pub fn other_owner(&self, obj: &ClerkDomain, key: &DomainKey) -> Option<Owner> {
+        let me = Owner::of(obj);
+        let inner = self.0.lock().unwrap();
+        inner
+            .domains
+            .get(key)
+            .and_then(|s| s.iter().find(|o| o.uid != me.uid).cloned())
+    }
+
+    /// Whether `obj` owns `key`: it records or claims it, and no older object does.
+    pub fn owns(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
+        let me = Owner::of(obj);
+        match self.owner(key) {
+            Some(first) if first.uid != me.uid => Err(first),
+            _ => Ok(()),
+        }
+    }
+
+    /// Claim `key` for `obj` (a confirmed create, or an adoption). Refused, naming the owner,
+    /// when any other object records or claims it. Atomic: of two concurrent claims, one wins.
+    pub fn claim(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
+        let me = Owner::of(obj);
+        let mut inner = self.0.lock().unwrap();
+        if let Some(other) = inner
+            .domains
+            .get(key)
+            .and_then(|s| s.iter().find(|o| o.uid != me.uid))
+        {
+            return Err(other.clone());
+        }
+        let recorded = inner
+            .objects
+            .get(&me.uid)
+            .and_then(|e| e.recorded.clone())
+            .or_else(|| DomainKey::of_status(obj));
+        inner.set(me, recorded, Some(Some(key.clone())));
+        Ok(())
+    }
+
+    /// Number of domains with an owner (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().domains.len()
+    }
+
+    /// Whether no domain has an owner.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the index knows `obj` (for tests of pruning).
+    pub fn knows(&self, uid: &str) -> bool {
+        self.0.lock().unwrap().objects.contains_key(uid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClerkDomainSpec, ClerkDomainStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn obj(name: &str, created: i64, status: Option<(&str, &str)>) -> ClerkDomain {
+        let mut o = ClerkDomain::new(name, ClerkDomainSpec::for_domain(&format!("{name}.example.com")));
+        o.metadata.namespace = Some("ns".into());
+        o.metadata.uid = Some(format!("uid-{name}"));
+        o.metadata.creation_timestamp = Some(Time(Timestamp::from_second(created).unwrap()));
+        o.status = status.map(|(i, d)| ClerkDomainStatus {
+            instance_id: Some(i.into()),
+            domain_id: Some(d.into()),
+            ..Default::default()
+        });
+        o
+    }
+
+    fn key(i: &str, d: &str) -> DomainKey {
+        DomainKey::new(i, d)
+    }
+
+    #[test]
+    fn ownership_table() {
+        let idx = Ownership::default();
+        let a = obj("a", 10, Some(("ins_1", "dmn_a")));
+        let b = obj("b", 20, None);
+        idx.observe(&watcher::Event::Apply(a.clone()));
+        idx.observe(&watcher::Event::Apply(b.clone()));
+        // (case, result)
+        let cases: Vec<(&str, Result<(), String>)> = vec![
+            (
+                "a owns what its status records",
+                idx.owns(&a, &key("ins_1", "dmn_a")).map_err(|o| o.object),
+            ),
+            (
+                "b may not claim a's domain",
+                idx.claim(&b, &key("ins_1", "dmn_a")).map_err(|o| o.object),
+            ),
+            (
+                "same domain ID on another instance is free",
+                idx.claim(&b, &key("ins_2", "dmn_a")).map_err(|o| o.object),
+            ),
+            (
+                "a may not claim b's claim",
+                idx.claim(&a, &key("ins_2", "dmn_a")).map_err(|o| o.object),
+            ),
+        ];
+        let want: Vec<Result<(), String>> = vec![Ok(()), Err("ns/a".into()), Ok(()), Err("ns/b".into())];
+        for ((case, got), want) in cases.into_iter().zip(want) {
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_oldest_of_two_recorders_owns() {
+        let idx = Ownership::default();
+        let young = obj("young", 20, Some(("ins_1", "dmn_x")));
+        let old = obj("old", 10, Some(("ins_1", "dmn_x")));
+        idx.observe(&watcher::Event::Apply(young.clone()));
+        idx.observe(&watcher::Event::Apply(old.clone()));
+        assert_eq!(
+            idx.owns(&young, &key("ins_1", "dmn_x")).unwrap_err().object,
+            "ns/old"
+        );
+        assert!(idx.owns(&old, &key("ins_1", "dmn_x")).is_ok());
+    }
+
+    #[test]
+    fn a_claim_lasts_until_status_records_it_and_deletion_frees_it() {
+        let idx = Ownership::default();
+        let a = obj("a", 10, None);
+        let b = obj("b", 20, None);
+        idx.claim(&a, &key("ins_1", "dmn_new")).unwrap();
+        // An older status of `a` (without the ID) does not drop the claim.
+        idx.observe(&watcher::Event::Apply(a.clone()));
+        assert!(idx.claim(&b, &key("ins_1", "dmn_new")).is_err());
+        let recorded = obj("a", 10, Some(("ins_1", "dmn_new")));
+        idx.observe(&watcher::Event::Apply(recorded.clone()));
+        assert_eq!(idx.len(), 1);
+        let gone = idx.observe(&watcher::Event::Delete(recorded));
+        assert_eq!(gone.len(), 1);
+        assert!(idx.is_empty() && !idx.knows("uid-a"));
+        idx.claim(&b, &key("ins_1", "dmn_new")).unwrap();
+    }
+
+    #[test]
+    fn a_relist_drops_objects_that_went_unseen() {
+        let idx = Ownership::default();
+        idx.observe(&watcher::Event::Apply(obj("a", 1, Some(("i", "d1")))));
+        idx.observe(&watcher::Event::Apply(obj("b", 2, Some(("i", "d2")))));
+        idx.observe(&watcher::Event::Init);
+        idx.observe(&watcher::Event::InitApply(obj("b", 2, Some(("i", "d2")))));
+        let gone = idx.observe(&watcher::Event::InitDone);
+        assert_eq!(
+            gone.iter().map(|o| o.object.as_str()).collect::<Vec<_>>(),
+            ["ns/a"]
+        );
+        assert!(idx.owner(&key("i", "d1")).is_none());
+        assert_eq!(idx.owner(&key("i", "d2")).unwrap().object, "ns/b");
+    }
+
+    #[test]
+    fn concurrent_claims_have_one_winner() {
+        let idx = std::sync::Arc::new(Ownership::default());
+        let wins: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|n| {
+                    let idx = idx.clone();
+                    s.spawn(move || idx.claim(&obj(&format!("o{n}"), n, None), &key("i", "d")).is_ok())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap() as usize).sum()
+        });
+        assert_eq!(wins, 1);
+    }
+}

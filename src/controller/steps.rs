@@ -1,0 +1,195 @@
+//! The named steps that apply and cleanup share: resolve the key and the pinned Clerk instance,
+//! check ownership, write status, report a failure.
+
+use super::backoff::{self, Retry};
+use super::ownership::{DomainKey, Owner};
+use super::reason::{Class, Reason};
+use super::status::{Extras, Outcome, next_status};
+use super::{Context, Error, credentials};
+use crate::api::{ClerkDomain, FIELD_MANAGER};
+use crate::clerk::{ClerkError, ClerkInstance, Domain, InstanceKind};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::controller::Action,
+};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `namespace/name`.
+pub(super) fn key(obj: &ClerkDomain) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// A failure carried to status: a typed reason, the words for the user (Clerk's own, when it
+/// answered), Clerk's `Retry-After`, and the owned domain as last seen.
+pub(super) struct Failure {
+    pub reason: Reason,
+    pub message: String,
+    pub after: Option<Duration>,
+    pub domain: Option<Domain>,
+}
+
+impl Failure {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            message: message.into(),
+            after: None,
+            domain: None,
+        }
+    }
+
+    pub fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
+        Failure {
+            reason: Reason::from_clerk(e),
+            message: e.stable_message(),
+            after: e.retry_after(),
+            domain,
+        }
+    }
+
+    pub fn credentials(e: &credentials::CredentialsError) -> Self {
+        Failure::new(e.reason(), e.to_string())
+    }
+
+    /// How to retry: per the reason's class, no sooner than Clerk's `Retry-After`.
+    pub fn retry(&self) -> Retry {
+        match self.reason.class() {
+            Class::Terminal | Class::Paused => Retry::Terminal,
+            Class::Transient | Class::Ok => Retry::Transient { after: self.after },
+        }
+    }
+}
+
+/// Where an object's Clerk calls go: the instance of its key, checked against the pinned one.
+pub(super) struct Target {
+    pub clerk: Arc<ClerkInstance>,
+    pub instance_id: String,
+    pub production: bool,
+    /// The Secret the key came from (none for the default key).
+    pub secret: Option<Secret>,
+}
+
+/// Resolve `obj`'s key and its Clerk instance. The instance is pinned by `status.instanceId`:
+/// when the key now belongs to another instance, nothing may be written anywhere.
+pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, Failure> {
+    let (secret_key, secret) = credentials::resolve(ctx, obj)
+        .await
+        .map_err(|e| Failure::credentials(&e))?;
+    let production = secret_key.kind() == InstanceKind::Production;
+    let clerk = ctx.clerk(secret_key);
+    let instance_id = clerk.instance_id().await.map_err(|e| Failure::clerk(&e, None))?;
+    let pinned = obj.status.as_ref().and_then(|s| s.instance_id.as_deref());
+    if let Some(pinned) = pinned
+        && pinned != instance_id
+    {
+        return Err(Failure::new(
+            Reason::InstanceChanged,
+            format!(
+                "the Clerk secret key now belongs to instance {instance_id}, but this object's domain \
+                 lives on instance {pinned} (status.instanceId): nothing is written to either. A \
+                 domain cannot move between instances: put the old key back, or create a new \
+                 ClerkDomain for the new instance and delete this one with deletionPolicy: Orphan"
+            ),
+        ));
+    }
+    Ok(Target {
+        clerk,
+        instance_id,
+        production,
+        secret,
+    })
+}
+
+/// The domain `obj`'s status records as owned, on `instance_id`.
+pub(super) fn recorded_domain(obj: &ClerkDomain, instance_id: &str) -> Option<DomainKey> {
+    let id = obj.status.as_ref()?.domain_id.as_deref()?;
+    Some(DomainKey::new(instance_id, id))
+}
+
+/// Whether `obj` may act on the domain its status records: an older object recording the same
+/// domain (state from before ownership by identity) owns it instead.
+pub(super) fn check_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -> Result<(), Owner> {
+    match recorded_domain(obj, instance_id) {
+        Some(k) => ctx.ownership.owns(obj, &k),
+        None => Ok(()),
+    }
+}
+
+/// The plan's view of who owns the instance's other domains.
+pub(super) fn owners<'a>(
+    ctx: &'a Context,
+    obj: &'a ClerkDomain,
+    instance_id: &'a str,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |domain_id| {
+        ctx.ownership
+            .other_owner(obj, &DomainKey::new(instance_id, domain_id))
+            .map(|o| o.object)
+    }
+}
+
+/// Record a failure: status, a Warning Event when the status changed, and the requeue delay
+/// (backoff for transient failures, a slow recheck of at most `terminal_recheck` otherwise).
+pub(super) async fn report_failure(
+    obj: &ClerkDomain,
+    ctx: &Context,
+    f: Failure,
+    extras: &Extras<'_>,
+    terminal_recheck: Duration,
+) -> Result<Action, Error> {
+    let outcome = Outcome::Failed {
+        reason: f.reason,
+        message: &f.message,
+        domain: f.domain.as_ref(),
+    };
+    let changed = write_status(obj, ctx, &outcome, extras).await?;
+    if changed {
+        let type_ = if f.reason.class() == Class::Paused {
+            kube::runtime::events::EventType::Normal
+        } else {
+            kube::runtime::events::EventType::Warning
+        };
+        super::events::publish(ctx, obj, type_, f.reason.as_str(), "Reconcile", f.message.clone()).await;
+    }
+    let attempt = ctx.note_failure(&key(obj));
+    let retry = f.retry();
+    let mut delay = backoff::delay(retry, attempt, rand::random());
+    if retry == Retry::Terminal {
+        delay = delay.min(terminal_recheck.max(Duration::from_secs(1)));
+    }
+    tracing::info!(object = %key(obj), reason = %f.reason, message = %f.message, attempt, retry_in_secs = delay.as_secs(), "not synced");
+    Ok(Action::requeue(delay))
+}
+
+/// Server-side apply the status when it differs from the current one. Returns whether it wrote.
+pub(super) async fn write_status(
+    obj: &ClerkDomain,
+    ctx: &Context,
+    outcome: &Outcome<'_>,
+    extras: &Extras<'_>,
+) -> Result<bool, Error> {
+    let next = next_status(obj, outcome, extras, jiff::Timestamp::now());
+    if obj.status.as_ref() == Some(&next) {
+        return Ok(false);
+    }
+    apply_status(ctx, obj, &next).await?;
+    Ok(true)
+}
+
+/// Server-side apply `status` as the operator's field manager: the whole status it owns.
+pub(super) async fn apply_status(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    status: &crate::api::ClerkDomainStatus,
+) -> Result<(), kube::Error> {
+    let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+    let patch = json!({"apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain", "status": status});
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&obj.name_any(), &pp, &Patch::Apply(&patch))
+        .await?;
+    Ok(())
+}
