@@ -9,6 +9,8 @@ pub const BASE: Duration = Duration::from_secs(2);
 pub const CAP: Duration = Duration::from_secs(15 * 60);
 /// Recheck period for failures that retrying cannot fix (until the spec or Secret changes).
 pub const TERMINAL_RECHECK: Duration = Duration::from_secs(10 * 60);
+/// The shortest delay after a `Retry-After` (a zero or past one does not make a hot loop).
+pub const MIN_AFTER: Duration = Duration::from_secs(1);
 /// The longest period [`aligned`] works with; longer ones are treated as this (a year).
 pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
@@ -31,8 +33,11 @@ pub enum Retry {
 }
 
 /// Delay before the next attempt after the `attempt`-th consecutive failure (1-based).
-/// `jitter` in `[0, 1)` spreads retries of many objects (±20%). Never longer than [`CAP`] (nor
-/// [`TERMINAL_RECHECK`]), whatever `after` says.
+/// `jitter` in `[0, 1)` spreads retries of many objects (±20%). When Clerk said when to come
+/// back (`after`: its `Retry-After`, or the rest of the instance's pause), that time wins over
+/// the exponential backoff, stretched by up to 10% of jitter and at least [`MIN_AFTER`]: failing
+/// fast during a pause must not push the object's retry far beyond the pause's end. Never
+/// longer than [`CAP`] (nor [`TERMINAL_RECHECK`]), whatever `after` says.
 pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
     match retry {
         Retry::Terminal => TERMINAL_RECHECK,
@@ -42,7 +47,10 @@ pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
             let factor = 0.8 + 0.4 * unit(jitter);
             let jittered = raw.mul_f64(factor).min(CAP);
             match after {
-                Some(a) => jittered.max(a.min(CAP)),
+                Some(a) => {
+                    let a = a.min(CAP);
+                    (a + a.mul_f64(0.1 * unit(jitter))).max(MIN_AFTER).min(CAP)
+                }
                 None => jittered,
             }
         }
@@ -112,8 +120,19 @@ mod tests {
         let t = Retry::Transient {
             after: Some(Duration::from_secs(30)),
         };
-        assert_eq!(delay(t, 1, 0.5), Duration::from_secs(30));
+        assert_eq!(delay(t, 1, 0.0), Duration::from_secs(30));
+        assert_eq!(delay(t, 1, 0.5), Duration::from_millis(31_500));
         assert_eq!(delay(Retry::Terminal, 1, 0.5), TERMINAL_RECHECK);
+        // Clerk's time wins over the backoff of many failed attempts (e.g. fail-fast retries
+        // during one pause), and a zero Retry-After is still a second.
+        let soon = Retry::Transient {
+            after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(delay(soon, 12, 0.0), Duration::from_secs(2));
+        let zero = Retry::Transient {
+            after: Some(Duration::ZERO),
+        };
+        assert_eq!(delay(zero, 1, 0.0), MIN_AFTER);
     }
 
     mod props {
@@ -137,9 +156,12 @@ mod tests {
                     Retry::Terminal => prop_assert_eq!(d, TERMINAL_RECHECK),
                     Retry::Transient { after } => {
                         prop_assert!(d <= CAP, "{:?}", d);
-                        prop_assert!(d >= BASE.mul_f64(0.8), "{:?}", d);
-                        if let Some(a) = after {
-                            prop_assert!(d >= a.min(CAP));
+                        match after {
+                            None => prop_assert!(d >= BASE.mul_f64(0.8), "{:?}", d),
+                            Some(a) => {
+                                prop_assert!(d >= a.min(CAP).max(MIN_AFTER), "{:?}", d);
+                                prop_assert!(d <= a.min(CAP).mul_f64(1.1).max(MIN_AFTER), "{:?}", d);
+                            }
                         }
                         // Usable as a requeue: adding it to now cannot overflow.
                         prop_assert!(std::time::Instant::now().checked_add(d).is_some());
