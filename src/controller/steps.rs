@@ -119,16 +119,44 @@ pub(super) fn check_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -
     }
 }
 
-/// The plan's view of who owns the instance's other domains.
-pub(super) fn owners<'a>(
+/// The plan's view of who owns the instance's other domains. It remembers the owners it named,
+/// so that an object refused because of one is woken when that owner changes or goes.
+pub(super) struct OwnersOf<'a> {
     ctx: &'a Context,
     obj: &'a ClerkDomain,
     instance_id: &'a str,
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |domain_id| {
-        ctx.ownership
-            .other_owner(obj, &DomainKey::new(instance_id, domain_id))
-            .map(|o| o.object)
+    named: std::sync::Mutex<Vec<String>>,
+}
+
+impl<'a> OwnersOf<'a> {
+    pub fn new(ctx: &'a Context, obj: &'a ClerkDomain, instance_id: &'a str) -> Self {
+        OwnersOf {
+            ctx,
+            obj,
+            instance_id,
+            named: Default::default(),
+        }
+    }
+
+    /// After a refusal: wake the object when an owner it was refused for changes or goes.
+    pub fn wait_on_named(&self) {
+        for owner in self.named.lock().unwrap().iter() {
+            self.ctx.ownership.wait_for(owner, self.obj);
+        }
+    }
+}
+
+impl super::plan::Owners for OwnersOf<'_> {
+    fn other_owner(&self, domain_id: &str) -> Option<String> {
+        let owner = self
+            .ctx
+            .ownership
+            .other_owner(self.obj, &DomainKey::new(self.instance_id, domain_id))
+            .map(|o| o.object);
+        if let Some(o) = &owner {
+            self.named.lock().unwrap().push(o.clone());
+        }
+        owner
     }
 }
 
