@@ -5,11 +5,14 @@ package main
 //   - lua.NewState with SkipOpenLibs unless the customization sets useOpenLibs
 //     (argocd-cm: resource.customizations.useOpenLibs.<group_kind>; Argo CD's
 //     built-in scripts and its own health_test.go run with open libraries);
-//   - then, in both cases, the package, base and table libraries are opened,
-//     plus a "safe" os library with only time and date. Argo CD registers that
-//     one under the table library's name (so table.time and table.date exist)
-//     and preloads it as module "os": without open libraries there is no os
-//     global, but `local os = require("os")` works;
+//   - then, in both cases, the package, base and table libraries are opened
+//     (again), plus a "safe" os library with only time and date. Argo CD
+//     registers that one under the table library's name, which adds nothing
+//     (gopher-lua's RegisterModule keeps an existing module), and preloads it
+//     as module "os". So without open libraries there is no os (nor string)
+//     global, and with them os is gopher-lua's full os library; in both cases
+//     `require("os")` gives the safe {time, date} (re-opening the package
+//     library empties package.loaded, so the preload answers);
 //   - a 1 s execution timeout (LState.SetContext);
 //   - the object is the global `obj`, converted value by value (maps to hash
 //     tables, lists to arrays, numbers to LNumber, nil to nil);
