@@ -94,8 +94,9 @@ clippy:
 unit:
 	$(CARGO) test --locked --lib --bins
 
-e2e: tools
-	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" $(CARGO) test --locked --test e2e
+e2e: tools health-tools
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
+	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" $(CARGO) test --locked --test e2e
 
 # Clerk's official Python SDK (clerk-backend-api) against fake-clerk; venv in ~/.cache/clerk-operator.
 sdk-test:
@@ -159,7 +160,8 @@ argocd-cm:
 
 # Go tests of the helpers, health_test.yaml with argolua (with and without Lua's standard
 # libraries), kstatus_test.yaml with kstatus (every testdata object must be in both tables), and
-# the argocd-cm patch: as `make argocd-cm` writes it, and its Lua parsed back equal to health.lua.
+# the argocd-cm patch: as `make argocd-cm` writes it, and its Lua parsed back equal to health.lua;
+# then tests/health.rs runs the Rust helper of the e2e tests (tests/support/health.rs) on them.
 health-check:
 	@set -euo pipefail; \
 	bin="$$(bash hack/health.sh | tail -n1)"; \
@@ -172,7 +174,9 @@ health-check:
 	"$$bin/kstatus" test $(ARGOCD_DIR)/kstatus_test.yaml; \
 	$(argocd_cm) | diff -u $(ARGOCD_CM) - >&2 \
 	  || { echo "health-check: $(ARGOCD_CM) is stale: run 'make argocd-cm' and commit the result" >&2; exit 1; }; \
-	"$$bin/argolua" cm-check $(ARGOCD_CM) $(ARGOCD_CM_KEY) $(ARGOCD_DIR)/health.lua
+	"$$bin/argolua" cm-check $(ARGOCD_CM) $(ARGOCD_CM_KEY) $(ARGOCD_DIR)/health.lua; \
+	echo "health-check: the e2e helper tests/support/health.rs on the same tables"; \
+	CLERK_OPERATOR_HEALTH_BIN_DIR="$$bin" $(CARGO) test --locked --test health
 
 test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke
 
