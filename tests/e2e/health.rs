@@ -7,7 +7,7 @@ use crate::support::health::{Verdict, capture, save_capture, verdicts};
 use crate::support::*;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{Faults, Scripted, ScriptedFault};
+use clerk_operator::fake::Faults;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -24,10 +24,6 @@ fn generation_current(o: &ClerkDomain) -> bool {
     o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
 }
 
-fn cond_message(o: &ClerkDomain, type_: &str) -> String {
-    condition(o, type_).map(|c| c.message.clone()).unwrap_or_default()
-}
-
 /// `kubectl wait --for=condition=Ready` on `name`: whether it returned success within `timeout`.
 fn kubectl_wait_ready(env: &TestEnv, name: &str, timeout: &str) -> bool {
     let out = env.cp.kubectl(&[
@@ -41,41 +37,60 @@ fn kubectl_wait_ready(env: &TestEnv, name: &str, timeout: &str) -> bool {
     out.status.success()
 }
 
-/// Capture `name`, keep it as testdata `file` when asked, and check both verdicts.
+/// The message of condition `type_` in a captured object.
+fn message_of(obj: &serde_json::Value, type_: &str) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What a verdict's message must be.
+enum Msg {
+    /// The message of this condition of the same captured object.
+    Of(&'static str),
+    Is(&'static str),
+    Any,
+}
+
+/// Capture `name` from the apiserver until the capture itself is in the stage `pred` describes,
+/// keep it as testdata `file` when asked, and check both verdicts on that very capture.
 async fn expect(
     env: &TestEnv,
     name: &str,
     file: &str,
-    kstatus: Verdict,
-    argo: (&str, Option<String>),
+    pred: impl Fn(&ClerkDomain) -> bool,
+    kstatus: (&str, Msg),
+    argo: (&str, Msg),
 ) -> anyhow::Result<serde_json::Value> {
-    let obj = capture(&env.client, &env.ns, name).await?;
+    let start = std::time::Instant::now();
+    let obj = loop {
+        let obj = capture(&env.client, &env.ns, name).await?;
+        if pred(&serde_json::from_value(obj.clone())?) {
+            break obj;
+        }
+        ensure!(
+            start.elapsed() < CONVERGE,
+            "{file}: {name} never reached the stage; last: {obj:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     save_capture(file, &obj)?;
     let (k, a) = verdicts(&obj)?;
-    ensure!(
-        k == kstatus,
-        "{file}: kstatus says {k:?}, want {kstatus:?}; object: {obj:#}"
-    );
-    ensure!(
-        a.status == argo.0,
-        "{file}: Argo CD says {a:?}, want {}; object: {obj:#}",
-        argo.0
-    );
-    if let Some(message) = argo.1 {
+    for (tool, got, (status, msg)) in [("kstatus", &k, kstatus), ("Argo CD", &a, argo)] {
+        let want_msg = match msg {
+            Msg::Of(type_) => Some(message_of(&obj, type_)),
+            Msg::Is(m) => Some(m.to_string()),
+            Msg::Any => None,
+        };
         ensure!(
-            a.message == message,
-            "{file}: Argo CD message {:?}, want {message:?}",
-            a.message
+            got.status == status && want_msg.as_ref().is_none_or(|m| &got.message == m),
+            "{file}: {tool} says {got:?}, want {status} with message {want_msg:?}; object: {obj:#}"
         );
     }
     Ok(obj)
-}
-
-fn scripted(operation: &str, fault: ScriptedFault) -> Scripted {
-    Scripted {
-        operation: operation.into(),
-        fault,
-    }
 }
 
 /// Created, converging, applied, transient failure, renamed during faults, paused, terminal
@@ -83,6 +98,10 @@ fn scripted(operation: &str, fault: ScriptedFault) -> Scripted {
 pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "health", Default::default()).await?;
     let api = env.domains();
+    let storm = || Faults {
+        error_rates: BTreeMap::from([(503, 1.0)]),
+        ..Default::default()
+    };
 
     // Created: the apiserver's answer to the create, before the operator wrote any status.
     // kstatus cannot tell it from a kind without status (Current); Argo CD waits.
@@ -95,25 +114,25 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
         .create(&manifest("marketing", "  domain: marketing.example.com\n"))
         .await?;
     let created = serde_json::to_value(&created)?;
+    ensure!(
+        created.get("status").is_none(),
+        "the create answer has a status: {created:#}"
+    );
     save_capture("created", &created)?;
     let (k, a) = verdicts(&created)?;
     ensure!(
-        k.status == "Current" && a.status == "Progressing",
+        k == Verdict::new("Current", "Resource is current") && a.status == "Progressing",
         "created: {k:?} {a:?}"
     );
 
     // Converging: every Clerk answer takes 3 s, so the operator is at work.
-    let converging = wait_for(&api, "marketing", "Reconciling", CONVERGE, |o| {
-        generation_current(o) && is_true(o, "Reconciling") && !is_true(o, "Ready")
-    })
-    .await?;
-    let msg = cond_message(&converging, "Reconciling");
     expect(
         &env,
         "marketing",
         "converging",
-        Verdict::new("InProgress", &msg),
-        ("Progressing", Some(msg.clone())),
+        |o| generation_current(o) && is_true(o, "Reconciling") && !is_true(o, "Ready"),
+        ("InProgress", Msg::Of("Reconciling")),
+        ("Progressing", Msg::Of("Reconciling")),
     )
     .await?;
     ensure!(
@@ -124,13 +143,18 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
 
     // Applied.
     let applied = env.wait_ready("marketing").await?;
-    ensure!(!is_true(&applied, "Reconciling") && !is_true(&applied, "Stalled"));
     expect(
         &env,
         "marketing",
         "applied",
-        Verdict::new("Current", "Resource is Ready"),
-        ("Healthy", Some(cond_message(&applied, "Ready"))),
+        |o| {
+            generation_current(o)
+                && is_true(o, "Ready")
+                && !is_true(o, "Reconciling")
+                && !is_true(o, "Stalled")
+        },
+        ("Current", Msg::Is("Resource is Ready")),
+        ("Healthy", Msg::Of("Ready")),
     )
     .await?;
     ensure!(
@@ -139,65 +163,62 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
     );
     let id = applied.status.clone().unwrap().domain_id.unwrap();
 
-    // Transient failure: Clerk answers 503 to the first creates; the operator backs off.
-    env.fake.set_faults(Faults {
-        scripted: (0..3)
-            .map(|_| scripted("AddDomain", ScriptedFault::Status(503)))
-            .collect(),
-        ..Default::default()
-    });
+    // Transient failure: Clerk answers 503 to everything; the operator backs off and retries.
+    env.fake.set_faults(storm());
     env.create(&manifest("flaky", "  domain: flaky.example.com\n"))
         .await?;
-    let flaky = wait_for(&api, "flaky", "retrying after a 503", CONVERGE, |o| {
-        generation_current(o) && is_true(o, "Reconciling") && !is_true(o, "Ready") && !is_true(o, "Stalled")
-    })
-    .await?;
-    let msg = cond_message(&flaky, "Reconciling");
     expect(
         &env,
         "flaky",
         "transient-failure",
-        Verdict::new("InProgress", &msg),
-        ("Progressing", Some(msg.clone())),
+        |o| {
+            generation_current(o)
+                && is_true(o, "Reconciling")
+                && !is_true(o, "Ready")
+                && !is_true(o, "Stalled")
+                && condition(o, "Synced").is_some_and(|c| c.status == "False")
+        },
+        ("InProgress", Msg::Of("Reconciling")),
+        ("Progressing", Msg::Of("Reconciling")),
     )
     .await?;
     ensure!(
         !kubectl_wait_ready(&env, "flaky", "1s"),
         "kubectl wait returned during backoff"
     );
+    env.fake.set_faults(Faults::default());
     env.wait_ready_within("flaky", Duration::from_secs(120)).await?;
 
     // Renamed during a 503 storm: the new generation is observed but not realized, so Ready is
     // False, and the status still shows the registered domain.
-    env.fake.set_faults(Faults {
-        error_rates: BTreeMap::from([(503, 1.0)]),
-        ..Default::default()
-    });
+    env.fake.set_faults(storm());
     api.patch(
         "marketing",
         &PatchParams::default(),
         &Patch::Merge(json!({"spec": {"domain": "www.example.com"}})),
     )
     .await?;
-    let renamed = wait_for(&api, "marketing", "rename pending", CONVERGE, |o| {
-        o.metadata.generation == Some(2) && generation_current(o) && !is_true(o, "Ready")
-    })
-    .await?;
-    let st = renamed.status.clone().unwrap();
-    ensure!(
-        st.domain_id.as_deref() == Some(id.as_str()),
-        "domainId kept: {st:?}"
-    );
-    ensure!(!st.cname_targets.is_empty(), "cnameTargets kept: {st:?}");
-    ensure!(condition(&renamed, "Ready").is_some_and(|c| c.observed_generation == Some(2)));
-    expect(
+    let renamed = expect(
         &env,
         "marketing",
         "renamed-during-faults",
-        Verdict::new("InProgress", &cond_message(&renamed, "Reconciling")),
-        ("Progressing", None),
+        |o| {
+            o.metadata.generation == Some(2)
+                && generation_current(o)
+                && condition(o, "Ready")
+                    .is_some_and(|c| c.status != "True" && c.observed_generation == Some(2))
+                && is_true(o, "Reconciling")
+        },
+        ("InProgress", Msg::Of("Reconciling")),
+        ("Progressing", Msg::Of("Reconciling")),
     )
     .await?;
+    let st = &renamed["status"];
+    ensure!(st["domainId"] == id.as_str(), "domainId kept: {st:#}");
+    ensure!(
+        st["cnameTargets"].as_array().is_some_and(|t| !t.is_empty()),
+        "cnameTargets kept: {st:#}"
+    );
     ensure!(
         !kubectl_wait_ready(&env, "marketing", "2s"),
         "kubectl wait says Ready for an unapplied rename"
@@ -214,62 +235,54 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
     );
 
     // Paused: Ready keeps its state, Argo CD shows Suspended.
-    api.patch(
-        "marketing",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"clerk-operator.io/paused": "true"}}})),
-    )
-    .await?;
-    let paused = wait_for(&api, "marketing", "Paused", CONVERGE, |o| {
+    let set_paused = |value: serde_json::Value| {
+        let api = api.clone();
+        async move {
+            let patch = json!({"metadata": {"annotations": {"clerk-operator.io/paused": value}}});
+            api.patch("marketing", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+        }
+    };
+    set_paused(json!("true")).await?;
+    let paused_reason = |o: &ClerkDomain| {
         o.status
             .as_ref()
             .is_some_and(|s| s.conditions.iter().any(|c| c.reason == "Paused"))
-    })
-    .await?;
-    ensure!(is_true(&paused, "Ready"), "pausing keeps Ready");
+    };
     expect(
         &env,
         "marketing",
         "paused",
-        Verdict::new("Current", "Resource is Ready"),
-        ("Suspended", None),
+        |o| paused_reason(o) && is_true(o, "Ready"),
+        ("Current", Msg::Is("Resource is Ready")),
+        ("Suspended", Msg::Any),
     )
     .await?;
-    api.patch(
-        "marketing",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"clerk-operator.io/paused": null}}})),
-    )
-    .await?;
-    wait_for(&api, "marketing", "unpaused", CONVERGE, |o| {
-        o.status
-            .as_ref()
-            .is_some_and(|s| !s.conditions.iter().any(|c| c.reason == "Paused"))
-    })
-    .await?;
+    set_paused(serde_json::Value::Null).await?;
+    wait_for(&api, "marketing", "unpaused", CONVERGE, |o| !paused_reason(o)).await?;
 
-    // Terminal failures: Clerk rejects the domain (422), and a Secret without the key.
-    env.fake.set_faults(Faults {
-        scripted: vec![scripted("AddDomain", ScriptedFault::Status(422))],
-        ..Default::default()
-    });
-    env.create(&manifest("rejected", "  domain: rejected.example.com\n"))
-        .await?;
-    let rejected = wait_for(&api, "rejected", "Stalled", CONVERGE, |o| {
-        generation_current(o) && is_true(o, "Stalled")
-    })
+    // Terminal failures: Clerk rejects the domain for good (422: a proxy URL on a development
+    // instance), and a Secret without the key.
+    env.secret("dev", "key", TEST_KEY).await?;
+    env.create(&manifest(
+        "rejected",
+        "  domain: rejected.example.com\n  proxyUrl: https://rejected.example.com/__clerk\n  secretRef: {name: dev, key: key}\n",
+    ))
     .await?;
-    let msg = cond_message(&rejected, "Stalled");
-    ensure!(!is_true(&rejected, "Reconciling") && !is_true(&rejected, "Ready"));
     expect(
         &env,
         "rejected",
         "terminal-failure",
-        Verdict::new("Failed", &msg),
-        ("Degraded", Some(msg.clone())),
+        |o| {
+            generation_current(o)
+                && is_true(o, "Stalled")
+                && !is_true(o, "Reconciling")
+                && !is_true(o, "Ready")
+        },
+        ("Failed", Msg::Of("Stalled")),
+        ("Degraded", Msg::Of("Stalled")),
     )
     .await?;
-    env.fake.set_faults(Faults::default());
 
     env.secret("keys", "other", LIVE_KEY).await?;
     env.create(&manifest(
@@ -277,37 +290,28 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
         "  domain: nokey.example.com\n  secretRef: {name: keys, key: secretKey}\n",
     ))
     .await?;
-    let nokey = wait_for(&api, "nokey", "Stalled", CONVERGE, |o| {
-        generation_current(o) && is_true(o, "Stalled")
-    })
-    .await?;
-    let msg = cond_message(&nokey, "Stalled");
-    ensure!(msg.contains("secretKey"), "the message names the key: {msg}");
-    expect(
+    let nokey = expect(
         &env,
         "nokey",
         "missing-secret-key",
-        Verdict::new("Failed", &msg),
-        ("Degraded", Some(msg.clone())),
+        |o| generation_current(o) && is_true(o, "Stalled") && !is_true(o, "Reconciling"),
+        ("Failed", Msg::Of("Stalled")),
+        ("Degraded", Msg::Of("Stalled")),
     )
     .await?;
+    let msg = message_of(&nokey, "Stalled");
+    ensure!(msg.contains("secretKey"), "the message names the key: {msg}");
 
     // Deleting: Clerk refuses the DELETE for a while, so the finalizer holds the object.
-    env.fake.set_faults(Faults {
-        error_rates: BTreeMap::from([(503, 1.0)]),
-        ..Default::default()
-    });
+    env.fake.set_faults(storm());
     env.delete("marketing").await?;
-    wait_for(&api, "marketing", "deleting", CONVERGE, |o| {
-        o.metadata.deletion_timestamp.is_some()
-    })
-    .await?;
     expect(
         &env,
         "marketing",
         "deleting",
-        Verdict::new("Terminating", "Resource scheduled for deletion"),
-        ("Progressing", Some("Pending deletion".into())),
+        |o| o.metadata.deletion_timestamp.is_some(),
+        ("Terminating", Msg::Is("Resource scheduled for deletion")),
+        ("Progressing", Msg::Is("Pending deletion")),
     )
     .await?;
     env.fake.set_faults(Faults::default());
