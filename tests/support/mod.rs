@@ -4,6 +4,7 @@
 
 pub mod controlplane;
 pub mod dns_server;
+pub mod health;
 pub mod operator_process;
 
 use anyhow::{Context as _, bail};
