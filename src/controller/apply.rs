@@ -328,7 +328,7 @@ async fn take_steps(
             Step::Invalid { reason, message } => {
                 // The domain the object owns (if any) stays in status.
                 return Err(Failure {
-                    domain: known(&domains, &domain_id),
+                    domain: known(&domains, &domain_id).map(Box::new),
                     ..Failure::new(reason, message)
                 });
             }

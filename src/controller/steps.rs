@@ -29,7 +29,7 @@ pub(super) struct Failure {
     pub reason: Reason,
     pub message: String,
     pub after: Option<Duration>,
-    pub domain: Option<Domain>,
+    pub domain: Option<Box<Domain>>,
 }
 
 impl Failure {
@@ -47,7 +47,7 @@ impl Failure {
             reason: Reason::from_clerk(e),
             message: e.stable_message(),
             after: e.retry_after(),
-            domain,
+            domain: domain.map(Box::new),
         }
     }
 
@@ -172,7 +172,7 @@ pub(super) async fn report_failure(
     let outcome = Outcome::Failed {
         reason: f.reason,
         message: &f.message,
-        domain: f.domain.as_ref(),
+        domain: f.domain.as_deref(),
     };
     let changed = write_status(obj, ctx, &outcome, extras).await?;
     if changed {

@@ -49,7 +49,8 @@ mod tests {
             h,
             "resourceVersion only"
         );
-        let changes: [(&str, &dyn Fn(&mut ClerkDomain)); 5] = [
+        type Change<'a> = (&'a str, &'a dyn Fn(&mut ClerkDomain));
+        let changes: [Change<'_>; 5] = [
             ("spec (generation)", &|o| o.metadata.generation = Some(2)),
             ("annotation", &|o| {
                 o.metadata.annotations = Some([("clerk-operator.io/paused".into(), "true".into())].into())

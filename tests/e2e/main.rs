@@ -8,6 +8,7 @@ mod support;
 mod admission;
 mod basic;
 mod dns;
+mod health;
 mod helm;
 mod lifecycle;
 mod ownership;
@@ -16,6 +17,7 @@ mod robustness;
 use admission::*;
 use basic::*;
 use dns::*;
+use health::*;
 use helm::*;
 use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
@@ -80,6 +82,8 @@ fn main() {
         foreign_dnsendpoint_is_left_alone,
         state_does_not_outlive_objects,
         default_key_is_scoped,
+        // GitOps health (issue 12): kstatus, Argo CD's Lua check and kubectl wait.
+        gitops_health_verdicts,
         // The Helm chart; the operator as a process with the chart's ServiceAccount.
         chart_renders_exact_rbac_and_crd,
         helm_install_and_lifecycle_as_service_account,

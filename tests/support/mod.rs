@@ -137,7 +137,6 @@ impl TestEnv {
             concurrency: 4,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
-            ..Default::default()
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
