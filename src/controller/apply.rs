@@ -14,6 +14,16 @@ use crate::clerk::{ClerkError, ClerkInstance, Domain};
 use kube::runtime::controller::Action;
 use std::time::Duration;
 
+/// What became of `status.pendingDomain` during converging.
+#[derive(Default)]
+struct Record {
+    /// `Some(Some(name))`: recorded for a create whose answer is unknown; `Some(None)`: cleared
+    /// because Clerk answered.
+    pending: Option<Option<String>>,
+    /// The status written with the record, before the POST.
+    written: Option<crate::api::ClerkDomainStatus>,
+}
+
 /// What converging did, for status and Events.
 struct Converged {
     domain: Domain,
@@ -53,6 +63,7 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
     }
     extras.instance_id = Some(&target.instance_id);
     if let Err(owner) = steps::check_owner(ctx, obj, &target.instance_id) {
+        ctx.ownership.wait_for(&owner.object, obj);
         let id = obj
             .status
             .as_ref()
@@ -85,8 +96,16 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         pending: pending.as_deref(),
         ..Default::default()
     };
-    let mut pending_record = None;
-    match converge(ctx, &target, obj, memory, &mut pending_record).await {
+    let mut record = Record::default();
+    let result = converge(ctx, &target, obj, memory, &mut record).await;
+    // Compare the next status with what is stored now: a create may have written the record.
+    let written = record.written.take().map(|st| {
+        let mut o = obj.clone();
+        o.status = Some(st);
+        o
+    });
+    let obj = written.as_ref().unwrap_or(obj);
+    match result {
         Ok(done) => {
             let outcome = Outcome::Synced {
                 domain: &done.domain,
@@ -112,7 +131,7 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         Err(f) => {
             // Keep the record of a create whose answer was lost; clear it once Clerk answered.
             let extras = Extras {
-                pending_domain: pending_record.as_ref().map(|p| p.as_deref()),
+                pending_domain: record.pending.as_ref().map(|p| p.as_deref()),
                 ..extras
             };
             report_failure(obj, ctx, f, &extras, backoff::TERMINAL_RECHECK).await
@@ -147,6 +166,7 @@ fn claim(ctx: &Context, obj: &ClerkDomain, instance_id: &str, domain: &Domain) -
     ctx.ownership
         .claim(obj, &DomainKey::new(instance_id, &domain.id))
         .map_err(|owner| {
+            ctx.ownership.wait_for(&owner.object, obj);
             Failure::new(
                 Reason::AlreadyOwned,
                 format!(
@@ -158,19 +178,34 @@ fn claim(ctx: &Context, obj: &ClerkDomain, instance_id: &str, domain: &Domain) -
 }
 
 /// Observe Clerk and take plan steps until it matches the spec (at most a few steps: a create
-/// may need a follow-up PATCH for `is_secondary`). `pending_record` says what became of
-/// `status.pendingDomain`: `Some(Some(name))` recorded for a create whose answer is unknown,
-/// `Some(None)` cleared because Clerk answered.
+/// may need a follow-up PATCH for `is_secondary`).
 async fn converge(
     ctx: &Context,
     target: &Target,
     obj: &ClerkDomain,
     base: Memory<'_>,
-    pending_record: &mut Option<Option<String>>,
+    record: &mut Record,
+) -> Result<Converged, Failure> {
+    let owners = steps::OwnersOf::new(ctx, obj, &target.instance_id);
+    let result = take_steps(ctx, target, obj, base, record, &owners).await;
+    if let Err(f) = &result
+        && matches!(f.reason, Reason::AlreadyOwned | Reason::NameTaken)
+    {
+        owners.wait_on_named();
+    }
+    result
+}
+
+async fn take_steps(
+    ctx: &Context,
+    target: &Target,
+    obj: &ClerkDomain,
+    base: Memory<'_>,
+    record: &mut Record,
+    owners: &steps::OwnersOf<'_>,
 ) -> Result<Converged, Failure> {
     let clerk: &ClerkInstance = &target.clerk;
     let instance_id = target.instance_id.as_str();
-    let owners = steps::owners(ctx, obj, instance_id);
     let status = obj.status.clone().unwrap_or_default();
     let mut domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
     let mut domain_id = status.domain_id.clone();
@@ -189,7 +224,7 @@ async fn converge(
             pending: pending.as_deref(),
             ..base.clone()
         };
-        let step = plan::plan(&obj.spec, &memory, &domains, &owners);
+        let step = plan::plan(&obj.spec, &memory, &domains, owners);
         let adopting = matches!(
             step,
             Step::InSync { adopt: true, .. } | Step::Update { adopt: true, .. }
@@ -207,7 +242,7 @@ async fn converge(
                 } else if domain_id.as_deref() != Some(&d.id) {
                     // Our own create whose answer was lost: ours, not adopted.
                     claim(ctx, obj, instance_id, d)?;
-                    *pending_record = Some(None);
+                    record.pending = Some(None);
                     pending = None;
                 }
                 domain_id = Some(d.id.clone());
@@ -234,9 +269,9 @@ async fn converge(
                 // plan only needs the created domain (it finds it by `domain_id`).
                 let before = known(&domains, &domain_id);
                 drop(std::mem::take(&mut domains));
-                match create(ctx, clerk, obj, &body).await {
+                match create(ctx, clerk, obj, &body, record).await {
                     Ok(d) => {
-                        *pending_record = Some(None);
+                        record.pending = Some(None);
                         pending = None;
                         claim(ctx, obj, instance_id, &d)?;
                         let note = match &domain_id {
@@ -252,7 +287,7 @@ async fn converge(
                     }
                     Err(CreateError::NotRecorded(f)) => return Err(f),
                     Err(CreateError::Clerk(e)) if answered(&e) => {
-                        *pending_record = Some(None);
+                        record.pending = Some(None);
                         pending = None;
                         if e.status() == Some(422) && e.code() == Some("form_identifier_exists") {
                             // Someone created it meanwhile: look again (adopt it if nobody owns it).
@@ -264,7 +299,7 @@ async fn converge(
                     }
                     Err(CreateError::Clerk(e)) => {
                         // The answer is unknown: keep the record, so the domain is found later.
-                        *pending_record = Some(Some(body.name.clone()));
+                        record.pending = Some(Some(body.name.clone()));
                         return Err(Failure::clerk(&e, before));
                     }
                 }
@@ -293,7 +328,7 @@ async fn converge(
             Step::Invalid { reason, message } => {
                 // The domain the object owns (if any) stays in status.
                 return Err(Failure {
-                    domain: known(&domains, &domain_id),
+                    domain: known(&domains, &domain_id).map(Box::new),
                     ..Failure::new(reason, message)
                 });
             }
@@ -327,14 +362,20 @@ async fn create(
     clerk: &ClerkInstance,
     obj: &ClerkDomain,
     body: &crate::clerk::CreateDomain,
+    record: &mut Record,
 ) -> Result<Domain, CreateError> {
     let known = obj.status.as_ref().and_then(|s| s.pending_domain.as_deref()) == Some(body.name.as_str());
-    if !known && let Err(e) = record_pending(ctx, obj, &body.name).await {
-        // Without the record a lost answer could leak a domain: do not create now.
-        return Err(CreateError::NotRecorded(Failure::new(
-            Reason::StatusWriteFailed,
-            format!("not sent: recording status.pendingDomain failed: {e}"),
-        )));
+    if !known {
+        match record_pending(ctx, obj, &body.name).await {
+            Ok(st) => record.written = Some(st),
+            // Without the record a lost answer could leak a domain: do not create now.
+            Err(e) => {
+                return Err(CreateError::NotRecorded(Failure::new(
+                    Reason::StatusWriteFailed,
+                    format!("not sent: recording status.pendingDomain failed: {e}"),
+                )));
+            }
+        }
     }
     tracing::info!(object = %key(obj), name = %body.name, "creating Clerk domain");
     let result = clerk.create_domain(body).await;
@@ -348,7 +389,11 @@ async fn create(
 }
 
 /// Write `status.pendingDomain` (with `Reconciling=True`, reason `Creating`) before a POST.
-async fn record_pending(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<(), kube::Error> {
+async fn record_pending(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    name: &str,
+) -> Result<crate::api::ClerkDomainStatus, kube::Error> {
     let mut status = obj.status.clone().unwrap_or_default();
     status.pending_domain = Some(name.to_string());
     status.observed_generation = obj.metadata.generation;
@@ -361,5 +406,6 @@ async fn record_pending(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<
         jiff::Timestamp::now(),
     );
     crate::api::set_condition(&mut status.conditions, c);
-    steps::apply_status(ctx, obj, &status).await
+    steps::apply_status(ctx, obj, &status).await?;
+    Ok(status)
 }

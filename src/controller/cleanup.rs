@@ -71,7 +71,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
                 Ok(l) => l,
                 Err(e) => return cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
             };
-            let owners = steps::owners(ctx, obj, &target.instance_id);
+            let owners = steps::OwnersOf::new(ctx, obj, &target.instance_id);
             plan::plan_cleanup(&obj.spec, &memory, &domains, &owners)
         }
     };

@@ -3,7 +3,7 @@ use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -73,6 +73,8 @@ pub struct Context {
     /// Who owns which Clerk domain.
     pub ownership: super::ownership::Ownership,
     warned: Mutex<HashMap<String, String>>,
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ClerkDomain>>,
+    wakeups: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<ClerkDomain>>>>,
     /// Wakes the Secret release loop.
     pub secrets_changed: tokio::sync::Notify,
     store: std::sync::OnceLock<Store<ClerkDomain>>,
@@ -97,7 +99,10 @@ impl Context {
             instance: config.instance.clone(),
         };
         let recorder = Recorder::new(client.clone(), reporter);
+        let (wake, wakeups) = futures::channel::mpsc::unbounded();
         Self {
+            wake,
+            wakeups: Mutex::new(Some(wakeups)),
             client,
             recorder,
             pool: ClerkPool::new(config.clerk.clone(), metrics.clone()),
@@ -208,9 +213,18 @@ impl Context {
     /// Follow the controller's watch: the ownership index, and pruning of every per-object
     /// registry when an object is gone (also when it went without a cleanup).
     pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
-        for gone in self.ownership.observe(event) {
+        let seen = self.ownership.observe(event);
+        for gone in seen.gone {
             self.forget(&gone.object);
         }
+        for (ns, name) in seen.wake {
+            let _ = self.wake.unbounded_send(ObjectRef::new(&name).within(&ns));
+        }
+    }
+
+    /// Take the stream of objects to reconcile again because an owner they wait on changed.
+    pub fn wakeups(&self) -> Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<ClerkDomain>>> {
+        self.wakeups.lock().unwrap().take()
     }
 
     /// Drop what this process remembers of `object` (`namespace/name`).

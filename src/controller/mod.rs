@@ -16,6 +16,7 @@ mod reconcile;
 pub mod secrets;
 pub mod status;
 mod steps;
+pub mod triggers;
 
 pub use context::{Config, Context};
 pub use error::Error;
@@ -111,7 +112,11 @@ pub async fn run(
             index_ctx.observe(e);
         }
     });
-    let controller = Controller::for_stream(events.applied_objects(), store.clone());
+    // The operator's own status writes do not start another reconcile.
+    let triggers = events
+        .applied_objects()
+        .predicate_filter(triggers::wants_reconcile, Default::default());
+    let controller = Controller::for_stream(triggers, store.clone());
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());
@@ -153,6 +158,7 @@ pub async fn run(
                 users_of_secret(&store, &secret)
             }
         })
+        .reconcile_on(ctx.wakeups().expect("wakeups taken once"))
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -77,6 +77,9 @@ struct Inner {
     domains: HashMap<DomainKey, BTreeSet<Owner>>,
     /// During a relist: the uids seen so far.
     relisting: Option<HashSet<String>>,
+    /// Objects refused because of an owner (`namespace/name`), woken when that owner changes
+    /// or goes: `owner -> {(namespace, name)}`.
+    waiters: HashMap<String, HashSet<(String, String)>>,
 }
 
 impl Inner {
@@ -121,53 +124,79 @@ impl Inner {
     }
 }
 
+/// What one watch event changed.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Objects that are gone (deleted, or missing from a relist).
+    pub gone: Vec<Owner>,
+    /// Objects waiting on an owner that changed or went: reconcile them again.
+    pub wake: Vec<(String, String)>,
+}
+
 /// The ownership index of one operator process.
 #[derive(Default, Debug)]
 pub struct Ownership(Mutex<Inner>);
 
 impl Ownership {
-    /// Follow the controller's watch. Returns the objects that are gone (deleted, or missing
-    /// from a relist), so other per-object state can be pruned too.
-    pub fn observe(&self, event: &watcher::Event<ClerkDomain>) -> Vec<Owner> {
+    /// Follow the controller's watch.
+    pub fn observe(&self, event: &watcher::Event<ClerkDomain>) -> Observed {
         let mut inner = self.0.lock().unwrap();
+        let mut out = Observed::default();
+        let mut touched = vec![];
         match event {
-            watcher::Event::Apply(o) => {
-                inner.set(Owner::of(o), DomainKey::of_status(o), None);
-                vec![]
-            }
-            watcher::Event::InitApply(o) => {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
                 let owner = Owner::of(o);
-                if let Some(seen) = inner.relisting.as_mut() {
+                if let (watcher::Event::InitApply(_), Some(seen)) = (event, inner.relisting.as_mut()) {
                     seen.insert(owner.uid.clone());
                 }
+                touched.push(owner.object.clone());
                 inner.set(owner, DomainKey::of_status(o), None);
-                vec![]
             }
-            watcher::Event::Delete(o) => inner
-                .take(&Owner::of(o).uid)
-                .map(|e| e.owner)
-                .into_iter()
-                .collect(),
-            watcher::Event::Init => {
-                inner.relisting = Some(HashSet::new());
-                vec![]
-            }
-            watcher::Event::InitDone => {
-                let Some(seen) = inner.relisting.take() else {
-                    return vec![];
-                };
-                let gone: Vec<String> = inner
-                    .objects
-                    .keys()
-                    .filter(|uid| !seen.contains(*uid))
-                    .cloned()
-                    .collect();
-                gone.iter()
-                    .filter_map(|uid| inner.take(uid))
+            watcher::Event::Delete(o) => {
+                out.gone = inner
+                    .take(&Owner::of(o).uid)
                     .map(|e| e.owner)
-                    .collect()
+                    .into_iter()
+                    .collect();
+            }
+            watcher::Event::Init => inner.relisting = Some(HashSet::new()),
+            watcher::Event::InitDone => {
+                if let Some(seen) = inner.relisting.take() {
+                    let gone: Vec<String> = inner
+                        .objects
+                        .keys()
+                        .filter(|uid| !seen.contains(*uid))
+                        .cloned()
+                        .collect();
+                    out.gone = gone
+                        .iter()
+                        .filter_map(|uid| inner.take(uid))
+                        .map(|e| e.owner)
+                        .collect();
+                }
             }
         }
+        touched.extend(out.gone.iter().map(|o| o.object.clone()));
+        for object in touched {
+            if let Some(w) = inner.waiters.remove(&object) {
+                out.wake.extend(w);
+            }
+        }
+        if !out.gone.is_empty() {
+            let gone: HashSet<&str> = out.gone.iter().map(|o| o.object.as_str()).collect();
+            for set in inner.waiters.values_mut() {
+                set.retain(|(ns, name)| !gone.contains(format!("{ns}/{name}").as_str()));
+            }
+            inner.waiters.retain(|_, set| !set.is_empty());
+        }
+        out
+    }
+
+    /// Wake `obj` when `owner` (`namespace/name`) changes or goes.
+    pub fn wait_for(&self, owner: &str, obj: &ClerkDomain) {
+        let me = (obj.namespace().unwrap_or_default(), obj.name_any());
+        let mut inner = self.0.lock().unwrap();
+        inner.waiters.entry(owner.to_string()).or_default().insert(me);
     }
 
     /// The owner of `key`: the oldest object that records or claims it.
@@ -313,7 +342,7 @@ mod tests {
         let recorded = obj("a", 10, Some(("ins_1", "dmn_new")));
         idx.observe(&watcher::Event::Apply(recorded.clone()));
         assert_eq!(idx.len(), 1);
-        let gone = idx.observe(&watcher::Event::Delete(recorded));
+        let gone = idx.observe(&watcher::Event::Delete(recorded)).gone;
         assert_eq!(gone.len(), 1);
         assert!(idx.is_empty() && !idx.knows("uid-a"));
         idx.claim(&b, &key("ins_1", "dmn_new")).unwrap();
@@ -326,13 +355,33 @@ mod tests {
         idx.observe(&watcher::Event::Apply(obj("b", 2, Some(("i", "d2")))));
         idx.observe(&watcher::Event::Init);
         idx.observe(&watcher::Event::InitApply(obj("b", 2, Some(("i", "d2")))));
-        let gone = idx.observe(&watcher::Event::InitDone);
+        let gone = idx.observe(&watcher::Event::InitDone).gone;
         assert_eq!(
             gone.iter().map(|o| o.object.as_str()).collect::<Vec<_>>(),
             ["ns/a"]
         );
         assert!(idx.owner(&key("i", "d1")).is_none());
         assert_eq!(idx.owner(&key("i", "d2")).unwrap().object, "ns/b");
+    }
+
+    #[test]
+    fn refused_objects_wake_when_their_owner_changes_or_goes() {
+        let idx = Ownership::default();
+        let owner = obj("a", 1, Some(("i", "d")));
+        let refused = obj("b", 2, None);
+        idx.observe(&watcher::Event::Apply(owner.clone()));
+        idx.wait_for("ns/a", &refused);
+        assert!(
+            idx.observe(&watcher::Event::Apply(refused.clone()))
+                .wake
+                .is_empty()
+        );
+        let woken = idx.observe(&watcher::Event::Delete(owner.clone())).wake;
+        assert_eq!(woken, [("ns".to_string(), "b".to_string())]);
+        // Woken once; a gone waiter is forgotten.
+        idx.wait_for("ns/a", &refused);
+        idx.observe(&watcher::Event::Delete(refused));
+        assert!(idx.observe(&watcher::Event::Apply(owner)).wake.is_empty());
     }
 
     #[test]

@@ -14,6 +14,16 @@ fn owned(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     move |id| map.get(id).cloned()
 }
 
+/// (case, spec, memory, Clerk's domains, domains owned by others, expected decision)
+type Case<'a, T> = (
+    &'a str,
+    ClerkDomainSpec,
+    Memory<'a>,
+    Vec<Domain>,
+    &'a [(&'a str, &'a str)],
+    T,
+);
+
 fn invalid(reason: Reason) -> Step {
     Step::Invalid {
         reason,
@@ -154,7 +164,7 @@ fn ownership_table() {
     let primary = dom("dmn_p", "example.com", false, None);
     let theirs = &[("dmn_a", "other/owner")];
     #[rustfmt::skip]
-    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, &[(&str, &str)], Step)> = vec![
+    let cases: Vec<Case<'_, Step>> = vec![
         ("adopting an owned domain by name is refused", spec("a.example.com"), mem(None), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
         ("adopting an owned domain by annotation is refused", spec("x.example.com"), adopt("dmn_a"), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
         ("an unowned domain is adopted", spec("a.example.com"), mem(None), vec![a.clone()], &[], in_sync("dmn_a", true)),
@@ -180,7 +190,7 @@ fn refusals_name_the_owner_and_explain_swaps() {
     match plan(
         &spec("a.example.com"),
         &mem(None),
-        &[a.clone()],
+        std::slice::from_ref(&a),
         &owned(&[("dmn_a", "team-x/site")]),
     ) {
         Step::Invalid { message, .. } => assert!(
@@ -276,7 +286,7 @@ fn cleanup_table() {
     };
     let theirs: &[(&str, &str)] = &[("dmn_a", "other/owner")];
     #[rustfmt::skip]
-    let cases: Vec<(&str, ClerkDomainSpec, Memory, Vec<Domain>, &[(&str, &str)], Cleanup)> = vec![
+    let cases: Vec<Case<'_, Cleanup>> = vec![
         ("delete by id", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Delete { id: "dmn_a".into() }),
         ("owns nothing: deletes nothing, even if the name exists", spec("a.example.com"), mem(None), vec![a.clone()], &[], Cleanup::Release(Release::NothingOwned)),
         ("renamed outside: delete by id", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Delete { id: "dmn_a".into() }),

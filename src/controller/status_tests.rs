@@ -81,6 +81,18 @@ fn synced_fills_everything_and_is_idempotent() {
     );
 }
 
+/// (case, generation, previous status, outcome, Ready, Ready reason, Reconciling, Stalled)
+type Case<'a> = (
+    &'a str,
+    i64,
+    Option<ClerkDomainStatus>,
+    Outcome<'a>,
+    &'a str,
+    &'a str,
+    bool,
+    bool,
+);
+
 fn has(st: &ClerkDomainStatus, type_: &str) -> bool {
     st.conditions.iter().any(|c| c.type_ == type_)
 }
@@ -111,7 +123,7 @@ fn failure_conditions_table() {
     };
     // (case, generation, previous status, outcome, Ready, Ready reason, Reconciling, Stalled)
     #[rustfmt::skip]
-    let cases: Vec<(&str, i64, Option<ClerkDomainStatus>, Outcome<'_>, &str, &str, bool, bool)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("transient, generation applied: Ready stays", 1, Some(ok.clone()), fail(Reason::ClerkUnreachable, None), "True", "Registered", true, false),
         ("transient, new generation not applied: UpdatePending, domain kept", 2, Some(ok.clone()), fail(Reason::ClerkUnavailable, Some(&d)), "False", "UpdatePending", true, false),
         ("transient, never registered", 1, None, fail(Reason::ClerkUnreachable, None), "False", "ClerkUnreachable", true, false),

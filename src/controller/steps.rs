@@ -29,7 +29,7 @@ pub(super) struct Failure {
     pub reason: Reason,
     pub message: String,
     pub after: Option<Duration>,
-    pub domain: Option<Domain>,
+    pub domain: Option<Box<Domain>>,
 }
 
 impl Failure {
@@ -47,7 +47,7 @@ impl Failure {
             reason: Reason::from_clerk(e),
             message: e.stable_message(),
             after: e.retry_after(),
-            domain,
+            domain: domain.map(Box::new),
         }
     }
 
@@ -119,16 +119,44 @@ pub(super) fn check_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -
     }
 }
 
-/// The plan's view of who owns the instance's other domains.
-pub(super) fn owners<'a>(
+/// The plan's view of who owns the instance's other domains. It remembers the owners it named,
+/// so that an object refused because of one is woken when that owner changes or goes.
+pub(super) struct OwnersOf<'a> {
     ctx: &'a Context,
     obj: &'a ClerkDomain,
     instance_id: &'a str,
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |domain_id| {
-        ctx.ownership
-            .other_owner(obj, &DomainKey::new(instance_id, domain_id))
-            .map(|o| o.object)
+    named: std::sync::Mutex<Vec<String>>,
+}
+
+impl<'a> OwnersOf<'a> {
+    pub fn new(ctx: &'a Context, obj: &'a ClerkDomain, instance_id: &'a str) -> Self {
+        OwnersOf {
+            ctx,
+            obj,
+            instance_id,
+            named: Default::default(),
+        }
+    }
+
+    /// After a refusal: wake the object when an owner it was refused for changes or goes.
+    pub fn wait_on_named(&self) {
+        for owner in self.named.lock().unwrap().iter() {
+            self.ctx.ownership.wait_for(owner, self.obj);
+        }
+    }
+}
+
+impl super::plan::Owners for OwnersOf<'_> {
+    fn other_owner(&self, domain_id: &str) -> Option<String> {
+        let owner = self
+            .ctx
+            .ownership
+            .other_owner(self.obj, &DomainKey::new(self.instance_id, domain_id))
+            .map(|o| o.object);
+        if let Some(o) = &owner {
+            self.named.lock().unwrap().push(o.clone());
+        }
+        owner
     }
 }
 
@@ -144,7 +172,7 @@ pub(super) async fn report_failure(
     let outcome = Outcome::Failed {
         reason: f.reason,
         message: &f.message,
-        domain: f.domain.as_ref(),
+        domain: f.domain.as_deref(),
     };
     let changed = write_status(obj, ctx, &outcome, extras).await?;
     if changed {

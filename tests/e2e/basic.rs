@@ -337,8 +337,8 @@ pub async fn missing_secret(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
         "  domain: nosecret.example.com\n  secretRef: {name: absent, key: key}\n",
     ))
     .await?;
-    let obj = wait_for(&env.domains(), "orphan", "CredentialsNotFound", CONVERGE, |o| {
-        condition(o, "Synced").is_some_and(|c| c.reason == "CredentialsNotFound")
+    let obj = wait_for(&env.domains(), "orphan", "SecretNotFound", CONVERGE, |o| {
+        condition(o, "Synced").is_some_and(|c| c.reason == "SecretNotFound")
     })
     .await?;
     ensure!(condition(&obj, "Synced").unwrap().message.contains("absent"));

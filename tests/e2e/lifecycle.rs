@@ -242,9 +242,9 @@ pub async fn forced_and_per_object_resync(cp: Arc<ControlPlane>) -> anyhow::Resu
     Ok(())
 }
 
-/// Two ClerkDomains for the same domain of the same instance: the oldest owns it, the other
-/// reports Conflict and never writes to Clerk or deletes the domain.
-pub async fn conflicting_objects_oldest_wins(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+/// Two ClerkDomains for the same domain of the same instance: the one that created it owns it;
+/// the other is refused (AlreadyOwned), never writes to Clerk, and deleting it deletes nothing.
+pub async fn second_object_for_an_owned_domain_is_refused(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "conflict", Default::default()).await?;
     env.create(&manifest("first", "  domain: shared.example.com\n"))
         .await?;
@@ -262,10 +262,10 @@ pub async fn conflicting_objects_oldest_wins(cp: Arc<ControlPlane>) -> anyhow::R
         "  domain: shared.example.com\n  proxyUrl: https://shared.example.com/__x\n",
     ))
     .await?;
-    let obj = wait_reason(&env, "second", "Ready", "Conflict").await?;
+    let obj = wait_reason(&env, "second", "Ready", "AlreadyOwned").await?;
     let msg = &condition(&obj, "Ready").unwrap().message;
     ensure!(
-        msg.contains("first") && msg.contains(first.instance_id.as_deref().unwrap()),
+        msg.contains("first") && msg.contains(first.domain_id.as_deref().unwrap()),
         "{msg}"
     );
     ensure!(
@@ -273,7 +273,7 @@ pub async fn conflicting_objects_oldest_wins(cp: Arc<ControlPlane>) -> anyhow::R
         "the younger object wrote to Clerk"
     );
     ensure!(env.fake.stats().count("AddDomain") == 1);
-    env.wait_event("second", "Conflict").await?;
+    env.wait_event("second", "AlreadyOwned").await?;
     env.delete("second").await?;
     wait_gone(&env.domains(), "second", CONVERGE).await?;
     ensure!(
@@ -391,7 +391,7 @@ pub async fn secret_ref_is_namespace_local(cp: Arc<ControlPlane>) -> anyhow::Res
         "  domain: x.local.example.com\n  secretRef: {name: clerk, key: key}\n",
     ))
     .await?;
-    let obj = wait_reason(&env, "x", "Synced", "CredentialsNotFound").await?;
+    let obj = wait_reason(&env, "x", "Synced", "SecretNotFound").await?;
     ensure!(
         condition(&obj, "Synced")
             .unwrap()

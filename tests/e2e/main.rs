@@ -8,18 +8,22 @@ mod support;
 mod admission;
 mod basic;
 mod dns;
+mod health;
 mod helm;
 mod leader;
 mod lifecycle;
+mod ownership;
 mod robustness;
 
 use admission::*;
 use basic::*;
 use dns::*;
+use health::*;
 use helm::*;
 use leader::*;
 use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
+use ownership::*;
 use robustness::*;
 use std::sync::Arc;
 use support::*;
@@ -67,9 +71,22 @@ fn main() {
         pause_stops_writes_and_deletes_orphan,
         drift_is_repaired_on_resync,
         forced_and_per_object_resync,
-        conflicting_objects_oldest_wins,
+        second_object_for_an_owned_domain_is_refused,
         secret_in_use_outlives_its_domains,
         secret_ref_is_namespace_local,
+        // Ownership by identity (issue 11).
+        owned_domain_cannot_be_adopted_from_another_namespace,
+        rename_into_a_taken_name_is_refused,
+        instance_is_pinned,
+        pending_create_is_cleared_and_never_adopted,
+        primary_rename_is_refused,
+        hostile_annotations_are_bounded,
+        deletion_always_has_an_exit,
+        foreign_dnsendpoint_is_left_alone,
+        state_does_not_outlive_objects,
+        default_key_is_scoped,
+        // GitOps health (issue 12): kstatus, Argo CD's Lua check and kubectl wait.
+        gitops_health_verdicts,
         // The Helm chart; the operator as a process with the chart's ServiceAccount.
         chart_renders_exact_rbac_and_crd,
         helm_install_and_lifecycle_as_service_account,

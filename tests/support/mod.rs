@@ -5,6 +5,7 @@
 pub mod controlplane;
 pub mod cut_proxy;
 pub mod dns_server;
+pub mod health;
 pub mod operator_process;
 
 use anyhow::{Context as _, bail};
@@ -53,6 +54,11 @@ pub struct EnvOptions {
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// ClerkDomains reconciled at once (`--concurrency`).
     pub concurrency: u16,
+    /// Watch every namespace (objects are told apart by this test's label), with a second
+    /// namespace `<ns>-b` for cross-namespace tests.
+    pub cluster_wide: bool,
+    /// `--default-key-namespaces` (`None`: every namespace).
+    pub default_key_namespaces: Option<Vec<String>>,
 }
 
 impl Default for EnvOptions {
@@ -64,9 +70,15 @@ impl Default for EnvOptions {
             development_rate: None,
             dns_resolver: None,
             concurrency: 4,
+            cluster_wide: false,
+            default_key_namespaces: None,
         }
     }
 }
+
+/// Label that ties an object to the test that made it (the controller's selector when
+/// watching every namespace).
+pub const ENV_LABEL: &str = "e2e.clerk-operator.io/env";
 
 impl TestEnv {
     /// Create a namespace, start a fake Clerk with a production and a development instance, and
@@ -75,11 +87,18 @@ impl TestEnv {
         let client = cp.client().await;
         let ns = format!("{name}-{:x}", rand::random::<u16>());
         let nss: Api<Namespace> = Api::all(client.clone());
-        let mut n = Namespace::default();
-        n.metadata.name = Some(ns.clone());
-        nss.create(&PostParams::default(), &n)
-            .await
-            .context("create namespace")?;
+        let names = if opts.cluster_wide {
+            vec![ns.clone(), format!("{ns}-b")]
+        } else {
+            vec![ns.clone()]
+        };
+        for name in names {
+            let mut n = Namespace::default();
+            n.metadata.name = Some(name);
+            nss.create(&PostParams::default(), &n)
+                .await
+                .context("create namespace")?;
+        }
         let fake = FakeClerk::start(FakeConfig {
             secret_keys: vec![LIVE_KEY.into(), TEST_KEY.into()],
             ..Default::default()
@@ -116,11 +135,12 @@ impl TestEnv {
             },
             default_key: opts.default_key.map(SecretKey::new),
             resync: opts.resync,
-            namespace: Some(self.ns.clone()),
+            namespace: (!opts.cluster_wide).then(|| self.ns.clone()),
+            selector: opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns)),
+            default_key_namespaces: opts.default_key_namespaces.clone(),
             concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
-            ..Default::default()
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
@@ -156,6 +176,27 @@ impl TestEnv {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    /// The second namespace of a cluster-wide test.
+    pub fn ns_b(&self) -> String {
+        format!("{}-b", self.ns)
+    }
+
+    /// ClerkDomains of namespace `ns`.
+    pub fn domains_in(&self, ns: &str) -> Api<ClerkDomain> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Create a ClerkDomain from YAML in namespace `ns` (labelled for this test).
+    pub async fn create_in(&self, ns: &str, yaml: &str) -> anyhow::Result<ClerkDomain> {
+        let mut obj: ClerkDomain = serde_yaml::from_str(yaml)?;
+        obj.metadata.namespace = Some(ns.to_string());
+        obj.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(ENV_LABEL.into(), self.ns.clone());
+        Ok(self.domains_in(ns).create(&PostParams::default(), &obj).await?)
+    }
+
     /// Create a Secret holding a Clerk key.
     pub async fn secret(&self, name: &str, key: &str, value: &str) -> anyhow::Result<()> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
@@ -168,9 +209,7 @@ impl TestEnv {
 
     /// Create a ClerkDomain from YAML (namespace filled in).
     pub async fn create(&self, yaml: &str) -> anyhow::Result<ClerkDomain> {
-        let mut obj: ClerkDomain = serde_yaml::from_str(yaml)?;
-        obj.metadata.namespace = Some(self.ns.clone());
-        Ok(self.domains().create(&PostParams::default(), &obj).await?)
+        self.create_in(&self.ns, yaml).await
     }
 
     /// [`create`](Self::create) taking its YAML by value (for futures that outlive the caller).
@@ -207,14 +246,28 @@ impl TestEnv {
 
     /// Reasons of the Events about the named object.
     pub async fn event_reasons(&self, name: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .events_in(&self.ns, name)
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    /// `(reason, occurrences)` of the Events about `name` in namespace `ns` (a repeated Event
+    /// is one object with a series count).
+    pub async fn events_in(&self, ns: &str, name: &str) -> anyhow::Result<Vec<(String, i32)>> {
         use k8s_openapi::api::events::v1::Event;
-        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns);
+        let events: Api<Event> = Api::namespaced(self.client.clone(), ns);
         let list = events.list(&Default::default()).await?;
         Ok(list
             .items
             .into_iter()
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .filter_map(|e| e.reason)
+            .filter_map(|e| {
+                let n = e.series.as_ref().map_or(1, |s| s.count.max(1));
+                e.reason.map(|r| (r, n))
+            })
             .collect())
     }
 

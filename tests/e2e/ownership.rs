@@ -1,0 +1,578 @@
+//! Ownership by identity against the real apiserver: a ClerkDomain acts only on the Clerk
+//! domain it owns (instance ID + domain ID), and no tenant can hijack, rename, delete or stall
+//! another tenant's domain.
+
+use crate::support::*;
+use anyhow::{Context as _, ensure};
+use clerk_operator::api::ClerkDomain;
+use clerk_operator::fake::{Faults, Scripted, ScriptedFault};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn manifest(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+fn annotated(name: &str, annotations: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\n  annotations:\n{annotations}spec:\n{spec}"
+    )
+}
+
+async fn wait_reason_in(
+    api: &Api<ClerkDomain>,
+    name: &str,
+    type_: &str,
+    reason: &str,
+) -> anyhow::Result<ClerkDomain> {
+    wait_for(api, name, &format!("{type_}/{reason}"), CONVERGE, |o| {
+        condition(o, type_).is_some_and(|c| c.reason == reason)
+    })
+    .await
+}
+
+async fn patch_spec(api: &Api<ClerkDomain>, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": spec })),
+    )
+    .await?;
+    Ok(())
+}
+
+fn domain_name(env: &TestEnv, key: &str, id: &str) -> Option<String> {
+    env.fake
+        .domains(key)
+        .into_iter()
+        .find(|d| d.id == id)
+        .map(|d| d.name)
+}
+
+/// Invariant 1: a domain has one owner, cluster-wide. Adopting an owned domain, by annotation
+/// or by name, from another namespace, is refused with a condition naming the owner; the owner
+/// is not disturbed, and deleting the refused objects deletes nothing.
+pub async fn owned_domain_cannot_be_adopted_from_another_namespace(
+    cp: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
+    let opts = EnvOptions {
+        cluster_wide: true,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "own-x", opts).await?;
+    let (a, b) = (env.ns.clone(), env.ns_b());
+    env.create_in(&a, &manifest("site", "  domain: site.example.com\n"))
+        .await?;
+    let id = env.wait_ready("site").await?.status.unwrap().domain_id.unwrap();
+    let hijack = annotated(
+        "hijack",
+        &format!("    clerk-operator.io/domain-id: {id}\n"),
+        "  domain: stolen.example.com\n",
+    );
+    env.create_in(&b, &hijack).await?;
+    env.create_in(&b, &manifest("same-name", "  domain: site.example.com\n"))
+        .await?;
+    let other = env.domains_in(&b);
+    for name in ["hijack", "same-name"] {
+        let o = wait_reason_in(&other, name, "Ready", "AlreadyOwned").await?;
+        let msg = &condition(&o, "Ready").unwrap().message;
+        ensure!(
+            msg.contains(&format!("{a}/site")) && msg.contains(&id),
+            "{name}: {msg}"
+        );
+        ensure!(is_true(&o, "Stalled"), "{name}: a refusal is Stalled");
+        ensure!(
+            o.status.as_ref().unwrap().domain_id.is_none(),
+            "{name} recorded the domain"
+        );
+    }
+    ensure!(
+        domain_name(&env, LIVE_KEY, &id).as_deref() == Some("site.example.com"),
+        "renamed by a hijacker"
+    );
+    ensure!(env.fake.stats().count("UpdateDomain") == 0);
+    let owner = env.domains().get("site").await?;
+    ensure!(
+        is_true(&owner, "Ready") && condition(&owner, "Stalled").is_none(),
+        "owner disturbed: {owner:?}"
+    );
+    for name in ["hijack", "same-name"] {
+        other.delete(name, &DeleteParams::default()).await?;
+        wait_gone(&other, name, CONVERGE).await?;
+    }
+    ensure!(
+        domain_name(&env, LIVE_KEY, &id).is_some(),
+        "a non-owner's deletion deleted the domain"
+    );
+    ensure!(env.fake.stats().count("DeleteDomain") == 0);
+    env.delete("site").await?;
+    wait_gone(&env.domains(), "site", CONVERGE).await?;
+    ensure!(
+        domain_name(&env, LIVE_KEY, &id).is_none(),
+        "the owner's deletion kept the domain"
+    );
+    Ok(())
+}
+
+/// Invariant 2: renaming into a name another object's domain holds is refused (NameTaken) and
+/// never makes that object a loser; a swap is explained; deleting the holder deletes its own
+/// domain, after which the rename goes through.
+pub async fn rename_into_a_taken_name_is_refused(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "own-rename", Default::default()).await?;
+    // `older` first, so that by age it would have won the old name-based conflict check.
+    env.create(&manifest("older", "  domain: b.rename.example.com\n"))
+        .await?;
+    let b_id = env.wait_ready("older").await?.status.unwrap().domain_id.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    env.create(&manifest("younger", "  domain: a.rename.example.com\n"))
+        .await?;
+    let a_id = env
+        .wait_ready("younger")
+        .await?
+        .status
+        .unwrap()
+        .domain_id
+        .unwrap();
+    let api = env.domains();
+    patch_spec(&api, "older", json!({"domain": "a.rename.example.com"})).await?;
+    let o = wait_reason_in(&api, "older", "Ready", "NameTaken").await?;
+    let msg = &condition(&o, "Ready").unwrap().message;
+    ensure!(
+        msg.contains(&format!("{}/younger", env.ns)) && msg.contains(&a_id),
+        "{msg}"
+    );
+    ensure!(
+        o.status.as_ref().unwrap().domain_id.as_deref() == Some(b_id.as_str()),
+        "owned domain dropped from status"
+    );
+    // The holder is not disturbed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let y = api.get("younger").await?;
+    ensure!(
+        is_true(&y, "Ready") && condition(&y, "Stalled").is_none(),
+        "holder disturbed: {y:?}"
+    );
+    // Swap: each side is told why.
+    patch_spec(&api, "younger", json!({"domain": "b.rename.example.com"})).await?;
+    let y = wait_reason_in(&api, "younger", "Synced", "NameTaken").await?;
+    ensure!(
+        condition(&y, "Synced")
+            .unwrap()
+            .message
+            .contains("temporary name")
+    );
+    ensure!(
+        env.fake.stats().count("UpdateDomain") == 0,
+        "a PATCH into a taken name was sent"
+    );
+    // Deleting the younger deletes its own domain (a), not the one its spec names (b).
+    env.delete("younger").await?;
+    wait_gone(&api, "younger", CONVERGE).await?;
+    ensure!(
+        domain_name(&env, LIVE_KEY, &a_id).is_none(),
+        "the holder's own domain was kept"
+    );
+    ensure!(
+        domain_name(&env, LIVE_KEY, &b_id).is_some(),
+        "deleted the domain named by the spec"
+    );
+    // Now the name is free: older's rename goes through.
+    let o = env.wait_ready("older").await?;
+    ensure!(domain_name(&env, LIVE_KEY, &b_id).as_deref() == Some("a.rename.example.com"));
+    ensure!(o.status.unwrap().domain_id.as_deref() == Some(b_id.as_str()));
+    Ok(())
+}
+
+/// Invariant 3: the instance is pinned. When the Secret's key switches to another instance,
+/// the object writes nothing anywhere and says InstanceChanged; nothing is created in the new
+/// instance and no Event claims the domain was gone.
+pub async fn instance_is_pinned(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let opts = EnvOptions {
+        default_key: None,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "own-pin", opts).await?;
+    env.secret("clerk", "key", LIVE_KEY).await?;
+    env.create(&manifest(
+        "pin",
+        "  domain: pin.example.com\n  secretRef: {name: clerk, key: key}\n",
+    ))
+    .await?;
+    let st = env.wait_ready("pin").await?.status.unwrap();
+    let (id, instance) = (st.domain_id.unwrap(), st.instance_id.unwrap());
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    let set_key = |k: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .patch(
+                    "clerk",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"stringData": {"key": k}})),
+                )
+                .await
+        }
+    };
+    set_key(TEST_KEY).await?;
+    let o = wait_reason_in(&env.domains(), "pin", "Ready", "InstanceChanged").await?;
+    let msg = &condition(&o, "Ready").unwrap().message;
+    ensure!(msg.contains(&instance) && is_true(&o, "Stalled"), "{msg}");
+    // A rename meanwhile writes nowhere.
+    patch_spec(&env.domains(), "pin", json!({"domain": "pin2.example.com"})).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        env.fake.domains(TEST_KEY).iter().all(|d| !d.name.contains("pin")),
+        "created in the new instance"
+    );
+    let stats = env.fake.stats();
+    ensure!(
+        stats.count("AddDomain") == 1 && stats.count("UpdateDomain") == 0,
+        "{stats:?}"
+    );
+    let reasons = env.event_reasons("pin").await?;
+    ensure!(!reasons.iter().any(|r| r == "Recreated"), "{reasons:?}");
+    ensure!(o.status.unwrap().domain_id.as_deref() == Some(id.as_str()));
+    // The old key back: the pending rename is carried out on the pinned instance.
+    set_key(LIVE_KEY).await?;
+    env.wait_ready("pin").await?;
+    ensure!(domain_name(&env, LIVE_KEY, &id).as_deref() == Some("pin2.example.com"));
+    Ok(())
+}
+
+/// Invariant 4: the pending-create record is cleared as soon as Clerk answers definitively,
+/// and the operator's own create (whose answer was lost) is never reported as adopted.
+pub async fn pending_create_is_cleared_and_never_adopted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "own-pending", Default::default()).await?;
+    let script = |fault| Faults {
+        scripted: vec![Scripted {
+            operation: "AddDomain".into(),
+            fault,
+        }],
+        ..Default::default()
+    };
+    // A definitive 4xx: the record goes with the answer.
+    env.fake.set_faults(script(ScriptedFault::Status(402)));
+    env.create(&manifest("refused", "  domain: refused.example.com\n"))
+        .await?;
+    let o = wait_reason_in(&env.domains(), "refused", "Synced", "ClerkPaymentRequired").await?;
+    ensure!(
+        o.status.as_ref().unwrap().pending_domain.is_none(),
+        "pendingDomain kept after a 402: {o:?}"
+    );
+    ensure!(is_true(&o, "Stalled"));
+    // A lost answer: the record stays until the domain is found, as our own.
+    env.fake.set_faults(script(ScriptedFault::DropAfterCommit));
+    env.create(&manifest("lost", "  domain: lost.example.com\n"))
+        .await?;
+    let o = env.wait_ready("lost").await?;
+    let st = o.status.unwrap();
+    ensure!(st.adopted.is_none(), "own create reported as adopted: {st:?}");
+    ensure!(st.pending_domain.is_none());
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .filter(|d| d.name == "lost.example.com")
+            .count()
+            == 1
+    );
+    let reasons = env.event_reasons("lost").await?;
+    ensure!(!reasons.iter().any(|r| r == "Adopted"), "{reasons:?}");
+    Ok(())
+}
+
+/// Invariant 5: the primary domain's name cannot be changed by accident (admission refuses).
+pub async fn primary_rename_is_refused(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "own-primary", Default::default()).await?;
+    env.create(&manifest(
+        "primary",
+        "  domain: primary.example.com\n  isSatellite: false\n",
+    ))
+    .await?;
+    let err = env
+        .domains()
+        .patch(
+            "primary",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"domain": "renamed.example.com"}})),
+        )
+        .await
+        .err()
+        .context("renaming a primary was admitted")?;
+    ensure!(err.to_string().contains("cannot be changed"), "{err}");
+    // Satellites can still be renamed.
+    env.create(&manifest("sat", "  domain: sat.example.com\n"))
+        .await?;
+    patch_spec(&env.domains(), "sat", json!({"domain": "sat2.example.com"})).await?;
+    Ok(())
+}
+
+/// Invariant 6: malformed annotations get a clear reason and one Warning Event per value, not
+/// one per reconcile; nobody else is affected.
+pub async fn hostile_annotations_are_bounded(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "own-annot", Default::default()).await?;
+    let bad = annotated(
+        "bad",
+        "    clerk-operator.io/resync-period: 99999999999999999999999y\n",
+        "  domain: bad.example.com\n",
+    );
+    env.create(&bad).await?;
+    env.wait_ready("bad").await?;
+    // Several more reconciles (each label change triggers one).
+    for i in 0..4 {
+        env.domains()
+            .patch(
+                "bad",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"poke": i.to_string()}}})),
+            )
+            .await?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    env.wait_event("bad", "InvalidAnnotation").await?;
+    let n: i32 = env
+        .events_in(&env.ns, "bad")
+        .await?
+        .into_iter()
+        .filter(|(r, _)| r == "InvalidAnnotation")
+        .map(|(_, n)| n)
+        .sum();
+    ensure!(n == 1, "{n} InvalidAnnotation events for one value");
+    let ghost = annotated(
+        "ghost",
+        "    clerk-operator.io/domain-id: \"../../domains/x?y=1\"\n",
+        "  domain: ghost.example.com\n",
+    );
+    env.create(&ghost).await?;
+    let o = wait_reason_in(&env.domains(), "ghost", "Ready", "InvalidAnnotation").await?;
+    ensure!(is_true(&o, "Stalled"));
+    ensure!(
+        env.fake.stats().count("AddDomain") == 1,
+        "created despite a malformed annotation"
+    );
+    env.create(&manifest("fine", "  domain: fine.example.com\n"))
+        .await?;
+    env.wait_ready("fine").await?;
+    Ok(())
+}
+
+/// Invariant 8: cleanup never hangs on what retrying cannot fix; the object says why, and
+/// `deletionPolicy: Orphan` on the terminating object releases it.
+pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let opts = EnvOptions {
+        default_key: None,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "own-exit", opts).await?;
+    env.secret("clerk", "key", LIVE_KEY).await?;
+    let spec = "  domain: exit.example.com\n  secretRef: {name: clerk, key: key}\n";
+    env.create(&manifest("exit", spec)).await?;
+    let id = env.wait_ready("exit").await?.status.unwrap().domain_id.unwrap();
+    // The key leaves the Secret (the Secret stays): deleting cannot succeed.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    secrets
+        .patch(
+            "clerk",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"key": null, "other": "eA=="}})),
+        )
+        .await?;
+    env.delete("exit").await?;
+    let o = wait_for(&env.domains(), "exit", "stalled in deletion", CONVERGE, |o| {
+        is_true(o, "Stalled")
+            && condition(o, "Stalled").is_some_and(|c| c.message.contains("deletionPolicy: Orphan"))
+    })
+    .await?;
+    ensure!(
+        condition(&o, "Stalled").unwrap().reason == "CredentialsNotFound",
+        "{o:?}"
+    );
+    patch_spec(&env.domains(), "exit", json!({"deletionPolicy": "Orphan"})).await?;
+    wait_gone(&env.domains(), "exit", CONVERGE).await?;
+    ensure!(
+        domain_name(&env, LIVE_KEY, &id).is_some(),
+        "an orphaned domain was deleted"
+    );
+    // A key Clerk refuses (401): the same exit.
+    secrets
+        .patch(
+            "clerk",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"key": LIVE_KEY}})),
+        )
+        .await?;
+    env.create(&manifest("exit2", spec)).await?;
+    let id2 = env.wait_ready("exit2").await?.status.unwrap().domain_id.unwrap();
+    env.fake.set_faults(Faults {
+        scripted: (0..20)
+            .map(|_| Scripted {
+                operation: "DeleteDomain".into(),
+                fault: ScriptedFault::Status(401),
+            })
+            .collect(),
+        ..Default::default()
+    });
+    env.delete("exit2").await?;
+    wait_reason_in(&env.domains(), "exit2", "Stalled", "ClerkUnauthorized").await?;
+    patch_spec(&env.domains(), "exit2", json!({"deletionPolicy": "Orphan"})).await?;
+    wait_gone(&env.domains(), "exit2", CONVERGE).await?;
+    ensure!(domain_name(&env, LIVE_KEY, &id2).is_some());
+    Ok(())
+}
+
+/// Invariant 9: the operator never overwrites or deletes a DNSEndpoint it did not create.
+pub async fn foreign_dnsendpoint_is_left_alone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    install_external_dns_crd(&cp)?;
+    let env = TestEnv::start(cp.clone(), "own-dns", Default::default()).await?;
+    let foreign = format!(
+        "apiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata:\n  name: web\n  namespace: {}\nspec:\n  endpoints:\n  - dnsName: keep.example.org\n    recordType: A\n    targets: [192.0.2.1]\n",
+        env.ns
+    );
+    let out = cp.kubectl_stdin(&["apply", "-f", "-"], &foreign);
+    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spec = "  domain: web.example.com\n  dns:\n    externalDNS: {enabled: true}\n";
+    env.create(&manifest("web", spec)).await?;
+    let o = wait_reason_in(&env.domains(), "web", "DNSPublished", "DNSEndpointNotOwned").await?;
+    ensure!(is_true(&o, "Ready"), "DNS does not change Ready");
+    let get = || {
+        let out = cp.kubectl(&[
+            "get",
+            "dnsendpoint",
+            "web",
+            "-n",
+            &env.ns,
+            "-o",
+            "jsonpath={.spec.endpoints[*].dnsName}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ensure!(
+        get() == "keep.example.org",
+        "foreign DNSEndpoint overwritten: {}",
+        get()
+    );
+    // Turning publishing off does not delete it either.
+    patch_spec(&env.domains(), "web", json!({"dns": null})).await?;
+    wait_for(&env.domains(), "web", "DNSPublished dropped", CONVERGE, |o| {
+        condition(o, "DNSPublished").is_none()
+            && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
+    })
+    .await?;
+    ensure!(get() == "keep.example.org", "foreign DNSEndpoint deleted");
+    Ok(())
+}
+
+/// Invariant 10: what the process remembers about an object goes with the object, also when it
+/// was removed without a cleanup: a refusal never names an object that no longer exists.
+pub async fn state_does_not_outlive_objects(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "own-prune", Default::default()).await?;
+    env.secret("k", "key", LIVE_KEY).await?;
+    env.create(&manifest(
+        "first",
+        "  domain: prune.example.com
+  secretRef: {name: k, key: key}
+",
+    ))
+    .await?;
+    let id = env.wait_ready("first").await?.status.unwrap().domain_id.unwrap();
+    env.create(&manifest(
+        "second",
+        "  domain: prune.example.com
+",
+    ))
+    .await?;
+    wait_reason_in(&env.domains(), "second", "Ready", "AlreadyOwned").await?;
+    // `first` cannot clean up (its key left the Secret), and a user removes it by hand.
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
+    secrets
+        .patch(
+            "k",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"key": null, "other": "eA=="}})),
+        )
+        .await?;
+    env.delete("first").await?;
+    wait_for(&env.domains(), "first", "stuck in cleanup", CONVERGE, |o| {
+        is_true(o, "Stalled")
+    })
+    .await?;
+    env.domains()
+        .patch(
+            "first",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    wait_gone(&env.domains(), "first", CONVERGE).await?;
+    ensure!(domain_name(&env, LIVE_KEY, &id).is_some());
+    // Nobody owns the domain now: `second` may adopt it (poked so it looks again soon).
+    env.domains()
+        .patch(
+            "second",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
+        )
+        .await?;
+    let o = env.wait_ready("second").await?;
+    let st = o.status.unwrap();
+    ensure!(
+        st.domain_id.as_deref() == Some(id.as_str()) && st.adopted == Some(true),
+        "{st:?}"
+    );
+    Ok(())
+}
+
+/// Invariant 11: the default key is usable only from the namespaces the operator allows.
+pub async fn default_key_is_scoped(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let opts = EnvOptions {
+        default_key_namespaces: Some(vec!["platform".into()]),
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "own-scope", opts).await?;
+    env.create(&manifest("nokey", "  domain: nokey.example.com\n"))
+        .await?;
+    let o = wait_reason_in(&env.domains(), "nokey", "Ready", "DefaultKeyNotAllowed").await?;
+    ensure!(condition(&o, "Ready").unwrap().message.contains(&env.ns));
+    ensure!(
+        env.fake.stats().total == 0,
+        "Clerk was called with the default key"
+    );
+    env.secret("own", "key", LIVE_KEY).await?;
+    env.create(&manifest(
+        "ownkey",
+        "  domain: ownkey.example.com\n  secretRef: {name: own, key: key}\n",
+    ))
+    .await?;
+    env.wait_ready("ownkey").await?;
+    Ok(())
+}
+
+/// Install external-dns's DNSEndpoint CRD (idempotent).
+fn install_external_dns_crd(cp: &ControlPlane) -> anyhow::Result<()> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/externaldns-crd.yaml");
+    let out = cp.kubectl(&["apply", "--server-side", "-f", fixture.to_str().unwrap()]);
+    ensure!(
+        out.status.success(),
+        "install CRD: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/dnsendpoints.externaldns.k8s.io",
+    ]);
+    ensure!(
+        out.status.success(),
+        "CRD established: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
