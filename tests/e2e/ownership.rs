@@ -253,6 +253,7 @@ pub async fn pending_create_is_cleared_and_never_adopted(cp: Arc<ControlPlane>) 
     let script = |fault| Faults {
         scripted: vec![Scripted {
             operation: "AddDomain".into(),
+            key: None,
             fault,
         }],
         ..Default::default()
@@ -414,6 +415,7 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
         scripted: (0..20)
             .map(|_| Scripted {
                 operation: "DeleteDomain".into(),
+                key: None,
                 fault: ScriptedFault::Status(401),
             })
             .collect(),
