@@ -5,6 +5,7 @@
 pub mod controlplane;
 pub mod dns_server;
 pub mod operator_process;
+pub mod real_dns;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
