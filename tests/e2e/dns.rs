@@ -335,8 +335,13 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
         &format!("  domain: example.com\n  isSatellite: false\n{ext}"),
     ))
     .await?;
-    env.create(&manifest("shop", &format!("  domain: shop.example.com\n{ext}")))
-        .await?;
+    // The satellite also carries a provider-specific property, which rfc2136 does not know.
+    let props = "      providerSpecific: [{name: cloudflare/proxied, value: \"false\"}]\n";
+    env.create(&manifest(
+        "shop",
+        &format!("  domain: shop.example.com\n{ext}{props}"),
+    ))
+    .await?;
     let root = wait_condition(&env, "root", "DNSPublished", "True", "Published").await?;
     let shop = wait_condition(&env, "shop", "DNSPublished", "True", "Published").await?;
     let root_cnames = required_cnames(&root);
@@ -397,6 +402,18 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             "{name}: {msg}"
         );
     }
+
+    // Nothing left to do: further syncs (every 2 s) change nothing, the unknown
+    // provider-specific property included.
+    let applies = |log: &str| log.matches("ApplyChanges").count();
+    let before = applies(&edns.log());
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let log = edns.log();
+    ensure!(
+        applies(&log) == before && log.contains("All records are already up to date"),
+        "external-dns keeps changing records:\n{}",
+        edns.log_tail(30)
+    );
 
     // A proxy URL replaces the primary's Frontend API record: external-dns deletes it.
     env.domains()
