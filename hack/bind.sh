@@ -3,7 +3,7 @@
 # into the project cache for the DNS e2e test and `make demo`. Nothing is installed on the
 # system: the .debs are fetched with `apt-get download` and unpacked with `dpkg -x`, so no
 # service is started and nothing listens on port 53. The tests start named themselves, on a
-# free loopback port, with their own config (tests/support/bind.rs).
+# free loopback port, through `hack/bind.sh serve` (tests/support/real_dns.rs, hack/demo.sh).
 #
 # Usage:
 #   hack/bind.sh [install]   ensure BIND is unpacked; print the dir of its wrappers (named, dig,
@@ -45,8 +45,8 @@ version=$(candidate || true)
 if [[ -z "$version" ]]; then
   # No package lists (a fresh machine) or no network: use an unpacked copy if there is one.
   existing=$(ls -1d "$CACHE_ROOT"/bind-*/ 2>/dev/null | sort -V | tail -n1 || true)
-  if [[ -n "$existing" && "${1:-install}" != install ]] || [[ -n "$existing" && -f "$existing/.stamp" ]]; then
-    version=$(basename "$existing"); version=${version#bind-}
+  if [[ -n "$existing" && -f "$existing/.stamp" ]]; then
+    version=$(sed -n 's/^recipe=[0-9]* version=//p' "$existing/.stamp")
   fi
 fi
 safe_version() { tr ':~' '__' <<<"$1"; }
