@@ -93,7 +93,71 @@ pub fn install_external_dns_crd(cp: &ControlPlane) -> anyhow::Result<()> {
         "CRD established: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(())
+    wait_garbage_collector_knows_dnsendpoints(cp)
+}
+
+/// kube-controller-manager's garbage collector finds a new CRD only at its next discovery
+/// (every 30 s) and must then sync a monitor for it, which takes long on a busy machine. Wait
+/// until it has: a DNSEndpoint owned by a ConfigMap goes away with the ConfigMap. Tests that
+/// wait for a ClerkDomain's DNSEndpoint to be garbage-collected then wait only for that.
+fn wait_garbage_collector_knows_dnsendpoints(cp: &ControlPlane) -> anyhow::Result<()> {
+    let name = format!("gc-probe-{:x}", rand::random::<u32>());
+    let out = cp.kubectl(&["-n", "default", "create", "configmap", &name]);
+    ensure!(
+        out.status.success(),
+        "create ConfigMap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp.kubectl(&[
+        "-n",
+        "default",
+        "get",
+        "configmap",
+        &name,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let uid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    ensure!(out.status.success() && !uid.is_empty(), "ConfigMap uid");
+    let endpoint = format!(
+        "apiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata:\n  name: {name}\n  namespace: default\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: {name}, uid: {uid}}}\nspec:\n  endpoints: []\n"
+    );
+    let out = cp.kubectl_stdin(&["apply", "-f", "-"], &endpoint);
+    ensure!(
+        out.status.success(),
+        "create DNSEndpoint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp.kubectl(&["-n", "default", "delete", "configmap", &name, "--wait=false"]);
+    ensure!(
+        out.status.success(),
+        "delete ConfigMap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = Instant::now();
+    loop {
+        let out = cp.kubectl(&[
+            "-n",
+            "default",
+            "get",
+            "dnsendpoint",
+            &name,
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ]);
+        if out.status.success() && out.stdout.is_empty() {
+            eprintln!(
+                "the garbage collector handles DNSEndpoints after {:.0?}",
+                start.elapsed()
+            );
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(240) {
+            bail!("the garbage collector did not collect DNSEndpoint default/{name} within 240 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// A running `named`.
