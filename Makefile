@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help chart-crds chart-check \
+.PHONY: all build release tools dns-tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help chart-crds chart-check \
   health-tools health-check argocd-cm
 
 all: build
@@ -17,6 +17,7 @@ help:
 	@echo "make tools    - build etcd, kube-apiserver, kube-controller-manager, kubectl, helm"
 	@echo "make health-check - the Argo CD Lua health check and kstatus verdicts on deploy/argocd testdata"
 	@echo "make argocd-cm - regenerate deploy/argocd/argocd-cm-patch.yaml from health.lua"
+	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
 
 build:
 	$(CARGO) build --locked --bins
@@ -27,6 +28,13 @@ release:
 # Control plane binaries, built from Go modules into ~/.cache/clerk-operator (or KUBEBUILDER_ASSETS).
 tools:
 	@bash hack/envtest.sh >/dev/null
+
+# The real DNS chain for the e2e test and the demo: external-dns built from its Go module (its own
+# tools module, Go 1.27 via GOTOOLCHAIN) and BIND 9 unpacked from Debian's packages, both cached in
+# ~/.cache/clerk-operator. Neither is installed on the system; nothing listens on port 53.
+dns-tools:
+	@bash hack/external-dns.sh >/dev/null
+	@bash hack/bind.sh >/dev/null
 
 crds:
 	$(CARGO) run --locked -q --bin clerk-operator -- crd > crds/clerkdomain.yaml
@@ -94,9 +102,12 @@ clippy:
 unit:
 	$(CARGO) test --locked --lib --bins
 
-e2e: tools health-tools
+e2e: tools health-tools dns-tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
-	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" $(CARGO) test --locked --test e2e
+	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" \
+	CLERK_OPERATOR_EXTERNAL_DNS_DIR="$$(bash hack/external-dns.sh | tail -n1)" \
+	CLERK_OPERATOR_BIND_DIR="$$(bash hack/bind.sh | tail -n1)" \
+	  $(CARGO) test --locked --test e2e
 
 # Clerk's official Python SDK (clerk-backend-api) against fake-clerk; venv in ~/.cache/clerk-operator.
 sdk-test:
@@ -180,5 +191,5 @@ health-check:
 
 test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke
 
-demo: tools
+demo: tools dns-tools
 	bash hack/demo.sh $(DEMO_ARGS)
