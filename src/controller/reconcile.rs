@@ -40,13 +40,16 @@ pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Actio
 
 /// Run `fut`, turning a panic inside it into `Err` with the panic's message.
 async fn contain<F: std::future::Future>(fut: F) -> Result<F::Output, String> {
-    std::panic::AssertUnwindSafe(fut).catch_unwind().await.map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into())
-    })
+    std::panic::AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        })
 }
 
 /// A panic inside one reconcile: logged, reported as an Event, retried with backoff; the
