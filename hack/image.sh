@@ -243,8 +243,16 @@ build_image() {
     rev="$rev-dirty"
   fi
   log "buildah build of $REPO_DIR/Dockerfile -> $IMAGE (revision $rev); a cold build compiles the release binary (~10-20 min on 2 busy cores), a warm one reuses the cached layers"
+  # RUN steps reach crates.io through this machine's network; when it trusts extra CAs (a
+  # TLS-inspecting egress proxy here), they see the host's CA bundle through a build-time
+  # volume, which is never committed into a layer.
+  local volumes=()
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null && [[ -s /etc/ssl/certs/ca-certificates.crt ]]; then
+    log "the host trusts local CAs ($(cd /usr/local/share/ca-certificates && echo *.crt)): RUN steps get its CA bundle (not committed)"
+    volumes=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
+  fi
   run_with_progress "building the image" "$IMG_DIR/build.log" \
-    "${BUILDAH[@]}" build "${POLICY[@]}" --pull=never --layers --isolation chroot \
+    "${BUILDAH[@]}" build "${POLICY[@]}" --pull=never --layers --isolation chroot "${volumes[@]}" \
     -f "$REPO_DIR/Dockerfile" \
     --build-arg VERSION="$VERSION" --build-arg REVISION="$rev" \
     --build-arg SOURCE="https://github.com/clerk-operator/clerk-operator" \
