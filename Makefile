@@ -14,6 +14,8 @@ help:
 	@echo "make release  - optimised binaries in target/release"
 	@echo "make crds     - regenerate crds/ from the Rust types"
 	@echo "make tools    - build etcd, kube-apiserver, kube-controller-manager, kubectl, helm"
+	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
+	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
 
 build:
 	$(CARGO) build --locked --bins
@@ -128,7 +130,20 @@ chaos-smoke: tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" CHAOS_SEEDS= CHAOS_OBJECTS=30 \
 	  $(CARGO) test --locked --test chaos -- --nocapture
 
-test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e chaos-smoke bench-smoke
+# The image from the repository's Dockerfile, verbatim, with buildah (chroot isolation, storage in
+# ~/.cache/clerk-operator/containers, local stand-ins for the two base images tagged with their
+# upstream names, --pull=never); exported as docker-archive and oci-archive.
+.PHONY: image e2e-node
+image:
+	@bash hack/image.sh build
+	@bash hack/image.sh inspect
+
+# The chart's Pods on a real node: kubelet, kube-scheduler, kube-proxy (hack/tools), containerd,
+# runc, CNI (hack/node-tools), the pause image, all inside namespaces the test creates.
+e2e-node:
+	bash hack/e2e-node.sh
+
+test: fmt-check clippy crd-check chart-check unit sdk-test contract e2e chaos-smoke bench-smoke e2e-node
 
 demo: tools
 	bash hack/demo.sh $(DEMO_ARGS)

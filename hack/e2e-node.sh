@@ -83,14 +83,22 @@ outer() {
   done
   printf '%s\n' "${created[@]}" >"$dir/cgroups-created"
 
+  OUTER_DIR=$dir OUTER_T0=$t0
+  trap 'outer_cleanup $?' EXIT
+  trap 'exit 130' INT TERM
   local rc=0
   log "starting the cluster in new net/mount/pid namespaces (state: $dir, cgroup root: $cg_root)"
   E2E_NODE_INNER=1 DIR="$dir" CG_ROOT="$cg_root" CP_BIN="$cp_bin" NODE_BIN="$node_bin" RT_BIN="$rt_bin" \
     IMAGE_TAR="$image" PAUSE_TAR="$pause" FAKE_BIN="$fake_bin" REPO_DIR="$REPO_DIR" \
     unshare --net --mount --pid --fork --propagation private -- bash "${BASH_SOURCE[0]}" || rc=$?
+  return "$rc"
+}
 
-  # Everything in the PID namespace is gone now; remove the cgroups (deepest first) and state.
-  local c i
+# After the namespaces are gone (everything in the PID namespace died with it): remove the
+# cgroups (deepest first) and the state directory, and make sure no process is left.
+outer_cleanup() {
+  local rc=$1 dir=$OUTER_DIR c i
+  trap - EXIT
   for ((i = 0; i < 30; i++)); do
     local left=0
     while read -r c; do
@@ -102,19 +110,19 @@ outer() {
     sleep 1
   done
   while read -r c; do
-    [[ ! -d "$c" ]] || log "WARNING: could not remove cgroup $c"
+    if [[ -d "$c" ]]; then log "WARNING: could not remove cgroup $c"; rc=1; fi
   done <"$dir/cgroups-created"
+  if pgrep -f "$dir" >/dev/null; then
+    log "WARNING: processes left: $(pgrep -af "$dir")"
+    rc=1
+  fi
   if [[ -n "${KEEP_NODE:-}" ]]; then
     log "keeping $dir (KEEP_NODE)"
   else
     rm -rf "$dir"
   fi
-  if pgrep -f "$dir" >/dev/null; then
-    log "WARNING: processes left: $(pgrep -af "$dir")"
-    rc=1
-  fi
-  log "e2e-node finished in $(fmt_secs $((SECONDS - t0))) (exit $rc)"
-  return "$rc"
+  log "e2e-node finished in $(fmt_secs $((SECONDS - OUTER_T0))) (exit $rc)"
+  exit "$rc"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +215,9 @@ setup_namespace() {
   # The node's network: its IP on lo (no dummy driver here); pods get a bridge from CNI.
   ip link set lo up
   ip addr add "$NODE_IP/32" dev lo
+  # Service IPs reached from the node itself (curl of the metrics Service): kube-proxy DNATs them
+  # in its output hook; the route only picks the source address.
+  ip route add "$SERVICE_CIDR" dev lo src "$NODE_IP"
   # Private mounts: a fresh /proc for this PID namespace, tmpfs where containerd and the kubelet
   # keep fixed paths (/run/containerd/s, /var/log/pods, /var/log/containers), and the sysctls.
   mount --make-rprivate /
