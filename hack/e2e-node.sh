@@ -554,15 +554,19 @@ run_tests() {
   writes=$(writes_since "$w0")
   check "only the leader wrote to Clerk" test "$(sort -u <<<"$writes")" = "$(pod_ip "$leader")"
   others=$(ready_pods | grep -vx "$leader" | head -n1)
-  local old_leader_ip
-  old_leader_ip=$(pod_ip "$leader")
   kc -n "$NS" delete pod "$leader" --wait=false >/dev/null
-  check "failover: the standby $others took the Lease" wait_for failover 60 bash -c "test \"\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}')\" = '$others'"
+  local t_fail=$SECONDS
+  wait_for failover 60 bash -c "h=\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}'); test -n \"\$h\" -a \"\$h\" != '$leader'"
+  local new_leader
+  new_leader=$(lease_holder)
+  check "failover: $new_leader took the Lease from $leader after $((SECONDS - t_fail))s (standby was $others)" \
+    test -n "$new_leader" -a "$new_leader" != "$leader"
+  remember_pod_ips
   w0=$(log_lines)
   new_cdom docs docs.example.com
   check "after failover: ClerkDomain Ready" wait_for "docs Ready" 90 cdom_ready docs
   writes=$(writes_since "$w0")
-  check "after failover only the new leader wrote" test "$(sort -u <<<"$writes")" = "$(pod_ip "$others")"
+  check "after failover only the new leader wrote" test "$(sort -u <<<"$writes")" = "$(pod_ip "$new_leader")"
   check "the Deployment replaced the deleted Pod" wait_for "2 ready pods" 120 n_ready 2
   remember_pod_ips
 
@@ -601,6 +605,9 @@ run_tests() {
   check "writes continued across the roll ($(grep -c . <<<"$writes") writes)" test "$(grep -c . <<<"$writes")" -ge 5
   check "no two writers: each Pod wrote in one contiguous run, none after its successor started" single_writer_runs "$writes"
   check "blog converged after the roll" wait_for synced 60 cdom_synced_gen blog
+  for p in $(ready_pods); do kc -n "$NS" logs "$p"; done >"$DIR/pod-debug.log"
+  check "debug-level logs of the new Pods: $(grep -c . "$DIR/pod-debug.log") JSON lines, no key" \
+    bash -c "jq -e -s 'length > 0 and all(type == \"object\")' '$DIR/pod-debug.log' >/dev/null && ! grep -qF '$CLERK_KEY' '$DIR/pod-debug.log'"
 
   # 7. helm uninstall keeps the CRD and leaves nothing stuck.
   kc -n "$APP_NS" delete cdom --all --timeout=90s >/dev/null || fail "deleting the ClerkDomains"

@@ -40,7 +40,7 @@ RECIPE=1
 # mmdebstrap's) never appear in the host's mount table and vanish with the namespace.
 if [[ "${CLERK_IMAGE_NS:-}" != 1 ]]; then
   [[ $(id -u) == 0 ]] || die "run as root (buildah with chroot isolation in a private mount namespace)"
-  need_debs buildah mmdebstrap uidmap
+  need_debs buildah mmdebstrap uidmap jq
   export CLERK_IMAGE_NS=1
   exec unshare --mount --propagation private -- bash "${BASH_SOURCE[0]}" "$@"
 fi
@@ -267,8 +267,6 @@ build_image() {
       "oci-archive:$IMG_DIR/clerk-operator-$VERSION.oci.tar:$IMAGE"
     echo "$id" >"$IMG_DIR/.exported"
   fi
-  # Old layers of earlier builds: drop dangling images so the cache does not grow forever.
-  "${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
   log "image $IMAGE ($id) in $(fmt_secs $((SECONDS - start))): $IMG_DIR/clerk-operator-$VERSION.docker.tar"
   echo "$IMG_DIR/clerk-operator-$VERSION.docker.tar"
 }
@@ -301,16 +299,15 @@ pause_image() {
   echo "$out"
 }
 
+# The config as stored in the exported docker-archive (what `docker load` would get).
 inspect_image() {
-  "${BUILDAH[@]}" inspect --type image --format \
-    'image: {{.FromImage}} ({{.FromImageID}})
-user: {{.OCIv1.Config.User}}
-entrypoint: {{json .OCIv1.Config.Entrypoint}}
-cmd: {{json .OCIv1.Config.Cmd}}
-workdir: {{.OCIv1.Config.WorkingDir}}
-env: {{json .OCIv1.Config.Env}}
-exposed ports: {{json .OCIv1.Config.ExposedPorts}}
-labels: {{json .OCIv1.Config.Labels}}' "$IMAGE"
+  local tar="$IMG_DIR/clerk-operator-$VERSION.docker.tar" cfg
+  [[ -s "$tar" ]] || die "no $tar: run hack/image.sh build"
+  cfg=$(tar -xOf "$tar" manifest.json | jq -r '.[0].Config')
+  echo "archive: $tar ($(du -h "$tar" | cut -f1)), tags $(tar -xOf "$tar" manifest.json | jq -c '.[0].RepoTags')"
+  tar -xOf "$tar" "$cfg" | jq '{architecture, os, user: .config.User, entrypoint: .config.Entrypoint,
+    cmd: .config.Cmd, workdir: .config.WorkingDir, env: .config.Env, exposedPorts: .config.ExposedPorts,
+    labels: .config.Labels, layers: (.rootfs.diff_ids | length)}'
 }
 
 case "${1:-build}" in
