@@ -382,7 +382,7 @@ start_cluster() {
   wait_for "kube-apiserver /readyz" 120 kc get --raw /readyz || return 1
   wait_for "default namespace" 60 kc get namespace default || return 1
   start kube-controller-manager "$CP_BIN/kube-controller-manager" --kubeconfig="$DIR/admin.kubeconfig" \
-    --controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,endpointslice-controller,node-lifecycle-controller,disruption-controller,podgc-controller \
+    --controllers=namespace-controller,garbage-collector-controller,serviceaccount-token-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,endpointslice-controller,node-lifecycle-controller,disruption-controller,pod-garbage-collector-controller \
     --service-account-private-key-file="$DIR/pki/sa.key" --root-ca-file="$DIR/apiserver/apiserver.crt" \
     --use-service-account-credentials=false --leader-elect=false --bind-address=127.0.0.1 --secure-port=10257 \
     --node-monitor-grace-period=20s --v=1
