@@ -233,10 +233,33 @@ rust_base() {
   log "tagged $name"
 }
 
+# What the image is made of: the build context the .dockerignore lets in, the Dockerfile, the
+# build arguments that change the result, and the two base images. The exported archive is reused
+# while this key is unchanged (the revision label then names the commit it was built from).
+image_key() {
+  local RUNTIME_NAME RUST_NAME
+  RUNTIME_NAME=$(qualify "$RUNTIME_IMAGE")
+  RUST_NAME=$(qualify "$RUST_IMAGE")
+  {
+    echo "recipe=$RECIPE version=$VERSION"
+    cat "$REPO_DIR/Dockerfile" "$REPO_DIR/.dockerignore"
+    (cd "$REPO_DIR" && find Cargo.toml Cargo.lock src -type f | LC_ALL=C sort | xargs sha256sum)
+    cat "$IMG_DIR/.stamp-${RUNTIME_NAME//[\/:]/_}" "$IMG_DIR/.stamp-${RUST_NAME//[\/:]/_}"
+  } | sha256sum | cut -c1-32
+}
+
 build_image() {
   local start=$SECONDS
   runtime_base
   rust_base
+  local key
+  key=$(image_key)
+  if [[ "$(cat "$IMG_DIR/.image-key" 2>/dev/null)" == "$key" && -s "$IMG_DIR/clerk-operator-$VERSION.docker.tar" ]] &&
+    image_exists "$IMAGE"; then
+    log "$IMAGE is up to date (same Dockerfile, context and bases): $IMG_DIR/clerk-operator-$VERSION.docker.tar"
+    echo "$IMG_DIR/clerk-operator-$VERSION.docker.tar"
+    return
+  fi
   local rev
   rev=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
   if [[ "$rev" != unknown ]] && ! git -C "$REPO_DIR" diff --quiet HEAD -- Dockerfile Cargo.toml Cargo.lock src 2>/dev/null; then
@@ -267,6 +290,7 @@ build_image() {
       "oci-archive:$IMG_DIR/clerk-operator-$VERSION.oci.tar:$IMAGE"
     echo "$id" >"$IMG_DIR/.exported"
   fi
+  echo "$key" >"$IMG_DIR/.image-key"
   log "image $IMAGE ($id) in $(fmt_secs $((SECONDS - start))): $IMG_DIR/clerk-operator-$VERSION.docker.tar"
   echo "$IMG_DIR/clerk-operator-$VERSION.docker.tar"
 }
