@@ -296,6 +296,9 @@ state = "$DIR/containerd/state"
   [plugins.'io.containerd.cri.v1.runtime']
     enable_selinux = false
     netns_mounts_under_state_dir = true
+    # No CAP_SYS_RESOURCE on these machines: an oom_score_adj below containerd's own (the
+    # sandbox's -998) is refused, so clamp it (as for rootless containerd).
+    restrict_oom_score_adj = true
     [plugins.'io.containerd.cri.v1.runtime'.containerd]
       default_runtime_name = "runc"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
