@@ -175,7 +175,7 @@ wait_for() {
   done
 }
 
-kc() { "$CP_BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" "$@"; }
+kc() { "$CP_BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" --cache-dir="$DIR/kube-cache" "$@"; }
 helm_() {
   HOME="$DIR/helm" HELM_CACHE_HOME="$DIR/helm/cache" HELM_CONFIG_HOME="$DIR/helm/config" \
     HELM_DATA_HOME="$DIR/helm/data" "$CP_BIN/helm" --kubeconfig="$DIR/admin.kubeconfig" "$@"
@@ -224,6 +224,8 @@ setup_namespace() {
   mount -t proc proc /proc
   mount -t tmpfs -o mode=0755 tmpfs /run
   mount -t tmpfs -o mode=0755 tmpfs /var/log
+  # Fixed paths of the kubelet (device-plugins) and libcni (its result cache) under /var/lib.
+  mount -t tmpfs -o mode=0755 tmpfs /var/lib
   local key want
   for kv in vm/overcommit_memory=1 kernel/panic=10 kernel/panic_on_oops=1; do
     key=${kv%%=*}
@@ -346,6 +348,7 @@ authorization: {mode: Webhook}
 resolvConf: $DIR/resolv.conf
 clusterDomain: cluster.local
 podLogsDir: /var/log/pods
+volumePluginDir: $DIR/kubelet/volume-plugins
 failSwapOn: false
 protectKernelDefaults: false
 evictionHard: {memory.available: 100Mi, nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
@@ -500,7 +503,7 @@ run_tests() {
     fail "found no container process for $pod (ctr task ls)"
   fi
   check "in-cluster config: the operator reached the API through the kubernetes Service" \
-    bash -c "'$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}' | grep -qx '$pod'"
+    bash -c "'$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}' | grep -qx '$pod'"
 
   # 2. Lifecycle through the Pod: create -> Ready, rename, proxy change, delete.
   local w0
@@ -519,7 +522,7 @@ run_tests() {
   check "the status follows (Synced at the latest generation)" wait_for synced 60 cdom_synced_gen shop
   kc -n "$APP_NS" delete cdom shop --timeout=60s >/dev/null
   check "delete: the domain is gone from Clerk and the object is gone" \
-    bash -c "! curl -sf -H 'Authorization: Bearer $CLERK_KEY' '$FAKE/v1/domains?limit=500' | jq -e --arg id '$id' '.data[] | select(.id == \$id)' >/dev/null && ! '$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $APP_NS get cdom shop 2>/dev/null"
+    bash -c "! curl -sf -H 'Authorization: Bearer $CLERK_KEY' '$FAKE/v1/domains?limit=500' | jq -e --arg id '$id' '.data[] | select(.id == \$id)' >/dev/null && ! '$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' -n $APP_NS get cdom shop 2>/dev/null"
   local writes
   writes=$(writes_since "$w0")
   check "all lifecycle writes came from the Pod's IP $(pod_ip "$pod") ($(grep -c . <<<"$writes") writes)" \
@@ -542,6 +545,7 @@ run_tests() {
     fail "helm upgrade replicaCount=2: $(tail -n 5 "$DIR/logs/helm-upgrade-2.out")"
   check "two Pods Ready" wait_for "2 ready pods" 120 n_ready 2
   remember_pod_ips
+  kc -n "$NS" get pods -o wide | tee "$DIR/pods-wide-2.txt" >&2
   local leader others
   leader=$(lease_holder)
   check "the Lease holder $leader is one of the Ready Pods" bash -c "grep -qx '$leader' <<<'$(ready_pods)'"
@@ -559,7 +563,7 @@ run_tests() {
   others=$(ready_pods | grep -vx "$leader" | head -n1)
   kc -n "$NS" delete pod "$leader" --wait=false >/dev/null
   local t_fail=$SECONDS
-  wait_for failover 60 bash -c "h=\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}'); test -n \"\$h\" -a \"\$h\" != '$leader'"
+  wait_for failover 60 bash -c "h=\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' -n $NS get lease $REL -o jsonpath='{.spec.holderIdentity}'); test -n \"\$h\" -a \"\$h\" != '$leader'"
   local new_leader
   new_leader=$(lease_holder)
   check "failover: $new_leader took the Lease from $leader after $((SECONDS - t_fail))s (standby was $others)" \
@@ -600,9 +604,10 @@ run_tests() {
   wait "$writer" || true
   sleep 3
   check "the Deployment rolled (generation $rs_before -> $(kc -n "$NS" get deploy "$REL" -o jsonpath='{.metadata.generation}'), new Pods run --log-level=debug)" \
-    bash -c "'$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get pods -l app.kubernetes.io/instance=$REL -o json | jq -e '[.items[] | select(.metadata.deletionTimestamp == null)] | length == 2 and all(.spec.containers[0].args | index(\"--log-level=debug\"))' >/dev/null"
+    bash -c "'$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' -n $NS get pods -l app.kubernetes.io/instance=$REL -o json | jq -e '[.items[] | select(.metadata.deletionTimestamp == null)] | length == 2 and all(.spec.containers[0].args | index(\"--log-level=debug\"))' >/dev/null"
+  kc -n "$NS" get pods -o wide >&2
   writes=$(writes_since "$w0")
-  log "Clerk writes per Pod during the rolling upgrade, in order of first write:"
+  log "Clerk writes per Pod during the rolling upgrade:"
   per_pod_table "$writes"
   uniq <<<"$writes" | while read -r ip; do log "    writer run: $ip $(name_of_ip "$ip")"; done
   check "writes continued across the roll ($(grep -c . <<<"$writes") writes)" test "$(grep -c . <<<"$writes")" -ge 5
@@ -622,9 +627,9 @@ run_tests() {
     fail "helm uninstall: $(tail -n 5 "$DIR/logs/helm-uninstall.out")"
   fi
   check "the CRD is kept" kc get crd clerkdomains.clerk-operator.io
-  check "no Pods left" wait_for "pods gone" 60 bash -c "test -z \"\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' -n $NS get pods -o name)\""
+  check "no Pods left" wait_for "pods gone" 60 bash -c "test -z \"\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' -n $NS get pods -o name)\""
   check "nothing of the release left (deploy, rs, svc, sa, secret, roles, bindings)" \
-    bash -c "test -z \"\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' get deploy,rs,svc,sa,secret,role,rolebinding,clusterrole,clusterrolebinding,pdb -A -l app.kubernetes.io/instance=$REL -o name)\""
+    bash -c "test -z \"\$('$CP_BIN/kubectl' --kubeconfig='$DIR/admin.kubeconfig' --cache-dir='$DIR/kube-cache' get deploy,rs,svc,sa,secret,role,rolebinding,clusterrole,clusterrolebinding,pdb -A -l app.kubernetes.io/instance=$REL -o name)\""
   check "the release namespace deletes cleanly (nothing stuck on a finalizer)" \
     kc delete namespace "$NS" "$APP_NS" --timeout=90s
 }

@@ -62,8 +62,9 @@ CONF
 cat >"$STORE/conf/policy.json" <<'CONF'
 {"default": [{"type": "insecureAcceptAnything"}]}
 CONF
-cat >"$STORE/conf/containers.conf" <<'CONF'
-[engine]
+cat >"$STORE/conf/containers.conf" <<CONF
+[network]
+network_config_dir = "$STORE/conf/cni"
 CONF
 export CONTAINERS_STORAGE_CONF="$STORE/conf/storage.conf"
 export CONTAINERS_REGISTRIES_CONF="$STORE/conf/registries.conf"
