@@ -261,6 +261,9 @@ build_image() {
     echo "$IMG_DIR/clerk-operator-$VERSION.docker.tar"
     return
   fi
+  # buildah 1.28 reuses a cached LABEL step even when a build argument in it changed (seen with
+  # `LABEL r=${R}` and two values of R), so the revision label is also set with --label, which
+  # applies to the committed image whatever the cache holds.
   local rev
   rev=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
   if [[ "$rev" != unknown ]] && ! git -C "$REPO_DIR" diff --quiet HEAD -- Dockerfile Cargo.toml Cargo.lock src 2>/dev/null; then
@@ -280,6 +283,7 @@ build_image() {
     -f "$REPO_DIR/Dockerfile" \
     --build-arg VERSION="$VERSION" --build-arg REVISION="$rev" \
     --build-arg SOURCE="https://github.com/clerk-operator/clerk-operator" \
+    --label org.opencontainers.image.revision="$rev" \
     -t "$IMAGE" "$REPO_DIR"
   local id
   id=$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$IMAGE")
