@@ -18,6 +18,8 @@ help:
 	@echo "make health-check - the Argo CD Lua health check and kstatus verdicts on deploy/argocd testdata"
 	@echo "make argocd-cm - regenerate deploy/argocd/argocd-cm-patch.yaml from health.lua"
 	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
+	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
+	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
 
 build:
 	$(CARGO) build --locked --bins
@@ -143,6 +145,20 @@ chaos-smoke: tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" CHAOS_SEEDS= CHAOS_OBJECTS=30 \
 	  $(CARGO) test --locked --test chaos -- --nocapture
 
+# The image from the repository's Dockerfile, verbatim, with buildah (chroot isolation, storage in
+# ~/.cache/clerk-operator/containers, local stand-ins for the two base images tagged with their
+# upstream names, --pull=never); exported as docker-archive and oci-archive.
+.PHONY: image e2e-node
+image:
+	@bash hack/image.sh build
+	@bash hack/image.sh inspect
+
+# The chart's Pods on a real node: kubelet, kube-scheduler, kube-proxy (hack/tools), containerd,
+# runc, CNI (hack/node-tools), the pause image, all inside namespaces the test creates.
+e2e-node:
+	bash hack/e2e-node.sh
+
+
 # GitOps health (issue #12): deploy/argocd holds the Argo CD health check in Argo CD's own
 # resource_customizations layout. hack/health.sh builds kstatus (cli-utils' status.Compute, what
 # Flux uses) and argolua (gopher-lua set up as Argo CD does) into ~/.cache/clerk-operator/health.
@@ -189,7 +205,7 @@ health-check:
 	echo "health-check: the e2e helper tests/support/health.rs on the same tables"; \
 	CLERK_OPERATOR_HEALTH_BIN_DIR="$$bin" $(CARGO) test --locked --test health
 
-test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke
+test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke e2e-node
 
 demo: tools dns-tools
 	bash hack/demo.sh $(DEMO_ARGS)
