@@ -55,6 +55,7 @@ CHART_VALUES := \
   watchNamespace=apps,installCRDs=false \
   existingSecret=clerk,existingSecretKey=key \
   secretKey=sk_test_chart_check,replicaCount=2 \
+  secretKey=sk_test_chart_check,defaultKeyNamespaces[0]=apps,defaultKeyNamespaces[1]=web \
   serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
