@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build release tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help chart-crds chart-check \
+.PHONY: all build release tools dns-tools bin-dir crds crd-check fmt fmt-check clippy unit e2e test demo help chart-crds chart-check \
   health-tools health-check argocd-cm
 
 all: build
@@ -17,6 +17,9 @@ help:
 	@echo "make tools    - build etcd, kube-apiserver, kube-controller-manager, kubectl, helm"
 	@echo "make health-check - the Argo CD Lua health check and kstatus verdicts on deploy/argocd testdata"
 	@echo "make argocd-cm - regenerate deploy/argocd/argocd-cm-patch.yaml from health.lua"
+	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
+	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
+	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
 
 build:
 	$(CARGO) build --locked --bins
@@ -27,6 +30,13 @@ release:
 # Control plane binaries, built from Go modules into ~/.cache/clerk-operator (or KUBEBUILDER_ASSETS).
 tools:
 	@bash hack/envtest.sh >/dev/null
+
+# The real DNS chain for the e2e test and the demo: external-dns built from its Go module (its own
+# tools module, Go 1.27 via GOTOOLCHAIN) and BIND 9 unpacked from Debian's packages, both cached in
+# ~/.cache/clerk-operator. Neither is installed on the system; nothing listens on port 53.
+dns-tools:
+	@bash hack/external-dns.sh >/dev/null
+	@bash hack/bind.sh >/dev/null
 
 crds:
 	$(CARGO) run --locked -q --bin clerk-operator -- crd > crds/clerkdomain.yaml
@@ -46,6 +56,7 @@ CHART_VALUES := \
   existingSecret=clerk,existingSecretKey=key \
   secretKey=sk_test_chart_check,replicaCount=2 \
   leaderElection.enabled=false \
+  secretKey=sk_test_chart_check,defaultKeyNamespaces[0]=apps,defaultKeyNamespaces[1]=web \
   serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
@@ -98,9 +109,12 @@ clippy:
 unit:
 	$(CARGO) test --locked --lib --bins
 
-e2e: tools health-tools
+e2e: tools health-tools dns-tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
-	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" $(CARGO) test --locked --test e2e
+	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" \
+	CLERK_OPERATOR_EXTERNAL_DNS_DIR="$$(bash hack/external-dns.sh | tail -n1)" \
+	CLERK_OPERATOR_BIND_DIR="$$(bash hack/bind.sh | tail -n1)" \
+	  $(CARGO) test --locked --test e2e
 
 # Clerk's official Python SDK (clerk-backend-api) against fake-clerk; venv in ~/.cache/clerk-operator.
 sdk-test:
@@ -135,6 +149,20 @@ chaos: tools
 chaos-smoke: tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" CHAOS_SEEDS= CHAOS_OBJECTS=30 \
 	  $(CARGO) test --locked --test chaos -- --nocapture
+
+# The image from the repository's Dockerfile, verbatim, with buildah (chroot isolation, storage in
+# ~/.cache/clerk-operator/containers, local stand-ins for the two base images tagged with their
+# upstream names, --pull=never); exported as docker-archive and oci-archive.
+.PHONY: image e2e-node
+image:
+	@bash hack/image.sh build
+	@bash hack/image.sh inspect
+
+# The chart's Pods on a real node: kubelet, kube-scheduler, kube-proxy (hack/tools), containerd,
+# runc, CNI (hack/node-tools), the pause image, all inside namespaces the test creates.
+e2e-node:
+	bash hack/e2e-node.sh
+
 
 # GitOps health (issue #12): deploy/argocd holds the Argo CD health check in Argo CD's own
 # resource_customizations layout. hack/health.sh builds kstatus (cli-utils' status.Compute, what
@@ -182,7 +210,7 @@ health-check:
 	echo "health-check: the e2e helper tests/support/health.rs on the same tables"; \
 	CLERK_OPERATOR_HEALTH_BIN_DIR="$$bin" $(CARGO) test --locked --test health
 
-test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke
+test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke e2e-node
 
-demo: tools
+demo: tools dns-tools
 	bash hack/demo.sh $(DEMO_ARGS)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make demo: a local control plane, the fake Clerk, the operator and the sample ClerkDomains.
+# make demo: a local control plane, the fake Clerk, the operator and the sample ClerkDomains, with
+# the real DNS chain: the operator's DNSEndpoint -> the real external-dns (rfc2136 provider) ->
+# BIND 9 on a loopback port (TSIG updates) -> the operator's --dns-verify -> DNSVerified=True.
 #   hack/demo.sh          run, print the result, tear everything down
 #   hack/demo.sh --keep   leave it running and print the KUBECONFIG to use (Ctrl-C stops it)
 set -euo pipefail
@@ -19,6 +21,24 @@ say "Building the operator, the fake Clerk and the local control plane launcher 
 cargo build --locked --bins --example local-cluster
 BIN_DIR=$(bash hack/envtest.sh | tail -n1)
 KUBECTL="$BIN_DIR/kubectl"
+say "external-dns (built from its Go module) and BIND 9 (unpacked from Debian's packages)"
+EXTERNAL_DNS_DIR=$(bash hack/external-dns.sh | tail -n1)
+BIND_DIR=$(bash hack/bind.sh | tail -n1)
+"$EXTERNAL_DNS_DIR/external-dns" --version
+"$BIND_DIR/named" -v
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A port free for both UDP and TCP on 127.0.0.1 (named listens on both).
+free_dns_port() {
+  python3 -c '
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0)); p = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass'
+}
 
 WORK=$(mktemp -d -t clerk-demo-XXXXXX)
 export KUBECONFIG="$WORK/kubeconfig"
@@ -37,15 +57,36 @@ for _ in $(seq 1 600); do grep -q '^ready' "$WORK/cluster.out" 2>/dev/null && br
 grep -q '^ready' "$WORK/cluster.out" || { cat "$WORK/cluster.log" >&2; exit 1; }
 echo "API server: $(cut -d' ' -f2 "$WORK/cluster.out")"
 
-FAKE_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+FAKE_PORT=$(free_port)
 DEMO_KEY="sk_live_demo_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 say "Starting the fake Clerk on 127.0.0.1:$FAKE_PORT (a production instance)"
 target/debug/fake-clerk --listen "127.0.0.1:$FAKE_PORT" --secret-key "$DEMO_KEY" >"$WORK/fake.out" 2>"$WORK/fake.log" &
 PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$FAKE_PORT/__fake/healthz" >/dev/null && break; sleep 0.1; done
 
-say "Installing external-dns's DNSEndpoint CRD (the operator publishes CNAMEs through it)"
-"$KUBECTL" apply -f tests/fixtures/externaldns-crd.yaml
+DNS_PORT=$(free_dns_port)
+say "Starting BIND 9 on 127.0.0.1:$DNS_PORT, authoritative for example.com (TSIG-signed dynamic updates)"
+bash hack/bind.sh serve "$WORK/bind" "$DNS_PORT" example.com >"$WORK/named.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  "$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +short +time=1 +tries=1 example.com SOA 2>/dev/null | grep -q . && break
+  sleep 0.2
+done
+"$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +short example.com SOA | grep -q . || { cat "$WORK/named.log" >&2; exit 1; }
+echo "named is up (log: named.log)"
+
+say "Installing external-dns's DNSEndpoint CRD (from its Go module) and starting external-dns"
+"$KUBECTL" apply --server-side -f "$EXTERNAL_DNS_DIR/dnsendpoints.externaldns.k8s.io.yaml"
+"$KUBECTL" wait --for=condition=Established --timeout=60s crd/dnsendpoints.externaldns.k8s.io
+"$EXTERNAL_DNS_DIR/external-dns" --kubeconfig="$KUBECONFIG" \
+  --source=crd --crd-source-apiversion=externaldns.k8s.io/v1alpha1 --crd-source-kind=DNSEndpoint \
+  --provider=rfc2136 --rfc2136-host=127.0.0.1 --rfc2136-port="$DNS_PORT" --rfc2136-zone=example.com \
+  --rfc2136-tsig-keyname=externaldns-key --rfc2136-tsig-secret="$(cat "$WORK/bind/tsig.secret")" \
+  --rfc2136-tsig-secret-alg=hmac-sha256 --rfc2136-axfr --domain-filter=example.com \
+  --policy=sync --registry=txt --txt-owner-id=clerk-demo --interval=5s --events \
+  --min-event-sync-interval=1s --metrics-address="127.0.0.1:$(free_port)" >"$WORK/external-dns.log" 2>&1 &
+PIDS+=($!)
+echo "external-dns --source=crd --provider=rfc2136 --policy=sync --registry=txt --rfc2136-axfr (log: external-dns.log)"
 
 say "Creating namespace web and Secret web/clerk with the Clerk secret key"
 "$KUBECTL" create namespace web
@@ -55,7 +96,7 @@ echo "secret/clerk created"
 say "Starting clerk-operator"
 CLERK_API_URL="http://127.0.0.1:$FAKE_PORT/v1" RESYNC_PERIOD=1m \
   target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" --metrics-addr 127.0.0.1:0 \
-    --dns-verify --dns-resolver 127.0.0.1:$((FAKE_PORT + 1)) >"$WORK/operator.log" 2>&1 &
+    --dns-verify --dns-resolver "127.0.0.1:$DNS_PORT" >"$WORK/operator.log" 2>&1 &
 PIDS+=($!)
 
 say "kubectl apply -f examples/clerkdomain.yaml"
@@ -70,8 +111,8 @@ say "kubectl -n web get cdom marketing -o yaml (status)"
 
 say "The DNSEndpoint the operator owns for marketing (external-dns publishes it)"
 "$KUBECTL" -n web get dnsendpoints marketing -o jsonpath='{range .spec.endpoints[*]}{.dnsName}{" CNAME "}{.targets[0]}{"\n"}{end}'
-say "Conditions: DNSVerified stays False until those records resolve (no DNS server here)"
-"$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.conditions[*]}{.type}{"="}{.status}{" ("}{.reason}{"): "}{.message}{"\n"}{end}'
+say "Waiting for DNSVerified: external-dns writes the records to BIND, the operator resolves them there"
+"$KUBECTL" -n web wait --for=condition=DNSVerified --timeout=120s cdom/marketing
 
 say "Events"
 "$KUBECTL" -n web get events.events.k8s.io -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.regarding.name,NOTE:.note
@@ -88,7 +129,13 @@ if $KEEP; then
   while true; do sleep 3600; done
 fi
 
-say "Deleting the ClerkDomains (the satellite is deleted from Clerk, the Orphan one is kept)"
-"$KUBECTL" delete -f examples/clerkdomain.yaml --timeout=60s
+say "Deleting ClerkDomain shop (deletionPolicy Orphan: the domain stays in Clerk)"
+"$KUBECTL" -n web delete cdom shop --timeout=60s
 show_fake_domains
+
+say "DNS as BIND answers it (dig @127.0.0.1 -p $DNS_PORT), and the operator's view"
+for host in $("$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.cnameTargets[?(@.required==true)]}{.host}{" "}{end}'); do
+  "$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +noall +answer "$host" CNAME
+done
+"$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.conditions[*]}{.type}{"="}{.status}{" ("}{.reason}{"): "}{.message}{"\n"}{end}'
 say "Demo finished; tearing down"

@@ -7,6 +7,8 @@
 # Usage:
 #   hack/envtest.sh [install]   ensure all binaries exist; print their dir as the
 #                               LAST line of stdout (progress goes to stderr)
+#   hack/envtest.sh node        the same for the node binaries of `make e2e-node`
+#                               (kubelet, kube-scheduler, kube-proxy), same dir
 #   hack/envtest.sh versions    print the version of each binary
 #   hack/envtest.sh path        print the dir without building anything
 #   hack/envtest.sh help
@@ -29,6 +31,8 @@ GOMOD="$TOOLS_DIR/go.mod"
 
 BINARIES=(etcd kube-apiserver kube-controller-manager kubectl helm)
 ENVTEST_BINARIES=(etcd kube-apiserver kubectl)
+# Built only on request (`hack/envtest.sh node`), from the same module set.
+NODE_BINARIES=(kubelet kube-scheduler kube-proxy)
 
 log() { printf '[envtest %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -57,6 +61,9 @@ pkg_for() {
     kube-apiserver) echo k8s.io/kubernetes/cmd/kube-apiserver ;;
     kube-controller-manager) echo k8s.io/kubernetes/cmd/kube-controller-manager ;;
     kubectl) echo k8s.io/kubernetes/cmd/kubectl ;;
+    kubelet) echo k8s.io/kubernetes/cmd/kubelet ;;
+    kube-scheduler) echo k8s.io/kubernetes/cmd/kube-scheduler ;;
+    kube-proxy) echo k8s.io/kubernetes/cmd/kube-proxy ;;
     helm) echo helm.sh/helm/v3/cmd/helm ;;
     *) die "unknown binary $1" ;;
   esac
@@ -230,6 +237,26 @@ install() {
   output_dir
 }
 
+# The node binaries, always in BIN_DIR (KUBEBUILDER_ASSETS never has them).
+install_node() {
+  mkdir -p "$CACHE_ROOT"
+  if command -v flock >/dev/null; then
+    exec 9>"$CACHE_ROOT/.envtest.lock"
+    if ! flock -n 9; then
+      log "waiting for another hack/envtest.sh run to finish (lock $CACHE_ROOT/.envtest.lock)"
+      flock 9
+    fi
+  fi
+  local missing=() b
+  for b in "${NODE_BINARIES[@]}"; do built "$b" || missing+=("$b"); done
+  if ((${#missing[@]})); then
+    build "${missing[@]}"
+  else
+    log "node binaries up to date"
+  fi
+  echo "$BIN_DIR"
+}
+
 versions() {
   local b dir
   for b in "${BINARIES[@]}"; do
@@ -251,6 +278,7 @@ versions() {
 
 case "${1:-install}" in
   install) install ;;
+  node) install_node ;;
   versions) versions ;;
   path) output_dir ;;
   -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" ;;

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod clerk;
 pub mod cli;
+pub mod condition_metrics;
 pub mod controller;
 pub mod dns;
 pub mod fake;

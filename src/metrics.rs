@@ -47,6 +47,8 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub reconcile_panics: Counter,
     pub clerkdomains: Family<ReadyLabels, Gauge>,
+    /// Per-object conditions, computed at scrape time from the controller's cache.
+    pub conditions: crate::condition_metrics::ConditionCollector,
     pub leader: Gauge,
     pub clerk_writes_fenced: Counter,
 }
@@ -106,6 +108,8 @@ impl Default for Metrics {
             "ClerkDomains by Ready status",
             clerkdomains.clone(),
         );
+        let conditions = crate::condition_metrics::ConditionCollector::default();
+        registry.register_collector(Box::new(conditions.clone()));
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -131,6 +135,7 @@ impl Default for Metrics {
             reconcile_duration,
             reconcile_panics,
             clerkdomains,
+            conditions,
         }
     }
 }

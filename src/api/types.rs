@@ -127,7 +127,8 @@ fn default_true() -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct DnsSpec {
     /// Publish the required CNAME records as an external-dns `DNSEndpoint` (named after this
-    /// object, owned by it). external-dns must run with `--source=crd` and a `--txt-prefix`.
+    /// object, owned by it). external-dns must run with `--source=crd` (and, to update and
+    /// delete the records, `--policy=sync`).
     #[serde(default, rename = "externalDNS", skip_serializing_if = "Option::is_none")]
     pub external_dns: Option<ExternalDnsSpec>,
 }
@@ -143,6 +144,29 @@ pub struct ExternalDnsSpec {
     #[serde(default, rename = "recordTTL", skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 604800").message("recordTTL must be between 1 and 604800 seconds"))]
     pub record_ttl: Option<i64>,
+    /// Provider-specific properties put on every record: the per-record `providerSpecific`
+    /// field of the DNSEndpoint, which is the only place external-dns reads them for a
+    /// DNSEndpoint (annotations on it are not turned into properties). Clerk's DNS check fails
+    /// on a proxied CNAME, so with Cloudflare, whose provider proxies every record when
+    /// external-dns runs with `--cloudflare-proxied`, set `{name: cloudflare/proxied, value:
+    /// "false"}` (external-dns v0.23 and later; older releases, and v0.23 with a deprecation
+    /// warning, read `external-dns.alpha.kubernetes.io/cloudflare-proxied`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub provider_specific: Vec<ProviderSpecific>,
+}
+
+/// One external-dns provider-specific property of a record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+pub struct ProviderSpecific {
+    /// The property's name as external-dns's provider reads it, e.g. `cloudflare/proxied` or
+    /// `aws/evaluate-target-health`.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// The property's value, e.g. `"false"`.
+    #[serde(default)]
+    #[schemars(length(max = 1024))]
+    pub value: String,
 }
 
 /// A key of a Secret in the ClerkDomain's own namespace.

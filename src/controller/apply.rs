@@ -34,6 +34,15 @@ struct Converged {
 
 /// Bring Clerk to `obj`'s spec.
 pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
+    // kstatus (Flux) reads an object without status as Current: say at once that work began.
+    let first;
+    let obj = match &obj.status {
+        Some(_) => obj,
+        None => {
+            first = steps::first_status(ctx, obj).await?;
+            &first
+        }
+    };
     let notes = annotations::parse(obj.metadata.annotations.as_ref());
     let resync = resync_period(ctx, obj, &notes).await;
     let mut extras = Extras {

@@ -49,7 +49,7 @@ pub async fn reconcile(
         .filter(|e| e.enabled);
     match wanted {
         Some(ext) => {
-            let (ok, reason, message) = publish(ctx, obj, &targets, ext.record_ttl).await;
+            let (ok, reason, message) = publish(ctx, obj, &targets, ext).await;
             out.conditions.push(condition(
                 condition_type::DNS_PUBLISHED,
                 ok,
@@ -92,7 +92,10 @@ pub async fn reconcile(
             let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
             if v.verified {
                 ctx.dns_verified(&key);
-                let msg = format!("all {required} required CNAME records resolve to Clerk's targets");
+                let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
+                if let Some(note) = v.clerk_side_note() {
+                    msg = format!("{msg}; {note}");
+                }
                 out.conditions.push(condition(
                     condition_type::DNS_VERIFIED,
                     true,
@@ -106,15 +109,10 @@ pub async fn reconcile(
                 // 15 s, 30 s, 1 min, ... until the resync period takes over.
                 out.recheck =
                     Some(Duration::from_secs(15).saturating_mul(1 << attempt.saturating_sub(1).min(10)));
-                let reason = if v.has_errors() {
-                    "LookupFailed"
-                } else {
-                    "RecordsMissing"
-                };
                 out.conditions.push(condition(
                     condition_type::DNS_VERIFIED,
                     false,
-                    reason,
+                    v.reason(),
                     v.summary(),
                     generation,
                     now,
@@ -187,12 +185,12 @@ async fn publish(
     ctx: &Context,
     obj: &ClerkDomain,
     targets: &[crate::clerk::CnameTarget],
-    ttl: Option<i64>,
+    ext: &crate::api::ExternalDnsSpec,
 ) -> (bool, &'static str, String) {
     let Some(owner) = Owner::of(obj) else {
         return (false, "NotPublished", "the object has no uid yet".into());
     };
-    let desired = desired_endpoint(&owner, targets, ttl);
+    let desired = desired_endpoint(&owner, targets, ext.record_ttl, &ext.provider_specific);
     let count = desired.spec.endpoints.len();
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     match api.get_opt(&obj.name_any()).await {

@@ -120,6 +120,7 @@ pub async fn run(
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());
+    ctx.metrics.conditions.set_store(store.clone());
     // Waits for the cache. The store's readiness signal wakes only its latest waiter (the
     // controller waits on it too), so poll it rather than rely on being woken.
     let ready_store = store.clone();

@@ -49,6 +49,8 @@ reasons! {
     /// `Ready=False` while Clerk has not applied the current generation yet (the registered
     /// domain stays in status).
     UpdatePending => Transient,
+    /// A new object: the operator has begun looking at Clerk.
+    Progressing => Transient,
     /// A create was sent and its answer is awaited.
     Creating => Transient,
     ClerkUnreachable => Transient,

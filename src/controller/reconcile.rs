@@ -19,12 +19,9 @@ use std::sync::Arc;
 pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
     let object = key(&obj);
-    let result = match std::panic::AssertUnwindSafe(reconcile_inner(obj.clone(), &ctx))
-        .catch_unwind()
-        .await
-    {
+    let result = match contain(reconcile_inner(obj.clone(), &ctx)).await {
         Ok(r) => r,
-        Err(panic) => Err(contained(&obj, &ctx, panic).await),
+        Err(what) => Err(contained(&obj, &ctx, what).await),
     };
     // `failure`: handled and reported in status (e.g. Clerk refused); `error`: the reconcile
     // itself failed (e.g. a Kubernetes API error) and goes to the error policy.
@@ -41,14 +38,23 @@ pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Actio
     result
 }
 
+/// Run `fut`, turning a panic inside it into `Err` with the panic's message.
+async fn contain<F: std::future::Future>(fut: F) -> Result<F::Output, String> {
+    std::panic::AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into())
+        })
+}
+
 /// A panic inside one reconcile: logged, reported as an Event, retried with backoff; the
 /// process and every other object go on.
-async fn contained(obj: &ClerkDomain, ctx: &Context, panic: Box<dyn std::any::Any + Send>) -> Error {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
+async fn contained(obj: &ClerkDomain, ctx: &Context, what: String) -> Error {
     tracing::error!(object = %key(obj), panic = %what, "reconcile panicked; contained");
     ctx.metrics.reconcile_panics.inc();
     let note = format!("the operator hit an internal error on this object and will retry: {what}");
@@ -79,4 +85,23 @@ pub fn error_policy(obj: Arc<ClerkDomain>, err: &Error, ctx: Arc<Context>) -> Ac
     }
     tracing::warn!(object = %key(&obj), error = %err, attempt, retry_in_secs = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_contained_with_its_message() {
+        let boom = async {
+            let v: Vec<u8> = vec![];
+            #[allow(clippy::indexing_slicing)]
+            v[3]
+        };
+        let err = contain(boom).await.unwrap_err();
+        assert!(err.contains("index out of bounds"), "{err}");
+        assert_eq!(contain(async { 7 }).await, Ok(7));
+        let formatted = contain(async { panic!("bad {}", "data") }).await;
+        assert_eq!(formatted, Err::<(), _>("bad data".to_string()));
+    }
 }

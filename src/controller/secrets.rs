@@ -57,14 +57,21 @@ pub fn uses_secret(obj: &ClerkDomain, namespace: &str, name: &str) -> bool {
         && obj.spec.secret_ref.as_ref().is_some_and(|r| r.name == name)
 }
 
-/// Remove the finalizer from `secret` if present.
-async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<(), kube::Error> {
+/// Remove the finalizer from `secret` if present and, asked of the API server itself (not the
+/// cache, which may lag), no ClerkDomain of its namespace refers to it.
+/// Returns whether the Secret is done with (released, or gone); `false` while it is in use.
+async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<bool, kube::Error> {
+    let domains: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &secret.0);
+    let live = domains.list(&Default::default()).await?;
+    if live.items.iter().any(|o| uses_secret(o, &secret.0, &secret.1)) {
+        return Ok(false);
+    }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.0);
     let Some(s) = api.get_metadata_opt(&secret.1).await? else {
-        return Ok(());
+        return Ok(true);
     };
     let Some(i) = s.finalizers().iter().position(|f| f == SECRET_IN_USE) else {
-        return Ok(());
+        return Ok(true);
     };
     let ops = json!([
         {"op": "test", "path": format!("/metadata/finalizers/{i}"), "value": SECRET_IN_USE},
@@ -74,7 +81,7 @@ async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<(), kube::Erro
     api.patch(&secret.1, &PatchParams::default(), &Patch::<()>::Json(patch))
         .await?;
     tracing::info!(secret = %format!("{}/{}", secret.0, secret.1), "removed in-use finalizer: no ClerkDomain uses it");
-    Ok(())
+    Ok(true)
 }
 
 /// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more. Call it
@@ -93,7 +100,8 @@ pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::
                 continue;
             }
             match release(&ctx, &secret).await {
-                Ok(()) => ctx.untrack_secret(&secret),
+                Ok(true) => ctx.untrack_secret(&secret),
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, secret = %format!("{}/{}", secret.0, secret.1), "could not release Secret")
                 }

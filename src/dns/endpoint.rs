@@ -2,8 +2,9 @@
 //! operator wants for a ClerkDomain.
 //!
 //! The CRD belongs to external-dns (installed with it, with `--source=crd`); the operator only
-//! reads and writes objects of it, so it is not generated into `crds/`. A copy written from its
-//! documented schema lives in `tests/fixtures/externaldns-crd.yaml` for tests.
+//! reads and writes objects of it, so it is not generated into `crds/`. The tests and `make demo`
+//! install the one external-dns ships (`config/crd/standard/` of its Go module, copied next to
+//! the binary by `hack/external-dns.sh`).
 
 use super::{CnameLike, normalize_name};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -112,11 +113,27 @@ impl<'a> Owner<'a> {
 /// The DNSEndpoint the operator wants for a ClerkDomain: named and namespaced like it, owned by
 /// it, labelled `app.kubernetes.io/managed-by: clerk-operator`, with one CNAME endpoint per
 /// *required* target (the first target wins when two share a host), sorted by name. Names are
-/// written without a trailing dot and in lowercase. `ttl` is `recordTTL` of every endpoint.
+/// written without a trailing dot and in lowercase. `ttl` is `recordTTL` of every endpoint and
+/// `provider_specific` (in its order) the `providerSpecific` of every endpoint (left out when
+/// empty).
 ///
 /// An empty `endpoints` list is a valid result (e.g. a development instance, or a proxied
 /// domain with only optional targets): the caller decides whether to write or delete it.
-pub fn desired_endpoint<T: CnameLike>(owner: &Owner<'_>, targets: &[T], ttl: Option<i64>) -> DNSEndpoint {
+pub fn desired_endpoint<T: CnameLike>(
+    owner: &Owner<'_>,
+    targets: &[T],
+    ttl: Option<i64>,
+    provider_specific: &[crate::api::ProviderSpecific],
+) -> DNSEndpoint {
+    let provider_specific = (!provider_specific.is_empty()).then(|| {
+        provider_specific
+            .iter()
+            .map(|p| ProviderSpecificProperty {
+                name: p.name.clone(),
+                value: p.value.clone(),
+            })
+            .collect::<Vec<_>>()
+    });
     let mut by_host: BTreeMap<String, String> = BTreeMap::new();
     for t in targets.iter().filter(|t| t.required()) {
         let host = normalize_name(t.host());
@@ -132,6 +149,7 @@ pub fn desired_endpoint<T: CnameLike>(owner: &Owner<'_>, targets: &[T], ttl: Opt
             targets: vec![value],
             record_type: "CNAME".into(),
             record_ttl: ttl,
+            provider_specific: provider_specific.clone(),
             ..Default::default()
         })
         .collect();
@@ -274,7 +292,7 @@ mod tests {
             },
         ];
         for c in cases {
-            let got = desired_endpoint(&OWNER, &c.targets, c.ttl);
+            let got = desired_endpoint(&OWNER, &c.targets, c.ttl, &[]);
             assert_eq!(got.spec.endpoints, c.want, "{}", c.name);
             assert_eq!(got.metadata.name.as_deref(), Some("marketing"), "{}", c.name);
             assert_eq!(got.metadata.namespace.as_deref(), Some("web"), "{}", c.name);
@@ -288,7 +306,7 @@ mod tests {
             value: "frontend-api.clerk.services".into(),
             required: true,
         }];
-        let e = desired_endpoint(&OWNER, &targets, Some(120));
+        let e = desired_endpoint(&OWNER, &targets, Some(120), &[]);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(
             v,
@@ -334,6 +352,49 @@ mod tests {
     }
 
     #[test]
+    fn provider_specific_goes_on_every_endpoint() {
+        let targets = [
+            ("clerk.a.example.com", "frontend-api.clerk.services", true),
+            ("clkmail.a.example.com", "mail.x.clerk.services", true),
+        ];
+        let props = [
+            crate::api::ProviderSpecific {
+                name: "cloudflare/proxied".into(),
+                value: "false".into(),
+            },
+            crate::api::ProviderSpecific {
+                name: "aws/evaluate-target-health".into(),
+                value: "true".into(),
+            },
+        ];
+        let e = desired_endpoint(&OWNER, &targets, None, &props);
+        let v = serde_json::to_value(&e.spec.endpoints).unwrap();
+        let want = json!([
+            {"name": "cloudflare/proxied", "value": "false"},
+            {"name": "aws/evaluate-target-health", "value": "true"}
+        ]);
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        for ep in v.as_array().unwrap() {
+            assert_eq!(ep["providerSpecific"], want, "{ep}");
+        }
+        // Changing a property is a change external-dns must see; dropping all of them too.
+        let mut other = props.clone();
+        other[0].value = "true".into();
+        assert!(endpoints_differ(
+            &e,
+            &desired_endpoint(&OWNER, &targets, None, &other)
+        ));
+        assert!(endpoints_differ(
+            &e,
+            &desired_endpoint(&OWNER, &targets, None, &[])
+        ));
+        assert!(!endpoints_differ(
+            &e,
+            &desired_endpoint(&OWNER, &targets, None, &props)
+        ));
+    }
+
+    #[test]
     fn owner_of_a_clerk_domain() {
         let mut d = crate::api::ClerkDomain::new(
             "marketing",
@@ -355,7 +416,7 @@ mod tests {
             ("clerk.a.example.com", "frontend-api.clerk.services", true),
             ("clkmail.a.example.com", "mail.x.clerk.services", true),
         ];
-        let desired = desired_endpoint(&OWNER, &targets, None);
+        let desired = desired_endpoint(&OWNER, &targets, None, &[]);
         let with = |f: &dyn Fn(&mut DNSEndpoint)| {
             let mut e = desired.clone();
             f(&mut e);

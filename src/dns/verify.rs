@@ -3,6 +3,14 @@
 //! Each required host is asked for its CNAME record (as an absolute name, so no search domains
 //! apply), all hosts at once. The resolver keeps no cache that could hide a change: its cache
 //! holds nothing and is cleared before every verification.
+//!
+//! What is verified is the *value* of each CNAME record, the part the user controls: a record
+//! that is missing (NXDOMAIN, or no CNAME at the name) or points elsewhere is a [`Problem`].
+//! Whether Clerk's own target resolves is Clerk's side: a record that points at the right
+//! target verifies even while that target does not resolve (Clerk's `frontend-api` target had an
+//! NXDOMAIN outage in May 2026). The targets of the verified records are looked up as well, and
+//! those that answer NXDOMAIN are listed in [`Verification::unresolved_targets`], so the
+//! condition can say that Clerk's side is down without calling the user's records wrong.
 
 use super::{CnameLike, normalize_name};
 use hickory_resolver::config::{
@@ -56,6 +64,10 @@ pub struct Verification {
     pub verified: bool,
     /// What is wrong, one entry per failing required target, in the targets' order.
     pub problems: Vec<Problem>,
+    /// Clerk's targets (normalized, sorted) that right records point to but that do not exist
+    /// right now (NXDOMAIN): Clerk's side, not a problem of the records. Lookups of them that
+    /// fail otherwise (timeout, REFUSED by an authoritative-only server, ...) are not listed.
+    pub unresolved_targets: Vec<String>,
 }
 
 /// Why one required target does not verify.
@@ -63,7 +75,8 @@ pub struct Verification {
 pub enum Problem {
     /// The name does not exist (NXDOMAIN) or has no CNAME record.
     Missing { host: String },
-    /// The CNAME points elsewhere. `found` and `want` are normalized (lowercase, no trailing dot).
+    /// The CNAME points elsewhere: `found` is what it points to, `want` is Clerk's target.
+    /// Both are normalized (lowercase, no trailing dot).
     Wrong {
         host: String,
         found: Vec<String>,
@@ -87,7 +100,7 @@ impl std::fmt::Display for Problem {
         match self {
             Problem::Missing { host } => write!(f, "{host}: no CNAME record"),
             Problem::Wrong { host, found, want } => {
-                write!(f, "{host}: points to {}, not {want}", found.join(", "))
+                write!(f, "{host}: CNAME points to {}, expected {want}", found.join(", "))
             }
             Problem::Error { host, message } => write!(f, "{host}: lookup failed: {message}"),
         }
@@ -96,7 +109,7 @@ impl std::fmt::Display for Problem {
 
 impl Verification {
     /// The problems for a condition message, e.g. `clerk.a.example.com: no CNAME record;
-    /// clkmail.a.example.com: points to x, not y`; empty when verified.
+    /// clkmail.a.example.com: CNAME points to x, expected y`; empty when verified.
     pub fn summary(&self) -> String {
         self.problems
             .iter()
@@ -108,6 +121,40 @@ impl Verification {
     /// True when some lookups failed rather than answered: worth retrying sooner.
     pub fn has_errors(&self) -> bool {
         self.problems.iter().any(|p| matches!(p, Problem::Error { .. }))
+    }
+
+    /// The `DNSVerified` reason of an unverified result: `LookupFailed` when a lookup failed,
+    /// else `RecordsMissing` when a record is missing, else `WrongTarget` (a record points
+    /// elsewhere). `Verified` when verified.
+    pub fn reason(&self) -> &'static str {
+        let any = |f: fn(&Problem) -> bool| self.problems.iter().any(f);
+        if self.verified {
+            "Verified"
+        } else if any(|p| matches!(p, Problem::Error { .. })) {
+            "LookupFailed"
+        } else if any(|p| matches!(p, Problem::Missing { .. })) {
+            "RecordsMissing"
+        } else {
+            "WrongTarget"
+        }
+    }
+
+    /// A note about Clerk's side for a verified result's message, e.g. `Clerk's target
+    /// frontend-api.clerk.services does not resolve (NXDOMAIN) right now: that is on Clerk's
+    /// side, the records are right`; `None` when every target resolved or could not be checked.
+    pub fn clerk_side_note(&self) -> Option<String> {
+        if self.unresolved_targets.is_empty() {
+            return None;
+        }
+        let (noun, verb) = if self.unresolved_targets.len() == 1 {
+            ("target", "does")
+        } else {
+            ("targets", "do")
+        };
+        Some(format!(
+            "Clerk's {noun} {} {verb} not resolve (NXDOMAIN) right now: that is on Clerk's side, the records are right",
+            self.unresolved_targets.join(", ")
+        ))
     }
 }
 
@@ -156,21 +203,39 @@ impl Verifier {
     }
 
     /// Check every *required* target: its host must have a CNAME to its value (compared
-    /// case-insensitively, ignoring a trailing dot). Optional targets are not looked up.
+    /// case-insensitively, ignoring a trailing dot). Optional targets are not looked up. Then
+    /// the values of the right records are looked up (A) to fill
+    /// [`Verification::unresolved_targets`]; that never makes a record a problem.
     pub async fn verify<T: CnameLike>(&self, targets: &[T]) -> Verification {
         self.resolver.clear_cache();
-        let checks = targets
+        let required: Vec<&T> = targets.iter().filter(|t| t.required()).collect();
+        let checks = required.iter().map(|t| self.check(t.host(), t.value()));
+        let results = futures::future::join_all(checks).await;
+        let mut right: Vec<String> = required
             .iter()
-            .filter(|t| t.required())
-            .map(|t| self.check(t.host(), t.value()));
-        let problems: Vec<Problem> = futures::future::join_all(checks)
+            .zip(&results)
+            .filter(|(_, problem)| problem.is_none())
+            .map(|(t, _)| normalize_name(t.value()))
+            .collect();
+        right.sort();
+        right.dedup();
+        let lookups = right.iter().map(|value| async move {
+            let fqdn = format!("{value}.");
+            match self.resolver.lookup(fqdn.as_str(), RecordType::A).await {
+                Err(e) if e.is_nx_domain() => Some(value.clone()),
+                _ => None,
+            }
+        });
+        let unresolved_targets = futures::future::join_all(lookups)
             .await
             .into_iter()
             .flatten()
             .collect();
+        let problems: Vec<Problem> = results.into_iter().flatten().collect();
         Verification {
             verified: problems.is_empty(),
             problems,
+            unresolved_targets,
         }
     }
 
@@ -238,13 +303,15 @@ mod tests {
                     message: "request timed out".into(),
                 },
             ],
+            unresolved_targets: vec![],
         };
         assert_eq!(
             v.summary(),
-            "clerk.a.example.com: no CNAME record; clkmail.a.example.com: points to x, not y; \
+            "clerk.a.example.com: no CNAME record; clkmail.a.example.com: CNAME points to x, expected y; \
              clk._domainkey.a.example.com: lookup failed: request timed out"
         );
         assert!(v.has_errors());
+        assert_eq!(v.reason(), "LookupFailed");
         assert_eq!(v.problems[1].host(), "clkmail.a.example.com");
     }
 
@@ -259,8 +326,49 @@ mod tests {
             out,
             Verification {
                 verified: true,
-                problems: vec![]
+                problems: vec![],
+                unresolved_targets: vec![],
             }
+        );
+    }
+
+    #[test]
+    fn reasons_and_clerk_side_notes() {
+        let missing = Problem::Missing { host: "a".into() };
+        let wrong = Problem::Wrong {
+            host: "b".into(),
+            found: vec!["x".into()],
+            want: "y".into(),
+        };
+        let error = Problem::Error {
+            host: "c".into(),
+            message: "timeout".into(),
+        };
+        let v = |problems: Vec<Problem>, unresolved: &[&str]| Verification {
+            verified: problems.is_empty(),
+            problems,
+            unresolved_targets: unresolved.iter().map(|s| s.to_string()).collect(),
+        };
+        assert_eq!(v(vec![], &[]).reason(), "Verified");
+        assert_eq!(v(vec![wrong.clone()], &[]).reason(), "WrongTarget");
+        assert_eq!(
+            v(vec![wrong.clone(), missing.clone()], &[]).reason(),
+            "RecordsMissing"
+        );
+        assert_eq!(v(vec![missing, wrong, error], &[]).reason(), "LookupFailed");
+        assert_eq!(v(vec![], &[]).clerk_side_note(), None);
+        assert_eq!(
+            v(vec![], &["frontend-api.clerk.services"])
+                .clerk_side_note()
+                .unwrap(),
+            "Clerk's target frontend-api.clerk.services does not resolve (NXDOMAIN) right now: \
+             that is on Clerk's side, the records are right"
+        );
+        assert!(
+            v(vec![], &["a.clerk.services", "b.clerk.services"])
+                .clerk_side_note()
+                .unwrap()
+                .starts_with("Clerk's targets a.clerk.services, b.clerk.services do not resolve")
         );
     }
 

@@ -147,7 +147,8 @@ impl State {
 }
 
 /// A domain as Clerk would describe it: Frontend API URL, CNAME targets and, for a primary
-/// domain of a production instance, the Account Portal, mail and DKIM records.
+/// domain of a production instance, the Account Portal, mail and DKIM records (see
+/// [`describe`] for which records which domain needs).
 pub fn make_domain(inst: &InstanceState, name: &str, satellite: bool, proxy_url: Option<String>) -> Domain {
     let id = new_id("dmn");
     let mut d = Domain {
@@ -166,6 +167,14 @@ pub fn make_domain(inst: &InstanceState, name: &str, satellite: bool, proxy_url:
 }
 
 /// Recompute the derived fields of `d` from its name, kind and proxy.
+///
+/// CNAME targets, as Clerk documents them: a development instance needs none. A production
+/// *primary* domain needs `clerk.<domain>` (Frontend API; not when it is proxied),
+/// `accounts.<domain>` (Account Portal) and the email records `clkmail`, `clk._domainkey` and
+/// `clk2._domainkey`. A production *satellite* needs only the Frontend API record
+/// `clerk.<domain>` ("add a CNAME record for the `clerk` subdomain", Clerk's satellite-domains
+/// guide), and none when it is proxied (the proxy replaces that record): sign-in, the Account
+/// Portal and email all live on the primary domain.
 pub fn describe(inst: &InstanceState, d: &mut Domain) {
     let host = d.name.split(':').next().unwrap_or(&d.name).to_string();
     let tag: String = inst.id.chars().skip(4).take(8).collect::<String>().to_lowercase();
@@ -198,22 +207,22 @@ pub fn describe(inst: &InstanceState, d: &mut Domain) {
                     "accounts.clerk.services",
                     true,
                 ));
+                targets.push(target(
+                    format!("clkmail.{host}"),
+                    &format!("mail.{tag}.clerk.services"),
+                    true,
+                ));
+                targets.push(target(
+                    format!("clk._domainkey.{host}"),
+                    &format!("dkim1.{tag}.clerk.services"),
+                    true,
+                ));
+                targets.push(target(
+                    format!("clk2._domainkey.{host}"),
+                    &format!("dkim2.{tag}.clerk.services"),
+                    true,
+                ));
             }
-            targets.push(target(
-                format!("clkmail.{host}"),
-                &format!("mail.{tag}.clerk.services"),
-                true,
-            ));
-            targets.push(target(
-                format!("clk._domainkey.{host}"),
-                &format!("dkim1.{tag}.clerk.services"),
-                true,
-            ));
-            targets.push(target(
-                format!("clk2._domainkey.{host}"),
-                &format!("dkim2.{tag}.clerk.services"),
-                true,
-            ));
             d.cname_targets = Some(targets);
         }
     }
@@ -244,4 +253,77 @@ fn slug(instance_id: &str) -> String {
         ANIMAL[((h / 8) % 8) as usize],
         h % 100
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(kind: InstanceKind) -> InstanceState {
+        InstanceState {
+            id: "ins_2abcdefghijk".into(),
+            kind,
+            domains: vec![],
+            secondary: BTreeMap::new(),
+            proxy_checks: BTreeMap::new(),
+            journal: vec![],
+        }
+    }
+
+    fn hosts(d: &Domain) -> Vec<(String, String)> {
+        d.cname_targets
+            .iter()
+            .flatten()
+            .map(|t| {
+                assert!(t.required, "{t:?}");
+                (t.host.clone(), t.value.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cname_targets_follow_clerks_docs() {
+        let prod = instance(InstanceKind::Production);
+        let pair = |h: &str, v: &str| (h.to_string(), v.to_string());
+        // A primary domain: Frontend API, Account Portal, mail and DKIM.
+        let primary = make_domain(&prod, "example.com", false, None);
+        assert_eq!(
+            hosts(&primary),
+            vec![
+                pair("clerk.example.com", "frontend-api.clerk.services"),
+                pair("accounts.example.com", "accounts.clerk.services"),
+                pair("clkmail.example.com", "mail.2abcdefg.clerk.services"),
+                pair("clk._domainkey.example.com", "dkim1.2abcdefg.clerk.services"),
+                pair("clk2._domainkey.example.com", "dkim2.2abcdefg.clerk.services"),
+            ]
+        );
+        // A proxied primary drops only the Frontend API record.
+        let proxied = make_domain(
+            &prod,
+            "example.com",
+            false,
+            Some("https://example.com/__clerk".into()),
+        );
+        assert_eq!(hosts(&proxied).len(), 4);
+        assert!(!hosts(&proxied).iter().any(|(h, _)| h == "clerk.example.com"));
+        // A satellite: only the Frontend API record; none when proxied.
+        let satellite = make_domain(&prod, "satellite.dev", true, None);
+        assert_eq!(
+            hosts(&satellite),
+            vec![pair("clerk.satellite.dev", "frontend-api.clerk.services")]
+        );
+        let proxied = make_domain(
+            &prod,
+            "satellite.dev",
+            true,
+            Some("https://satellite.dev/__clerk".into()),
+        );
+        assert_eq!(proxied.cname_targets, Some(vec![]));
+        // Development instances need no DNS.
+        let dev = instance(InstanceKind::Development);
+        assert_eq!(
+            make_domain(&dev, "localhost:3000", true, None).cname_targets,
+            None
+        );
+    }
 }

@@ -906,6 +906,42 @@ pub async fn metrics_endpoint_exports_operator_metrics(cp: Arc<ControlPlane>) ->
             &["operation=\"AddDomain\""]
         ) == fake
     );
+    // Per-object conditions, computed at scrape time: a deleted object leaves no series.
+    let ready_one = ["name=\"one\"", "type=\"Ready\"", "status=\"True\""];
+    ensure!(
+        sum("clerk_operator_clerkdomain_condition", &ready_one) == 1.0,
+        "{text}"
+    );
+    ensure!(
+        text.contains("# TYPE clerk_operator_clerkdomain_condition gauge"),
+        "{text}"
+    );
+    let api = rel.domains();
+    api.delete("one", &Default::default()).await?;
+    wait_gone(&api, "one", CONVERGE).await?;
+    let start = Instant::now();
+    loop {
+        let (_, text) = op.http_get("/metrics").await?;
+        let samples = parse_metrics(&text);
+        let left = sum_samples(
+            &samples,
+            "clerk_operator_clerkdomain_condition",
+            &["name=\"one\""],
+        );
+        let two = sum_samples(
+            &samples,
+            "clerk_operator_clerkdomain_condition",
+            &["name=\"two\""],
+        );
+        if left == 0.0 && two >= 1.0 {
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(10),
+            "series left behind:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(())
 }
 

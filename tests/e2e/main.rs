@@ -65,6 +65,7 @@ fn main() {
         external_dns_endpoint_is_published,
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
+        external_dns_and_bind_close_the_loop,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,

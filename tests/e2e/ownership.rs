@@ -10,7 +10,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -431,7 +430,10 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
 
 /// Invariant 9: the operator never overwrites or deletes a DNSEndpoint it did not create.
 pub async fn foreign_dnsendpoint_is_left_alone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    install_external_dns_crd(&cp)?;
+    {
+        let _lock = crate::support::real_dns::EXTERNAL_DNS_CRD.lock().await;
+        crate::support::real_dns::install_external_dns_crd(&cp)?;
+    }
     let env = TestEnv::start(cp.clone(), "own-dns", Default::default()).await?;
     let foreign = format!(
         "apiVersion: externaldns.k8s.io/v1alpha1\nkind: DNSEndpoint\nmetadata:\n  name: web\n  namespace: {}\nspec:\n  endpoints:\n  - dnsName: keep.example.org\n    recordType: A\n    targets: [192.0.2.1]\n",
@@ -553,28 +555,5 @@ pub async fn default_key_is_scoped(cp: Arc<ControlPlane>) -> anyhow::Result<()> 
     ))
     .await?;
     env.wait_ready("ownkey").await?;
-    Ok(())
-}
-
-/// Install external-dns's DNSEndpoint CRD (idempotent).
-fn install_external_dns_crd(cp: &ControlPlane) -> anyhow::Result<()> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/externaldns-crd.yaml");
-    let out = cp.kubectl(&["apply", "--server-side", "-f", fixture.to_str().unwrap()]);
-    ensure!(
-        out.status.success(),
-        "install CRD: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = cp.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/dnsendpoints.externaldns.k8s.io",
-    ]);
-    ensure!(
-        out.status.success(),
-        "CRD established: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     Ok(())
 }

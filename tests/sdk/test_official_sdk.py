@@ -169,10 +169,9 @@ def test_add_satellite_with_proxy(fake):
         assert added.proxy_url == "https://sat.example.com/__clerk"
         assert added.frontend_api_url == "https://sat.example.com/__clerk"
         assert added.accounts_portal_url is None  # "Null for satellite domains."
-        assert added.cname_targets, "a production satellite still needs its mail and DKIM records"
-        hosts = {t.host for t in added.cname_targets}
-        assert "clerk.sat.example.com" not in hosts, "behind a proxy no Frontend API CNAME is needed"
-        assert "clkmail.sat.example.com" in hosts
+        # A satellite needs only the Frontend API CNAME (clerk.<domain>; Clerk's satellite-domains
+        # guide), and a proxy replaces that one: no records at all.
+        assert added.cname_targets == []
 
         listed = clerk.domains.list()
     assert listed.total_count == 2
@@ -185,7 +184,9 @@ def test_add_satellite_without_proxy_with_typed_request(fake):
     assert added.is_satellite is True
     assert added.proxy_url is None
     assert added.frontend_api_url == "https://clerk.sat.example.com"
-    assert "clerk.sat.example.com" in {t.host for t in added.cname_targets}
+    assert [(t.host, t.value, t.required) for t in added.cname_targets] == [
+        ("clerk.sat.example.com", "frontend-api.clerk.services", True)
+    ], "a satellite needs only its Frontend API CNAME"
 
 
 def test_add_duplicate_name_is_422(fake):
@@ -238,7 +239,7 @@ def test_update_name_proxy_and_secondary(fake):
         assert updated.name == "sat2.example.com"
         assert updated.proxy_url == "https://sat2.example.com/__clerk"
         assert updated.frontend_api_url == "https://sat2.example.com/__clerk"
-        assert "clkmail.sat2.example.com" in {t.host for t in updated.cname_targets}
+        assert updated.cname_targets == []  # proxied satellite: no CNAME records
 
         listed = _by_id(clerk.domains.list())
         assert listed[added.id] == updated

@@ -45,7 +45,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Child {
+/// Start `bin` with `args`, stdout and stderr to `log`; it dies with the test process (Linux).
+pub fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Child {
     let logf = std::fs::File::create(log).expect("log file");
     let mut cmd = Command::new(bin);
     cmd.args(args)

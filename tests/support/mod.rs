@@ -7,6 +7,7 @@ pub mod cut_proxy;
 pub mod dns_server;
 pub mod health;
 pub mod operator_process;
+pub mod real_dns;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
