@@ -46,6 +46,7 @@ pub struct Metrics {
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
     pub reconcile_panics: Counter,
+    pub secret_reads: Counter,
     pub clerkdomains: Family<ReadyLabels, Gauge>,
     /// Per-object conditions, computed at scrape time from the controller's cache.
     pub conditions: crate::condition_metrics::ConditionCollector,
@@ -102,6 +103,12 @@ impl Default for Metrics {
             "Reconciles that panicked (contained; the object is retried)",
             reconcile_panics.clone(),
         );
+        let secret_reads = Counter::default();
+        registry.register(
+            "secret_reads",
+            "Secrets read from the API server for their key (only when their resourceVersion changed)",
+            secret_reads.clone(),
+        );
         let clerkdomains = Family::<ReadyLabels, Gauge>::default();
         registry.register(
             "clerkdomains",
@@ -134,6 +141,7 @@ impl Default for Metrics {
             reconciles,
             reconcile_duration,
             reconcile_panics,
+            secret_reads,
             clerkdomains,
             conditions,
         }

@@ -1,7 +1,9 @@
 use crate::api::ClerkDomain;
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
@@ -78,6 +80,9 @@ pub struct Context {
     /// Wakes the Secret release loop.
     pub secrets_changed: tokio::sync::Notify,
     store: std::sync::OnceLock<Store<ClerkDomain>>,
+    secret_store: std::sync::OnceLock<Store<PartialObjectMeta<Secret>>>,
+    /// Keys read from Secrets, by (namespace, name, key), with the resourceVersion read.
+    keys: Mutex<HashMap<(String, String, String), (String, SecretKey)>>,
     tracked_secrets: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
     pool: ClerkPool,
     failures: Mutex<HashMap<String, u32>>,
@@ -115,6 +120,8 @@ impl Context {
             dns_attempts: Mutex::new(HashMap::new()),
             secrets_changed: tokio::sync::Notify::new(),
             store: std::sync::OnceLock::new(),
+            secret_store: std::sync::OnceLock::new(),
+            keys: Mutex::new(HashMap::new()),
             tracked_secrets: Mutex::new(Default::default()),
         }
     }
@@ -133,6 +140,57 @@ impl Context {
     /// Give the context the controller's cache of ClerkDomains.
     pub fn set_store(&self, store: Store<ClerkDomain>) {
         let _ = self.store.set(store);
+    }
+
+    /// Give the context the cache of Secrets' metadata.
+    pub fn set_secret_store(&self, store: Store<PartialObjectMeta<Secret>>) {
+        let _ = self.secret_store.set(store);
+    }
+
+    /// The cached metadata of Secret `namespace/name`, if the cache has it.
+    pub fn secret_meta(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<Secret>>> {
+        let store = self.secret_store.get()?;
+        store.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// The key read earlier from `namespace/name`'s `key`, if the Secret is still at
+    /// `resource_version`.
+    pub fn cached_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        resource_version: &str,
+    ) -> Option<SecretKey> {
+        let keys = self.keys.lock().unwrap();
+        keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
+            .filter(|(rv, _)| rv == resource_version)
+            .map(|(_, k)| k.clone())
+    }
+
+    /// Remember a key read from a Secret at `resource_version`.
+    pub fn remember_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        resource_version: String,
+        value: SecretKey,
+    ) {
+        let mut keys = self.keys.lock().unwrap();
+        keys.insert(
+            (namespace.to_string(), name.to_string(), key.to_string()),
+            (resource_version, value),
+        );
+    }
+
+    /// Forget keys of Secrets that are gone from the cache.
+    pub fn prune_keys(&self) {
+        if self.secret_store.get().is_none() {
+            return;
+        }
+        let mut keys = self.keys.lock().unwrap();
+        keys.retain(|(ns, name, _), _| self.secret_meta(ns, name).is_some());
     }
 
     /// Every ClerkDomain the controller sees (empty before the cache is set).

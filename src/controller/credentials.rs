@@ -5,6 +5,7 @@ use super::reason::Reason;
 use crate::api::ClerkDomain;
 use crate::clerk::SecretKey;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Api, ResourceExt};
 
 /// Why no key could be had. Messages name the Secret and key, never the key's value.
@@ -55,12 +56,13 @@ impl CredentialsError {
     }
 }
 
-/// Resolve the key for `obj`, with the Secret it came from (none for the default key). A
-/// `secretRef` is read from the object's own namespace only.
+/// Resolve the key for `obj`, with the metadata of the Secret it came from (none for the default
+/// key). A `secretRef` is read from the object's own namespace only, and only when the Secret's
+/// resourceVersion (from the watched metadata) differs from the one the key was last read at.
 pub async fn resolve(
     ctx: &Context,
     obj: &ClerkDomain,
-) -> Result<(SecretKey, Option<Secret>), CredentialsError> {
+) -> Result<(SecretKey, Option<ObjectMeta>), CredentialsError> {
     let Some(r) = &obj.spec.secret_ref else {
         let namespace = obj.namespace().unwrap_or_default();
         if !ctx.config.default_key_allowed(&namespace) {
@@ -74,6 +76,13 @@ pub async fn resolve(
             .ok_or(CredentialsError::NoDefault);
     };
     let namespace = obj.namespace().unwrap_or_default();
+    if let Some(meta) = ctx.secret_meta(&namespace, &r.name)
+        && let Some(rv) = meta.metadata.resource_version.as_deref()
+        && let Some(key) = ctx.cached_key(&namespace, &r.name, &r.key, rv)
+    {
+        return Ok((key, Some(meta.metadata.clone())));
+    }
+    ctx.metrics.secret_reads.inc();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
     let secret = secrets
         .get_opt(&r.name)
@@ -88,7 +97,10 @@ pub async fn resolve(
             name: r.name.clone(),
         })?;
     let key = key_from_secret(&secret, &namespace, &r.name, &r.key)?;
-    Ok((key, Some(secret)))
+    if let Some(rv) = secret.metadata.resource_version.clone() {
+        ctx.remember_key(&namespace, &r.name, &r.key, rv, key.clone());
+    }
+    Ok((key, Some(secret.metadata)))
 }
 
 /// Take `key` out of a Secret's `data` (or `stringData`, as some tools leave it).

@@ -140,12 +140,26 @@ pub async fn run(
     let gauges = tokio::spawn(async move {
         loop {
             gauge_ctx.update_ready_gauge(&gauge_store.state());
+            gauge_ctx.prune_keys();
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
     });
+    // Secrets' metadata is also kept in a store: credentials are re-read only when a Secret's
+    // resourceVersion changed, not on every reconcile.
+    let (secret_store, secret_writer) = reflector::store();
+    ctx.set_secret_store(secret_store);
+    let secret_events = reflector(
+        secret_writer,
+        watcher(secrets, watcher::Config::default().any_semantic()).modify(
+            |s: &mut PartialObjectMeta<Secret>| {
+                s.managed_fields_mut().clear();
+            },
+        ),
+    )
+    .touched_objects();
     let store = controller.store();
     controller
-        .watches(secrets, watcher::Config::default().any_semantic(), {
+        .watches_stream(secret_events, {
             let ctx = ctx.clone();
             move |secret| {
                 if secret

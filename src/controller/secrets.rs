@@ -6,6 +6,7 @@ use super::Context;
 use crate::api::ClerkDomain;
 use crate::api::annotations::SECRET_IN_USE;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
@@ -16,33 +17,30 @@ use std::time::Duration;
 pub type SecretKeyName = (String, String);
 
 /// Add the finalizer to `secret` unless it has it.
-pub async fn ensure_in_use(ctx: &Context, secret: &Secret) -> Result<(), kube::Error> {
-    let finalizers = secret.finalizers();
-    let ns = secret.namespace().unwrap_or_default();
-    ctx.track_secret((ns.clone(), secret.name_any()));
+pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kube::Error> {
+    let finalizers = secret.finalizers.clone().unwrap_or_default();
+    let ns = secret.namespace.clone().unwrap_or_default();
+    let name = secret.name.clone().unwrap_or_default();
+    ctx.track_secret((ns.clone(), name.clone()));
     if finalizers.iter().any(|f| f == SECRET_IN_USE) {
         return Ok(());
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let ops = if secret.metadata.finalizers.is_none() {
+    let ops = if secret.finalizers.is_none() {
         json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version()},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version},
             {"op": "add", "path": "/metadata/finalizers", "value": [SECRET_IN_USE]},
         ])
     } else {
         json!([
-            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version()},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": secret.resource_version},
             {"op": "add", "path": "/metadata/finalizers/-", "value": SECRET_IN_USE},
         ])
     };
     let patch: json_patch::Patch = serde_json::from_value(ops).expect("valid JSON patch");
-    api.patch(
-        &secret.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await?;
-    tracing::debug!(secret = %format!("{ns}/{}", secret.name_any()), "added in-use finalizer");
+    api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await?;
+    tracing::debug!(secret = %format!("{ns}/{name}"), "added in-use finalizer");
     Ok(())
 }
 

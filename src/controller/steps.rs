@@ -8,7 +8,6 @@ use super::status::{Extras, Outcome, next_status};
 use super::{Context, Error, credentials};
 use crate::api::{ClerkDomain, FIELD_MANAGER};
 use crate::clerk::{ClerkError, ClerkInstance, Domain, InstanceKind};
-use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -69,8 +68,8 @@ pub(super) struct Target {
     pub clerk: Arc<ClerkInstance>,
     pub instance_id: String,
     pub production: bool,
-    /// The Secret the key came from (none for the default key).
-    pub secret: Option<Secret>,
+    /// The metadata of the Secret the key came from (none for the default key).
+    pub secret: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
 }
 
 /// Resolve `obj`'s key and its Clerk instance. The instance is pinned by `status.instanceId`:

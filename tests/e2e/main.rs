@@ -61,6 +61,7 @@ fn main() {
         rate_limit_prevents_429,
         rate_limited_instance_does_not_starve_others,
         lost_create_then_rename_leaks_nothing,
+        secret_is_read_only_when_it_changes,
         // DNS automation.
         external_dns_endpoint_is_published,
         dns_is_verified_against_a_real_server,

@@ -307,3 +307,59 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
     );
     Ok(())
 }
+
+/// Credentials come from the watched Secret metadata: a Secret is read for its key only when its
+/// resourceVersion changed, not on every reconcile.
+pub async fn secret_is_read_only_when_it_changes(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let opts = EnvOptions {
+        default_key: None,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "secret-reads", opts).await?;
+    env.secret("clerk", "key", LIVE_KEY).await?;
+    let yaml = "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: s\nspec:\n  domain: reads.example.com\n  secretRef: {name: clerk, key: key}\n";
+    env.create(yaml).await?;
+    env.wait_ready("s").await?;
+    // The in-use finalizer changes the Secret once: let that settle before counting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = env.metrics.secret_reads.get();
+    for i in 0..5 {
+        let patch = serde_json::json!({"metadata": {"annotations": {"clerk-operator.io/reconcile-requested-at": i.to_string()}}});
+        env.domains()
+            .patch("s", &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        wait_for(&env.domains(), "s", "handled", CONVERGE, |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.last_handled_reconcile_at.as_deref())
+                == Some(i.to_string().as_str())
+        })
+        .await?;
+    }
+    let after = env.metrics.secret_reads.get();
+    ensure!(
+        after - before <= 1,
+        "{} Secret reads for 5 reconciles",
+        after - before
+    );
+    // A changed Secret is read again (the key switched instance: InstanceChanged says so).
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(env.client.clone(), &env.ns);
+    secrets
+        .patch(
+            "clerk",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"stringData": {"key": TEST_KEY}})),
+        )
+        .await?;
+    wait_for(&env.domains(), "s", "InstanceChanged", CONVERGE, |o| {
+        condition(o, "Ready").is_some_and(|c| c.reason == "InstanceChanged")
+    })
+    .await?;
+    ensure!(
+        env.metrics.secret_reads.get() > after,
+        "the changed Secret was not read"
+    );
+    Ok(())
+}
