@@ -151,22 +151,25 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
 /// The object's resync period: annotation `clerk-operator.io/resync-period`, else the flag. A
 /// malformed value is reported once (per value) with a Warning Event.
 async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> Duration {
+    let warning = match &notes.resync_period {
+        Some(Err(message)) => Some(message),
+        _ => notes.resync_period_note.as_ref(),
+    };
+    if let Some(message) = warning
+        && ctx.first_warning(&key(obj), message)
+    {
+        events::warning(
+            ctx,
+            obj,
+            Reason::InvalidAnnotation.as_str(),
+            "Reconcile",
+            message.clone(),
+        )
+        .await;
+    }
     match &notes.resync_period {
         Some(Ok(period)) => backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
-        Some(Err(message)) => {
-            if ctx.first_warning(&key(obj), message) {
-                events::warning(
-                    ctx,
-                    obj,
-                    Reason::InvalidAnnotation.as_str(),
-                    "Reconcile",
-                    message.clone(),
-                )
-                .await;
-            }
-            ctx.resync_delay()
-        }
-        None => ctx.resync_delay(),
+        _ => ctx.resync_delay(),
     }
 }
 

@@ -59,6 +59,9 @@ impl Default for Config {
     }
 }
 
+/// `(namespace, name, key)` of a key in a Secret.
+type SecretKeyRefKey = (String, String, String);
+
 /// What every reconcile shares: clients, the event recorder, settings, failure counts.
 pub struct Context {
     /// Kubernetes client.
@@ -82,7 +85,7 @@ pub struct Context {
     store: std::sync::OnceLock<Store<ClerkDomain>>,
     secret_store: std::sync::OnceLock<Store<PartialObjectMeta<Secret>>>,
     /// Keys read from Secrets, by (namespace, name, key), with the resourceVersion read.
-    keys: Mutex<HashMap<(String, String, String), (String, SecretKey)>>,
+    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
     tracked_secrets: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
     pool: ClerkPool,
     failures: Mutex<HashMap<String, u32>>,
