@@ -146,7 +146,7 @@ pub struct ExportSpec {
     /// Remix, Express and the backend SDKs (`CLERK_PUBLISHABLE_KEY`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 64))]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Z0-9_]*$')").message("export.keyPrefix may contain only uppercase letters, digits and '_', e.g. NEXT_PUBLIC_"))]
+    #[x_kube(validation = Rule::new("self.matches('^([A-Z_][A-Z0-9_]*)?$')").message("export.keyPrefix may contain only uppercase letters, digits and '_', and must not start with a digit, e.g. NEXT_PUBLIC_"))]
     pub key_prefix: Option<String>,
 }
 

@@ -120,6 +120,7 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
         rule("", "secrets", "", &["get", "list", "watch", "patch"]),
         rule("events.k8s.io", "events", "", &["create", "patch"]),
         rule("externaldns.k8s.io", "dnsendpoints", "", &["patch", "delete"]),
+        rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
     ])
 }
 
@@ -543,6 +544,10 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("patch", "secrets", app),
         ("watch", "secrets", None),
         ("create", "events.events.k8s.io", app),
+        ("get", "configmaps", app),
+        ("create", "configmaps", app),
+        ("patch", "configmaps", app),
+        ("delete", "configmaps", app),
         ("create", "leases.coordination.k8s.io", sys),
         ("patch", &format!("leases.coordination.k8s.io/{}", rel.name), sys),
     ] {
@@ -561,7 +566,8 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("create", "secrets", app),
         ("delete", "secrets", app),
         ("update", "secrets", app),
-        ("get", "configmaps", app),
+        ("list", "configmaps", app),
+        ("update", "configmaps", app),
         ("create", "events", app),
         ("delete", "events.events.k8s.io", app),
         ("create", "leases.coordination.k8s.io", app),
