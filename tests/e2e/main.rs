@@ -8,6 +8,7 @@ mod support;
 mod admission;
 mod basic;
 mod dns;
+mod export;
 mod health;
 mod helm;
 mod lifecycle;
@@ -17,6 +18,7 @@ mod robustness;
 use admission::*;
 use basic::*;
 use dns::*;
+use export::*;
 use health::*;
 use helm::*;
 use libtest_mimic::{Arguments, Trial};
@@ -63,6 +65,9 @@ fn main() {
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
+        // Export to a ConfigMap (issue 18).
+        export_configmap_follows_the_domain,
+        foreign_configmap_is_refused,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,
