@@ -56,6 +56,24 @@ async fn wait_data(
     .await
 }
 
+/// Ask for a resync with annotation `clerk-operator.io/reconcile-requested-at` and wait until
+/// it is handled.
+async fn force_resync(env: &TestEnv, name: &str, at: &str) -> anyhow::Result<()> {
+    let patch =
+        json!({"metadata": {"annotations": {clerk_operator::api::annotations::RECONCILE_REQUESTED_AT: at}}});
+    env.domains()
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    wait_for(&env.domains(), name, "resynced", CONVERGE, |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.last_handled_reconcile_at.as_deref())
+            == Some(at)
+    })
+    .await?;
+    Ok(())
+}
+
 fn condition_is(o: &ClerkDomain, status: &str, reason: &str) -> bool {
     condition(o, "Exported").is_some_and(|c| {
         c.status == status && c.reason == reason && c.observed_generation == o.metadata.generation
@@ -119,6 +137,23 @@ pub async fn export_configmap_follows_the_domain(cp: Arc<ControlPlane>) -> anyho
         data(&cm).values().all(|v| !v.starts_with("sk_")),
         "a secret key was exported"
     );
+
+    // A forced resync leaves a current export as it is (no new resourceVersion: nothing in it
+    // changes from one reconcile to the next); a hand edit is undone by the next one.
+    let rv = cm.metadata.resource_version.clone();
+    force_resync(&env, "shop", "2026-12-01T10:00:00Z").await?;
+    ensure!(
+        cms.get("shop-clerk").await?.metadata.resource_version == rv,
+        "an up-to-date export was changed by a resync"
+    );
+    cms.patch(
+        "shop-clerk",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"NEXT_PUBLIC_CLERK_DOMAIN": "edited.example.org"}})),
+    )
+    .await?;
+    force_resync(&env, "shop", "2026-12-01T10:00:01Z").await?;
+    wait_data(&cms, "shop-clerk", &want).await?;
 
     // Rename: the domain and the Frontend API URL follow.
     patch_spec(&env.domains(), "shop", json!({"domain": "store.example.org"})).await?;
