@@ -35,6 +35,9 @@ pub mod keys {
     pub const SIGN_IN_URL: &str = "CLERK_SIGN_IN_URL";
     /// Satellites: the Account Portal sign-up page on the primary domain, when Clerk reports it.
     pub const SIGN_UP_URL: &str = "CLERK_SIGN_UP_URL";
+    /// The primary: the origins of every satellite of the instance, comma-separated, for
+    /// `allowedRedirectOrigins` of the primary app (no Clerk SDK reads it from the environment).
+    pub const ALLOWED_REDIRECT_ORIGINS: &str = "CLERK_ALLOWED_REDIRECT_ORIGINS";
 }
 
 /// Standard base64 with `=` padding, as the browser's `btoa` writes it.
@@ -88,12 +91,26 @@ pub fn frontend_api_host(primary: &Domain, production: bool) -> Option<String> {
     Some(host.to_string())
 }
 
+/// The origin a satellite's app is served from: `https://<name>` in production; in development
+/// the origin Clerk reports (`development_origin`), else `http://<name>`.
+pub fn satellite_origin(d: &Domain, production: bool) -> String {
+    if production {
+        format!("https://{}", d.name)
+    } else if !d.development_origin.is_empty() {
+        d.development_origin.clone()
+    } else {
+        format!("http://{}", d.name)
+    }
+}
+
 /// What the exported ConfigMap holds for `domain` (as Clerk reported it after the sync) of an
-/// instance whose primary domain is `primary`: see [`keys`], each with `prefix` in front.
+/// instance whose primary domain is `primary` and whose domains are `all`: see [`keys`], each
+/// with `prefix` in front.
 pub fn desired_data(
     prefix: &str,
     domain: &Domain,
     primary: &Domain,
+    all: &[Domain],
     production: bool,
 ) -> Result<BTreeMap<String, String>, String> {
     let host = frontend_api_host(primary, production).ok_or_else(|| {
@@ -123,6 +140,16 @@ pub fn desired_data(
         let portal = portal.trim_end_matches('/');
         put(keys::SIGN_IN_URL, format!("{portal}/sign-in"));
         put(keys::SIGN_UP_URL, format!("{portal}/sign-up"));
+    }
+    if !domain.is_satellite {
+        let mut origins: Vec<String> = all
+            .iter()
+            .filter(|d| d.is_satellite)
+            .map(|d| satellite_origin(d, production))
+            .collect();
+        origins.sort();
+        origins.dedup();
+        put(keys::ALLOWED_REDIRECT_ORIGINS, origins.join(","));
     }
     Ok(data)
 }
@@ -285,7 +312,7 @@ async fn export(
         );
     };
     let prefix = spec.key_prefix.as_deref().unwrap_or_default();
-    let data = match desired_data(prefix, domain, primary, production) {
+    let data = match desired_data(prefix, domain, primary, &domains, production) {
         Ok(d) => d,
         Err(e) => return (false, "ExportFailed", e),
     };
@@ -456,7 +483,7 @@ mod tests {
             Some("https://accounts.example.com"),
         );
         let sat = domain("app.other.com", true, "https://clerk.app.other.com", None, None);
-        let data = desired_data("NEXT_PUBLIC_", &sat, &primary, true).unwrap();
+        let data = desired_data("NEXT_PUBLIC_", &sat, &primary, &[], true).unwrap();
         let want: BTreeMap<String, String> = [
             (
                 "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY",
@@ -501,14 +528,30 @@ mod tests {
             Some("https://app.other.com/__clerk"),
             None,
         );
-        let data = desired_data("", &sat, &primary, true).unwrap();
+        let data = desired_data("", &sat, &primary, &[], true).unwrap();
         assert_eq!(
             data.get("CLERK_PROXY_URL").map(String::as_str),
             Some("https://app.other.com/__clerk")
         );
         assert!(!data.contains_key("CLERK_DOMAIN"), "{data:?}");
-        let own = desired_data("", &primary, &primary, true).unwrap();
+        let other = domain("b.other.com", true, "https://clerk.b.other.com", None, None);
+        let all = [primary.clone(), other, sat.clone(), sat.clone()];
+        let own = desired_data("", &primary, &primary, &all, true).unwrap();
         assert_eq!(own.get("CLERK_IS_SATELLITE").map(String::as_str), Some("false"));
+        assert_eq!(
+            own.get("CLERK_ALLOWED_REDIRECT_ORIGINS").map(String::as_str),
+            Some("https://app.other.com,https://b.other.com"),
+            "every satellite once, sorted; not the primary"
+        );
+        assert!(
+            !data.contains_key("CLERK_ALLOWED_REDIRECT_ORIGINS"),
+            "only on the primary"
+        );
+        let mut dev_sat = sat.clone();
+        dev_sat.development_origin = "http://localhost:3001".into();
+        assert_eq!(satellite_origin(&dev_sat, false), "http://localhost:3001");
+        dev_sat.development_origin.clear();
+        assert_eq!(satellite_origin(&dev_sat, false), "http://app.other.com");
         for k in [
             "CLERK_DOMAIN",
             "CLERK_PROXY_URL",
@@ -518,7 +561,7 @@ mod tests {
             assert!(!own.contains_key(k), "{k} in {own:?}");
         }
         // Development keys are pk_test_; no value is ever a secret key.
-        let dev = desired_data("", &sat, &primary, false).unwrap();
+        let dev = desired_data("", &sat, &primary, &[], false).unwrap();
         assert!(dev["CLERK_PUBLISHABLE_KEY"].starts_with("pk_test_"));
         assert!(dev.values().all(|v| !v.starts_with("sk_")));
     }

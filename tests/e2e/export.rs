@@ -285,3 +285,41 @@ pub async fn foreign_configmap_is_refused(cp: Arc<ControlPlane>) -> anyhow::Resu
     );
     Ok(())
 }
+
+/// The instance-wide part: the primary's export lists every satellite origin of the instance
+/// (for the primary app's allowed redirect origins), and has no domain, proxy or sign-in keys.
+pub async fn primary_export_lists_satellite_origins(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "export-primary", Default::default()).await?;
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
+    env.create(&manifest("a", "  domain: a.example.org\n")).await?;
+    env.wait_ready("a").await?;
+    env.create(&manifest(
+        "primary",
+        "  domain: example.com\n  isSatellite: false\n  export: {configMapName: primary-clerk}\n",
+    ))
+    .await?;
+    let mut want = map(&[
+        ("CLERK_PUBLISHABLE_KEY", LIVE_PUBLISHABLE_KEY),
+        ("CLERK_IS_SATELLITE", "false"),
+        ("CLERK_FRONTEND_API_URL", "https://clerk.example.com"),
+        ("CLERK_ALLOWED_REDIRECT_ORIGINS", "https://a.example.org"),
+    ]);
+    wait_data(&cms, "primary-clerk", &want).await?;
+    // Another satellite: the primary's export lists it from its next look at the domain list.
+    env.create(&manifest("b", "  domain: b.example.org\n")).await?;
+    env.wait_ready("b").await?;
+    force_resync(&env, "primary", "2026-12-01T11:00:00Z").await?;
+    want.insert(
+        "CLERK_ALLOWED_REDIRECT_ORIGINS".into(),
+        "https://a.example.org,https://b.example.org".into(),
+    );
+    wait_data(&cms, "primary-clerk", &want).await?;
+    env.delete("primary").await?;
+    wait_gone(&env.domains(), "primary", CONVERGE).await?;
+    wait_gone(&cms, "primary-clerk", CONVERGE).await?;
+    ensure!(
+        env.fake.domains(LIVE_KEY).iter().any(|d| d.name == "example.com"),
+        "the primary domain stays in Clerk"
+    );
+    Ok(())
+}

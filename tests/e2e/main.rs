@@ -68,6 +68,7 @@ fn main() {
         // Export to a ConfigMap (issue 18).
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,
+        primary_export_lists_satellite_origins,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,
