@@ -680,6 +680,7 @@ fn domain(ns: &str, name: &str) -> ClerkDomain {
             secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             dns: None,
+            export: None,
         },
     );
     d.metadata.namespace = Some(ns.into());

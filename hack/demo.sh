@@ -114,6 +114,13 @@ say "The DNSEndpoint the operator owns for marketing (external-dns publishes it)
 say "Waiting for DNSVerified: external-dns writes the records to BIND, the operator resolves them there"
 "$KUBECTL" -n web wait --for=condition=DNSVerified --timeout=120s cdom/marketing
 
+say "The ConfigMap the operator exports for marketing (spec.export), for the app's envFrom"
+"$KUBECTL" -n web wait --for=condition=Exported --timeout=60s cdom/marketing
+"$KUBECTL" -n web get configmap marketing-clerk -o jsonpath='{range .metadata.ownerReferences[*]}owner: {.kind}/{.name} (controller={.controller}){"\n"}{end}'
+"$KUBECTL" -n web get configmap marketing-clerk -o go-template='{{range $k, $v := .data}}{{$k}}={{$v}}{{"\n"}}{{end}}'
+say "kubectl apply --dry-run=server -f examples/app-deployment.yaml (a Deployment reading it with envFrom)"
+"$KUBECTL" apply --dry-run=server -f examples/app-deployment.yaml
+
 say "Events"
 "$KUBECTL" -n web get events.events.k8s.io -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.regarding.name,NOTE:.note
 

@@ -33,6 +33,8 @@ pub mod condition_type {
     pub const DNS_VERIFIED: &str = "DNSVerified";
     /// Clerk's proxy check of `spec.proxyUrl` succeeded.
     pub const PROXY_VERIFIED: &str = "ProxyVerified";
+    /// The settings of `spec.export` are in the ConfigMap the operator owns.
+    pub const EXPORTED: &str = "Exported";
 }
 
 /// Render the CRD as YAML, the text committed under `crds/`.

@@ -101,6 +101,14 @@ pub struct ClerkDomainSpec {
     /// deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Export the settings an application needs (publishable key, domain, satellite flag,
+    /// proxy URL, Frontend API URL, the primary's sign-in and sign-up URLs) to a ConfigMap in
+    /// this namespace, for `envFrom`. The operator creates and owns the ConfigMap, refreshes it
+    /// after every sync and never touches a ConfigMap of that name it does not own. The secret
+    /// key is never exported. Removing this field deletes the ConfigMap the operator owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportSpec>,
 }
 
 impl ClerkDomainSpec {
@@ -114,12 +122,32 @@ impl ClerkDomainSpec {
             secret_ref: None,
             dns: None,
             deletion_policy: DeletionPolicy::Delete,
+            export: None,
         }
     }
 }
 
 fn default_true() -> bool {
     true
+}
+
+/// Where to export the domain's Clerk settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportSpec {
+    /// Name of the ConfigMap (in this object's namespace) that the operator creates and owns.
+    /// A ConfigMap of this name owned by anything else is left alone (condition
+    /// `Exported=False`, reason `ConfigMapNotOwned`).
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("export.configMapName must be a valid ConfigMap name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+    pub config_map_name: String,
+    /// Put before every key, as the framework reads them: `NEXT_PUBLIC_` for Next.js
+    /// (`NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY`, ...), `VITE_` for Vite; empty (the default) for
+    /// Remix, Express and the backend SDKs (`CLERK_PUBLISHABLE_KEY`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^([A-Z_][A-Z0-9_]*)?$')").message("export.keyPrefix may contain only uppercase letters, digits and '_', and must not start with a digit, e.g. NEXT_PUBLIC_"))]
+    pub key_prefix: Option<String>,
 }
 
 /// DNS automation for the domain's CNAME records.
@@ -254,6 +282,11 @@ pub struct ClerkDomainStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_proxy_check_time: Option<String>,
 
+    /// The ConfigMap the operator last exported the settings to (`spec.export`), so that it
+    /// can be deleted when the export is removed or renamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exported_config_map: Option<String>,
+
     /// True when the operator took over a domain that already existed in Clerk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<bool>,
@@ -262,7 +295,7 @@ pub struct ClerkDomainStatus {
     /// current generation. `Synced`: the result of the last attempt, with Clerk's words when it
     /// failed. `Reconciling`: a transient failure is being retried. `Stalled`: retrying cannot
     /// help until the spec, the key or Clerk changes. `DNSPublished`, `DNSVerified` and
-    /// `ProxyVerified` report DNS automation.
+    /// `ProxyVerified` report DNS automation, `Exported` the ConfigMap of `spec.export`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -126,6 +126,9 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
             extras.conditions = dns.conditions;
             extras.drop_conditions = dns.drop_conditions;
             extras.proxy_checked_at = dns.proxy_checked_at;
+            super::export::reconcile(ctx, obj, &done.domain, &target.clerk, target.production)
+                .await
+                .record(&mut extras);
             let resync = match dns.recheck {
                 Some(r) => resync.min(r),
                 None => resync,

@@ -9,6 +9,7 @@ pub mod credentials;
 mod dns;
 mod error;
 mod events;
+pub mod export;
 pub mod ownership;
 pub mod plan;
 pub mod reason;

@@ -37,6 +37,8 @@ pub struct Extras<'a> {
     /// More conditions to set (DNS automation), and condition types to drop.
     pub conditions: Vec<Condition>,
     pub drop_conditions: Vec<&'static str>,
+    /// `status.exportedConfigMap`: `Some(None)` clears it.
+    pub exported_config_map: Option<Option<String>>,
 }
 
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
@@ -71,6 +73,9 @@ pub fn next_status(
     }
     if let Some(at) = &extras.proxy_checked_at {
         st.last_proxy_check_time = Some(at.clone());
+    }
+    if let Some(cm) = &extras.exported_config_map {
+        st.exported_config_map = cm.clone();
     }
     for c in &extras.conditions {
         set_condition(&mut st.conditions, c.clone());

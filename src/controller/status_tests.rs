@@ -14,6 +14,7 @@ fn obj(generation: i64, status: Option<ClerkDomainStatus>) -> ClerkDomain {
             secret_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             dns: None,
+            export: None,
         },
     );
     o.metadata.generation = Some(generation);

@@ -223,6 +223,34 @@ fn bad_cases() -> Vec<(String, &'static str)> {
             with("  proxyURL: https://app.example.com/__clerk\n"),
             "unknown field \"spec.proxyURL\"",
         ),
+        // export: a ConfigMap name and an environment-variable prefix.
+        (
+            with("  export: {configMapName: App_Config}\n"),
+            "export.configMapName must be a valid ConfigMap name",
+        ),
+        (
+            with("  export: {configMapName: -app}\n"),
+            "export.configMapName must be a valid ConfigMap name",
+        ),
+        (
+            with("  export: {keyPrefix: NEXT_PUBLIC_}\n"),
+            "configMapName: Required value",
+        ),
+        (
+            with("  export: {configMapName: app, keyPrefix: next_public_}\n"),
+            "export.keyPrefix may contain only uppercase letters",
+        ),
+        (
+            with("  export: {configMapName: app, keyPrefix: 1X_}\n"),
+            "export.keyPrefix may contain only uppercase letters",
+        ),
+        (
+            with(&format!(
+                "  export: {{configMapName: app, keyPrefix: {}}}\n",
+                rep('A', 65)
+            )),
+            "Too long",
+        ),
     ]
 }
 
@@ -248,6 +276,9 @@ fn good_cases() -> Vec<String> {
         with("  isSecondary: false\n"),
         with("  secretRef: {name: clerk-keys.v1, key: CLERK_SECRET_KEY}\n"),
         with("  secretRef: {name: clerk, key: .secret-key_1}\n"),
+        with("  export: {configMapName: app-clerk.v1}\n"),
+        with("  export: {configMapName: app, keyPrefix: NEXT_PUBLIC_}\n"),
+        with("  export: {configMapName: app, keyPrefix: \"\"}\n"),
         with(&format!("  secretRef: {{name: {}, key: k}}\n", host_of_len(253))),
         with(
             "  isSatellite: true\n  isSecondary: true\n  deletionPolicy: Orphan\n  proxyUrl: https://app.example.com/__clerk\n  secretRef: {name: clerk, key: CLERK_SECRET_KEY}\n",

@@ -120,6 +120,7 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
         rule("", "secrets", "", &["get", "list", "watch", "patch"]),
         rule("events.k8s.io", "events", "", &["create", "patch"]),
         rule("externaldns.k8s.io", "dnsendpoints", "", &["patch", "delete"]),
+        rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
     ])
 }
 
@@ -566,6 +567,10 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("patch", "secrets", app),
         ("watch", "secrets", None),
         ("create", "events.events.k8s.io", app),
+        ("get", "configmaps", app),
+        ("create", "configmaps", app),
+        ("patch", "configmaps", app),
+        ("delete", "configmaps", app),
         ("create", "leases.coordination.k8s.io", sys),
         ("patch", &format!("leases.coordination.k8s.io/{}", rel.name), sys),
     ] {
@@ -584,7 +589,8 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("create", "secrets", app),
         ("delete", "secrets", app),
         ("update", "secrets", app),
-        ("get", "configmaps", app),
+        ("list", "configmaps", app),
+        ("update", "configmaps", app),
         ("create", "events", app),
         ("delete", "events.events.k8s.io", app),
         ("create", "leases.coordination.k8s.io", app),
@@ -614,11 +620,35 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         .await?;
     rel.create_domain(
         "tenant",
-        json!({"domain": "tenant.example.com", "secretRef": {"name": "tenant-key", "key": "CLERK_SECRET_KEY"}}),
+        json!({"domain": "tenant.example.com", "secretRef": {"name": "tenant-key", "key": "CLERK_SECRET_KEY"},
+               "export": {"configMapName": "tenant-clerk"}}),
     )
     .await?;
     let site = rel.wait_ready("site", &op).await?;
     rel.wait_ready("tenant", &op).await?;
+    // The export, written with the chart's permissions: a development key gives pk_test_ from
+    // the Frontend API host of the instance's primary domain.
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let primary = rel
+        .fake
+        .domains(TEST_KEY)
+        .into_iter()
+        .find(|d| !d.is_satellite)
+        .context("primary domain")?;
+    let host = primary
+        .frontend_api_url
+        .trim_start_matches("https://")
+        .to_string();
+    let pk = clerk_operator::controller::export::publishable_key(&host, false);
+    ensure!(pk.starts_with("pk_test_"), "{pk}");
+    wait_for(&configmaps, "tenant-clerk", "exported", CONVERGE, |cm| {
+        let d = cm.data.clone().unwrap_or_default();
+        d.get("CLERK_PUBLISHABLE_KEY") == Some(&pk)
+            && d.get("CLERK_DOMAIN").map(String::as_str) == Some("tenant.example.com")
+    })
+    .await
+    .with_context(|| op.log_tail(40))?;
     let id = site.status.and_then(|s| s.domain_id).context("domain id")?;
     ensure!(
         rel.fake
@@ -678,6 +708,7 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         .await
         .with_context(|| op.log_tail(40))?;
     wait_gone(&rel.domains(), "tenant", CONVERGE).await?;
+    wait_gone(&configmaps, "tenant-clerk", CONVERGE).await?;
     ensure!(
         !rel.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
         "site still in Clerk"

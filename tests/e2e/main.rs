@@ -8,6 +8,7 @@ mod support;
 mod admission;
 mod basic;
 mod dns;
+mod export;
 mod health;
 mod helm;
 mod leader;
@@ -18,6 +19,7 @@ mod robustness;
 use admission::*;
 use basic::*;
 use dns::*;
+use export::*;
 use health::*;
 use helm::*;
 use leader::*;
@@ -67,6 +69,10 @@ fn main() {
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
+        // Export to a ConfigMap (issue 18).
+        export_configmap_follows_the_domain,
+        foreign_configmap_is_refused,
+        primary_export_lists_satellite_origins,
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,
