@@ -9,6 +9,8 @@
 #[path = "../support/controlplane.rs"]
 #[allow(dead_code)]
 mod controlplane;
+#[path = "../support/cut_proxy.rs"]
+mod cut_proxy;
 mod model;
 #[path = "../support/operator_process.rs"]
 #[allow(dead_code)]
@@ -39,6 +41,7 @@ fn main() {
         .into_iter()
         .map(|seed| {
             Trial::test(format!("chaos_{objects}_objects_seed_{seed}"), move || {
+                eprintln!("chaos: seed {seed}, {objects} objects (replay with CHAOS_SEEDS={seed})");
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .enable_all()
