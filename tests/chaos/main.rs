@@ -1,7 +1,10 @@
-//! Chaos soak: a real control plane, the fake Clerk injecting faults, and the operator as a
-//! separate process that is SIGKILLed and restarted, while a seeded random workload creates,
-//! renames, re-proxies, pauses and deletes ClerkDomains (and a whole namespace). Then the faults
-//! stop and the run checks that Clerk holds exactly what was asked for.
+//! Chaos soak: a real control plane, the fake Clerk injecting faults, and two leader-elected
+//! operator processes that are SIGKILLed and restarted (one cut off from the API server by a
+//! loopback proxy while it leads), while a seeded random workload creates, renames, re-proxies,
+//! pauses and deletes ClerkDomains (and a whole namespace), renames objects into taken names,
+//! aims hostile objects at other objects' domains and switches a Secret's key to the other
+//! instance. Then the faults stop and the run checks that Clerk holds exactly what was asked
+//! for, that ownership held, and that only the Lease holder wrote to Clerk.
 //!
 //! `CHAOS_OBJECTS` (default 30), `CHAOS_SEEDS` (comma-separated, default a random seed),
 //! `CHAOS_KILLS` (minimum operator kills, default 10). `make chaos` runs 200 objects, 3 seeds.
