@@ -18,6 +18,7 @@ mod model;
 #[path = "../support/operator_process.rs"]
 #[allow(dead_code)]
 mod operator_process;
+mod selftest;
 mod workload;
 
 use libtest_mimic::{Arguments, Trial};
@@ -40,9 +41,11 @@ fn main() {
             .collect(),
         _ => vec![rand::random::<u32>() as u64],
     };
-    let trials = seeds
-        .into_iter()
-        .map(|seed| {
+    let selftest = Trial::test("end_of_run_checks_catch_violations", || {
+        selftest::run().map_err(|e| format!("{e:#}").into())
+    });
+    let trials = std::iter::once(selftest)
+        .chain(seeds.into_iter().map(|seed| {
             Trial::test(format!("chaos_{objects}_objects_seed_{seed}"), move || {
                 eprintln!("chaos: seed {seed}, {objects} objects (replay with CHAOS_SEEDS={seed})");
                 let rt = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +60,7 @@ fn main() {
                 }))
                 .map_err(|e| format!("seed {seed}: {e:#}").into())
             })
-        })
+        }))
         .collect();
     // One soak at a time: each owns a control plane and the machine's two cores.
     let mut args = args;

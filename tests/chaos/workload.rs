@@ -40,7 +40,7 @@ const SWITCH_NAMESPACE: &str = "chaos-b2";
 /// How long the key stays switched, at least; writes in flight when it switched may land
 /// during the first `SWITCH_GRACE` of it.
 const SWITCH_MIN: Duration = Duration::from_secs(40);
-const SWITCH_GRACE: Duration = Duration::from_secs(20);
+pub(crate) const SWITCH_GRACE: Duration = Duration::from_secs(20);
 /// The leader election Lease of the two operator processes, and its timing.
 const LEASE_NS: &str = "default";
 const LEASE_NAME: &str = "clerk-operator-chaos";
@@ -121,10 +121,10 @@ impl Operators {
 
 /// One acquisition of the Lease, as polled from the API server.
 #[derive(Clone, Debug)]
-struct Acquired {
-    holder: String,
-    at: jiff::Timestamp,
-    transitions: i32,
+pub(crate) struct Acquired {
+    pub(crate) holder: String,
+    pub(crate) at: jiff::Timestamp,
+    pub(crate) transitions: i32,
 }
 
 /// Poll the Lease until `stop`; record every change of holder (with its `acquireTime`).
@@ -166,11 +166,11 @@ fn current_holder(timeline: &Mutex<Vec<Acquired>>) -> Option<Acquired> {
 
 /// What the cut of the leader did.
 #[derive(Debug)]
-struct Cut {
-    cut_off: String,
-    cut_at: jiff::Timestamp,
-    took_over: String,
-    acquired: jiff::Timestamp,
+pub(crate) struct Cut {
+    pub(crate) cut_off: String,
+    pub(crate) cut_at: jiff::Timestamp,
+    pub(crate) took_over: String,
+    pub(crate) acquired: jiff::Timestamp,
 }
 
 /// Make slot `a` (behind the proxy) the leader, cut it off from the API server, wait until the
@@ -236,7 +236,7 @@ fn identity_of(r: &RequestRecord) -> Option<&str> {
 
 /// Every Clerk write must come from the process that most recently acquired the Lease before
 /// it arrived (the Lease's `acquireTime`); none from a cut-off leader after the takeover.
-fn check_writes(
+pub(crate) fn check_writes(
     log: &[RequestRecord],
     timeline: &[Acquired],
     cut: Option<&Cut>,
@@ -556,15 +556,15 @@ macro_rules! insist {
 
 /// The key switch of [`SWITCH_NAMESPACE`].
 #[derive(Debug, Default)]
-struct Switch {
-    at: Option<jiff::Timestamp>,
-    started: Option<Instant>,
-    back_at: Option<jiff::Timestamp>,
+pub(crate) struct Switch {
+    pub(crate) at: Option<jiff::Timestamp>,
+    pub(crate) started: Option<Instant>,
+    pub(crate) back_at: Option<jiff::Timestamp>,
     /// Domain IDs (instance 1) of the namespace's objects when it switched.
-    ids: std::collections::BTreeSet<String>,
+    pub(crate) ids: std::collections::BTreeSet<String>,
     /// Live unpaused objects that had recorded the instance, and those seen `InstanceChanged`.
-    pinned: usize,
-    seen_changed: usize,
+    pub(crate) pinned: usize,
+    pub(crate) seen_changed: usize,
 }
 
 fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
@@ -647,7 +647,10 @@ async fn switch_back(client: &Client, keys: &[String; 2], sw: &mut Switch) -> an
 /// Nothing was written for the switch namespace's objects while its key was switched (after
 /// the grace for calls already in flight), and nothing of that namespace ever reached the
 /// other instance.
-fn check_switch(sw: &Switch, journals: &[(String, Vec<(jiff::Timestamp, String)>)]) -> Vec<String> {
+pub(crate) fn check_switch(
+    sw: &Switch,
+    journals: &[(String, Vec<(jiff::Timestamp, String)>)],
+) -> Vec<String> {
     let mut problems = vec![];
     let (Some(at), Some(back)) = (sw.at, sw.back_at) else {
         return vec!["the key switch did not happen".into()];
