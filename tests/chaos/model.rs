@@ -12,7 +12,8 @@ pub struct Obj {
     pub instance: usize,
     pub orphan_policy: bool,
     pub domain: String,
-    /// Every name the object ever had (a pending rename may not have reached Clerk).
+    /// Every name the object ever had that its domain may have reached in Clerk (a pending
+    /// rename may not have; a refused rename into a taken name is not among them).
     pub names: BTreeSet<String>,
     pub proxy: Option<String>,
     pub paused: bool,
