@@ -571,7 +571,7 @@ fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
     objs.iter().filter(|o| o.live() && o.ns == SWITCH_NAMESPACE)
 }
 
-/// Wait until every live object of the switch namespace has recorded its instance, then put
+/// Wait until every live unpaused object of the switch namespace has recorded its instance, then put
 /// the other instance's key into its Secret.
 async fn switch_key(
     client: &Client,
@@ -586,7 +586,10 @@ async fn switch_key(
     let start = Instant::now();
     loop {
         let by_key = list_all(client).await?;
+        // A paused object has not necessarily read its key yet (it records no instance);
+        // the workload leaves the namespace's pauses alone until the key is back.
         let missing: Vec<String> = switch_namespace_objects(objs)
+            .filter(|o| !o.paused)
             .filter(|o| {
                 by_key
                     .get(&o.key())
@@ -594,7 +597,19 @@ async fn switch_key(
                     .and_then(|s| s.instance_id.as_deref())
                     != Some(instance_1.as_str())
             })
-            .map(|o| o.key())
+            .map(|o| {
+                let why: Vec<String> = by_key
+                    .get(&o.key())
+                    .and_then(|c| c.status.as_ref())
+                    .map(|s| {
+                        s.conditions
+                            .iter()
+                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("{} {why:?}", o.key())
+            })
             .collect();
         if missing.is_empty() {
             sw.ids = switch_namespace_objects(objs)
@@ -977,6 +992,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             } else {
                 if guarded && !(0.42..0.65).contains(&roll) {
                     // A holder or victim keeps its name and stays: change its proxy instead.
+                    roll = 0.45;
+                }
+                let switched = sw.at.is_some() && sw.back_at.is_none();
+                if switched && objs[i].ns == SWITCH_NAMESPACE && (0.52..0.65).contains(&roll) {
+                    // An unpause now could let an object that never read its key use the
+                    // other instance's: change its proxy instead.
                     roll = 0.45;
                 }
                 if objs[i].squat.is_some() && (0.35..0.52).contains(&roll) {
