@@ -1,7 +1,10 @@
-//! Chaos soak: a real control plane, the fake Clerk injecting faults, and the operator as a
-//! separate process that is SIGKILLed and restarted, while a seeded random workload creates,
-//! renames, re-proxies, pauses and deletes ClerkDomains (and a whole namespace). Then the faults
-//! stop and the run checks that Clerk holds exactly what was asked for.
+//! Chaos soak: a real control plane, the fake Clerk injecting faults, and two leader-elected
+//! operator processes that are SIGKILLed and restarted (one cut off from the API server by a
+//! loopback proxy while it leads), while a seeded random workload creates, renames, re-proxies,
+//! pauses and deletes ClerkDomains (and a whole namespace), renames objects into taken names,
+//! aims hostile objects at other objects' domains and switches a Secret's key to the other
+//! instance. Then the faults stop and the run checks that Clerk holds exactly what was asked
+//! for, that ownership held, and that only the Lease holder wrote to Clerk.
 //!
 //! `CHAOS_OBJECTS` (default 30), `CHAOS_SEEDS` (comma-separated, default a random seed),
 //! `CHAOS_KILLS` (minimum operator kills, default 10). `make chaos` runs 200 objects, 3 seeds.
@@ -9,10 +12,13 @@
 #[path = "../support/controlplane.rs"]
 #[allow(dead_code)]
 mod controlplane;
+#[path = "../support/cut_proxy.rs"]
+mod cut_proxy;
 mod model;
 #[path = "../support/operator_process.rs"]
 #[allow(dead_code)]
 mod operator_process;
+mod selftest;
 mod workload;
 
 use libtest_mimic::{Arguments, Trial};
@@ -35,10 +41,13 @@ fn main() {
             .collect(),
         _ => vec![rand::random::<u32>() as u64],
     };
-    let trials = seeds
-        .into_iter()
-        .map(|seed| {
+    let selftest = Trial::test("end_of_run_checks_catch_violations", || {
+        selftest::run().map_err(|e| format!("{e:#}").into())
+    });
+    let trials = std::iter::once(selftest)
+        .chain(seeds.into_iter().map(|seed| {
             Trial::test(format!("chaos_{objects}_objects_seed_{seed}"), move || {
+                eprintln!("chaos: seed {seed}, {objects} objects (replay with CHAOS_SEEDS={seed})");
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
                     .enable_all()
@@ -51,7 +60,7 @@ fn main() {
                 }))
                 .map_err(|e| format!("seed {seed}: {e:#}").into())
             })
-        })
+        }))
         .collect();
     // One soak at a time: each owns a control plane and the machine's two cores.
     let mut args = args;

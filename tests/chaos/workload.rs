@@ -1,11 +1,13 @@
 //! The seeded workload, the fault schedule, convergence and the final checks.
 
 use crate::controlplane::ControlPlane;
-use crate::model::{self, Deleted, Obj};
+use crate::cut_proxy::CutProxy;
+use crate::model::{self, Deleted, Hostile, Obj, Squat};
 use crate::operator_process::{OperatorOptions, OperatorProcess};
 use anyhow::{Context as _, bail, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{FakeClerk, FakeConfig, Faults};
+use clerk_operator::fake::{FakeClerk, FakeConfig, Faults, RequestRecord};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -26,7 +28,24 @@ pub struct Config {
 
 /// Namespaces, and the Clerk instance each one uses: `a*` the operator's default key, `b*` a
 /// Secret in the namespace.
-const NAMESPACES: [(&str, usize); 4] = [("chaos-a0", 0), ("chaos-a1", 0), ("chaos-b0", 1), ("chaos-b1", 1)];
+const NAMESPACES: [(&str, usize); 5] = [
+    ("chaos-a0", 0),
+    ("chaos-a1", 0),
+    ("chaos-b0", 1),
+    ("chaos-b1", 1),
+    ("chaos-b2", 1),
+];
+/// The namespace whose Secret is switched to the other instance's key for a while.
+const SWITCH_NAMESPACE: &str = "chaos-b2";
+/// How long the key stays switched, at least; writes in flight when it switched may land
+/// during the first `SWITCH_GRACE` of it.
+const SWITCH_MIN: Duration = Duration::from_secs(40);
+pub(crate) const SWITCH_GRACE: Duration = Duration::from_secs(20);
+/// The leader election Lease of the two operator processes, and its timing.
+const LEASE_NS: &str = "default";
+const LEASE_NAME: &str = "clerk-operator-chaos";
+const LEASE_DURATION: Duration = Duration::from_secs(6);
+const LEASE_GRACE: Duration = Duration::from_secs(2);
 /// The namespace deleted as a whole mid-run.
 const DOOMED_NAMESPACE: &str = "chaos-b1";
 /// The namespace whose Secret is deleted before its ClerkDomains.
@@ -43,37 +62,231 @@ fn faults() -> Faults {
     }
 }
 
-/// The operator process, restarted after every kill; logs of dead processes are kept.
-struct Operator {
-    opts: OperatorOptions,
-    current: Option<OperatorProcess>,
+/// Two operator processes with leader election, each restarted after every kill or exit;
+/// slot 0 (`a`) reaches the API server through the cut proxy, slot 1 (`b`) directly. Logs of
+/// dead processes are kept.
+struct Operators {
+    slots: [(OperatorOptions, Option<OperatorProcess>); 2],
     logs: String,
     kills: usize,
+    /// Processes that exited by themselves (lost leadership).
+    exits: usize,
     starts: usize,
 }
 
-impl Operator {
-    fn start(&mut self) -> anyhow::Result<()> {
+impl Operators {
+    fn start(&mut self, slot: usize) -> anyhow::Result<()> {
         self.starts += 1;
-        self.opts.identity = format!("chaos-operator-{}", self.starts);
-        self.current = Some(OperatorProcess::spawn(&self.opts)?);
+        let (opts, current) = &mut self.slots[slot];
+        opts.identity = format!("chaos-{}-{}", ["a", "b"][slot], self.starts);
+        *current = Some(OperatorProcess::spawn(opts)?);
         Ok(())
     }
 
-    fn kill(&mut self) {
-        if let Some(mut p) = self.current.take() {
+    fn identity(&self, slot: usize) -> Option<String> {
+        self.slots[slot].1.as_ref().map(|p| p.identity.clone())
+    }
+
+    fn kill(&mut self, slot: usize) {
+        if let Some(mut p) = self.slots[slot].1.take() {
             p.kill();
             self.logs.push_str(&p.logs());
             self.kills += 1;
         }
     }
 
+    /// Restart processes that exited by themselves.
+    fn reap(&mut self) -> anyhow::Result<()> {
+        for slot in 0..2 {
+            let exited = self.slots[slot].1.as_mut().is_some_and(|p| !p.is_running());
+            if exited {
+                let p = self.slots[slot].1.take().unwrap();
+                self.logs.push_str(&p.logs());
+                self.exits += 1;
+                self.start(slot)?;
+            }
+        }
+        Ok(())
+    }
+
     fn stop(&mut self) {
-        if let Some(mut p) = self.current.take() {
-            p.kill();
-            self.logs.push_str(&p.logs());
+        for slot in 0..2 {
+            if let Some(mut p) = self.slots[slot].1.take() {
+                p.kill();
+                self.logs.push_str(&p.logs());
+            }
         }
     }
+}
+
+/// One acquisition of the Lease, as polled from the API server.
+#[derive(Clone, Debug)]
+pub(crate) struct Acquired {
+    pub(crate) holder: String,
+    pub(crate) at: jiff::Timestamp,
+    pub(crate) transitions: i32,
+}
+
+/// Poll the Lease until `stop`; record every change of holder (with its `acquireTime`).
+fn poll_lease(
+    client: Client,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Mutex<Vec<Acquired>>>, tokio::task::JoinHandle<()>) {
+    let timeline: Arc<Mutex<Vec<Acquired>>> = Default::default();
+    let task = {
+        let timeline = timeline.clone();
+        tokio::spawn(async move {
+            let leases: Api<Lease> = Api::namespaced(client, LEASE_NS);
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok(Some(l)) = leases.get_opt(LEASE_NAME).await {
+                    let spec = l.spec.unwrap_or_default();
+                    if let (Some(holder), Some(at)) = (spec.holder_identity, spec.acquire_time) {
+                        let mut t = timeline.lock().unwrap();
+                        if t.last()
+                            .is_none_or(|last| last.holder != holder || last.at != at.0)
+                        {
+                            t.push(Acquired {
+                                holder,
+                                at: at.0,
+                                transitions: spec.lease_transitions.unwrap_or(0),
+                            });
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    (timeline, task)
+}
+
+fn current_holder(timeline: &Mutex<Vec<Acquired>>) -> Option<Acquired> {
+    timeline.lock().unwrap().last().cloned()
+}
+
+/// What the cut of the leader did.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    pub(crate) cut_off: String,
+    pub(crate) cut_at: jiff::Timestamp,
+    pub(crate) took_over: String,
+    pub(crate) acquired: jiff::Timestamp,
+}
+
+/// Make slot `a` (behind the proxy) the leader, cut it off from the API server, wait until the
+/// other process acquires the Lease, then heal the proxy a little later.
+async fn cut_the_leader(
+    operators: &Mutex<Operators>,
+    proxy: &CutProxy,
+    timeline: &Mutex<Vec<Acquired>>,
+) -> anyhow::Result<Cut> {
+    let start = Instant::now();
+    // Until `a` leads: kill `b` whenever it holds the Lease (its successor stands by).
+    let mut killed_b_for = None;
+    let cut_off = loop {
+        let (a, b) = {
+            let mut op = operators.lock().unwrap();
+            op.reap()?;
+            (op.identity(0), op.identity(1))
+        };
+        let holder = current_holder(timeline).map(|h| h.holder);
+        if holder.is_some() && holder == a {
+            break a.unwrap();
+        }
+        if holder.is_some() && holder == b && killed_b_for != holder {
+            killed_b_for = holder.clone();
+            let mut op = operators.lock().unwrap();
+            op.kill(1);
+            op.start(1)?;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(90),
+            "the proxied operator never led (holder {holder:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let cut_at = jiff::Timestamp::now();
+    proxy.cut();
+    let taken = loop {
+        if let Some(h) = current_holder(timeline).filter(|h| h.holder != cut_off) {
+            break h;
+        }
+        operators.lock().unwrap().reap()?;
+        ensure!(
+            start.elapsed() < Duration::from_secs(180),
+            "nobody took over from {cut_off}, cut off at {cut_at}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.heal();
+    Ok(Cut {
+        cut_off,
+        cut_at,
+        took_over: taken.holder,
+        acquired: taken.at,
+    })
+}
+
+/// The identity in a request's `User-Agent`: `clerk-operator/V (identity)`.
+fn identity_of(r: &RequestRecord) -> Option<&str> {
+    let ua = r.user_agent.strip_suffix(')')?;
+    Some(&ua[ua.rfind('(')? + 1..])
+}
+
+/// Every Clerk write must come from the process that most recently acquired the Lease before
+/// it arrived (the Lease's `acquireTime`); none from a cut-off leader after the takeover.
+pub(crate) fn check_writes(
+    log: &[RequestRecord],
+    timeline: &[Acquired],
+    cut: Option<&Cut>,
+) -> (Vec<String>, BTreeMap<String, usize>) {
+    let mut problems = vec![];
+    let mut per_process: BTreeMap<String, usize> = BTreeMap::new();
+    for w in timeline.windows(2) {
+        if w[1].transitions > w[0].transitions + 1 {
+            problems.push(format!(
+                "the Lease poll missed an acquisition between {} and {} (transitions {} -> {})",
+                w[0].holder, w[1].holder, w[0].transitions, w[1].transitions
+            ));
+        }
+    }
+    let mut foreign = vec![];
+    for r in log.iter().filter(|r| r.is_write()) {
+        let who = identity_of(r).unwrap_or("(none)");
+        *per_process.entry(who.to_string()).or_default() += 1;
+        let holder = timeline
+            .iter()
+            .rev()
+            .find(|a| a.at <= r.at)
+            .map(|a| a.holder.as_str());
+        if holder != Some(who) {
+            foreign.push(format!(
+                "{} {} by {who} at {} while the Lease was {holder:?}'s",
+                r.method, r.operation, r.at
+            ));
+        }
+    }
+    if !foreign.is_empty() {
+        problems.push(format!(
+            "{} Clerk writes from a process that did not hold the Lease, e.g. {:?}",
+            foreign.len(),
+            &foreign[..foreign.len().min(5)]
+        ));
+    }
+    if let Some(c) = cut {
+        let late = log
+            .iter()
+            .filter(|r| r.is_write() && identity_of(r) == Some(c.cut_off.as_str()) && r.at >= c.acquired)
+            .count();
+        if late > 0 {
+            problems.push(format!(
+                "the leader {} cut off at {} wrote to Clerk {late} times after {} acquired at {}",
+                c.cut_off, c.cut_at, c.took_over, c.acquired
+            ));
+        }
+    }
+    (problems, per_process)
 }
 
 /// Op counters for the summary.
@@ -128,12 +341,357 @@ fn manifest(o: &Obj) -> anyhow::Result<ClerkDomain> {
     if o.instance == 1 {
         spec["secretRef"] = json!({"name": "clerk", "key": "key"});
     }
+    let mut metadata = json!({"name": o.name, "namespace": o.ns});
+    if let Some(id) = o.hostile.as_ref().and_then(|h| h.by_annotation.as_ref()) {
+        metadata["annotations"] = json!({"clerk-operator.io/domain-id": id});
+    }
     Ok(serde_json::from_value(json!({
         "apiVersion": "clerk-operator.io/v1alpha1",
         "kind": "ClerkDomain",
-        "metadata": {"name": o.name, "namespace": o.ns},
+        "metadata": metadata,
         "spec": spec,
     }))?)
+}
+
+/// Every ClerkDomain by `namespace/name`.
+async fn list_all(client: &Client) -> anyhow::Result<BTreeMap<String, ClerkDomain>> {
+    let all: Api<ClerkDomain> = Api::all(client.clone());
+    let lp = kube::api::ListParams::default();
+    let list = retry("list", || all.list(&lp)).await?.items;
+    Ok(list
+        .into_iter()
+        .map(|o| {
+            (
+                format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()),
+                o,
+            )
+        })
+        .collect())
+}
+
+fn condition(obj: &ClerkDomain, type_: &str) -> Option<(bool, String)> {
+    let st = obj.status.as_ref()?;
+    st.conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status == "True", c.reason.clone()))
+}
+
+/// The domain ID of `o` when it is Ready and Synced for its generation and Clerk holds what the
+/// model expects of it.
+fn settled(o: &Obj, found: Option<&ClerkDomain>, fake: &FakeClerk, keys: &[String; 2]) -> Option<String> {
+    let obj = found?;
+    let (name, proxy) = o.expected()?;
+    let st = obj.status.as_ref()?;
+    let id = st.domain_id.as_ref()?;
+    let d = fake
+        .domains(&keys[o.instance])
+        .into_iter()
+        .find(|d| &d.id == id)?;
+    let ok = condition(obj, "Ready").is_some_and(|c| c.0)
+        && condition(obj, "Synced").is_some_and(|c| c.0)
+        && st.observed_generation == obj.metadata.generation
+        && d.name == name
+        && d.proxy_url.as_deref() == proxy;
+    ok.then(|| id.clone())
+}
+
+/// Whether a live object plays a part another object depends on (a squat's holder, a
+/// hostile's victim): it is neither renamed nor deleted while that lasts.
+fn protected(objs: &[Obj], key: &str) -> bool {
+    objs.iter().filter(|o| o.live()).any(|o| {
+        o.squat.as_ref().is_some_and(|s| s.holder == key)
+            || o.hostile.as_ref().is_some_and(|h| h.victim == key)
+    })
+}
+
+/// Objects that may take a part in a squat or as a victim: live, unpaused, plain, outside the
+/// doomed and the key-switch namespaces, and settled now. Also records a violation for any
+/// hostile object that has a domain or is Ready.
+fn candidates(
+    objs: &[Obj],
+    by_key: &BTreeMap<String, ClerkDomain>,
+    fake: &FakeClerk,
+    keys: &[String; 2],
+    problems: &mut Vec<String>,
+) -> Vec<(usize, String)> {
+    for o in objs.iter().filter(|o| o.live() && o.hostile.is_some()) {
+        if let Some(obj) = by_key.get(&o.key()) {
+            let id = obj.status.as_ref().and_then(|s| s.domain_id.clone());
+            if id.is_some() || condition(obj, "Ready").is_some_and(|c| c.0) {
+                problems.push(format!("hostile {} got domain {id:?} / Ready", o.key()));
+            }
+        }
+    }
+    (0..objs.len())
+        .filter(|&i| {
+            let o = &objs[i];
+            o.live()
+                && !o.paused
+                && o.hostile.is_none()
+                && o.squat.is_none()
+                && o.ns != DOOMED_NAMESPACE
+                && o.ns != SWITCH_NAMESPACE
+                && !protected(objs, &o.key())
+        })
+        .filter_map(|i| settled(&objs[i], by_key.get(&objs[i].key()), fake, keys).map(|id| (i, id)))
+        .collect()
+}
+
+/// Rename a settled object into the name of another settled object's domain (same instance).
+async fn try_squat(
+    objs: &mut [Obj],
+    client: &Client,
+    fake: &FakeClerk,
+    keys: &[String; 2],
+    rng: &mut StdRng,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    let by_key = list_all(client).await?;
+    let c = candidates(objs, &by_key, fake, keys, problems);
+    let pairs: Vec<(usize, usize)> = c
+        .iter()
+        .flat_map(|(a, _)| c.iter().map(move |(b, _)| (*a, *b)))
+        .filter(|(a, b)| a != b && objs[*a].instance == objs[*b].instance)
+        .collect();
+    if pairs.is_empty() {
+        return Ok(false);
+    }
+    let (o, p) = pairs[rng.random_range(0..pairs.len())];
+    let taken = objs[p].domain.clone();
+    let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &objs[o].ns);
+    let patch = Patch::Merge(json!({"spec": {"domain": taken}}));
+    let name = objs[o].name.clone();
+    let pp = PatchParams::default();
+    retry("squat rename", || api.patch(&name, &pp, &patch)).await?;
+    objs[o].squat = Some(Squat {
+        holder: objs[p].key(),
+        kept_name: objs[o].domain.clone(),
+        kept_proxy: objs[o].proxy.clone(),
+    });
+    objs[o].domain = taken;
+    Ok(true)
+}
+
+/// Create an object aimed at a settled object's domain: by annotation from another namespace,
+/// or by `spec.domain` from any namespace of the same instance.
+#[allow(clippy::too_many_arguments)]
+async fn try_hostile(
+    objs: &mut Vec<Obj>,
+    by_annotation: bool,
+    namespace_deleted: bool,
+    client: &Client,
+    fake: &FakeClerk,
+    keys: &[String; 2],
+    rng: &mut StdRng,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    let by_key = list_all(client).await?;
+    let c = candidates(objs, &by_key, fake, keys, problems);
+    if c.is_empty() {
+        return Ok(false);
+    }
+    let (v, id) = c[rng.random_range(0..c.len())].clone();
+    let victim = objs[v].clone();
+    let nss: Vec<&str> = NAMESPACES
+        .iter()
+        .filter(|(ns, i)| *i == victim.instance && *ns != SWITCH_NAMESPACE)
+        .filter(|(ns, _)| !(namespace_deleted && *ns == DOOMED_NAMESPACE))
+        .filter(|(ns, _)| !by_annotation || *ns != victim.ns)
+        .map(|(ns, _)| *ns)
+        .collect();
+    if nss.is_empty() {
+        return Ok(false);
+    }
+    let ns = nss[rng.random_range(0..nss.len())];
+    let name = format!("h{}", objs.len());
+    let o = Obj {
+        ns: ns.into(),
+        domain: if by_annotation {
+            domain_for(&name, ns, 0)
+        } else {
+            victim.domain.clone()
+        },
+        name,
+        instance: victim.instance,
+        orphan_policy: false,
+        names: Default::default(),
+        proxy: None,
+        paused: false,
+        deleted: None,
+        squat: None,
+        hostile: Some(Hostile {
+            victim: victim.key(),
+            by_annotation: by_annotation.then_some(id),
+        }),
+    };
+    let api: Api<ClerkDomain> = Api::namespaced(client.clone(), ns);
+    let body = manifest(&o)?;
+    retry("create hostile", || async {
+        match api.create(&PostParams::default(), &body).await {
+            Err(e) if is_status(&e, 409) => Ok(body.clone()),
+            other => other,
+        }
+    })
+    .await?;
+    objs.push(o);
+    Ok(true)
+}
+
+/// Try `attempt` until it succeeds, for at most 90 s; false when it never did.
+macro_rules! insist {
+    ($attempt:expr) => {{
+        let start = Instant::now();
+        loop {
+            if $attempt {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }};
+}
+
+/// The key switch of [`SWITCH_NAMESPACE`].
+#[derive(Debug, Default)]
+pub(crate) struct Switch {
+    pub(crate) at: Option<jiff::Timestamp>,
+    pub(crate) started: Option<Instant>,
+    pub(crate) back_at: Option<jiff::Timestamp>,
+    /// Domain IDs (instance 1) of the namespace's objects when it switched.
+    pub(crate) ids: std::collections::BTreeSet<String>,
+    /// Live unpaused objects that had recorded the instance, and those seen `InstanceChanged`.
+    pub(crate) pinned: usize,
+    pub(crate) seen_changed: usize,
+}
+
+fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
+    objs.iter().filter(|o| o.live() && o.ns == SWITCH_NAMESPACE)
+}
+
+/// Wait until every live unpaused object of the switch namespace has recorded its instance, then put
+/// the other instance's key into its Secret.
+async fn switch_key(
+    client: &Client,
+    objs: &[Obj],
+    keys: &[String; 2],
+    fake: &FakeClerk,
+    sw: &mut Switch,
+) -> anyhow::Result<()> {
+    let instance_1 = fake.state().lock().unwrap().instances[keys[1].as_str()]
+        .id
+        .clone();
+    let start = Instant::now();
+    loop {
+        let by_key = list_all(client).await?;
+        // A paused object has not necessarily read its key yet (it records no instance);
+        // the workload leaves the namespace's pauses alone until the key is back.
+        let missing: Vec<String> = switch_namespace_objects(objs)
+            .filter(|o| !o.paused)
+            .filter(|o| {
+                by_key
+                    .get(&o.key())
+                    .and_then(|c| c.status.as_ref())
+                    .and_then(|s| s.instance_id.as_deref())
+                    != Some(instance_1.as_str())
+            })
+            .map(|o| {
+                let why: Vec<String> = by_key
+                    .get(&o.key())
+                    .and_then(|c| c.status.as_ref())
+                    .map(|s| {
+                        s.conditions
+                            .iter()
+                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("{} {why:?}", o.key())
+            })
+            .collect();
+        if missing.is_empty() {
+            sw.ids = switch_namespace_objects(objs)
+                .filter_map(|o| {
+                    by_key
+                        .get(&o.key())
+                        .and_then(|c| c.status.as_ref())
+                        .and_then(|s| s.domain_id.clone())
+                })
+                .collect();
+            sw.pinned = switch_namespace_objects(objs).filter(|o| !o.paused).count();
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(180),
+            "key switch: {missing:?} never recorded status.instanceId"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    set_switch_key(client, &keys[0]).await?;
+    sw.at = Some(jiff::Timestamp::now());
+    sw.started = Some(Instant::now());
+    Ok(())
+}
+
+async fn set_switch_key(client: &Client, key: &str) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SWITCH_NAMESPACE);
+    let patch = Patch::Merge(json!({"stringData": {"key": key}}));
+    let pp = PatchParams::default();
+    retry("switch key", || secrets.patch("clerk", &pp, &patch)).await?;
+    Ok(())
+}
+
+/// After at least [`SWITCH_MIN`]: count the objects showing `InstanceChanged`, put the key back.
+async fn switch_back(client: &Client, keys: &[String; 2], sw: &mut Switch) -> anyhow::Result<()> {
+    if let Some(started) = sw.started {
+        tokio::time::sleep(SWITCH_MIN.saturating_sub(started.elapsed())).await;
+    }
+    let by_key = list_all(client).await?;
+    sw.seen_changed = by_key
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{SWITCH_NAMESPACE}/")))
+        .filter(|(_, o)| condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
+        .count();
+    set_switch_key(client, &keys[1]).await?;
+    sw.back_at = Some(jiff::Timestamp::now());
+    Ok(())
+}
+
+/// Nothing was written for the switch namespace's objects while its key was switched (after
+/// the grace for calls already in flight), and nothing of that namespace ever reached the
+/// other instance.
+pub(crate) fn check_switch(
+    sw: &Switch,
+    journals: &[(String, Vec<(jiff::Timestamp, String)>)],
+) -> Vec<String> {
+    let mut problems = vec![];
+    let (Some(at), Some(back)) = (sw.at, sw.back_at) else {
+        return vec!["the key switch did not happen".into()];
+    };
+    let from = at + SWITCH_GRACE;
+    for (at, entry) in &journals[1].1 {
+        let id = entry.split(' ').nth(1).unwrap_or_default();
+        if *at >= from && *at < back && sw.ids.contains(id) {
+            problems.push(format!("key switched, yet instance 1 got {entry} at {at}"));
+        }
+    }
+    let marker = format!(".{SWITCH_NAMESPACE}.");
+    for (at, entry) in &journals[0].1 {
+        if entry.contains(&marker) {
+            problems.push(format!(
+                "instance 0 got {entry} at {at} from the switched namespace"
+            ));
+        }
+    }
+    if sw.pinned > 0 && sw.seen_changed == 0 {
+        problems.push(format!(
+            "key switch: none of {} pinned objects reported InstanceChanged",
+            sw.pinned
+        ));
+    }
+    problems
 }
 
 /// Run one soak; fails with every invariant violation found.
@@ -168,41 +726,90 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
 
-    let operator = Arc::new(Mutex::new(Operator {
-        opts: OperatorOptions {
-            kubeconfig: cp.kubeconfig.clone(),
-            clerk_api_url: fake.base_url(),
-            secret_key: Some(keys[0].clone()),
-            extra_args: vec![
-                "--resync-period=30s".into(),
-                "--clerk-timeout=5s".into(),
-                "--concurrency=8".into(),
-            ],
-            ..Default::default()
-        },
-        current: None,
+    // Slot `a` talks to the API server through a proxy that can cut it off.
+    let upstream: std::net::SocketAddr = cp
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .context("API server address")?;
+    let proxy = Arc::new(CutProxy::start(upstream).await?);
+    let proxied = cp.kubeconfig.with_file_name("chaos-proxied-kubeconfig");
+    std::fs::write(
+        &proxied,
+        std::fs::read_to_string(&cp.kubeconfig)?.replace(&cp.server, &format!("https://{}", proxy.addr())),
+    )?;
+    let opts = OperatorOptions {
+        kubeconfig: cp.kubeconfig.clone(),
+        clerk_api_url: fake.base_url(),
+        secret_key: Some(keys[0].clone()),
+        lease: Some((LEASE_NS.into(), LEASE_NAME.into())),
+        lease_timing: Some((LEASE_DURATION, LEASE_GRACE)),
+        extra_args: vec![
+            "--resync-period=30s".into(),
+            "--clerk-timeout=5s".into(),
+            "--concurrency=8".into(),
+        ],
+        ..Default::default()
+    };
+    let operators = Arc::new(Mutex::new(Operators {
+        slots: [
+            (
+                OperatorOptions {
+                    kubeconfig: proxied,
+                    ..opts.clone()
+                },
+                None,
+            ),
+            (opts, None),
+        ],
         logs: String::new(),
         kills: 0,
+        exits: 0,
         starts: 0,
     }));
-    operator.lock().unwrap().start()?;
+    {
+        let mut op = operators.lock().unwrap();
+        op.start(0)?;
+        op.start(1)?;
+    }
+    let poll_stop = Arc::new(AtomicBool::new(false));
+    let (timeline, poller) = poll_lease(client.clone(), poll_stop.clone());
 
-    // Kill the operator at random moments until told to stop and at least `min_kills` happened.
+    // Kill one of the operators at random moments until told to stop and at least `min_kills`
+    // happened; once asked, cut the leader off from the API server (no kills meanwhile).
     let stop = Arc::new(AtomicBool::new(false));
+    let cut_requested = Arc::new(AtomicBool::new(false));
+    let cut_result: Arc<Mutex<Option<Result<Cut, String>>>> = Default::default();
     let killer = {
-        let (operator, stop) = (operator.clone(), stop.clone());
+        let (operators, stop, cut_requested, cut_result, timeline, proxy) = (
+            operators.clone(),
+            stop.clone(),
+            cut_requested.clone(),
+            cut_result.clone(),
+            timeline.clone(),
+            proxy.clone(),
+        );
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x6b696c6c);
         let min_kills = cfg.min_kills;
         tokio::spawn(async move {
             loop {
-                let wait = rng.random_range(1200..3500);
+                let wait = rng.random_range(2000..5000);
                 tokio::time::sleep(Duration::from_millis(wait)).await;
-                let mut op = operator.lock().unwrap();
+                if cut_requested.swap(false, Ordering::SeqCst) {
+                    let r = cut_the_leader(&operators, &proxy, &timeline).await;
+                    *cut_result.lock().unwrap() = Some(r.map_err(|e| format!("{e:#}")));
+                    continue;
+                }
+                let mut op = operators.lock().unwrap();
+                if let Err(e) = op.reap() {
+                    eprintln!("[chaos] restarting an operator failed: {e:#}");
+                }
                 if stop.load(Ordering::SeqCst) && op.kills >= min_kills {
                     return;
                 }
-                op.kill();
-                if let Err(e) = op.start() {
+                let slot = rng.random_range(0..2);
+                op.kill(slot);
+                if let Err(e) = op.start(slot) {
                     eprintln!("[chaos] restarting the operator failed: {e:#}");
                 }
             }
@@ -213,11 +820,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut objs: Vec<Obj> = vec![];
     let mut ops = Ops::default();
+    let mut problems: Vec<String> = vec![];
+    let mut sw = Switch::default();
     let total_ops = cfg.objects + cfg.objects * 3 / 4;
     let (mut secret_deleted, mut apiserver_restarted, mut namespace_deleted) = (false, false, false);
+    let mut forced = [false; 2];
     let mut created = 0;
     for step in 0..total_ops {
         let progress = step as f64 / total_ops as f64;
+        if !cut_requested.load(Ordering::SeqCst) && cut_result.lock().unwrap().is_none() && progress >= 0.3 {
+            cut_requested.store(true, Ordering::SeqCst);
+        }
         if !secret_deleted && progress >= 0.4 {
             secret_deleted = true;
             let secrets: Api<Secret> = Api::namespaced(client.clone(), SECRET_GONE_NAMESPACE);
@@ -230,6 +843,54 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await?;
             ops.add("secret deleted before its ClerkDomains");
         }
+        // Squats and hostile objects need settled objects: make sure each happens at least
+        // once, waiting for the operator if need be.
+        for (n, at) in [0.25, 0.55].into_iter().enumerate() {
+            if !forced[n] && progress >= at {
+                forced[n] = true;
+                let p = &mut problems;
+                if !insist!(try_squat(&mut objs, &client, &fake, &keys, &mut rng, p).await?) {
+                    problems.push(format!("no settled pair to squat at progress {at}"));
+                } else {
+                    ops.add("rename into a taken name");
+                }
+                let by_annotation = n == 0;
+                let p = &mut problems;
+                if !insist!(
+                    try_hostile(
+                        &mut objs,
+                        by_annotation,
+                        namespace_deleted,
+                        &client,
+                        &fake,
+                        &keys,
+                        &mut rng,
+                        p
+                    )
+                    .await?
+                ) {
+                    problems.push(format!("no settled victim at progress {at}"));
+                } else {
+                    ops.add(if by_annotation {
+                        "hostile by annotation"
+                    } else {
+                        "hostile by name"
+                    });
+                }
+            }
+        }
+        if sw.at.is_none() && progress >= 0.45 {
+            switch_key(&client, &objs, &keys, &fake, &mut sw).await?;
+            ops.add("Secret key switched to the other instance");
+        }
+        if sw.at.is_some()
+            && sw.back_at.is_none()
+            && progress >= 0.75
+            && sw.started.is_some_and(|s| s.elapsed() >= SWITCH_MIN)
+        {
+            switch_back(&client, &keys, &mut sw).await?;
+            ops.add("Secret key switched back");
+        }
         if !apiserver_restarted && progress >= 0.5 {
             apiserver_restarted = true;
             tokio::task::block_in_place(|| cp.restart_apiserver());
@@ -237,6 +898,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         if !namespace_deleted && progress >= 0.6 {
             namespace_deleted = true;
+            let at = jiff::Timestamp::now();
             for o in objs
                 .iter_mut()
                 .filter(|o| o.ns == DOOMED_NAMESPACE && o.deleted.is_none())
@@ -244,6 +906,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 o.deleted = Some(Deleted {
                     orphaned: o.orphan_policy || o.paused,
                     domain_id: None,
+                    at,
                 });
             }
             retry("delete namespace", || async {
@@ -257,10 +920,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let live: Vec<usize> = (0..objs.len()).filter(|&i| objs[i].deleted.is_none()).collect();
         let create = created < cfg.objects && (live.is_empty() || rng.random::<f64>() < 0.6);
         if create {
+            let switching = progress >= 0.35 && sw.back_at.is_none();
             let mut choices: Vec<(&str, usize)> = NAMESPACES.to_vec();
-            if namespace_deleted {
-                choices.retain(|(ns, _)| *ns != DOOMED_NAMESPACE);
-            }
+            choices.retain(|(ns, _)| !(namespace_deleted && *ns == DOOMED_NAMESPACE));
+            choices.retain(|(ns, _)| !(switching && *ns == SWITCH_NAMESPACE));
             let (ns, instance) = choices[rng.random_range(0..choices.len())];
             let name = format!("o{created}");
             let domain = domain_for(&name, ns, 0);
@@ -275,6 +938,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 proxy,
                 paused: false,
                 deleted: None,
+                squat: None,
+                hostile: None,
             };
             let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &o.ns);
             let body = manifest(&o)?;
@@ -292,58 +957,119 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             let i = live[rng.random_range(0..live.len())];
             let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &objs[i].ns);
             let name = objs[i].name.clone();
-            let roll: f64 = rng.random();
+            let mut roll: f64 = rng.random();
             let pp = PatchParams::default();
-            if roll < 0.3 {
-                let generation = objs[i].names.len();
-                let domain = domain_for(&name, &objs[i].ns, generation);
-                let patch = Patch::Merge(json!({"spec": {"domain": domain}}));
-                retry("rename", || api.patch(&name, &pp, &patch)).await?;
-                objs[i].names.insert(domain.clone());
-                objs[i].domain = domain;
-                ops.add("rename");
-            } else if roll < 0.5 {
-                let proxy = match objs[i].proxy {
-                    Some(_) => None,
-                    None => Some(format!("https://{}/__clerk", objs[i].domain)),
+            let guarded = protected(&objs, &objs[i].key());
+            if roll < 0.12 {
+                let p = &mut problems;
+                let op = if roll < 0.06 {
+                    try_squat(&mut objs, &client, &fake, &keys, &mut rng, p)
+                        .await?
+                        .then_some("rename into a taken name")
+                } else {
+                    let by_annotation = roll < 0.09;
+                    try_hostile(
+                        &mut objs,
+                        by_annotation,
+                        namespace_deleted,
+                        &client,
+                        &fake,
+                        &keys,
+                        &mut rng,
+                        p,
+                    )
+                    .await?
+                    .then_some(if by_annotation {
+                        "hostile by annotation"
+                    } else {
+                        "hostile by name"
+                    })
                 };
-                let patch = Patch::Merge(json!({"spec": {"proxyUrl": proxy}}));
-                retry("proxy", || api.patch(&name, &pp, &patch)).await?;
-                objs[i].proxy = proxy;
-                ops.add("proxyUrl change");
-            } else if roll < 0.65 {
-                let paused = !objs[i].paused;
-                let value = paused.then_some("true");
-                let patch =
-                    Patch::Merge(json!({"metadata": {"annotations": {"clerk-operator.io/paused": value}}}));
-                retry("pause", || api.patch(&name, &pp, &patch)).await?;
-                objs[i].paused = paused;
-                ops.add(if paused { "pause" } else { "unpause" });
+                ops.add(op.unwrap_or("squat/hostile skipped (nothing settled)"));
+            } else if objs[i].hostile.is_some() && roll < 0.65 {
+                // Hostile objects are only ever deleted.
+                ops.add("hostile left alone");
             } else {
-                let current = retry("get", || api.get_opt(&name)).await?;
-                let domain_id = current.and_then(|c| c.status.and_then(|s| s.domain_id));
-                retry("delete", || async {
-                    match api.delete(&name, &DeleteParams::default()).await {
-                        Err(e) if is_status(&e, 404) => Ok(()),
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                })
-                .await?;
-                let orphaned = objs[i].orphan_policy || objs[i].paused;
-                objs[i].deleted = Some(Deleted { orphaned, domain_id });
-                ops.add(match (objs[i].orphan_policy, objs[i].paused) {
-                    (true, _) => "delete (Orphan policy)",
-                    (false, true) => "delete (paused)",
-                    _ => "delete",
-                });
+                if guarded && !(0.42..0.65).contains(&roll) {
+                    // A holder or victim keeps its name and stays: change its proxy instead.
+                    roll = 0.45;
+                }
+                let switched = sw.at.is_some() && sw.back_at.is_none();
+                if switched && objs[i].ns == SWITCH_NAMESPACE && (0.52..0.65).contains(&roll) {
+                    // An unpause now could let an object that never read its key use the
+                    // other instance's: change its proxy instead.
+                    roll = 0.45;
+                }
+                if objs[i].squat.is_some() && (0.35..0.52).contains(&roll) {
+                    // A refused rename applies no proxy change: rename it away instead.
+                    roll = 0.2;
+                }
+                if roll < 0.35 {
+                    let generation = objs[i].names.len();
+                    let domain = domain_for(&name, &objs[i].ns, generation);
+                    let patch = Patch::Merge(json!({"spec": {"domain": domain}}));
+                    retry("rename", || api.patch(&name, &pp, &patch)).await?;
+                    objs[i].names.insert(domain.clone());
+                    objs[i].domain = domain;
+                    ops.add(if objs[i].squat.take().is_some() {
+                        "rename away from a taken name"
+                    } else {
+                        "rename"
+                    });
+                } else if roll < 0.52 {
+                    let proxy = match objs[i].proxy {
+                        Some(_) => None,
+                        None => Some(format!("https://{}/__clerk", objs[i].domain)),
+                    };
+                    let patch = Patch::Merge(json!({"spec": {"proxyUrl": proxy}}));
+                    retry("proxy", || api.patch(&name, &pp, &patch)).await?;
+                    objs[i].proxy = proxy;
+                    ops.add("proxyUrl change");
+                } else if roll < 0.65 {
+                    let paused = !objs[i].paused;
+                    let value = paused.then_some("true");
+                    let patch = Patch::Merge(
+                        json!({"metadata": {"annotations": {"clerk-operator.io/paused": value}}}),
+                    );
+                    retry("pause", || api.patch(&name, &pp, &patch)).await?;
+                    objs[i].paused = paused;
+                    ops.add(if paused { "pause" } else { "unpause" });
+                } else {
+                    let current = retry("get", || api.get_opt(&name)).await?;
+                    let domain_id = current.and_then(|c| c.status.and_then(|s| s.domain_id));
+                    let at = jiff::Timestamp::now();
+                    retry("delete", || async {
+                        match api.delete(&name, &DeleteParams::default()).await {
+                            Err(e) if is_status(&e, 404) => Ok(()),
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .await?;
+                    let orphaned = objs[i].orphan_policy || objs[i].paused;
+                    objs[i].deleted = Some(Deleted {
+                        orphaned,
+                        domain_id,
+                        at,
+                    });
+                    ops.add(match (&objs[i].hostile, objs[i].orphan_policy, objs[i].paused) {
+                        (Some(_), ..) => "delete (hostile)",
+                        (_, true, _) => "delete (Orphan policy)",
+                        (_, false, true) => "delete (paused)",
+                        _ => "delete",
+                    });
+                }
             }
         }
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..60))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(50..250))).await;
     }
     let workload_done = started.elapsed();
+    if sw.at.is_some() && sw.back_at.is_none() {
+        switch_back(&client, &keys, &mut sw).await?;
+        ops.add("Secret key switched back");
+    }
 
-    // Wind down: unpause, stop faults and kills, start a fresh operator.
+    // Wind down: unpause, stop faults and kills, start fresh operators.
     for o in objs.iter_mut().filter(|o| o.deleted.is_none() && o.paused) {
         let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &o.ns);
         let patch = Patch::Merge(json!({"metadata": {"annotations": {"clerk-operator.io/paused": null}}}));
@@ -356,22 +1082,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let injected = fake.fault_stats();
     fake.set_faults(Faults::default());
     {
-        let mut op = operator.lock().unwrap();
-        op.kill();
-        op.start()?;
+        let mut op = operators.lock().unwrap();
+        op.kill(0);
+        op.kill(1);
+        op.start(0)?;
+        op.start(1)?;
     }
     let faults_stopped = Instant::now();
     let converged = converge(&client, &objs, &fake, &keys, Duration::from_secs(600)).await;
     let converge_time = faults_stopped.elapsed();
-    let (kills, logs) = {
-        let mut op = operator.lock().unwrap();
+    poll_stop.store(true, Ordering::SeqCst);
+    poller.await?;
+    let (kills, exits, logs) = {
+        let mut op = operators.lock().unwrap();
         op.stop();
-        (op.kills, std::mem::take(&mut op.logs))
+        (op.kills, op.exits, std::mem::take(&mut op.logs))
     };
     let stats = fake.stats();
 
     // Invariants.
-    let mut problems = vec![];
     let live_ids = match converged {
         Ok(ids) => ids,
         Err(e) => {
@@ -379,25 +1108,64 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             BTreeMap::new()
         }
     };
-    if !problems.is_empty() {
-        // Still check Clerk, to report leaks and duplicates alongside.
-        let all: Api<ClerkDomain> = Api::all(client.clone());
-        let list = all
-            .list(&Default::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
-        let stuck: Vec<String> = list
+    let final_list = list_all(&client).await?;
+    let journals: Vec<(String, Vec<(jiff::Timestamp, String)>)> = {
+        let state = fake.state();
+        let s = state.lock().unwrap();
+        keys.iter()
+            .map(|k| {
+                (
+                    s.instances[k.as_str()].id.clone(),
+                    s.instances[k.as_str()].journal.clone(),
+                )
+            })
+            .collect()
+    };
+    let records: Vec<(String, Option<String>, Option<String>)> = final_list
+        .iter()
+        .filter(|(_, o)| o.metadata.deletion_timestamp.is_none())
+        .map(|(k, o)| {
+            let st = o.status.clone().unwrap_or_default();
+            (k.clone(), st.instance_id, st.domain_id)
+        })
+        .collect();
+    problems.extend(model::check_ownership(&objs, &records, &journals));
+    problems.extend(check_switch(&sw, &journals));
+    let cut = match cut_result.lock().unwrap().take() {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            problems.push(format!("cutting the leader off: {e}"));
+            None
+        }
+        None => {
+            problems.push("the leader was never cut off".into());
+            None
+        }
+    };
+    let timeline = timeline.lock().unwrap().clone();
+    let requests = fake.requests();
+    if (requests.len() as u64) < stats.total {
+        problems.push(format!(
+            "the fake logged {} of {} requests: the write attribution is incomplete",
+            requests.len(),
+            stats.total
+        ));
+    }
+    let (write_problems, writes) = check_writes(&requests, &timeline, cut.as_ref());
+    problems.extend(write_problems);
+    if !problems.iter().any(|p| p.starts_with("did not converge")) {
+        for (i, key) in keys.iter().enumerate() {
+            problems.extend(model::check_instance(i, &objs, &live_ids, &fake.domains(key)));
+        }
+    } else {
+        // Still report what is stuck.
+        let stuck: Vec<&String> = final_list
             .iter()
-            .filter(|o| o.metadata.deletion_timestamp.is_some())
-            .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()))
+            .filter(|(_, o)| o.metadata.deletion_timestamp.is_some())
+            .map(|(k, _)| k)
             .collect();
         if !stuck.is_empty() {
             problems.push(format!("stuck Terminating: {stuck:?}"));
-        }
-    } else {
-        for (i, key) in keys.iter().enumerate() {
-            problems.extend(model::check_instance(i, &objs, &live_ids, &fake.domains(key)));
         }
     }
     if logs.contains("panicked") {
@@ -430,7 +1198,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let deleted = objs.iter().filter(|o| o.deleted.is_some()).count();
     println!(
-        "\n=== chaos summary (seed {seed}) ===\nobjects created: {created}; live at the end: {live}; deleted: {deleted}\nops applied: {ops:?}\nfaults injected: {injected:?}\noperator SIGKILLs: {kills}; kube-apiserver restarts: 1\nClerk calls by operation and status: {calls:?} (total {total})\nworkload phase: {workload:.1?}; time to converge after faults stopped: {conv:.1?}\nreplay: CHAOS_SEEDS={seed} CHAOS_OBJECTS={n} cargo test --test chaos\n",
+        "\n=== chaos summary (seed {seed}) ===\nobjects created: {created}; live at the end: {live}; deleted: {deleted}\nops applied: {ops:?}\nfaults injected: {injected:?}\noperator SIGKILLs: {kills}; exits after lost leadership: {exits}; kube-apiserver restarts: 1\nleader cut off: {cut:?}\nLease acquisitions: {acquisitions}; Clerk writes per process: {writes:?}\nkey switch: {sw:?}\nproxy connections (forwarded, black-holed): {proxied:?}\nClerk calls by operation and status: {calls:?} (total {total})\nworkload phase: {workload:.1?}; time to converge after faults stopped: {conv:.1?}\nreplay: CHAOS_SEEDS={seed} CHAOS_OBJECTS={n} cargo test --test chaos\n",
         seed = cfg.seed,
         live = objs.len() - deleted,
         ops = ops.0,
@@ -439,6 +1207,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         workload = workload_done,
         conv = converge_time,
         n = cfg.objects,
+        acquisitions = timeline.len(),
+        proxied = proxy.counts(),
     );
     if kills < cfg.min_kills {
         problems.push(format!("only {kills} operator kills"));
@@ -521,22 +1291,45 @@ async fn converge(
                 (None, None) => bail!("{} vanished though never deleted", o.key()),
                 (None, Some(obj)) => {
                     let st = obj.status.clone().unwrap_or_default();
-                    let cond = |t: &str| st.conditions.iter().any(|c| c.type_ == t && c.status == "True");
                     let current = st.observed_generation == obj.metadata.generation;
-                    let in_clerk = st
-                        .domain_id
-                        .as_ref()
-                        .and_then(|id| fake.domains(&keys[o.instance]).into_iter().find(|d| &d.id == id));
-                    let matches = in_clerk.is_some_and(|d| d.name == o.domain && d.proxy_url == o.proxy);
-                    if cond("Ready") && cond("Synced") && current && matches {
-                        ids.insert(o.key(), st.domain_id.unwrap());
-                    } else {
-                        let why = st
-                            .conditions
-                            .iter()
-                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                            .collect::<Vec<_>>();
-                        waiting.push(format!("{} not converged {why:?}", o.key()));
+                    // Some(Some(id)): as expected with that domain; Some(None): a hostile
+                    // object as expected (no domain); None: not yet.
+                    let done: Option<Option<String>> = match o.expected_stall() {
+                        None => settled(o, Some(obj), fake, keys).map(Some),
+                        Some(reason) => {
+                            let stalled = condition(obj, "Stalled").is_some_and(|c| c.0 && c.1 == reason);
+                            let refused = stalled && current && !condition(obj, "Ready").is_some_and(|c| c.0);
+                            match o.expected() {
+                                Some((name, proxy)) => st
+                                    .domain_id
+                                    .clone()
+                                    .filter(|id| {
+                                        fake.domains(&keys[o.instance])
+                                            .into_iter()
+                                            .find(|d| &d.id == id)
+                                            .is_some_and(|d| {
+                                                d.name == name && d.proxy_url.as_deref() == proxy
+                                            })
+                                    })
+                                    .filter(|_| refused)
+                                    .map(Some),
+                                None => (refused && st.domain_id.is_none()).then_some(None),
+                            }
+                        }
+                    };
+                    match done {
+                        Some(Some(id)) => {
+                            ids.insert(o.key(), id);
+                        }
+                        Some(None) => {}
+                        None => {
+                            let why = st
+                                .conditions
+                                .iter()
+                                .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+                                .collect::<Vec<_>>();
+                            waiting.push(format!("{} not converged {why:?}", o.key()));
+                        }
                     }
                 }
             }
