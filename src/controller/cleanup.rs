@@ -46,7 +46,8 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         pending: status.pending_domain.as_deref(),
         ..Default::default()
     };
-    if let Some(Cleanup::Release(why)) = plan::cleanup_without_list(&obj.spec, &memory) {
+    let without_list = plan::cleanup_without_list(&obj.spec, &memory);
+    if let Some(Cleanup::Release(why)) = without_list {
         return release(ctx, obj, why, &id).await;
     }
     let target = match steps::resolve(ctx, obj).await {
@@ -64,7 +65,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         events::normal(ctx, obj, "Orphaned", "Delete", note).await;
         return Ok(Action::await_change());
     }
-    let decision = match plan::cleanup_without_list(&obj.spec, &memory) {
+    let decision = match without_list {
         Some(c) => c,
         None => {
             let domains = match target.clerk.list_domains().await {

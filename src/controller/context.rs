@@ -305,15 +305,6 @@ impl Context {
         true
     }
 
-    /// Per-object registries' sizes (failures, DNS attempts, warnings), for tests of pruning.
-    pub fn registry_sizes(&self) -> (usize, usize, usize) {
-        (
-            self.failures.lock().unwrap().len(),
-            self.dns_attempts.lock().unwrap().len(),
-            self.warned.lock().unwrap().len(),
-        )
-    }
-
     /// Forget the failures of `object` after a success.
     pub fn note_success(&self, object: &str) {
         self.failures.lock().unwrap().remove(object);

@@ -246,16 +246,19 @@ impl Ownership {
     }
 
     /// Number of domains with an owner (for tests and metrics).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.0.lock().unwrap().domains.len()
     }
 
     /// Whether no domain has an owner.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the index knows `obj` (for tests of pruning).
+    #[cfg(test)]
     pub fn knows(&self, uid: &str) -> bool {
         self.0.lock().unwrap().objects.contains_key(uid)
     }

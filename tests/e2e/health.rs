@@ -320,3 +320,43 @@ pub async fn gitops_health_verdicts(cp: Arc<ControlPlane>) -> anyhow::Result<()>
         .context("deleted once Clerk answers")?;
     Ok(())
 }
+
+/// A new object says at once that work has begun (`Reconciling=True`, reason `Progressing`,
+/// `observedGeneration` set), before Clerk has answered anything: kstatus would otherwise read
+/// an object without status as Current.
+pub async fn new_object_is_reconciling_before_clerk_answers(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "first-status", Default::default()).await?;
+    env.fake.set_faults(Faults {
+        latency_ms: 3000,
+        latency_min_ms: 3000,
+        ..Default::default()
+    });
+    env.create(&manifest("slow", "  domain: slow.example.com\n"))
+        .await?;
+    let o = wait_for(
+        &env.domains(),
+        "slow",
+        "Reconciling/Progressing",
+        Duration::from_secs(2),
+        |o| condition(o, "Reconciling").is_some_and(|c| c.status == "True" && c.reason == "Progressing"),
+    )
+    .await?;
+    ensure!(
+        generation_current(&o),
+        "observedGeneration not set: {:?}",
+        o.status
+    );
+    ensure!(
+        condition(&o, "Ready").is_none(),
+        "Ready before Clerk answered: {:?}",
+        o.status
+    );
+    let (kstatus, argo) = verdicts(&capture(&env.client, &env.ns, "slow").await?)?;
+    ensure!(
+        kstatus.status == "InProgress" && argo.status == "Progressing",
+        "{kstatus:?} {argo:?}"
+    );
+    env.fake.set_faults(Faults::default());
+    env.wait_ready("slow").await?;
+    Ok(())
+}

@@ -95,6 +95,7 @@ fn main() {
         default_key_is_scoped,
         // GitOps health (issue 12): kstatus, Argo CD's Lua check and kubectl wait.
         gitops_health_verdicts,
+        new_object_is_reconciling_before_clerk_answers,
         // The Helm chart; the operator as a process with the chart's ServiceAccount.
         chart_renders_exact_rbac_and_crd,
         helm_install_and_lifecycle_as_service_account,
