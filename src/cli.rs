@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// How long one `GET /domains` answer is shared by all reconciles of an instance.
     #[arg(long, env = "CLERK_LIST_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub list_cache_ttl: Duration,
+    /// How long one `GET /domains` answer may be shared while the instance's rate budget is all
+    /// in use (during a burst a re-read would cost a write; the operator's own writes keep the
+    /// shared list current). At least the TTL; keep it below --resync-period.
+    #[arg(long, env = "CLERK_LIST_CACHE_MAX_AGE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub list_cache_max_age: Duration,
     /// Address of the HTTP server for /metrics, /healthz and /readyz (empty: disabled).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: String,
@@ -151,6 +156,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             development_rate: args.rate_limit_development,
             production_rate: args.rate_limit_production,
             list_ttl: args.list_cache_ttl,
+            list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
+            // Longer than any resync period, so that a key in use is never forgotten.
+            idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
             fence: crate::leader::Fence::open(),
         },
         default_key,

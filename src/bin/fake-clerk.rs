@@ -15,6 +15,10 @@ struct Args {
     /// for several instances.
     #[arg(long = "secret-key", required = true)]
     secret_keys: Vec<String>,
+    /// Another key of an instance: `NEW=EXISTING` gives the instance of the key EXISTING (one
+    /// of --secret-key) the key NEW as well; both share its data and its rate limit. Repeatable.
+    #[arg(long = "extra-key", value_parser = parse_extra_key)]
+    extra_keys: Vec<(String, String)>,
     /// Name of each instance's primary domain.
     #[arg(long, default_value = "example.com")]
     primary_domain: String,
@@ -47,6 +51,14 @@ struct Args {
     rate_limit_window_secs: Option<u64>,
 }
 
+fn parse_extra_key(s: &str) -> Result<(String, String), String> {
+    let (new, existing) = s.split_once('=').ok_or("expected NEW=EXISTING")?;
+    if new.is_empty() || existing.is_empty() {
+        return Err("expected NEW=EXISTING with both keys non-empty".into());
+    }
+    Ok((new.to_string(), existing.to_string()))
+}
+
 fn parse_rate(s: &str) -> Result<(u16, f64), String> {
     let (status, p) = s
         .split_once('=')
@@ -68,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let fake = FakeClerk::start(FakeConfig {
         listen: args.listen,
         secret_keys: args.secret_keys,
+        extra_keys: args.extra_keys,
         primary_domain: args.primary_domain,
         faults: Faults {
             error_rates: args.error_rates.into_iter().collect(),

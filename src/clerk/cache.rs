@@ -1,22 +1,21 @@
 //! A shared, single-flight cache of one instance's `GET /domains`, kept current by the
 //! operator's own writes.
 //!
-//! Concurrent readers share one in-flight request. A result is reused for a short TTL. Every
-//! write the operator makes is applied to the cached list and journaled, and the journal is
-//! replayed onto any list whose request started before the write finished, so a list that raced
-//! a create can never hide the created domain (which would lead to a duplicate).
+//! Concurrent readers share one in-flight request. A result is reused for a short TTL, or for
+//! longer (up to a maximum age the caller names) while the instance's rate budget is all in
+//! use, because then a re-read costs a write. Every write the operator makes is applied to the
+//! cached list; a write made while a list request is in flight is also journaled and replayed
+//! onto that list when it arrives, so a list that raced a create can never hide the created
+//! domain (which would lead to a duplicate). The journal only lives as long as that request.
 //!
 //! Readers share one immutable list (`Arc`): a cache hit costs no copy, however many domains
-//! the instance has; a write copies the list only while a reader still holds it.
+//! the instance has; a write copies the list only while a reader still holds it. A list is let
+//! go once no caller may use it any more, so an idle instance holds no copy.
 
 use super::{ClerkClient, ClerkError, Domain};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// How long journaled writes are kept: longer than any request can take.
-const JOURNAL_KEEP: Duration = Duration::from_secs(120);
-
 #[derive(Clone, Debug)]
 enum Write {
     Upsert(Domain),
@@ -30,55 +29,101 @@ struct Inner {
     /// Lists whose request started before this are stale (an outcome we could not apply, such
     /// as a create whose answer was lost, happened after they were read).
     invalidated_at: Option<Instant>,
-    journal: Vec<(Instant, Write)>,
+    /// When the list request in flight started, if one is.
+    in_flight: Option<Instant>,
+    /// Writes recorded while that request is in flight.
+    journal: Vec<Write>,
 }
 
 /// The cache of one Clerk instance's domain list.
 pub struct ListCache {
     ttl: Duration,
+    keep: Duration,
     fetch: tokio::sync::Mutex<()>,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl ListCache {
-    /// A cache whose lists are reused for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache whose lists are reused for `ttl`, and kept for at most `keep` (the longest age
+    /// any caller accepts, see [`get_within`](Self::get_within)).
+    pub fn new(ttl: Duration, keep: Duration) -> Self {
         Self {
             ttl,
+            keep: keep.max(ttl),
             fetch: tokio::sync::Mutex::new(()),
-            inner: Mutex::new(Inner::default()),
+            inner: Arc::new(Mutex::new(Inner::default())),
         }
     }
 
     /// The cached list if younger than the TTL. The bool says whether it came from the cache.
+    #[cfg(test)]
     pub async fn get(&self, client: &ClerkClient) -> Result<(Arc<Vec<Domain>>, bool), ClerkError> {
-        if let Some(list) = self.fresh() {
+        self.get_within(client, self.ttl).await
+    }
+
+    /// The cached list if younger than `max_age` (at most the `keep` given to [`new`](Self::new)),
+    /// else a new one. The bool says whether it came from the cache.
+    pub async fn get_within(
+        &self,
+        client: &ClerkClient,
+        max_age: Duration,
+    ) -> Result<(Arc<Vec<Domain>>, bool), ClerkError> {
+        let max_age = max_age.min(self.keep);
+        if let Some(list) = self.fresh(max_age) {
             return Ok((list, true));
         }
         let _flight = self.fetch.lock().await;
         // Whoever held the lock may have just fetched.
-        if let Some(list) = self.fresh() {
+        if let Some(list) = self.fresh(max_age) {
             return Ok((list, true));
         }
         let started = Instant::now();
-        let mut list = client.list_domains().await?.data;
+        self.inner.lock().unwrap().in_flight = Some(started);
+        let result = client.list_domains().await;
         let mut inner = self.inner.lock().unwrap();
-        inner.journal.retain(|(at, _)| at.elapsed() < JOURNAL_KEEP);
-        for (at, w) in &inner.journal {
-            if *at >= started {
-                apply(&mut list, w);
-            }
+        inner.in_flight = None;
+        let journal = std::mem::take(&mut inner.journal);
+        let mut list = result?.data;
+        for w in &journal {
+            apply(&mut list, w);
         }
         let list = Arc::new(list);
         inner.entry = Some((started, list.clone()));
+        drop(inner);
+        self.release_when_too_old();
         Ok((list, false))
     }
 
-    fn fresh(&self) -> Option<Arc<Vec<Domain>>> {
+    /// Let go of the cached list once it is older than any caller accepts (a newer list has its
+    /// own timer), so that an idle instance holds no copy between resyncs.
+    fn release_when_too_old(&self) {
+        let (inner, keep) = (Arc::downgrade(&self.inner), self.keep);
+        tokio::spawn(async move {
+            tokio::time::sleep(keep).await;
+            let Some(inner) = inner.upgrade() else { return };
+            let mut inner = inner.lock().unwrap();
+            if inner.entry.as_ref().is_some_and(|(at, _)| at.elapsed() >= keep) {
+                inner.entry = None;
+            }
+        });
+    }
+
+    /// How long a list is reused when the caller names no longer age.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Whether a list is held.
+    #[cfg(test)]
+    pub fn holds_list(&self) -> bool {
+        self.inner.lock().unwrap().entry.is_some()
+    }
+
+    fn fresh(&self, max_age: Duration) -> Option<Arc<Vec<Domain>>> {
         let inner = self.inner.lock().unwrap();
         match &inner.entry {
             Some((at, list))
-                if at.elapsed() < self.ttl && inner.invalidated_at.is_none_or(|inv| *at > inv) =>
+                if at.elapsed() < max_age && inner.invalidated_at.is_none_or(|inv| *at > inv) =>
             {
                 Some(list.clone())
             }
@@ -109,7 +154,9 @@ impl ListCache {
         if let Some((_, list)) = &mut inner.entry {
             apply(Arc::make_mut(list), &w);
         }
-        inner.journal.push((Instant::now(), w));
+        if inner.in_flight.is_some() {
+            inner.journal.push(w);
+        }
     }
 }
 

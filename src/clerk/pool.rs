@@ -1,5 +1,7 @@
-//! One [`ClerkInstance`] per Clerk secret key: a client paced by the instance's rate limiter and
-//! a shared domain-list cache. Every reconcile of every ClerkDomain using the key shares them.
+//! The Clerk instances the operator talks to. Each secret key is looked up once (`GET
+//! /instance`); the rate limiter and the domain-list cache belong to the *instance*, so every
+//! reconcile of every ClerkDomain using any key of one instance shares them (Clerk counts its
+//! rate limit per instance, not per key).
 
 use super::cache::ListCache;
 use super::{
@@ -8,8 +10,9 @@ use super::{
 };
 use crate::metrics::Metrics;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Settings of the pool.
 #[derive(Clone, Debug)]
@@ -22,6 +25,10 @@ pub struct PoolConfig {
     pub production_rate: Rate,
     /// How long a domain list is reused.
     pub list_ttl: Duration,
+    /// How long a domain list may be reused while the instance's rate budget is all in use.
+    pub list_max_age: Duration,
+    /// Keys unused this long are forgotten (longer than any resync period).
+    pub idle: Duration,
     /// Clerk writes are sent only while this is open (the leader election's fence; always
     /// open by default, without election).
     pub fence: crate::leader::Fence,
@@ -34,51 +41,72 @@ impl Default for PoolConfig {
             development_rate: Rate::DEVELOPMENT,
             production_rate: Rate::PRODUCTION,
             list_ttl: Duration::from_secs(5),
+            list_max_age: Duration::from_secs(60),
+            idle: Duration::from_secs(60 * 60),
             fence: crate::leader::Fence::open(),
         }
     }
 }
 
-/// A Clerk instance as the operator sees it.
+/// What one Clerk instance shares among all its keys, as Clerk counts: the rate budget and the
+/// domain list.
+struct Shared {
+    throttle: Arc<Throttle>,
+    cache: ListCache,
+}
+
+/// A Clerk instance as the operator sees it through one of its keys: a client for the key,
+/// paced by the instance's shared budget, and the instance's shared list cache.
 pub struct ClerkInstance {
     pub client: ClerkClient,
-    cache: ListCache,
+    shared: Arc<Shared>,
     metrics: Arc<Metrics>,
-    id: tokio::sync::OnceCell<String>,
+    id: String,
+    list_max_age: Duration,
 }
 
 impl ClerkInstance {
-    /// The instance's domains, from the shared cache when fresh.
+    /// The instance's domains, from the shared cache when fresh. While the instance's budget is
+    /// all in use (a request waited for it within the TTL), a list up to `list_max_age` old is
+    /// reused: a re-read would cost a write, and the operator's own writes keep the list current.
     pub async fn list_domains(&self) -> Result<Arc<Vec<Domain>>, ClerkError> {
-        let (list, hit) = self.cache.get(&self.client).await?;
+        let ttl = self.shared.cache.ttl();
+        let age = if self.shared.throttle.busy_within(ttl) {
+            self.list_max_age
+        } else {
+            ttl
+        };
+        let (list, hit) = self.shared.cache.get_within(&self.client, age).await?;
         if hit {
             self.metrics.list_cache_hits.inc();
         }
         Ok(list)
     }
 
-    /// The instance's ID (`GET /instance`, asked once per process).
-    pub async fn instance_id(&self) -> Result<String, ClerkError> {
-        self.id
-            .get_or_try_init(|| async { self.client.get_instance().await.map(|i| i.id) })
-            .await
-            .cloned()
+    /// The instance's ID (`GET /instance`, asked once per key and process).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The instance's pacing, shared by all its keys.
+    pub fn throttle(&self) -> &Throttle {
+        &self.shared.throttle
     }
 
     /// Drop the cached list so the next read asks Clerk.
     pub fn invalidate(&self) {
-        self.cache.invalidate();
+        self.shared.cache.invalidate();
     }
 
     /// `POST /domains`; an ambiguous failure invalidates the cache so the next read re-lists.
     pub async fn create_domain(&self, body: &CreateDomain) -> Result<Domain, ClerkError> {
         match self.client.create_domain(body).await {
             Ok(d) => {
-                self.cache.upsert(&d);
+                self.shared.cache.upsert(&d);
                 Ok(d)
             }
             Err(e) => {
-                self.cache.invalidate();
+                self.shared.cache.invalidate();
                 Err(e)
             }
         }
@@ -88,12 +116,12 @@ impl ClerkInstance {
     pub async fn update_domain(&self, id: &str, body: &UpdateDomain) -> Result<Domain, ClerkError> {
         match self.client.update_domain(id, body).await {
             Ok(d) => {
-                self.cache.upsert(&d);
+                self.shared.cache.upsert(&d);
                 Ok(d)
             }
             Err(e) => {
                 if !e.is_terminal() || e.is_not_found() {
-                    self.cache.invalidate();
+                    self.shared.cache.invalidate();
                 }
                 Err(e)
             }
@@ -104,20 +132,32 @@ impl ClerkInstance {
     pub async fn delete_domain(&self, id: &str) -> Result<DeletedObject, ClerkError> {
         let r = self.client.delete_domain(id).await;
         match &r {
-            Ok(_) => self.cache.remove(id),
-            Err(e) if e.is_not_found() => self.cache.remove(id),
-            Err(_) => self.cache.invalidate(),
+            Ok(_) => self.shared.cache.remove(id),
+            Err(e) if e.is_not_found() => self.shared.cache.remove(id),
+            Err(_) => self.shared.cache.invalidate(),
         }
         r
     }
 }
 
-/// The instances the operator talks to, by secret key.
+/// One secret key: the client that asks which instance it belongs to, then the instance.
+struct KeyEntry {
+    lookup: ClerkClient,
+    instance: tokio::sync::OnceCell<Arc<ClerkInstance>>,
+    last_used: Mutex<Instant>,
+}
+
+/// The instances the operator talks to. Keys are looked up once (`GET /instance`); the rate
+/// budget and list cache belong to the instance, so two keys of one instance share them. Keys
+/// unused for [`PoolConfig::idle`] are forgotten, and an instance's shared state goes with its
+/// last key.
 pub struct ClerkPool {
     config: PoolConfig,
     http: reqwest::Client,
     metrics: Arc<Metrics>,
-    instances: Mutex<HashMap<SecretKey, Arc<ClerkInstance>>>,
+    keys: Mutex<HashMap<SecretKey, Arc<KeyEntry>>>,
+    instances: Mutex<HashMap<String, Weak<Shared>>>,
+    last_prune: Mutex<Instant>,
 }
 
 impl ClerkPool {
@@ -128,30 +168,179 @@ impl ClerkPool {
             config,
             http,
             metrics,
+            keys: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
-    /// The instance for `key`, created on first use.
-    pub fn instance(&self, key: SecretKey) -> Arc<ClerkInstance> {
-        let mut map = self.instances.lock().unwrap();
-        map.entry(key.clone())
-            .or_insert_with(|| {
-                let rate = match key.kind() {
-                    InstanceKind::Development => self.config.development_rate,
-                    InstanceKind::Production => self.config.production_rate,
-                };
-                let client = ClerkClient::with_http(self.http.clone(), self.config.client.clone(), key)
-                    .with_throttle(Arc::new(Throttle::new(rate)))
-                    .with_metrics(self.metrics.clone())
-                    .with_fence(self.config.fence.clone());
-                Arc::new(ClerkInstance {
-                    client,
-                    cache: ListCache::new(self.config.list_ttl),
-                    metrics: self.metrics.clone(),
-                    id: tokio::sync::OnceCell::new(),
+    fn rate(&self, kind: InstanceKind) -> Rate {
+        match kind {
+            InstanceKind::Development => self.config.development_rate,
+            InstanceKind::Production => self.config.production_rate,
+        }
+    }
+
+    fn client(&self, key: SecretKey, throttle: Arc<Throttle>) -> ClerkClient {
+        ClerkClient::with_http(self.http.clone(), self.config.client.clone(), key)
+            .with_throttle(throttle)
+            .with_metrics(self.metrics.clone())
+            .with_fence(self.config.fence.clone())
+    }
+
+    /// The instance `key` belongs to. The first use of a key asks Clerk (`GET /instance`, paced
+    /// by the key's own limiter, since its instance is not known yet); a failure is not
+    /// remembered, so the next call asks again.
+    pub async fn instance(&self, key: SecretKey) -> Result<Arc<ClerkInstance>, ClerkError> {
+        self.prune();
+        let entry = {
+            let mut keys = self.keys.lock().unwrap();
+            keys.entry(key.clone())
+                .or_insert_with(|| {
+                    let throttle = Arc::new(Throttle::new(self.rate(key.kind())));
+                    Arc::new(KeyEntry {
+                        lookup: self.client(key.clone(), throttle),
+                        instance: tokio::sync::OnceCell::new(),
+                        last_used: Mutex::new(Instant::now()),
+                    })
                 })
+                .clone()
+        };
+        *entry.last_used.lock().unwrap() = Instant::now();
+        entry
+            .instance
+            .get_or_try_init(|| async {
+                let id = entry.lookup.get_instance().await?.id;
+                let shared = self.shared(&id, key.kind());
+                Ok(Arc::new(ClerkInstance {
+                    client: self.client(key.clone(), shared.throttle.clone()),
+                    shared,
+                    metrics: self.metrics.clone(),
+                    id,
+                    list_max_age: self.config.list_max_age,
+                }))
             })
-            .clone()
+            .await
+            .cloned()
+    }
+
+    /// The shared state of instance `id`, made on first use.
+    fn shared(&self, id: &str, kind: InstanceKind) -> Arc<Shared> {
+        let mut instances = self.instances.lock().unwrap();
+        if let Some(shared) = instances.get(id).and_then(Weak::upgrade) {
+            return shared;
+        }
+        let shared = Arc::new(Shared {
+            throttle: Arc::new(Throttle::new(self.rate(kind))),
+            cache: ListCache::new(self.config.list_ttl, self.config.list_max_age),
+        });
+        instances.insert(id.to_string(), Arc::downgrade(&shared));
+        shared
+    }
+
+    /// Forget keys unused for the idle time (at most once a minute), and instances none of the
+    /// remaining keys use.
+    fn prune(&self) {
+        {
+            let mut last = self.last_prune.lock().unwrap();
+            if last.elapsed() < PRUNE_EVERY {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let idle = self.config.idle;
+        self.keys
+            .lock()
+            .unwrap()
+            .retain(|_, e| e.last_used.lock().unwrap().elapsed() < idle);
+        self.instances.lock().unwrap().retain(|_, w| w.strong_count() > 0);
+    }
+
+    /// How many keys and instances the pool holds.
+    pub fn sizes(&self) -> (usize, usize) {
+        let keys = self.keys.lock().unwrap().len();
+        let instances = self
+            .instances
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count();
+        (keys, instances)
+    }
+}
+
+/// How often [`ClerkPool::prune`] looks for idle keys.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{FakeClerk, FakeConfig};
+
+    async fn pool_for(fake: &FakeClerk, config: PoolConfig) -> ClerkPool {
+        let client = ClientConfig {
+            base_url: url::Url::parse(&fake.base_url()).unwrap(),
+            ..Default::default()
+        };
+        ClerkPool::new(PoolConfig { client, ..config }, Arc::new(Metrics::default()))
+    }
+
+    #[tokio::test]
+    async fn two_keys_of_one_instance_share_its_budget_and_list() {
+        let fake = FakeClerk::start(FakeConfig {
+            secret_keys: vec!["sk_test_one".into(), "sk_test_other".into()],
+            extra_keys: vec![("sk_test_second".into(), "sk_test_one".into())],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let pool = pool_for(&fake, PoolConfig::default()).await;
+        let a = pool.instance(SecretKey::new("sk_test_one")).await.unwrap();
+        let b = pool.instance(SecretKey::new("sk_test_second")).await.unwrap();
+        let other = pool.instance(SecretKey::new("sk_test_other")).await.unwrap();
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.id(), other.id());
+        assert!(
+            std::ptr::eq(a.throttle(), b.throttle()),
+            "two keys of one instance, two budgets"
+        );
+        assert!(!std::ptr::eq(a.throttle(), other.throttle()));
+        a.list_domains().await.unwrap();
+        b.list_domains().await.unwrap();
+        other.list_domains().await.unwrap();
+        // One list for the instance with two keys, one for the other.
+        assert_eq!(fake.stats().count("ListDomains"), 2);
+        assert_eq!(fake.stats().count("GetInstance"), 3);
+        assert_eq!(pool.sizes(), (3, 2));
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_is_asked_again() {
+        let fake = FakeClerk::start(FakeConfig::default()).await.unwrap();
+        let pool = pool_for(&fake, PoolConfig::default()).await;
+        let key = SecretKey::new("sk_test_not_yet");
+        assert_eq!(
+            pool.instance(key.clone()).await.err().and_then(|e| e.status()),
+            Some(401)
+        );
+        assert!(fake.add_key("sk_test_not_yet", "sk_test_fake"));
+        assert!(pool.instance(key).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_keys_and_their_instances_are_forgotten() {
+        let fake = FakeClerk::start(FakeConfig::default()).await.unwrap();
+        let config = PoolConfig {
+            idle: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let pool = pool_for(&fake, config).await;
+        drop(pool.instance(SecretKey::new("sk_test_fake")).await.unwrap());
+        assert_eq!(pool.sizes(), (1, 1));
+        tokio::time::advance(Duration::from_secs(121)).await;
+        // The next use of any key prunes.
+        let _ = pool.instance(SecretKey::new("sk_test_unknown")).await;
+        assert_eq!(pool.sizes(), (1, 0));
     }
 }

@@ -82,6 +82,8 @@ pub fn quota(rate: Rate) -> Quota {
 pub struct Throttle {
     limiter: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<Instant>>,
+    /// When a request last had to wait for a token: the instance's budget was all in use.
+    last_wait: Mutex<Option<Instant>>,
 }
 
 impl Throttle {
@@ -90,6 +92,7 @@ impl Throttle {
         Self {
             limiter: RateLimiter::direct(quota(rate)),
             paused_until: Mutex::new(None),
+            last_wait: Mutex::new(None),
         }
     }
 
@@ -100,8 +103,17 @@ impl Throttle {
         if let Some(left) = self.paused_for() {
             return Err(left);
         }
-        self.limiter.until_ready().await;
+        if self.limiter.check().is_err() {
+            *self.last_wait.lock().unwrap() = Some(start);
+            self.limiter.until_ready().await;
+        }
         Ok(start.elapsed())
+    }
+
+    /// Whether a request had to wait for the budget within the last `d` (the instance is
+    /// spending all of it).
+    pub fn busy_within(&self, d: Duration) -> bool {
+        self.last_wait.lock().unwrap().is_some_and(|at| at.elapsed() < d)
     }
 
     /// The rest of the current pause, if any.
@@ -185,6 +197,24 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(t.paused_for(), None);
         assert!(t.acquire().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn busy_means_a_request_waited_recently() {
+        // A burst of 1, then one request per 100 ms.
+        let t = Throttle::new(Rate {
+            requests: 2,
+            per: Duration::from_millis(200),
+        });
+        // The first token is free: not busy.
+        t.acquire().await.unwrap();
+        assert!(!t.busy_within(Duration::from_secs(60)));
+        // The second waits for the refill.
+        let waited = t.acquire().await.unwrap();
+        assert!(waited > Duration::from_millis(10), "{waited:?}");
+        assert!(t.busy_within(Duration::from_secs(60)));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!t.busy_within(Duration::from_millis(200)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -130,8 +130,8 @@ impl Context {
     }
 
     /// The Clerk instance `key` belongs to (its rate limiter and list cache are shared).
-    pub fn clerk(&self, key: SecretKey) -> Arc<ClerkInstance> {
-        self.pool.instance(key)
+    pub async fn clerk(&self, key: SecretKey) -> Result<Arc<ClerkInstance>, crate::clerk::ClerkError> {
+        self.pool.instance(key).await
     }
 
     /// Delay until the next steady-state resync. Resyncs are aligned to multiples of the period

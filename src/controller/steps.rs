@@ -79,8 +79,11 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, 
         .await
         .map_err(|e| Failure::credentials(&e))?;
     let production = secret_key.kind() == InstanceKind::Production;
-    let clerk = ctx.clerk(secret_key);
-    let instance_id = clerk.instance_id().await.map_err(|e| Failure::clerk(&e, None))?;
+    let clerk = ctx
+        .clerk(secret_key)
+        .await
+        .map_err(|e| Failure::clerk(&e, None))?;
+    let instance_id = clerk.id().to_string();
     let pinned = obj.status.as_ref().and_then(|s| s.instance_id.as_deref());
     if let Some(pinned) = pinned
         && pinned != instance_id

@@ -183,6 +183,9 @@ fn decide(state: &SharedState, op: &str, key: Option<&str>) -> Decision {
         };
     }
     let f = s.faults.clone();
+    // The instance's own key: every key of an instance shares its window, as Clerk counts.
+    let key = key.and_then(|k| s.canonical(k)).map(str::to_string);
+    let key = key.as_deref();
     let kind = key.and_then(|k| s.instances.get(k)).map(|i| i.kind);
     if f.rate_limit
         && let (Some(key), Some(kind)) = (key, kind)

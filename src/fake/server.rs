@@ -22,6 +22,8 @@ pub struct FakeConfig {
     pub listen: SocketAddr,
     /// One Clerk instance per key. `sk_live_...` keys are production instances.
     pub secret_keys: Vec<String>,
+    /// More keys of those instances: (new key, a key from `secret_keys`).
+    pub extra_keys: Vec<(String, String)>,
     /// Name of each instance's primary domain.
     pub primary_domain: String,
     /// Faults to inject from the start.
@@ -33,6 +35,7 @@ impl Default for FakeConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             secret_keys: vec!["sk_test_fake".into()],
+            extra_keys: vec![],
             primary_domain: "example.com".into(),
             faults: Default::default(),
         }
@@ -51,6 +54,14 @@ impl FakeClerk {
     pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
         let mut initial = State::new(&config.secret_keys, &config.primary_domain);
         initial.faults = config.faults.clone();
+        for (key, existing) in &config.extra_keys {
+            if !initial.add_key(key, existing) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "an extra key names an unknown key or reuses a known one",
+                ));
+            }
+        }
         let state = Arc::new(Mutex::new(initial));
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -88,16 +99,19 @@ impl FakeClerk {
     /// The domains of the instance that `key` belongs to.
     pub fn domains(&self, key: &str) -> Vec<Domain> {
         let s = self.state.lock().unwrap();
-        s.instances
-            .get(key)
-            .map(|i| i.domains.clone())
-            .unwrap_or_default()
+        s.instance(key).map(|i| i.domains.clone()).unwrap_or_default()
+    }
+
+    /// Give the instance of `existing` another secret key (as a second key made in Clerk's
+    /// dashboard). False when `existing` is unknown or `key` is taken.
+    pub fn add_key(&self, key: &str, existing: &str) -> bool {
+        self.state.lock().unwrap().add_key(key, existing)
     }
 
     /// Add a domain behind the operator's back (as the Clerk dashboard would).
     pub fn insert_domain(&self, key: &str, name: &str, proxy_url: Option<&str>) -> Domain {
         let mut s = self.state.lock().unwrap();
-        let inst = s.instances.get_mut(key).expect("known key");
+        let inst = s.instance_mut(key).expect("known key");
         let d = make_domain(inst, name, true, proxy_url.map(str::to_string));
         inst.domains.push(d.clone());
         d
@@ -107,7 +121,7 @@ impl FakeClerk {
     /// existed.
     pub fn modify_domain(&self, key: &str, id: &str, change: impl FnOnce(&mut Domain)) -> bool {
         let mut s = self.state.lock().unwrap();
-        let inst = s.instances.get_mut(key).expect("known key");
+        let inst = s.instance_mut(key).expect("known key");
         let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
             return false;
         };
@@ -121,7 +135,7 @@ impl FakeClerk {
     /// Delete a domain behind the operator's back. True when it existed.
     pub fn remove_domain(&self, key: &str, id: &str) -> bool {
         let mut s = self.state.lock().unwrap();
-        let inst = s.instances.get_mut(key).expect("known key");
+        let inst = s.instance_mut(key).expect("known key");
         let before = inst.domains.len();
         inst.domains.retain(|d| d.id != id);
         before != inst.domains.len()
@@ -156,7 +170,7 @@ impl FakeClerk {
     /// The latest proxy check of a domain, if one ran.
     pub fn proxy_check(&self, key: &str, domain_id: &str) -> Option<ProxyCheck> {
         let s = self.state.lock().unwrap();
-        s.instances.get(key)?.proxy_checks.get(domain_id).cloned()
+        s.instance(key)?.proxy_checks.get(domain_id).cloned()
     }
 }
 
@@ -197,7 +211,7 @@ fn with_instance<T: serde::Serialize>(
     f: impl FnOnce(&mut super::InstanceState) -> Result<T>,
 ) -> Response {
     let mut s = state.lock().unwrap();
-    let result = match bearer(headers).and_then(|k| s.instances.get_mut(k)) {
+    let result = match bearer(headers).and_then(|k| s.instance_mut(k)) {
         None => Err(ApiError::unauthorized()),
         Some(inst) => f(inst),
     };
@@ -446,7 +460,7 @@ async fn proxy_check(AxState(state): AxState<SharedState>, headers: HeaderMap, b
     let prepared = {
         let s = state.lock().unwrap();
         let rule = s.proxy_check_rule;
-        match bearer(&headers).and_then(|k| s.instances.get(k)) {
+        match bearer(&headers).and_then(|k| s.instance(k)) {
             None => Err(ApiError::unauthorized()),
             Some(inst) => validate_proxy_check(inst, &body).map(|(d, u)| (d, u, rule)),
         }
@@ -846,5 +860,41 @@ mod tests {
         assert!(log.iter().all(|r| r.operation == "ListDomains" && !r.is_write()));
         assert!(log.iter().all(|r| r.user_agent.starts_with("clerk-operator/")));
         assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+
+    #[tokio::test]
+    async fn a_second_key_is_the_same_instance_with_the_same_rate_limit() {
+        let (fake, first) = production().await;
+        assert!(fake.add_key("sk_live_second", "sk_live_fake"));
+        assert!(!fake.add_key("sk_live_second", "sk_live_fake"), "a key is reused");
+        assert!(
+            !fake.add_key("sk_live_third", "sk_live_nobody"),
+            "an unknown instance"
+        );
+        let second = client_for(&fake, "sk_live_second");
+        assert_eq!(
+            first.get_instance().await.unwrap().id,
+            second.get_instance().await.unwrap().id
+        );
+        let d = fake.insert_domain("sk_live_second", "a.example.com", None);
+        assert!(
+            first
+                .list_domains()
+                .await
+                .unwrap()
+                .data
+                .iter()
+                .any(|x| x.id == d.id)
+        );
+        // Both keys count against one window.
+        fake.set_faults(super::super::Faults {
+            rate_limit: true,
+            rate_limit_requests: Some(2),
+            ..Default::default()
+        });
+        first.list_domains().await.unwrap();
+        second.list_domains().await.unwrap();
+        assert_eq!(first.list_domains().await.unwrap_err().status(), Some(429));
+        assert_eq!(second.list_domains().await.unwrap_err().status(), Some(429));
     }
 }

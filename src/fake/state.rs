@@ -86,6 +86,9 @@ pub const REQUEST_LOG_LIMIT: usize = 100_000;
 #[derive(Debug, Default)]
 pub struct State {
     pub instances: BTreeMap<String, InstanceState>,
+    /// More keys of an existing instance: extra key -> the key the instance is stored under
+    /// (Clerk lets an instance have several secret keys; they share its rate limit).
+    pub aliases: BTreeMap<String, String>,
     pub stats: Stats,
     /// Every API request received, oldest first (at most [`REQUEST_LOG_LIMIT`]).
     pub requests: std::collections::VecDeque<RequestRecord>,
@@ -125,9 +128,41 @@ impl State {
         self.instances.insert(key.to_string(), inst);
     }
 
+    /// Give the instance of `existing` another secret key. False when `existing` is unknown or
+    /// `key` is already in use.
+    pub fn add_key(&mut self, key: &str, existing: &str) -> bool {
+        let Some(canonical) = self.canonical(existing).map(str::to_string) else {
+            return false;
+        };
+        if self.canonical(key).is_some() {
+            return false;
+        }
+        self.aliases.insert(key.to_string(), canonical);
+        true
+    }
+
+    /// The key an instance is stored under, for any of its keys; `None` for an unknown key.
+    pub fn canonical<'a>(&'a self, key: &'a str) -> Option<&'a str> {
+        if self.instances.contains_key(key) {
+            return Some(key);
+        }
+        self.aliases.get(key).map(String::as_str)
+    }
+
+    /// The instance any of its keys belongs to.
+    pub fn instance(&self, key: &str) -> Option<&InstanceState> {
+        self.instances.get(self.canonical(key)?)
+    }
+
+    /// The instance any of its keys belongs to, to change it.
+    pub fn instance_mut(&mut self, key: &str) -> Option<&mut InstanceState> {
+        let canonical = self.canonical(key)?.to_string();
+        self.instances.get_mut(&canonical)
+    }
+
     /// Append to the request log; `key` names the instance.
     pub fn log_request(&mut self, mut record: RequestRecord, key: Option<&str>) {
-        record.instance = key.and_then(|k| self.instances.get(k)).map(|i| i.id.clone());
+        record.instance = key.and_then(|k| self.instance(k)).map(|i| i.id.clone());
         if self.requests.len() >= REQUEST_LOG_LIMIT {
             self.requests.pop_front();
         }
