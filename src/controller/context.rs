@@ -4,7 +4,6 @@ use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::core::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,7 +66,7 @@ pub struct Context {
     /// Kubernetes client.
     pub client: Client,
     /// Publishes Events (events.k8s.io).
-    pub recorder: Recorder,
+    pub recorder: super::events::Recorder,
     /// Settings.
     pub config: Config,
     /// Prometheus metrics.
@@ -102,11 +101,7 @@ impl Context {
             made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
                 .ok()
         });
-        let reporter = Reporter {
-            controller: "clerk-operator".into(),
-            instance: config.instance.clone(),
-        };
-        let recorder = Recorder::new(client.clone(), reporter);
+        let recorder = super::events::Recorder::new(client.clone(), "clerk-operator", config.instance.clone());
         let (wake, wakeups) = futures::channel::mpsc::unbounded();
         Self {
             wake,
