@@ -63,19 +63,24 @@ impl std::fmt::Display for Rate {
     }
 }
 
-/// The token bucket for `rate`, shaped so that no window of length `rate.per` ever holds more
-/// than `rate.requests` requests (a burst of 1% plus a steady refill of the rest), since Clerk
-/// counts requests per window.
+/// How long after a window of Clerk's closes the next request is sent, at the steady pace:
+/// the jitter in arrival times that pacing absorbs. 50 ms is 0.5 % of Clerk's 10 s windows.
+pub const PACING_SLACK: Duration = Duration::from_millis(50);
+
+/// The token bucket for `rate`: no burst, one request every `(per + slack) / requests`, the
+/// slack being [`PACING_SLACK`] (at most `per`). Clerk counts requests per window of `per`;
+/// with this spacing a window that opens at any request holds at most `requests` of them even
+/// when their arrivals jitter by up to the slack, and a long burst at Clerk's limits takes only
+/// 0.5 % longer than the limit allows. (A burst allowance would cost as much steady rate.)
 pub fn quota(rate: Rate) -> Quota {
-    let burst = (rate.requests / 100).max(1);
-    let steady = (rate.requests - burst).max(1);
-    // Round the period up so rounding never lets an extra request into a window. With the
-    // window at most a day, period × burst (governor's bucket size) stays below a day.
-    let per = rate.per.min(Rate::MAX_PER).as_nanos();
-    let period = Duration::from_nanos(u64::try_from(per.div_ceil(u128::from(steady))).unwrap_or(u64::MAX));
+    let per = rate.per.min(Rate::MAX_PER);
+    let paced = per.saturating_add(PACING_SLACK.min(per));
+    // Round up so rounding never lets an extra request into a window.
+    let period = paced.as_nanos().div_ceil(u128::from(rate.requests.max(1)));
+    let period = Duration::from_nanos(u64::try_from(period).unwrap_or(u64::MAX));
     Quota::with_period(period.max(Duration::from_nanos(1)))
         .expect("non-zero period")
-        .allow_burst(NonZeroU32::new(burst).expect("burst >= 1"))
+        .allow_burst(NonZeroU32::MIN)
 }
 
 /// Pacing for one Clerk instance.
@@ -170,16 +175,25 @@ mod tests {
             },
         ] {
             let q = quota(rate);
-            let burst = q.burst_size().get() as f64;
-            let refill = rate.per.as_secs_f64() / q.replenish_interval().as_secs_f64();
+            assert_eq!(q.burst_size().get(), 1, "{rate}: no burst");
+            let period = q.replenish_interval().as_secs_f64();
+            let per = rate.per.as_secs_f64();
+            // A window opening at a request holds the requests sent within `per` of it.
+            let in_window = (per / period).ceil();
             assert!(
-                burst + refill <= rate.requests as f64 + 1e-6,
-                "{rate}: {burst} + {refill}"
+                in_window <= f64::from(rate.requests),
+                "{rate}: {in_window} in a window"
             );
+            // The next one comes at least the slack after the window closes...
+            let slack = period * f64::from(rate.requests) - per;
             assert!(
-                burst + refill >= rate.requests as f64 * 0.98,
-                "{rate} wastes capacity"
+                slack >= PACING_SLACK.as_secs_f64() * 0.999,
+                "{rate}: {slack} s of slack"
             );
+            // ...and, at Clerk's limits, no more than 0.6 % of the window after.
+            if rate.per >= Duration::from_secs(10) {
+                assert!(slack <= per * 0.006, "{rate} wastes capacity: {slack} s");
+            }
         }
     }
 

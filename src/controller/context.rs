@@ -101,7 +101,8 @@ impl Context {
             made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
                 .ok()
         });
-        let recorder = super::events::Recorder::new(client.clone(), "clerk-operator", config.instance.clone());
+        let recorder =
+            super::events::Recorder::new(client.clone(), "clerk-operator", config.instance.clone());
         let (wake, wakeups) = futures::channel::mpsc::unbounded();
         Self {
             wake,

@@ -87,9 +87,10 @@ impl Recorder {
             type_,
             reason: reason.to_string(),
             action: action.to_string(),
-            regarding: regarding.uid.clone().unwrap_or_else(|| {
-                format!("{namespace}/{}", regarding.name.as_deref().unwrap_or_default())
-            }),
+            regarding: regarding
+                .uid
+                .clone()
+                .unwrap_or_else(|| format!("{namespace}/{}", regarding.name.as_deref().unwrap_or_default())),
         };
         let now = Timestamp::now();
         let events: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
@@ -107,7 +108,10 @@ impl Recorder {
             let patch = serde_json::json!({
                 "series": EventSeries { count: s.count, last_observed_time: MicroTime(now) },
             });
-            match events.patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            match events
+                .patch(&s.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(_) => return Ok(()),
                 // The Event expired or was deleted: start a new series.
                 Err(kube::Error::Api(e)) if e.code == 404 => {}

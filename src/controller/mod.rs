@@ -36,6 +36,9 @@ use kube::{
 };
 use std::sync::Arc;
 
+/// `kubectl apply`'s record of the last applied object (read only by kubectl).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Resolves once `store` has completed its first list.
 pub async fn wait_synced<K: Clone + kube::Resource + 'static>(
     store: &Store<K>,
@@ -98,6 +101,7 @@ pub async fn run(
     // The cache holds every ClerkDomain for the life of the process: drop their managedFields
     // first. Those trees of small maps (one per field manager) were most of the operator's
     // memory at scale, and nothing here reads them (status is written by server-side apply).
+    // `kubectl apply`'s copy of the whole object in an annotation goes too.
     let (store, writer) = reflector::store();
     let mut watch = watcher::Config::default().any_semantic();
     if let Some(selector) = &ctx.config.selector {
@@ -105,6 +109,7 @@ pub async fn run(
     }
     let objects = watcher(api, watch).modify(|o: &mut ClerkDomain| {
         o.managed_fields_mut().clear();
+        o.annotations_mut().remove(LAST_APPLIED);
     });
     // The ownership index follows the same watch as the cache, event by event.
     let index_ctx = ctx.clone();

@@ -61,6 +61,7 @@ fn main() {
         converge_through_faults,
         call_budget,
         rate_limit_prevents_429,
+        two_keys_of_one_instance_share_its_budget,
         rate_limited_instance_does_not_starve_others,
         lost_create_then_rename_leaks_nothing,
         secret_is_read_only_when_it_changes,

@@ -149,6 +149,61 @@ pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()
     Ok(())
 }
 
+/// Two keys of one Clerk instance (the default key and a second key in a namespace's Secret)
+/// share the instance's budget, as Clerk counts it: at the instance's limit, no 429, and one
+/// lookup per key. With a budget per key each key would send the whole limit.
+pub async fn two_keys_of_one_instance_share_its_budget(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    const SECOND_KEY: &str = "sk_test_e2e_second_instance_second_key";
+    let rate = Rate {
+        requests: 10,
+        per: Duration::from_secs(1),
+    };
+    let opts = EnvOptions {
+        default_key: Some(TEST_KEY),
+        development_rate: Some(rate),
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "twokeys", opts).await?;
+    ensure!(env.fake.add_key(SECOND_KEY, TEST_KEY));
+    env.secret("second-key", "key", SECOND_KEY).await?;
+    env.fake.set_faults(Faults {
+        rate_limit: true,
+        rate_limit_requests: Some(10),
+        rate_limit_window_secs: Some(1),
+        ..Default::default()
+    });
+    let creates = (0..30).map(|i| {
+        let secret = if i % 2 == 0 {
+            "  secretRef:\n    name: second-key\n    key: key\n"
+        } else {
+            ""
+        };
+        env.create_owned(format!(
+            "{}{secret}",
+            manifest(&format!("d{i}"), &format!("d{i}.twokeys.example.com"))
+        ))
+    });
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    for i in 0..30 {
+        env.wait_ready(&format!("d{i}")).await?;
+    }
+    let stats = env.fake.stats();
+    let throttled: u64 = stats.requests.values().filter_map(|m| m.get(&429)).sum();
+    eprintln!(
+        "two_keys_of_one_instance_share_its_budget: {} requests, {throttled} answered 429: {:?}",
+        stats.total, stats.requests
+    );
+    ensure!(
+        throttled == 0,
+        "two keys of one instance went over its limit: {stats:?}"
+    );
+    ensure!(stats.count("AddDomain") == 30, "{stats:?}");
+    ensure!(stats.count("GetInstance") == 2, "one lookup per key: {stats:?}");
+    Ok(())
+}
+
 /// A create whose answer is lost, then a rename before the next successful look at Clerk: the
 /// domain created under the old name is found through `status.pendingDomain` and renamed, not
 /// leaked.
