@@ -17,7 +17,7 @@ mod support_contract;
 use clerk_operator::clerk::{
     ClerkClient, ClerkError, ClientConfig, CreateDomain, Domain, SecretKey, UpdateDomain,
 };
-use clerk_operator::fake::{FakeClerk, FakeConfig};
+use fake_clerk::{FakeClerk, FakeConfig};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};

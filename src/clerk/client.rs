@@ -498,7 +498,7 @@ mod tests {
     mod with_the_fake {
         use super::*;
         use crate::clerk::{CreateDomain, Rate, Throttle};
-        use crate::fake::{FakeClerk, FakeConfig, Faults, Scripted, ScriptedFault};
+        use fake_clerk::{FakeClerk, FakeConfig, Faults, Scripted, ScriptedFault};
 
         const KEY: &str = "sk_test_client";
 

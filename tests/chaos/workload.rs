@@ -1,12 +1,9 @@
 //! The seeded workload, the fault schedule, convergence and the final checks.
 
-use crate::controlplane::ControlPlane;
-use crate::cut_proxy::CutProxy;
 use crate::model::{self, Deleted, Hostile, Obj, Squat};
-use crate::operator_process::{OperatorOptions, OperatorProcess};
 use anyhow::{Context as _, bail, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{FakeClerk, FakeConfig, Faults, RequestRecord};
+use fake_clerk::{FakeClerk, FakeConfig, Faults, RequestRecord};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -18,6 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_kit::controlplane::ControlPlane;
+use test_kit::cut_proxy::CutProxy;
+use test_kit::operator_process::{OperatorOptions, OperatorProcess};
 
 /// One run's parameters.
 pub struct Config {
@@ -739,6 +739,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         std::fs::read_to_string(&cp.kubeconfig)?.replace(&cp.server, &format!("https://{}", proxy.addr())),
     )?;
     let opts = OperatorOptions {
+        binary: env!("CARGO_BIN_EXE_clerk-operator").into(),
         kubeconfig: cp.kubeconfig.clone(),
         clerk_api_url: fake.base_url(),
         secret_key: Some(keys[0].clone()),

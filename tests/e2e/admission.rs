@@ -4,10 +4,10 @@
 //! immutability rules reject or allow.
 
 use crate::basic::ns_yaml;
-use crate::support::*;
 use anyhow::bail;
 use futures::StreamExt as _;
 use std::sync::Arc;
+use test_kit::*;
 
 /// What `kubectl apply` of one step must do.
 #[derive(Clone, Copy, Debug)]

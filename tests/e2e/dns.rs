@@ -1,18 +1,18 @@
 //! DNS automation against the real apiserver: external-dns DNSEndpoints, DNS verification
 //! against a DNS server on loopback, and Clerk's proxy check.
 
-use crate::support::dns_server::DnsServer;
-use crate::support::real_dns::*;
-use crate::support::*;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
 use clerk_operator::dns::endpoint::DNSEndpoint;
-use clerk_operator::fake::ProxyCheckRule;
+use fake_clerk::ProxyCheckRule;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use test_kit::dns_server::DnsServer;
+use test_kit::real_dns::*;
+use test_kit::*;
 
 fn manifest(name: &str, spec: &str) -> String {
     format!(

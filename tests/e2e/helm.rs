@@ -2,11 +2,9 @@
 //! process with nothing but the chart's ServiceAccount token: the chart's RBAC is exactly enough,
 //! a missing rule is reported (not a crash), metrics are served, leader election fails over.
 
-use crate::support::operator_process::{OperatorOptions, OperatorProcess, parse_metrics, sum_samples};
-use crate::support::*;
 use anyhow::{Context as _, bail, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{FakeClerk, FakeConfig};
+use fake_clerk::{FakeClerk, FakeConfig};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
@@ -18,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_kit::operator_process::{OperatorOptions, OperatorProcess, parse_metrics, sum_samples};
+use test_kit::*;
 
 /// The chart in this repository.
 fn chart_dir() -> PathBuf {
@@ -196,7 +196,7 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     // Every flag the chart passes exists (clap rejects unknown flags): parse them with --help
     // appended, which exits 0 only when everything before it parsed.
     let args: Vec<String> = serde_json::from_value(c["args"].clone())?;
-    let out = Command::new(OperatorProcess::binary())
+    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
         .args(&args)
         .arg("--help")
         .env_clear()
@@ -377,6 +377,7 @@ impl Release {
     /// identity and Lease, the default key, watching `app_ns`.
     pub fn operator(&self, identity: &str, leader_elect: bool) -> OperatorOptions {
         OperatorOptions {
+            binary: env!("CARGO_BIN_EXE_clerk-operator").into(),
             kubeconfig: self.kubeconfig.clone(),
             clerk_api_url: self.fake.base_url(),
             secret_key: Some(LIVE_KEY.into()),

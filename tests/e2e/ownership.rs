@@ -2,16 +2,16 @@
 //! domain it owns (instance ID + domain ID), and no tenant can hijack, rename, delete or stall
 //! another tenant's domain.
 
-use crate::support::*;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{Faults, Scripted, ScriptedFault};
+use fake_clerk::{Faults, Scripted, ScriptedFault};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use test_kit::*;
 
 fn manifest(name: &str, spec: &str) -> String {
     format!(
@@ -431,8 +431,8 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
 /// Invariant 9: the operator never overwrites or deletes a DNSEndpoint it did not create.
 pub async fn foreign_dnsendpoint_is_left_alone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     {
-        let _lock = crate::support::real_dns::EXTERNAL_DNS_CRD.lock().await;
-        crate::support::real_dns::install_external_dns_crd(&cp)?;
+        let _lock = test_kit::real_dns::EXTERNAL_DNS_CRD.lock().await;
+        test_kit::real_dns::install_external_dns_crd(&cp)?;
     }
     let env = TestEnv::start(cp.clone(), "own-dns", Default::default()).await?;
     let foreign = format!(

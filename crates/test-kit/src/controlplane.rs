@@ -25,7 +25,7 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CLERK_OPERATOR_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::repo_root();
     let out = Command::new("bash")
         .arg(root.join("hack/envtest.sh"))
         .stderr(Stdio::inherit())
@@ -53,15 +53,7 @@ pub fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Child {
         .stdin(Stdio::null())
         .stdout(logf.try_clone().unwrap())
         .stderr(logf);
-    #[cfg(target_os = "linux")]
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        // Die with the test process even if it is killed before Drop runs.
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    crate::process::die_with_parent(&mut cmd);
     cmd.spawn()
         .unwrap_or_else(|e| panic!("start {name} ({}): {e}", bin.display()))
 }
@@ -251,7 +243,7 @@ impl ControlPlane {
 
     /// Apply the committed CRDs and wait until they are served.
     pub fn install_crds(&self) {
-        let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        let crds = crate::repo_root().join("crds");
         let out = self.kubectl(&["apply", "--server-side", "-f", crds.to_str().unwrap()]);
         assert!(
             out.status.success(),

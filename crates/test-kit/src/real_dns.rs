@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// TSIG key name that `hack/bind.sh serve` generates and grants updates to.
 pub const TSIG_KEY_NAME: &str = "externaldns-key";
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+fn repo() -> PathBuf {
+    crate::repo_root()
 }
 
 /// The last line of what a `hack/*.sh` script prints (its output dir), building when needed.

@@ -32,10 +32,7 @@ impl Verdict {
     }
 }
 
-/// The repository root.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use crate::repo_root;
 
 /// Where `kstatus` and `argolua` are: `CLERK_OPERATOR_HEALTH_BIN_DIR`, else what
 /// `hack/health.sh` prints (it builds them on first use).

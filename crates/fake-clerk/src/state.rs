@@ -1,5 +1,5 @@
 use super::names::new_id;
-use crate::clerk::{CnameTarget, Domain, InstanceKind, ProxyCheck, SecretKey};
+use clerk_model::{CnameTarget, Domain, InstanceKind, ProxyCheck, SecretKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -1,30 +1,41 @@
-//! Test harness: a real control plane, an embedded fake Clerk and the controller, per test
-//! namespace.
-#![allow(dead_code)]
+//! The test kit of clerk-operator (not published): a real control plane, an embedded fake
+//! Clerk and the controller per test namespace ([`TestEnv`]), the operator as a process
+//! ([`operator_process`]), processes with their logs and resource usage ([`process`]), a
+//! loopback cut proxy, a test DNS server, the real DNS chain (external-dns + BIND) and the
+//! GitOps health tools. The e2e, chaos, DNS and health tests, the bench and
+//! `examples/local-cluster.rs` use it.
 
 pub mod controlplane;
 pub mod cut_proxy;
 pub mod dns_server;
 pub mod health;
 pub mod operator_process;
+pub mod process;
 pub mod real_dns;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
 use clerk_operator::clerk::{ClientConfig, PoolConfig, SecretKey};
 use clerk_operator::controller::{self, Config};
-use clerk_operator::fake::{FakeClerk, FakeConfig};
 use clerk_operator::http::Health;
 use clerk_operator::metrics::Metrics;
 pub use controlplane::ControlPlane;
+use fake_clerk::{FakeClerk, FakeConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The repository root (this crate is `crates/test-kit`).
+pub fn repo_root() -> PathBuf {
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    kit.parent().and_then(Path::parent).unwrap_or(kit).to_path_buf()
+}
 
 /// Production key of the fake's first instance.
 pub const LIVE_KEY: &str = "sk_live_e2e_first_instance_0001";

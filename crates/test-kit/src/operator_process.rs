@@ -3,13 +3,16 @@
 
 use anyhow::{Context as _, bail};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How to start one operator process.
 #[derive(Clone, Debug, Default)]
 pub struct OperatorOptions {
+    /// The `clerk-operator` binary: `env!("CARGO_BIN_EXE_clerk-operator")` in an integration
+    /// test of the operator crate (cargo builds it for them).
+    pub binary: PathBuf,
     /// Kubeconfig the process authenticates with.
     pub kubeconfig: PathBuf,
     /// Clerk base URL (the fake's).
@@ -37,11 +40,6 @@ pub struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    /// The operator binary cargo built for the integration tests.
-    pub fn binary() -> &'static Path {
-        Path::new(env!("CARGO_BIN_EXE_clerk-operator"))
-    }
-
     /// Start the operator with a clean environment (nothing of the test's leaks in), JSON logs
     /// at debug level for this crate, and the HTTP server on a free loopback port.
     pub fn spawn(opts: &OperatorOptions) -> anyhow::Result<Self> {
@@ -71,7 +69,7 @@ impl OperatorProcess {
             args.push(format!("--lease-grace={}s", grace.as_secs()));
         }
         args.extend(opts.extra_args.iter().cloned());
-        let mut cmd = Command::new(Self::binary());
+        let mut cmd = Command::new(&opts.binary);
         cmd.args(&args)
             .env_clear()
             .env("POD_NAME", &opts.identity)
@@ -82,18 +80,10 @@ impl OperatorProcess {
         if let Some(key) = &opts.secret_key {
             cmd.env("CLERK_SECRET_KEY", key);
         }
-        #[cfg(target_os = "linux")]
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            // Die with the test process even if it is killed before Drop runs.
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        crate::process::die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
-            .with_context(|| format!("start {}", Self::binary().display()))?;
+            .with_context(|| format!("start {}", opts.binary.display()))?;
         Ok(Self {
             identity: opts.identity.clone(),
             child,

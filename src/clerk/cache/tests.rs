@@ -1,6 +1,6 @@
 use super::*;
 use crate::clerk::{ClientConfig, SecretKey};
-use crate::fake::{FakeClerk, FakeConfig};
+use fake_clerk::{FakeClerk, FakeConfig};
 use std::sync::Arc;
 
 const KEY: &str = "sk_live_cache_test";
@@ -78,7 +78,7 @@ async fn own_writes_update_the_cached_list() {
 #[tokio::test]
 async fn a_list_racing_a_create_still_shows_the_created_domain() {
     let (fake, client) = setup().await;
-    fake.set_faults(crate::fake::Faults {
+    fake.set_faults(fake_clerk::Faults {
         latency_ms: 300,
         latency_min_ms: 300,
         ..Default::default()
@@ -104,7 +104,7 @@ async fn a_list_racing_a_create_still_shows_the_created_domain() {
 #[tokio::test]
 async fn a_list_in_flight_when_invalidated_is_not_reused() {
     let (fake, client) = setup().await;
-    fake.set_faults(crate::fake::Faults {
+    fake.set_faults(fake_clerk::Faults {
         latency_ms: 300,
         latency_min_ms: 300,
         ..Default::default()
@@ -119,7 +119,7 @@ async fn a_list_in_flight_when_invalidated_is_not_reused() {
     let d = fake.insert_domain(KEY, "lost.example.com", None);
     cache.invalidate();
     let _ = reader.await.unwrap();
-    fake.set_faults(crate::fake::Faults::default());
+    fake.set_faults(fake_clerk::Faults::default());
     let (list, hit) = cache.get(&client).await.unwrap();
     assert!(!hit, "served a list read before the invalidation");
     assert!(list.iter().any(|x| x.id == d.id));

@@ -1,8 +1,10 @@
 //! `fake-clerk`: a stateful fake of Clerk's Backend API domain endpoints for local runs and CI.
 
 use clap::Parser;
-use clerk_operator::fake::{FakeClerk, FakeConfig, Faults};
+use fake_clerk::{FakeClerk, FakeConfig, Faults};
 use std::net::SocketAddr;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing_subscriber::EnvFilter;
 
 /// Serve a fake Clerk Backend API (domains and instance endpoints) under /v1.
 #[derive(Parser, Debug)]
@@ -63,7 +65,12 @@ fn parse_rate(s: &str) -> Result<(u16, f64), String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    clerk_operator::telemetry::init(clerk_operator::telemetry::LogFormat::Text, "info")?;
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new("info"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let args = Args::parse();
     let fake = FakeClerk::start(FakeConfig {
         listen: args.listen,
@@ -85,6 +92,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     tracing::info!(base_url = %fake.base_url(), "fake Clerk listening");
     println!("{}", fake.base_url());
-    clerk_operator::telemetry::shutdown_signal().await;
+    shutdown_signal().await?;
     Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }

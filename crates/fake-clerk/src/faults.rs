@@ -3,7 +3,6 @@
 
 use super::errors::ApiError;
 use super::state::SharedState;
-use crate::clerk::InstanceKind;
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
@@ -11,6 +10,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use clerk_model::InstanceKind;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

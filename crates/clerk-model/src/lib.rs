@@ -1,6 +1,10 @@
 //! Wire types of Clerk's Backend API, as in its OpenAPI spec. Decoding is lenient: unknown fields
 //! are ignored and optional or nullable fields may be missing, since SDKs and the spec disagree.
+//! Shared by the operator's client (`clerk_operator::clerk`) and the fake Clerk (`fake-clerk`).
 
+mod key;
+
+pub use key::{InstanceKind, SecretKey};
 use serde::{Deserialize, Serialize};
 
 /// A domain of a Clerk instance (`object: domain`).
