@@ -15,6 +15,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
+mod domains;
+mod proxy_check;
+
+use domains::{add_domain, delete_domain, update_domain};
+use proxy_check::proxy_check;
+
 /// How to start a fake.
 #[derive(Clone, Debug)]
 pub struct FakeConfig {
@@ -209,6 +215,31 @@ fn with_instance<T: serde::Serialize>(
     resp
 }
 
+fn parse_object(body: &Bytes) -> Result<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_request",
+            "malformed request",
+            "The request body could not be parsed as a JSON object.",
+        )),
+    }
+}
+
+fn string_field(m: &Map<String, Value>, name: &'static str) -> Result<Option<Option<String>>> {
+    match m.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
+        Some(_) => Err(ApiError::invalid(
+            "form_param_type_invalid",
+            name,
+            format!("{name} must be a string"),
+        )),
+    }
+}
+
 /// The secret key a request authenticates with.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -240,338 +271,6 @@ async fn get_instance(AxState(state): AxState<SharedState>, headers: HeaderMap) 
             workspace_id: None,
         })
     })
-}
-
-fn parse_object(body: &Bytes) -> Result<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_request",
-            "malformed request",
-            "The request body could not be parsed as a JSON object.",
-        )),
-    }
-}
-
-fn string_field(m: &Map<String, Value>, name: &'static str) -> Result<Option<Option<String>>> {
-    match m.get(name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(ApiError::invalid(
-            "form_param_type_invalid",
-            name,
-            format!("{name} must be a string"),
-        )),
-    }
-}
-
-fn check_name(kind: InstanceKind, name: &str) -> Result<()> {
-    valid_domain_name(name, kind == InstanceKind::Development)
-        .map_err(|msg| ApiError::invalid("form_param_format_invalid", "name", msg))
-}
-
-fn check_proxy(kind: InstanceKind, proxy: &str) -> Result<()> {
-    if kind == InstanceKind::Development {
-        return Err(ApiError::invalid(
-            "form_param_value_invalid",
-            "proxy_url",
-            "proxy_url can only be set for production instances",
-        ));
-    }
-    valid_proxy_url(proxy).map_err(|msg| ApiError::invalid("form_param_format_invalid", "proxy_url", msg))
-}
-
-fn name_taken(inst: &super::InstanceState, name: &str, except: Option<&str>) -> Result<()> {
-    if inst
-        .domains
-        .iter()
-        .any(|d| d.name == name && Some(d.id.as_str()) != except)
-    {
-        return Err(ApiError::invalid(
-            "form_identifier_exists",
-            "name",
-            format!("A domain named {name} already exists for this instance."),
-        ));
-    }
-    Ok(())
-}
-
-async fn add_domain(AxState(state): AxState<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    with_instance(&state, &headers, "AddDomain", |inst| {
-        let m = parse_object(&body)?;
-        let name = match string_field(&m, "name")? {
-            Some(Some(n)) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "form_param_missing",
-                    "name",
-                    "name is required",
-                ));
-            }
-        };
-        match m.get("is_satellite") {
-            Some(Value::Bool(true)) => {}
-            None => {
-                return Err(ApiError::invalid(
-                    "form_param_missing",
-                    "is_satellite",
-                    "is_satellite is required",
-                ));
-            }
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "form_param_value_invalid",
-                    "is_satellite",
-                    "Only satellite domains can be added: is_satellite must be true",
-                ));
-            }
-        }
-        let proxy = string_field(&m, "proxy_url")?.flatten().filter(|p| !p.is_empty());
-        check_name(inst.kind, &name)?;
-        if let Some(p) = &proxy {
-            check_proxy(inst.kind, p)?;
-        }
-        name_taken(inst, &name, None)?;
-        let d = make_domain(inst, &name, true, proxy);
-        inst.domains.push(d.clone());
-        inst.journal.push((
-            jiff::Timestamp::now(),
-            format!("created {} {} proxy={:?}", d.id, d.name, d.proxy_url),
-        ));
-        Ok(d)
-    })
-}
-
-async fn update_domain(
-    AxState(state): AxState<SharedState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    with_instance(&state, &headers, "UpdateDomain", |inst| {
-        let m = parse_object(&body)?;
-        if let Some(unknown) = m
-            .keys()
-            .find(|k| !["name", "proxy_url", "is_secondary"].contains(&k.as_str()))
-        {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "form_param_unknown",
-                "is unknown",
-                format!("{unknown} is not a valid parameter for this request."),
-            ));
-        }
-        let name = string_field(&m, "name")?.flatten();
-        let proxy = string_field(&m, "proxy_url")?;
-        let secondary = match m.get("is_secondary") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "form_param_type_invalid",
-                    "is_secondary",
-                    "is_secondary must be a boolean",
-                ));
-            }
-        };
-        let kind = inst.kind;
-        let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
-            return Err(ApiError::not_found());
-        };
-        if let Some(n) = &name {
-            check_name(kind, n)?;
-            name_taken(inst, n, Some(&id))?;
-        }
-        if let Some(Some(p)) = &proxy
-            && !p.is_empty()
-        {
-            check_proxy(kind, p)?;
-        }
-        let mut d = inst.domains[idx].clone();
-        if let Some(n) = name {
-            d.name = n;
-        }
-        if let Some(p) = proxy {
-            d.proxy_url = p.filter(|p| !p.is_empty());
-        }
-        if let Some(s) = secondary {
-            inst.secondary.insert(d.id.clone(), s);
-        }
-        describe(inst, &mut d);
-        inst.domains[idx] = d.clone();
-        inst.journal.push((
-            jiff::Timestamp::now(),
-            format!("updated {} {} proxy={:?}", d.id, d.name, d.proxy_url),
-        ));
-        Ok(d)
-    })
-}
-
-async fn delete_domain(
-    AxState(state): AxState<SharedState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    with_instance(&state, &headers, "DeleteDomain", |inst| {
-        let Some(idx) = inst.domains.iter().position(|d| d.id == id) else {
-            return Err(ApiError::not_found());
-        };
-        if !inst.domains[idx].is_satellite {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "operation_not_allowed",
-                "operation not allowed",
-                "The primary domain of an instance cannot be deleted.",
-            ));
-        }
-        let d = inst.domains.remove(idx);
-        inst.secondary.remove(&d.id);
-        inst.journal
-            .push((jiff::Timestamp::now(), format!("deleted {} {}", d.id, d.name)));
-        Ok(DeletedObject {
-            object: "domain".into(),
-            id: Some(d.id),
-            deleted: true,
-        })
-    })
-}
-
-const VERIFY_PROXY: &str = "VerifyDomainProxy";
-
-/// `POST /proxy_checks`. Validation happens under the lock; the probe (if the rule asks for one)
-/// runs without it; the result is then stored as the domain's latest check.
-async fn proxy_check(AxState(state): AxState<SharedState>, headers: HeaderMap, body: Bytes) -> Response {
-    let prepared = {
-        let s = state.lock().unwrap();
-        let rule = s.proxy_check_rule;
-        match bearer(&headers).and_then(|k| s.instances.get(k)) {
-            None => Err(ApiError::unauthorized()),
-            Some(inst) => validate_proxy_check(inst, &body).map(|(d, u)| (d, u, rule)),
-        }
-    };
-    let (domain_id, proxy_url, rule) = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            let resp = e.into_response();
-            state.lock().unwrap().record(VERIFY_PROXY, resp.status().as_u16());
-            return resp;
-        }
-    };
-    let successful = match rule {
-        ProxyCheckRule::AlwaysSucceed => true,
-        ProxyCheckRule::AlwaysFail => false,
-        ProxyCheckRule::Probe => probe(&proxy_url).await,
-    };
-    with_instance(&state, &headers, VERIFY_PROXY, |inst| {
-        if !inst.domains.iter().any(|d| d.id == domain_id) {
-            return Err(unknown_domain(&domain_id));
-        }
-        let now = jiff::Timestamp::now().as_millisecond();
-        let check = match inst.proxy_checks.remove(&domain_id) {
-            Some(old) => ProxyCheck {
-                last_run_at: Some(now),
-                proxy_url,
-                successful,
-                updated_at: now,
-                ..old
-            },
-            None => ProxyCheck {
-                object: "proxy_check".into(),
-                id: super::names::new_id("prxc"),
-                domain_id: domain_id.clone(),
-                last_run_at: Some(now),
-                proxy_url,
-                successful,
-                created_at: now,
-                updated_at: now,
-            },
-        };
-        inst.proxy_checks.insert(domain_id, check.clone());
-        Ok(check)
-    })
-}
-
-/// Check a proxy check request as Clerk would: both fields present, a production instance, an
-/// https URL (plain http is let through for loopback hosts only, so tests can run a local
-/// proxy; real Clerk would refuse it) and a domain of this instance.
-fn validate_proxy_check(inst: &super::InstanceState, body: &Bytes) -> Result<(String, String)> {
-    let m = parse_object(body)?;
-    let domain_id = match string_field(&m, "domain_id")?.flatten() {
-        Some(d) if !d.is_empty() => d,
-        _ => {
-            return Err(ApiError::invalid(
-                "form_param_missing",
-                "domain_id",
-                "domain_id is required",
-            ));
-        }
-    };
-    let proxy_url = match string_field(&m, "proxy_url")?.flatten() {
-        Some(p) if !p.is_empty() => p,
-        _ => {
-            return Err(ApiError::invalid(
-                "form_param_missing",
-                "proxy_url",
-                "proxy_url is required",
-            ));
-        }
-    };
-    if inst.kind == InstanceKind::Development {
-        return Err(ApiError::invalid(
-            "form_param_value_invalid",
-            "proxy_url",
-            "proxy checks are only available for production instances",
-        ));
-    }
-    if !loopback_http(&proxy_url) {
-        valid_proxy_url(&proxy_url)
-            .map_err(|msg| ApiError::invalid("form_param_format_invalid", "proxy_url", msg))?;
-    }
-    if !inst.domains.iter().any(|d| d.id == domain_id) {
-        return Err(unknown_domain(&domain_id));
-    }
-    Ok((domain_id, proxy_url))
-}
-
-/// The spec lists only 400 and 422 for this endpoint, so an unknown domain is a 422.
-fn unknown_domain(id: &str) -> ApiError {
-    ApiError::invalid(
-        "resource_not_found",
-        "domain_id",
-        format!("No domain with ID {id} was found for this instance."),
-    )
-}
-
-fn loopback_http(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| {
-        u.scheme() == "http"
-            && match u.host() {
-                Some(url::Host::Domain(d)) => d == "localhost",
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                None => false,
-            }
-    })
-}
-
-/// GET `url` with a short timeout, accepting any certificate: true when it answers below 500.
-async fn probe(url: &str) -> bool {
-    crate::install_crypto_provider();
-    let client = match reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .connect_timeout(std::time::Duration::from_secs(2))
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-    {
-        Ok(c) => c,
-        Err(_) => return false,
-    };
-    match client.get(url).send().await {
-        Ok(resp) => resp.status().as_u16() < 500,
-        Err(_) => false,
-    }
 }
 
 async fn get_proxy_check_rule(AxState(state): AxState<SharedState>) -> Json<ProxyCheckRule> {
