@@ -9,22 +9,30 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 FROM ${RUST_IMAGE} AS builder
 WORKDIR /src
 
-# 1. Dependencies only: the real manifests with dummy sources, so this (slow) layer is reused
-#    until Cargo.toml or Cargo.lock change.
+# 1. Dependencies only: the real manifests of the workspace with dummy sources, so this (slow)
+#    layer is reused until a Cargo.toml or Cargo.lock changes. The operator links only
+#    crates/clerk-model; the other members (fake-clerk, test-kit) are here for cargo to read
+#    the workspace and are never built.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src/bin \
+COPY crates/clerk-model/Cargo.toml crates/clerk-model/
+COPY crates/fake-clerk/Cargo.toml crates/fake-clerk/
+COPY crates/test-kit/Cargo.toml crates/test-kit/
+RUN mkdir -p src crates/clerk-model/src crates/fake-clerk/src crates/test-kit/src \
  && echo 'fn main() {}' > src/main.rs \
- && echo 'fn main() {}' > src/bin/fake-clerk.rs \
- && touch src/lib.rs \
- && cargo build --locked --release --bin clerk-operator \
- && rm -rf src target/release/clerk-operator* \
+ && echo 'fn main() {}' > crates/fake-clerk/src/main.rs \
+ && touch src/lib.rs crates/clerk-model/src/lib.rs crates/fake-clerk/src/lib.rs crates/test-kit/src/lib.rs \
+ && cargo build --locked --release -p clerk-operator --bin clerk-operator \
+ && rm -rf src crates/clerk-model/src target/release/clerk-operator* \
       target/release/deps/clerk_operator-* target/release/deps/libclerk_operator-* \
-      target/release/.fingerprint/clerk-operator-*
+      target/release/.fingerprint/clerk-operator-* \
+      target/release/deps/clerk_model-* target/release/deps/libclerk_model-* \
+      target/release/.fingerprint/clerk-model-*
 
-# 2. The operator itself.
+# 2. The operator itself (and the wire model it shares with the fake).
 COPY src ./src
-RUN touch src/main.rs src/lib.rs \
- && cargo build --locked --release --bin clerk-operator \
+COPY crates/clerk-model/src ./crates/clerk-model/src
+RUN touch src/main.rs src/lib.rs crates/clerk-model/src/lib.rs \
+ && cargo build --locked --release -p clerk-operator --bin clerk-operator \
  && install -D -m 0755 target/release/clerk-operator /out/clerk-operator
 
 FROM ${RUNTIME_IMAGE}

@@ -22,10 +22,10 @@ help:
 	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
 
 build:
-	$(CARGO) build --locked --bins
+	$(CARGO) build --locked --workspace --bins
 
 release:
-	$(CARGO) build --locked --release --bins
+	$(CARGO) build --locked --release --workspace --bins
 
 # Control plane binaries, built from Go modules into ~/.cache/clerk-operator (or KUBEBUILDER_ASSETS).
 tools:
@@ -98,16 +98,16 @@ chart-check:
 	echo "chart-check: lint, templates, RBAC and CRD are fine"
 
 fmt:
-	$(CARGO) fmt
+	$(CARGO) fmt --all
 
 fmt-check:
-	$(CARGO) fmt --check
+	$(CARGO) fmt --all --check
 
 clippy:
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --locked --lib --bins
+	$(CARGO) test --locked --workspace --lib --bins
 
 e2e: tools health-tools dns-tools
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
@@ -124,7 +124,7 @@ sdk-test:
 contract:
 	PRISM_BIN="$$(bash hack/prism.sh | tail -n1)" $(CARGO) test --locked --test contract
 
-# Benchmarks (examples/bench.rs): real control plane, fake-clerk and the operator as processes.
+# Benchmarks (examples/bench/): real control plane, fake-clerk and the operator as processes.
 # `make bench` (release; BENCH_SCALE=10000 adds the 10,000-object memory run) writes BENCHMARKS.md;
 # `make bench-smoke` (50 objects, 10 trials) only checks that it runs and everything gets Ready.
 .PHONY: bench bench-smoke
@@ -195,7 +195,7 @@ argocd-cm:
 # Go tests of the helpers, health_test.yaml with argolua (with and without Lua's standard
 # libraries), kstatus_test.yaml with kstatus (every testdata object must be in both tables), and
 # the argocd-cm patch: as `make argocd-cm` writes it, and its Lua parsed back equal to health.lua;
-# then tests/health.rs runs the Rust helper of the e2e tests (tests/support/health.rs) on them.
+# then tests/health.rs runs the Rust helper of the e2e tests (test_kit::health) on them.
 health-check:
 	@set -euo pipefail; \
 	bin="$$(bash hack/health.sh | tail -n1)"; \
@@ -209,7 +209,7 @@ health-check:
 	$(argocd_cm) | diff -u $(ARGOCD_CM) - >&2 \
 	  || { echo "health-check: $(ARGOCD_CM) is stale: run 'make argocd-cm' and commit the result" >&2; exit 1; }; \
 	"$$bin/argolua" cm-check $(ARGOCD_CM) $(ARGOCD_CM_KEY) $(ARGOCD_DIR)/health.lua; \
-	echo "health-check: the e2e helper tests/support/health.rs on the same tables"; \
+	echo "health-check: the e2e helper test_kit::health on the same tables"; \
 	CLERK_OPERATOR_HEALTH_BIN_DIR="$$bin" $(CARGO) test --locked --test health
 
 test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract e2e chaos-smoke bench-smoke e2e-node

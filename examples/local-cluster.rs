@@ -3,15 +3,11 @@
 //! Writes the admin kubeconfig to the path given as the first argument, prints `ready`, and
 //! runs until SIGINT/SIGTERM.
 
-#[allow(dead_code)]
-#[path = "../tests/support/controlplane.rs"]
-mod controlplane;
-
 fn main() {
     let out = std::env::args()
         .nth(1)
         .expect("usage: local-cluster KUBECONFIG_PATH");
-    let cp = controlplane::ControlPlane::start();
+    let cp = test_kit::ControlPlane::start();
     cp.install_crds();
     std::fs::copy(&cp.kubeconfig, &out).expect("write kubeconfig");
     println!("ready {}", cp.server);

@@ -3,7 +3,7 @@
 # into the project cache for the DNS e2e test and `make demo`. Nothing is installed on the
 # system: the .debs are fetched with `apt-get download` and unpacked with `dpkg -x`, so no
 # service is started and nothing listens on port 53. The tests start named themselves, on a
-# free loopback port, through `hack/bind.sh serve` (tests/support/real_dns.rs, hack/demo.sh).
+# free loopback port, through `hack/bind.sh serve` (crates/test-kit/src/real_dns.rs, hack/demo.sh).
 #
 # Usage:
 #   hack/bind.sh [install]   ensure BIND is unpacked; print the dir of its wrappers (named, dig,

@@ -18,7 +18,7 @@ for d in json.load(sys.stdin)["data"]:
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 say "Building the operator, the fake Clerk and the local control plane launcher (cargo)"
-cargo build --locked --bins --example local-cluster
+cargo build --locked --workspace --bins --example local-cluster
 BIN_DIR=$(bash hack/envtest.sh | tail -n1)
 KUBECTL="$BIN_DIR/kubectl"
 say "external-dns (built from its Go module) and BIND 9 (unpacked from Debian's packages)"

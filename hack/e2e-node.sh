@@ -48,7 +48,7 @@ outer() {
   image=$(bash "$HACK_DIR/image.sh" build | tail -n1)
   pause=$(bash "$HACK_DIR/image.sh" pause | tail -n1)
   log "building fake-clerk"
-  (cd "$REPO_DIR" && "${CARGO:-cargo}" build --locked -q --bin fake-clerk)
+  (cd "$REPO_DIR" && "${CARGO:-cargo}" build --locked -q -p fake-clerk --bin fake-clerk)
   local fake_bin
   fake_bin="$(cd "$REPO_DIR" && "${CARGO:-cargo}" metadata --format-version 1 --no-deps | jq -r .target_directory)/debug/fake-clerk"
   is_exe "$fake_bin" || die "no $fake_bin"

@@ -234,6 +234,9 @@ rust_base() {
   log "tagged $name"
 }
 
+# The build context that .dockerignore lets in (keep the two in step).
+CONTEXT=(Cargo.toml Cargo.lock src crates/clerk-model crates/fake-clerk/Cargo.toml crates/test-kit/Cargo.toml)
+
 # What the image is made of: the build context the .dockerignore lets in, the Dockerfile, the
 # build arguments that change the result, and the two base images. The exported archive is reused
 # while this key is unchanged (the revision label then names the commit it was built from).
@@ -244,7 +247,7 @@ image_key() {
   {
     echo "recipe=$RECIPE version=$VERSION"
     cat "$REPO_DIR/Dockerfile" "$REPO_DIR/.dockerignore"
-    (cd "$REPO_DIR" && find Cargo.toml Cargo.lock src -type f | LC_ALL=C sort | xargs sha256sum)
+    (cd "$REPO_DIR" && find "${CONTEXT[@]}" -type f | LC_ALL=C sort | xargs sha256sum)
     cat "$IMG_DIR/.stamp-${RUNTIME_NAME//[\/:]/_}" "$IMG_DIR/.stamp-${RUST_NAME//[\/:]/_}"
   } | sha256sum | cut -c1-32
 }
@@ -266,7 +269,7 @@ build_image() {
   # applies to the committed image whatever the cache holds.
   local rev
   rev=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)
-  if [[ "$rev" != unknown ]] && ! git -C "$REPO_DIR" diff --quiet HEAD -- Dockerfile Cargo.toml Cargo.lock src 2>/dev/null; then
+  if [[ "$rev" != unknown ]] && ! git -C "$REPO_DIR" diff --quiet HEAD -- Dockerfile "${CONTEXT[@]}" 2>/dev/null; then
     rev="$rev-dirty"
   fi
   log "buildah build of $REPO_DIR/Dockerfile -> $IMAGE (revision $rev); a cold build compiles the release binary (~10-20 min on 2 busy cores), a warm one reuses the cached layers"

@@ -14,7 +14,7 @@
 #   PYTHON                interpreter to create the venv with (default: python3; needs >= 3.10)
 #   CARGO                 cargo command (default: cargo)
 #   FAKE_CLERK_BIN        a fake-clerk binary to test as it is (default: target/debug/fake-clerk,
-#                         built with `cargo build --locked --bin fake-clerk` when missing or
+#                         built with `cargo build --locked -p fake-clerk --bin fake-clerk` when missing or
 #                         older than src/, Cargo.toml or Cargo.lock)
 #
 # Progress goes to stderr; the exit status is pytest's (non-zero on any failure).
@@ -87,12 +87,12 @@ ensure_fake() {
     return
   fi
   if [[ -x "$FAKE_BIN" ]] &&
-    [[ -z "$(find "$REPO_DIR/src" "$REPO_DIR/Cargo.toml" "$REPO_DIR/Cargo.lock" -newer "$FAKE_BIN" -print -quit)" ]]; then
+    [[ -z "$(find "$REPO_DIR/crates/fake-clerk" "$REPO_DIR/crates/clerk-model" "$REPO_DIR/Cargo.toml" "$REPO_DIR/Cargo.lock" -newer "$FAKE_BIN" -print -quit)" ]]; then
     log "using $FAKE_BIN"
     return
   fi
-  log "building fake-clerk ($CARGO build --locked --bin fake-clerk)"
-  (cd "$REPO_DIR" && "$CARGO" build --locked --bin fake-clerk) || die "cargo build of fake-clerk failed"
+  log "building fake-clerk ($CARGO build --locked -p fake-clerk --bin fake-clerk)"
+  (cd "$REPO_DIR" && "$CARGO" build --locked -p fake-clerk --bin fake-clerk) || die "cargo build of fake-clerk failed"
   [[ -x "$FAKE_BIN" ]] || die "$FAKE_BIN not found after building"
 }
 

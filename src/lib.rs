@@ -4,7 +4,9 @@
 //! - [`clerk`]: a client for Clerk's Backend API.
 //! - [`controller`]: the reconcile loop (pure decisions in [`controller::plan`]).
 //! - [`dns`]: external-dns `DNSEndpoint`s for CNAME targets, and DNS verification.
-//! - [`fake`]: a stateful fake Clerk for tests and CI.
+//!
+//! The fake Clerk for tests and CI is the `fake-clerk` crate (`crates/fake-clerk`), a
+//! dev-dependency only.
 
 pub mod api;
 pub mod clerk;
@@ -12,7 +14,6 @@ pub mod cli;
 pub mod condition_metrics;
 pub mod controller;
 pub mod dns;
-pub mod fake;
 pub mod http;
 pub mod leader;
 pub mod metrics;

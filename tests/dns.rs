@@ -1,11 +1,8 @@
 //! The DNS verifier against a real (test) authoritative DNS server.
 
-#[path = "support/dns_server.rs"]
-mod dns_server;
-
 use clerk_operator::dns::{Problem, Verification, Verifier, VerifierConfig};
-use dns_server::DnsServer;
 use std::time::Duration;
+use test_kit::dns_server::DnsServer;
 
 const FAPI: &str = "frontend-api.clerk.services";
 const MAIL: &str = "mail.abc.clerk.services";

@@ -1,13 +1,10 @@
-//! The Rust side of the GitOps health tools (`tests/support/health.rs`, used by e2e scenarios):
+//! The Rust side of the GitOps health tools (`test_kit::health`, used by e2e scenarios):
 //! on every object in the Argo CD check's testdata, `verdicts` must give what kstatus_test.yaml
 //! and health_test.yaml expect. Needs the Go helpers: `make health-check` runs it with
 //! CLERK_OPERATOR_HEALTH_BIN_DIR set; without it, hack/health.sh builds them.
 
-#[path = "support/health.rs"]
-mod health;
-
-use health::{ARGOCD_DIR, Verdict, repo_root, verdicts};
 use serde::Deserialize;
+use test_kit::health::{self, ARGOCD_DIR, Verdict, repo_root, verdicts};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -171,5 +171,4 @@ fn apply(list: &mut Vec<Domain>, w: &Write) {
 }
 
 #[cfg(test)]
-#[path = "cache_tests.rs"]
 mod tests;

@@ -3,17 +3,14 @@
 mod cache;
 mod client;
 mod error;
-mod key;
-mod model;
 mod pool;
 mod throttle;
 
+pub use clerk_model::*;
 pub use client::{
     ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_RETRY_AFTER, http_client_for,
     user_agent,
 };
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
-pub use key::{InstanceKind, SecretKey};
-pub use model::*;
 pub use pool::{ClerkInstance, ClerkPool, PoolConfig};
 pub use throttle::{Rate, Throttle};

@@ -276,7 +276,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{FakeClerk, FakeConfig};
+    use fake_clerk::{FakeClerk, FakeConfig};
 
     async fn pool_for(fake: &FakeClerk, config: PoolConfig) -> ClerkPool {
         let client = ClientConfig {

@@ -329,5 +329,4 @@ pub fn plan_cleanup(
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

@@ -184,5 +184,4 @@ fn non_empty(s: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "status_tests.rs"]
 mod tests;

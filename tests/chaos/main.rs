@@ -9,15 +9,7 @@
 //! `CHAOS_OBJECTS` (default 30), `CHAOS_SEEDS` (comma-separated, default a random seed),
 //! `CHAOS_KILLS` (minimum operator kills, default 10). `make chaos` runs 200 objects, 3 seeds.
 
-#[path = "../support/controlplane.rs"]
-#[allow(dead_code)]
-mod controlplane;
-#[path = "../support/cut_proxy.rs"]
-mod cut_proxy;
 mod model;
-#[path = "../support/operator_process.rs"]
-#[allow(dead_code)]
-mod operator_process;
 mod selftest;
 mod workload;
 

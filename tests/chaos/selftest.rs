@@ -4,7 +4,7 @@
 use crate::model::{self, Deleted, Hostile, Obj};
 use crate::workload::{Acquired, Cut, Switch, check_switch, check_writes};
 use anyhow::ensure;
-use clerk_operator::fake::RequestRecord;
+use fake_clerk::RequestRecord;
 
 fn t(secs: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap()

@@ -1,12 +1,9 @@
 //! The seeded workload, the fault schedule, convergence and the final checks.
 
-use crate::controlplane::ControlPlane;
-use crate::cut_proxy::CutProxy;
 use crate::model::{self, Deleted, Hostile, Obj, Squat};
-use crate::operator_process::{OperatorOptions, OperatorProcess};
 use anyhow::{Context as _, bail, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::{FakeClerk, FakeConfig, Faults, RequestRecord};
+use fake_clerk::{FakeClerk, FakeConfig, Faults, RequestRecord};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -18,6 +15,37 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_kit::controlplane::ControlPlane;
+use test_kit::cut_proxy::CutProxy;
+use test_kit::operator_process::{OperatorOptions, OperatorProcess};
+
+/// Try `attempt` until it succeeds, for at most 90 s; false when it never did.
+macro_rules! insist {
+    ($attempt:expr) => {{
+        let start = Instant::now();
+        loop {
+            if $attempt {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }};
+}
+
+mod attacks;
+mod converge;
+mod operators;
+mod switch;
+
+use attacks::*;
+use converge::*;
+use operators::*;
+pub(crate) use operators::{Acquired, Cut, check_writes};
+use switch::*;
+pub(crate) use switch::{Switch, check_switch};
 
 /// One run's parameters.
 pub struct Config {
@@ -60,233 +88,6 @@ fn faults() -> Faults {
         drop_after_commit_rate: 0.03,
         ..Default::default()
     }
-}
-
-/// Two operator processes with leader election, each restarted after every kill or exit;
-/// slot 0 (`a`) reaches the API server through the cut proxy, slot 1 (`b`) directly. Logs of
-/// dead processes are kept.
-struct Operators {
-    slots: [(OperatorOptions, Option<OperatorProcess>); 2],
-    logs: String,
-    kills: usize,
-    /// Processes that exited by themselves (lost leadership).
-    exits: usize,
-    starts: usize,
-}
-
-impl Operators {
-    fn start(&mut self, slot: usize) -> anyhow::Result<()> {
-        self.starts += 1;
-        let (opts, current) = &mut self.slots[slot];
-        opts.identity = format!("chaos-{}-{}", ["a", "b"][slot], self.starts);
-        *current = Some(OperatorProcess::spawn(opts)?);
-        Ok(())
-    }
-
-    fn identity(&self, slot: usize) -> Option<String> {
-        self.slots[slot].1.as_ref().map(|p| p.identity.clone())
-    }
-
-    fn kill(&mut self, slot: usize) {
-        if let Some(mut p) = self.slots[slot].1.take() {
-            p.kill();
-            self.logs.push_str(&p.logs());
-            self.kills += 1;
-        }
-    }
-
-    /// Restart processes that exited by themselves.
-    fn reap(&mut self) -> anyhow::Result<()> {
-        for slot in 0..2 {
-            let exited = self.slots[slot].1.as_mut().is_some_and(|p| !p.is_running());
-            if exited {
-                let p = self.slots[slot].1.take().unwrap();
-                self.logs.push_str(&p.logs());
-                self.exits += 1;
-                self.start(slot)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn stop(&mut self) {
-        for slot in 0..2 {
-            if let Some(mut p) = self.slots[slot].1.take() {
-                p.kill();
-                self.logs.push_str(&p.logs());
-            }
-        }
-    }
-}
-
-/// One acquisition of the Lease, as polled from the API server.
-#[derive(Clone, Debug)]
-pub(crate) struct Acquired {
-    pub(crate) holder: String,
-    pub(crate) at: jiff::Timestamp,
-    pub(crate) transitions: i32,
-}
-
-/// Poll the Lease until `stop`; record every change of holder (with its `acquireTime`).
-fn poll_lease(
-    client: Client,
-    stop: Arc<AtomicBool>,
-) -> (Arc<Mutex<Vec<Acquired>>>, tokio::task::JoinHandle<()>) {
-    let timeline: Arc<Mutex<Vec<Acquired>>> = Default::default();
-    let task = {
-        let timeline = timeline.clone();
-        tokio::spawn(async move {
-            let leases: Api<Lease> = Api::namespaced(client, LEASE_NS);
-            while !stop.load(Ordering::SeqCst) {
-                if let Ok(Some(l)) = leases.get_opt(LEASE_NAME).await {
-                    let spec = l.spec.unwrap_or_default();
-                    if let (Some(holder), Some(at)) = (spec.holder_identity, spec.acquire_time) {
-                        let mut t = timeline.lock().unwrap();
-                        if t.last()
-                            .is_none_or(|last| last.holder != holder || last.at != at.0)
-                        {
-                            t.push(Acquired {
-                                holder,
-                                at: at.0,
-                                transitions: spec.lease_transitions.unwrap_or(0),
-                            });
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(150)).await;
-            }
-        })
-    };
-    (timeline, task)
-}
-
-fn current_holder(timeline: &Mutex<Vec<Acquired>>) -> Option<Acquired> {
-    timeline.lock().unwrap().last().cloned()
-}
-
-/// What the cut of the leader did.
-#[derive(Debug)]
-pub(crate) struct Cut {
-    pub(crate) cut_off: String,
-    pub(crate) cut_at: jiff::Timestamp,
-    pub(crate) took_over: String,
-    pub(crate) acquired: jiff::Timestamp,
-}
-
-/// Make slot `a` (behind the proxy) the leader, cut it off from the API server, wait until the
-/// other process acquires the Lease, then heal the proxy a little later.
-async fn cut_the_leader(
-    operators: &Mutex<Operators>,
-    proxy: &CutProxy,
-    timeline: &Mutex<Vec<Acquired>>,
-) -> anyhow::Result<Cut> {
-    let start = Instant::now();
-    // Until `a` leads: kill `b` whenever it holds the Lease (its successor stands by).
-    let mut killed_b_for = None;
-    let cut_off = loop {
-        let (a, b) = {
-            let mut op = operators.lock().unwrap();
-            op.reap()?;
-            (op.identity(0), op.identity(1))
-        };
-        let holder = current_holder(timeline).map(|h| h.holder);
-        if holder.is_some() && holder == a {
-            break a.unwrap();
-        }
-        if holder.is_some() && holder == b && killed_b_for != holder {
-            killed_b_for = holder.clone();
-            let mut op = operators.lock().unwrap();
-            op.kill(1);
-            op.start(1)?;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(90),
-            "the proxied operator never led (holder {holder:?})"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let cut_at = jiff::Timestamp::now();
-    proxy.cut();
-    let taken = loop {
-        if let Some(h) = current_holder(timeline).filter(|h| h.holder != cut_off) {
-            break h;
-        }
-        operators.lock().unwrap().reap()?;
-        ensure!(
-            start.elapsed() < Duration::from_secs(180),
-            "nobody took over from {cut_off}, cut off at {cut_at}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    proxy.heal();
-    Ok(Cut {
-        cut_off,
-        cut_at,
-        took_over: taken.holder,
-        acquired: taken.at,
-    })
-}
-
-/// The identity in a request's `User-Agent`: `clerk-operator/V (identity)`.
-fn identity_of(r: &RequestRecord) -> Option<&str> {
-    let ua = r.user_agent.strip_suffix(')')?;
-    Some(&ua[ua.rfind('(')? + 1..])
-}
-
-/// Every Clerk write must come from the process that most recently acquired the Lease before
-/// it arrived (the Lease's `acquireTime`); none from a cut-off leader after the takeover.
-pub(crate) fn check_writes(
-    log: &[RequestRecord],
-    timeline: &[Acquired],
-    cut: Option<&Cut>,
-) -> (Vec<String>, BTreeMap<String, usize>) {
-    let mut problems = vec![];
-    let mut per_process: BTreeMap<String, usize> = BTreeMap::new();
-    for w in timeline.windows(2) {
-        if w[1].transitions > w[0].transitions + 1 {
-            problems.push(format!(
-                "the Lease poll missed an acquisition between {} and {} (transitions {} -> {})",
-                w[0].holder, w[1].holder, w[0].transitions, w[1].transitions
-            ));
-        }
-    }
-    let mut foreign = vec![];
-    for r in log.iter().filter(|r| r.is_write()) {
-        let who = identity_of(r).unwrap_or("(none)");
-        *per_process.entry(who.to_string()).or_default() += 1;
-        let holder = timeline
-            .iter()
-            .rev()
-            .find(|a| a.at <= r.at)
-            .map(|a| a.holder.as_str());
-        if holder != Some(who) {
-            foreign.push(format!(
-                "{} {} by {who} at {} while the Lease was {holder:?}'s",
-                r.method, r.operation, r.at
-            ));
-        }
-    }
-    if !foreign.is_empty() {
-        problems.push(format!(
-            "{} Clerk writes from a process that did not hold the Lease, e.g. {:?}",
-            foreign.len(),
-            &foreign[..foreign.len().min(5)]
-        ));
-    }
-    if let Some(c) = cut {
-        let late = log
-            .iter()
-            .filter(|r| r.is_write() && identity_of(r) == Some(c.cut_off.as_str()) && r.at >= c.acquired)
-            .count();
-        if late > 0 {
-            problems.push(format!(
-                "the leader {} cut off at {} wrote to Clerk {late} times after {} acquired at {}",
-                c.cut_off, c.cut_at, c.took_over, c.acquired
-            ));
-        }
-    }
-    (problems, per_process)
 }
 
 /// Op counters for the summary.
@@ -353,347 +154,6 @@ fn manifest(o: &Obj) -> anyhow::Result<ClerkDomain> {
     }))?)
 }
 
-/// Every ClerkDomain by `namespace/name`.
-async fn list_all(client: &Client) -> anyhow::Result<BTreeMap<String, ClerkDomain>> {
-    let all: Api<ClerkDomain> = Api::all(client.clone());
-    let lp = kube::api::ListParams::default();
-    let list = retry("list", || all.list(&lp)).await?.items;
-    Ok(list
-        .into_iter()
-        .map(|o| {
-            (
-                format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()),
-                o,
-            )
-        })
-        .collect())
-}
-
-fn condition(obj: &ClerkDomain, type_: &str) -> Option<(bool, String)> {
-    let st = obj.status.as_ref()?;
-    st.conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| (c.status == "True", c.reason.clone()))
-}
-
-/// The domain ID of `o` when it is Ready and Synced for its generation and Clerk holds what the
-/// model expects of it.
-fn settled(o: &Obj, found: Option<&ClerkDomain>, fake: &FakeClerk, keys: &[String; 2]) -> Option<String> {
-    let obj = found?;
-    let (name, proxy) = o.expected()?;
-    let st = obj.status.as_ref()?;
-    let id = st.domain_id.as_ref()?;
-    let d = fake
-        .domains(&keys[o.instance])
-        .into_iter()
-        .find(|d| &d.id == id)?;
-    let ok = condition(obj, "Ready").is_some_and(|c| c.0)
-        && condition(obj, "Synced").is_some_and(|c| c.0)
-        && st.observed_generation == obj.metadata.generation
-        && d.name == name
-        && d.proxy_url.as_deref() == proxy;
-    ok.then(|| id.clone())
-}
-
-/// Whether a live object plays a part another object depends on (a squat's holder, a
-/// hostile's victim): it is neither renamed nor deleted while that lasts.
-fn protected(objs: &[Obj], key: &str) -> bool {
-    objs.iter().filter(|o| o.live()).any(|o| {
-        o.squat.as_ref().is_some_and(|s| s.holder == key)
-            || o.hostile.as_ref().is_some_and(|h| h.victim == key)
-    })
-}
-
-/// Objects that may take a part in a squat or as a victim: live, unpaused, plain, outside the
-/// doomed and the key-switch namespaces, and settled now. Also records a violation for any
-/// hostile object that has a domain or is Ready.
-fn candidates(
-    objs: &[Obj],
-    by_key: &BTreeMap<String, ClerkDomain>,
-    fake: &FakeClerk,
-    keys: &[String; 2],
-    problems: &mut Vec<String>,
-) -> Vec<(usize, String)> {
-    for o in objs.iter().filter(|o| o.live() && o.hostile.is_some()) {
-        if let Some(obj) = by_key.get(&o.key()) {
-            let id = obj.status.as_ref().and_then(|s| s.domain_id.clone());
-            if id.is_some() || condition(obj, "Ready").is_some_and(|c| c.0) {
-                problems.push(format!("hostile {} got domain {id:?} / Ready", o.key()));
-            }
-        }
-    }
-    (0..objs.len())
-        .filter(|&i| {
-            let o = &objs[i];
-            o.live()
-                && !o.paused
-                && o.hostile.is_none()
-                && o.squat.is_none()
-                && o.ns != DOOMED_NAMESPACE
-                && o.ns != SWITCH_NAMESPACE
-                && !protected(objs, &o.key())
-        })
-        .filter_map(|i| settled(&objs[i], by_key.get(&objs[i].key()), fake, keys).map(|id| (i, id)))
-        .collect()
-}
-
-/// Rename a settled object into the name of another settled object's domain (same instance).
-async fn try_squat(
-    objs: &mut [Obj],
-    client: &Client,
-    fake: &FakeClerk,
-    keys: &[String; 2],
-    rng: &mut StdRng,
-    problems: &mut Vec<String>,
-) -> anyhow::Result<bool> {
-    let by_key = list_all(client).await?;
-    let c = candidates(objs, &by_key, fake, keys, problems);
-    let pairs: Vec<(usize, usize)> = c
-        .iter()
-        .flat_map(|(a, _)| c.iter().map(move |(b, _)| (*a, *b)))
-        .filter(|(a, b)| a != b && objs[*a].instance == objs[*b].instance)
-        .collect();
-    if pairs.is_empty() {
-        return Ok(false);
-    }
-    let (o, p) = pairs[rng.random_range(0..pairs.len())];
-    let taken = objs[p].domain.clone();
-    let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &objs[o].ns);
-    let patch = Patch::Merge(json!({"spec": {"domain": taken}}));
-    let name = objs[o].name.clone();
-    let pp = PatchParams::default();
-    retry("squat rename", || api.patch(&name, &pp, &patch)).await?;
-    objs[o].squat = Some(Squat {
-        holder: objs[p].key(),
-        kept_name: objs[o].domain.clone(),
-        kept_proxy: objs[o].proxy.clone(),
-    });
-    objs[o].domain = taken;
-    Ok(true)
-}
-
-/// Create an object aimed at a settled object's domain: by annotation from another namespace,
-/// or by `spec.domain` from any namespace of the same instance.
-#[allow(clippy::too_many_arguments)]
-async fn try_hostile(
-    objs: &mut Vec<Obj>,
-    by_annotation: bool,
-    namespace_deleted: bool,
-    client: &Client,
-    fake: &FakeClerk,
-    keys: &[String; 2],
-    rng: &mut StdRng,
-    problems: &mut Vec<String>,
-) -> anyhow::Result<bool> {
-    let by_key = list_all(client).await?;
-    let c = candidates(objs, &by_key, fake, keys, problems);
-    if c.is_empty() {
-        return Ok(false);
-    }
-    let (v, id) = c[rng.random_range(0..c.len())].clone();
-    let victim = objs[v].clone();
-    let nss: Vec<&str> = NAMESPACES
-        .iter()
-        .filter(|(ns, i)| *i == victim.instance && *ns != SWITCH_NAMESPACE)
-        .filter(|(ns, _)| !(namespace_deleted && *ns == DOOMED_NAMESPACE))
-        .filter(|(ns, _)| !by_annotation || *ns != victim.ns)
-        .map(|(ns, _)| *ns)
-        .collect();
-    if nss.is_empty() {
-        return Ok(false);
-    }
-    let ns = nss[rng.random_range(0..nss.len())];
-    let name = format!("h{}", objs.len());
-    let o = Obj {
-        ns: ns.into(),
-        domain: if by_annotation {
-            domain_for(&name, ns, 0)
-        } else {
-            victim.domain.clone()
-        },
-        name,
-        instance: victim.instance,
-        orphan_policy: false,
-        names: Default::default(),
-        proxy: None,
-        paused: false,
-        deleted: None,
-        squat: None,
-        hostile: Some(Hostile {
-            victim: victim.key(),
-            by_annotation: by_annotation.then_some(id),
-        }),
-    };
-    let api: Api<ClerkDomain> = Api::namespaced(client.clone(), ns);
-    let body = manifest(&o)?;
-    retry("create hostile", || async {
-        match api.create(&PostParams::default(), &body).await {
-            Err(e) if is_status(&e, 409) => Ok(body.clone()),
-            other => other,
-        }
-    })
-    .await?;
-    objs.push(o);
-    Ok(true)
-}
-
-/// Try `attempt` until it succeeds, for at most 90 s; false when it never did.
-macro_rules! insist {
-    ($attempt:expr) => {{
-        let start = Instant::now();
-        loop {
-            if $attempt {
-                break true;
-            }
-            if start.elapsed() > Duration::from_secs(90) {
-                break false;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }};
-}
-
-/// The key switch of [`SWITCH_NAMESPACE`].
-#[derive(Debug, Default)]
-pub(crate) struct Switch {
-    pub(crate) at: Option<jiff::Timestamp>,
-    pub(crate) started: Option<Instant>,
-    pub(crate) back_at: Option<jiff::Timestamp>,
-    /// Domain IDs (instance 1) of the namespace's objects when it switched.
-    pub(crate) ids: std::collections::BTreeSet<String>,
-    /// Live unpaused objects that had recorded the instance, and those seen `InstanceChanged`.
-    pub(crate) pinned: usize,
-    pub(crate) seen_changed: usize,
-}
-
-fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
-    objs.iter().filter(|o| o.live() && o.ns == SWITCH_NAMESPACE)
-}
-
-/// Wait until every live unpaused object of the switch namespace has recorded its instance, then put
-/// the other instance's key into its Secret.
-async fn switch_key(
-    client: &Client,
-    objs: &[Obj],
-    keys: &[String; 2],
-    fake: &FakeClerk,
-    sw: &mut Switch,
-) -> anyhow::Result<()> {
-    let instance_1 = fake.state().lock().unwrap().instances[keys[1].as_str()]
-        .id
-        .clone();
-    let start = Instant::now();
-    loop {
-        let by_key = list_all(client).await?;
-        // A paused object has not necessarily read its key yet (it records no instance);
-        // the workload leaves the namespace's pauses alone until the key is back.
-        let missing: Vec<String> = switch_namespace_objects(objs)
-            .filter(|o| !o.paused)
-            .filter(|o| {
-                by_key
-                    .get(&o.key())
-                    .and_then(|c| c.status.as_ref())
-                    .and_then(|s| s.instance_id.as_deref())
-                    != Some(instance_1.as_str())
-            })
-            .map(|o| {
-                let why: Vec<String> = by_key
-                    .get(&o.key())
-                    .and_then(|c| c.status.as_ref())
-                    .map(|s| {
-                        s.conditions
-                            .iter()
-                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                format!("{} {why:?}", o.key())
-            })
-            .collect();
-        if missing.is_empty() {
-            sw.ids = switch_namespace_objects(objs)
-                .filter_map(|o| {
-                    by_key
-                        .get(&o.key())
-                        .and_then(|c| c.status.as_ref())
-                        .and_then(|s| s.domain_id.clone())
-                })
-                .collect();
-            sw.pinned = switch_namespace_objects(objs).filter(|o| !o.paused).count();
-            break;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(180),
-            "key switch: {missing:?} never recorded status.instanceId"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    set_switch_key(client, &keys[0]).await?;
-    sw.at = Some(jiff::Timestamp::now());
-    sw.started = Some(Instant::now());
-    Ok(())
-}
-
-async fn set_switch_key(client: &Client, key: &str) -> anyhow::Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), SWITCH_NAMESPACE);
-    let patch = Patch::Merge(json!({"stringData": {"key": key}}));
-    let pp = PatchParams::default();
-    retry("switch key", || secrets.patch("clerk", &pp, &patch)).await?;
-    Ok(())
-}
-
-/// After at least [`SWITCH_MIN`]: count the objects showing `InstanceChanged`, put the key back.
-async fn switch_back(client: &Client, keys: &[String; 2], sw: &mut Switch) -> anyhow::Result<()> {
-    if let Some(started) = sw.started {
-        tokio::time::sleep(SWITCH_MIN.saturating_sub(started.elapsed())).await;
-    }
-    let by_key = list_all(client).await?;
-    sw.seen_changed = by_key
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{SWITCH_NAMESPACE}/")))
-        .filter(|(_, o)| condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
-        .count();
-    set_switch_key(client, &keys[1]).await?;
-    sw.back_at = Some(jiff::Timestamp::now());
-    Ok(())
-}
-
-/// Nothing was written for the switch namespace's objects while its key was switched (after
-/// the grace for calls already in flight), and nothing of that namespace ever reached the
-/// other instance.
-pub(crate) fn check_switch(
-    sw: &Switch,
-    journals: &[(String, Vec<(jiff::Timestamp, String)>)],
-) -> Vec<String> {
-    let mut problems = vec![];
-    let (Some(at), Some(back)) = (sw.at, sw.back_at) else {
-        return vec!["the key switch did not happen".into()];
-    };
-    let from = at + SWITCH_GRACE;
-    for (at, entry) in &journals[1].1 {
-        let id = entry.split(' ').nth(1).unwrap_or_default();
-        if *at >= from && *at < back && sw.ids.contains(id) {
-            problems.push(format!("key switched, yet instance 1 got {entry} at {at}"));
-        }
-    }
-    let marker = format!(".{SWITCH_NAMESPACE}.");
-    for (at, entry) in &journals[0].1 {
-        if entry.contains(&marker) {
-            problems.push(format!(
-                "instance 0 got {entry} at {at} from the switched namespace"
-            ));
-        }
-    }
-    if sw.pinned > 0 && sw.seen_changed == 0 {
-        problems.push(format!(
-            "key switch: none of {} pinned objects reported InstanceChanged",
-            sw.pinned
-        ));
-    }
-    problems
-}
-
 /// Run one soak; fails with every invariant violation found.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -739,6 +199,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         std::fs::read_to_string(&cp.kubeconfig)?.replace(&cp.server, &format!("https://{}", proxy.addr())),
     )?;
     let opts = OperatorOptions {
+        binary: env!("CARGO_BIN_EXE_clerk-operator").into(),
         kubeconfig: cp.kubeconfig.clone(),
         clerk_api_url: fake.base_url(),
         secret_key: Some(keys[0].clone()),
@@ -1255,101 +716,4 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Wait until every live object is Ready and Synced for its generation with Clerk matching,
-/// every deleted object is gone, and the doomed namespace is gone. Returns live objects' IDs.
-async fn converge(
-    client: &Client,
-    objs: &[Obj],
-    fake: &FakeClerk,
-    keys: &[String; 2],
-    timeout: Duration,
-) -> anyhow::Result<BTreeMap<String, String>> {
-    let start = Instant::now();
-    let all: Api<ClerkDomain> = Api::all(client.clone());
-    let nss: Api<Namespace> = Api::all(client.clone());
-    loop {
-        let mut waiting = vec![];
-        let lp = kube::api::ListParams::default();
-        let list = retry("list", || all.list(&lp)).await?.items;
-        let by_key: BTreeMap<String, &ClerkDomain> = list
-            .iter()
-            .map(|o| {
-                (
-                    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()),
-                    o,
-                )
-            })
-            .collect();
-        let mut ids = BTreeMap::new();
-        for o in objs {
-            let found = by_key.get(&o.key());
-            match (&o.deleted, found) {
-                (Some(_), Some(_)) => waiting.push(format!("{} not gone", o.key())),
-                (Some(_), None) => {}
-                (None, None) => bail!("{} vanished though never deleted", o.key()),
-                (None, Some(obj)) => {
-                    let st = obj.status.clone().unwrap_or_default();
-                    let current = st.observed_generation == obj.metadata.generation;
-                    // Some(Some(id)): as expected with that domain; Some(None): a hostile
-                    // object as expected (no domain); None: not yet.
-                    let done: Option<Option<String>> = match o.expected_stall() {
-                        None => settled(o, Some(obj), fake, keys).map(Some),
-                        Some(reason) => {
-                            let stalled = condition(obj, "Stalled").is_some_and(|c| c.0 && c.1 == reason);
-                            let refused = stalled && current && !condition(obj, "Ready").is_some_and(|c| c.0);
-                            match o.expected() {
-                                Some((name, proxy)) => st
-                                    .domain_id
-                                    .clone()
-                                    .filter(|id| {
-                                        fake.domains(&keys[o.instance])
-                                            .into_iter()
-                                            .find(|d| &d.id == id)
-                                            .is_some_and(|d| {
-                                                d.name == name && d.proxy_url.as_deref() == proxy
-                                            })
-                                    })
-                                    .filter(|_| refused)
-                                    .map(Some),
-                                None => (refused && st.domain_id.is_none()).then_some(None),
-                            }
-                        }
-                    };
-                    match done {
-                        Some(Some(id)) => {
-                            ids.insert(o.key(), id);
-                        }
-                        Some(None) => {}
-                        None => {
-                            let why = st
-                                .conditions
-                                .iter()
-                                .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                                .collect::<Vec<_>>();
-                            waiting.push(format!("{} not converged {why:?}", o.key()));
-                        }
-                    }
-                }
-            }
-        }
-        if retry("get namespace", || nss.get_opt(DOOMED_NAMESPACE))
-            .await?
-            .is_some()
-        {
-            waiting.push(format!("namespace {DOOMED_NAMESPACE} not gone"));
-        }
-        if waiting.is_empty() {
-            return Ok(ids);
-        }
-        if start.elapsed() > timeout {
-            bail!(
-                "{} not converged after {timeout:?}, e.g. {:?}",
-                waiting.len(),
-                &waiting[..waiting.len().min(10)]
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }

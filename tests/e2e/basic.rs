@@ -1,8 +1,8 @@
 //! The end-to-end issue's scenarios: the whole loop against the real apiserver.
 
-use crate::support::*;
 use anyhow::{Context as _, ensure};
 use std::sync::Arc;
+use test_kit::*;
 
 pub fn ns_yaml(name: &str, spec: &str) -> String {
     format!(

@@ -2,7 +2,6 @@
 //! apiserver: it appears, follows a rename and a proxy change, moves when renamed, leaves a
 //! foreign ConfigMap alone, and goes with the object (garbage collection by ownerReference).
 
-use crate::support::*;
 use anyhow::ensure;
 use clerk_operator::api::ClerkDomain;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -11,6 +10,7 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use test_kit::*;
 
 /// The publishable key of the fake's production instance, whose primary domain is
 /// `example.com`: `pk_live_` + base64(`clerk.example.com$`), as `buildPublishableKey` of

@@ -1,18 +1,18 @@
 //! GitOps-grade health (issue #12): at each stage of a ClerkDomain's life on the real apiserver,
 //! what kstatus (Flux), the Argo CD Lua check and `kubectl wait --for=condition=Ready` conclude,
-//! from the real libraries (`tests/support/health.rs`). `CLERK_OPERATOR_CAPTURE_TESTDATA=1` writes
+//! from the real libraries (`test_kit::health`). `CLERK_OPERATOR_CAPTURE_TESTDATA=1` writes
 //! each captured object into the Lua check's testdata.
 
-use crate::support::health::{Verdict, capture, save_capture, verdicts};
-use crate::support::*;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
-use clerk_operator::fake::Faults;
+use fake_clerk::Faults;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use test_kit::health::{Verdict, capture, save_capture, verdicts};
+use test_kit::*;
 
 fn manifest(name: &str, spec: &str) -> String {
     format!(

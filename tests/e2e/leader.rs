@@ -2,16 +2,16 @@
 //! server and cannot know that a standby took over.
 
 use crate::helm::Release;
-use crate::support::cut_proxy::CutProxy;
-use crate::support::operator_process::OperatorProcess;
-use crate::support::*;
 use anyhow::{Context as _, bail, ensure};
-use clerk_operator::fake::RequestRecord;
+use fake_clerk::RequestRecord;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_kit::cut_proxy::CutProxy;
+use test_kit::operator_process::OperatorProcess;
+use test_kit::*;
 
 /// Objects made Ready by the first leader.
 const OBJECTS: usize = 6;

@@ -1,7 +1,6 @@
 //! Lifecycle semantics against the real apiserver: adoption, deletion policy, pause, drift,
 //! conflicts, credentials safety.
 
-use crate::support::*;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -10,6 +9,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use test_kit::*;
 
 fn manifest(name: &str, spec: &str) -> String {
     format!(

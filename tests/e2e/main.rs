@@ -2,9 +2,6 @@
 //! embedded fake Clerk and the controller. One control plane serves every test; each test has
 //! its own namespace, fake Clerk and controller.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod admission;
 mod basic;
 mod dns;
@@ -28,7 +25,7 @@ use lifecycle::*;
 use ownership::*;
 use robustness::*;
 use std::sync::Arc;
-use support::*;
+use test_kit::*;
 
 type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;
 

@@ -1,12 +1,12 @@
 //! Clerk robustness against the real apiserver: faults, the call budget and rate limits.
 
-use crate::support::*;
 use anyhow::ensure;
 use clerk_operator::clerk::Rate;
-use clerk_operator::fake::{Faults, Scripted, ScriptedFault};
+use fake_clerk::{Faults, Scripted, ScriptedFault};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use test_kit::*;
 
 fn manifest(name: &str, domain: &str) -> String {
     format!(

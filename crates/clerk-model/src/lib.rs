@@ -1,0 +1,210 @@
+//! Wire types of Clerk's Backend API, as in its OpenAPI spec. Decoding is lenient: unknown fields
+//! are ignored and optional or nullable fields may be missing, since SDKs and the spec disagree.
+//! Shared by the operator's client (`clerk_operator::clerk`) and the fake Clerk (`fake-clerk`).
+
+mod key;
+
+pub use key::{InstanceKind, SecretKey};
+use serde::{Deserialize, Serialize};
+
+/// A domain of a Clerk instance (`object: domain`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    #[serde(default = "domain_object")]
+    pub object: String,
+    pub id: String,
+    pub name: String,
+    pub is_satellite: bool,
+    #[serde(default)]
+    pub frontend_api_url: String,
+    #[serde(default)]
+    pub accounts_portal_url: Option<String>,
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    #[serde(default)]
+    pub development_origin: String,
+    #[serde(default)]
+    pub cname_targets: Option<Vec<CnameTarget>>,
+}
+
+fn domain_object() -> String {
+    "domain".into()
+}
+
+/// A CNAME record Clerk expects for a domain.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CnameTarget {
+    pub host: String,
+    pub value: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// `GET /domains` response.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DomainList {
+    #[serde(default)]
+    pub data: Vec<Domain>,
+    #[serde(default)]
+    pub total_count: i64,
+}
+
+/// `DELETE /domains/{id}` response.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DeletedObject {
+    pub object: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub deleted: bool,
+}
+
+/// `GET /instance` response.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    #[serde(default)]
+    pub object: String,
+    pub id: String,
+    #[serde(default)]
+    pub environment_type: String,
+    #[serde(default)]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+}
+
+/// `POST /domains` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CreateDomain {
+    pub name: String,
+    pub is_satellite: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
+}
+
+/// `PATCH /domains/{id}` body. A field left `None` is not sent; `proxy_url: Some(None)` sends
+/// `null`, which switches the domain back to the DNS setup.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct UpdateDomain {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "double_option"
+    )]
+    pub proxy_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_secondary: Option<bool>,
+}
+
+impl UpdateDomain {
+    /// True when the patch would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.proxy_url.is_none() && self.is_secondary.is_none()
+    }
+
+    /// The fields this PATCH sends, as named in its JSON body.
+    pub fn fields(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// `POST /proxy_checks` body (operation `VerifyDomainProxy`): check that `proxy_url` forwards to
+/// Clerk's Frontend API for the domain `domain_id`. Usable before the domain's proxy is set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CreateProxyCheck {
+    pub domain_id: String,
+    pub proxy_url: String,
+}
+
+/// The result of one proxy check (`object: proxy_check`). Timestamps are Unix milliseconds.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProxyCheck {
+    #[serde(default = "proxy_check_object")]
+    pub object: String,
+    pub id: String,
+    #[serde(default)]
+    pub domain_id: String,
+    /// Null when the check has never run.
+    #[serde(default)]
+    pub last_run_at: Option<i64>,
+    #[serde(default)]
+    pub proxy_url: String,
+    /// Whether the proxy reached Clerk's Frontend API.
+    #[serde(default)]
+    pub successful: bool,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+fn proxy_check_object() -> String {
+    "proxy_check".into()
+}
+
+/// Distinguish a field that is absent (`None`) from one that is `null` (`Some(None)`).
+fn double_option<'de, D>(de: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(de).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn domain_tolerates_nulls_missing_and_extra_fields() {
+        let d: Domain = serde_json::from_value(json!({
+            "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
+            "cname_targets": null, "accounts_portal_url": null,
+            "dns_targets": [{"x": 1}], "frontend_api_url": "https://clerk.a.example.com"
+        }))
+        .unwrap();
+        assert_eq!(d.cname_targets, None);
+        assert_eq!(d.development_origin, "");
+        assert_eq!(d.object, "domain");
+    }
+
+    #[test]
+    fn update_sends_null_proxy_only_when_asked() {
+        let clear = UpdateDomain {
+            proxy_url: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(serde_json::to_value(&clear).unwrap(), json!({"proxy_url": null}));
+        let rename = UpdateDomain {
+            name: Some("b.example.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&rename).unwrap(),
+            json!({"name": "b.example.com"})
+        );
+        let parsed: UpdateDomain = serde_json::from_value(json!({"proxy_url": null})).unwrap();
+        assert_eq!(parsed.proxy_url, Some(None));
+        let parsed: UpdateDomain = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(parsed.proxy_url, None);
+    }
+
+    #[test]
+    fn proxy_check_decodes_leniently() {
+        let c: ProxyCheck = serde_json::from_value(json!({
+            "object": "proxy_check", "id": "prxc_1", "domain_id": "dmn_1",
+            "last_run_at": null, "proxy_url": "https://a.example.com/__clerk",
+            "successful": true, "created_at": 1, "updated_at": 2, "extra": "x"
+        }))
+        .unwrap();
+        assert!(c.successful);
+        assert_eq!(c.last_run_at, None);
+        let c: ProxyCheck = serde_json::from_value(json!({"id": "prxc_2"})).unwrap();
+        assert_eq!(c.object, "proxy_check");
+        assert!(!c.successful);
+    }
+}

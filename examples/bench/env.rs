@@ -1,0 +1,54 @@
+//! The bench's world (control plane, client, binaries, work dir) and small helpers.
+
+use crate::*;
+
+pub(crate) struct Env {
+    pub(crate) args: Args,
+    pub(crate) cp: ControlPlane,
+    pub(crate) client: Client,
+    pub(crate) bins: PathBuf,
+    pub(crate) dir: PathBuf,
+}
+
+impl Env {
+    pub(crate) async fn namespace(&self, name: &str) -> anyhow::Result<Api<ClerkDomain>> {
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some(name.into());
+        nss.create(&PostParams::default(), &ns)
+            .await
+            .map_err(|e| anyhow::anyhow!("create namespace {name}: {e:?}"))?;
+        Ok(Api::namespaced(self.client.clone(), name))
+    }
+}
+
+pub(crate) fn domain(ns: &str, name: &str) -> ClerkDomain {
+    let mut d = ClerkDomain::new(
+        name,
+        ClerkDomainSpec {
+            domain: format!("{name}.{ns}.example.com"),
+            is_satellite: true,
+            proxy_url: None,
+            is_secondary: None,
+            secret_ref: None,
+            deletion_policy: DeletionPolicy::Delete,
+            dns: None,
+            export: None,
+        },
+    );
+    d.metadata.namespace = Some(ns.into());
+    d
+}
+
+pub(crate) fn guard_for(n: usize) -> Duration {
+    Duration::from_secs(600) + Duration::from_millis(200) * n as u32
+}
+
+/// Percentile (nearest rank) of sorted durations, in milliseconds.
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
+}

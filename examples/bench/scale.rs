@@ -1,0 +1,102 @@
+//! Scenario 4: the operator's peak RSS and CPU time at scale, including a full resync.
+
+use crate::*;
+
+/// The scale run: `n` objects, then one full resync.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scale {
+    pub(crate) burst: Burst,
+    pub(crate) resync: Duration,
+    /// After the full resync.
+    pub(crate) usage: Usage,
+    pub(crate) resync_stats: FakeStats,
+    /// A fresh operator process on the same Ready objects, after its initial reconciles.
+    pub(crate) restart: Usage,
+    /// Average size of one object as JSON from the API, and of its managedFields.
+    pub(crate) object_bytes: f64,
+    pub(crate) managed_fields_bytes: f64,
+}
+
+pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
+    let ns = "bench-scale";
+    let fake = Fake::start(&env.bins, &env.dir, "fake-scale", &[SCALE_KEY], false).await?;
+    let api = env.namespace(ns).await?;
+    let resync = env.args.scale_resync;
+    let op = Operator::start(
+        env,
+        &fake,
+        OperatorRun {
+            name: "operator-scale",
+            namespace: ns,
+            key: SCALE_KEY,
+            resync,
+            extra: vec![],
+        },
+    )
+    .await?;
+    let b = burst(env, &api, ns, n, &fake, &op).await?;
+    eprintln!(
+        "  {n} Ready in {:.1} s, peak RSS {:.1} MiB; waiting for a full resync",
+        b.all_ready_secs,
+        b.usage.hwm_kib as f64 / 1024.0
+    );
+    fake.reset().await?;
+    let before = op.metrics().await?.reconciles();
+    let start = Instant::now();
+    while op.metrics().await?.reconciles() < before + n as f64 {
+        if start.elapsed() > resync * 2 + guard_for(n) {
+            bail!("no full resync\n{}", op.proc.log_tail(40));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    op.settle(Duration::from_secs(2)).await?;
+    let usage = op.usage()?;
+    let resync_stats = fake.stats().await?;
+    drop(op);
+    // What the objects weigh as the API serves them (the operator caches every one).
+    let page = api.list(&kube::api::ListParams::default().limit(500)).await?;
+    let count = page.items.len().max(1) as f64;
+    let object_bytes = page
+        .items
+        .iter()
+        .map(|o| serde_json::to_vec(o).map_or(0, |v| v.len()))
+        .sum::<usize>() as f64
+        / count;
+    let managed_fields_bytes = page
+        .items
+        .iter()
+        .map(|o| serde_json::to_vec(&o.metadata.managed_fields).map_or(0, |v| v.len()))
+        .sum::<usize>() as f64
+        / count;
+    // A fresh process on the same objects: the memory of the steady state without the burst.
+    eprintln!("  restarting the operator on {n} Ready objects");
+    let op = Operator::start(
+        env,
+        &fake,
+        OperatorRun {
+            name: "operator-scale-restart",
+            namespace: ns,
+            key: SCALE_KEY,
+            resync: Duration::from_secs(300),
+            extra: vec![],
+        },
+    )
+    .await?;
+    let start = Instant::now();
+    while op.metrics().await?.reconciles() < n as f64 {
+        if start.elapsed() > guard_for(n) {
+            bail!("restart reconciles did not finish\n{}", op.proc.log_tail(40));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    op.settle(Duration::from_secs(2)).await?;
+    Ok(Scale {
+        burst: b,
+        resync,
+        usage,
+        resync_stats,
+        restart: op.usage()?,
+        object_bytes,
+        managed_fields_bytes,
+    })
+}

@@ -1,0 +1,184 @@
+//! The run: every scenario in order, then the report.
+
+use crate::*;
+
+pub(crate) struct Results {
+    pub(crate) burst: Burst,
+    pub(crate) burst_fast: Burst,
+    pub(crate) throttled: Burst,
+    pub(crate) steady: Steady,
+    pub(crate) latency: Latency,
+    pub(crate) scale: Option<Scale>,
+}
+
+pub(crate) async fn run(
+    args: Args,
+    cp: ControlPlane,
+    bins: PathBuf,
+    loadavg_start: String,
+    total: Instant,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("clerk-bench-").tempdir()?;
+    let client = cp.client().await;
+    let env = Env {
+        args: args.clone(),
+        cp,
+        client,
+        bins,
+        dir: tmp.path().to_path_buf(),
+    };
+    let n = args.objects;
+    let outcome = scenarios(&env, n).await;
+    let results = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench: logs kept in {}", tmp.keep().display());
+            return Err(e);
+        }
+    };
+    let loadavg_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let report = report(
+        &env,
+        &results,
+        loadavg_start.trim(),
+        loadavg_end.trim(),
+        total.elapsed(),
+    );
+    println!("{report}");
+    if let Some(out) = &args.out {
+        write_between_markers(out, &report)?;
+        eprintln!("bench: wrote {}", out.display());
+    }
+    if args.smoke {
+        println!(
+            "bench-smoke: ok, {} + {} + {} objects Ready, {} latency trials, in {:.0} s",
+            results.burst.objects,
+            results.burst_fast.objects,
+            results.throttled.objects,
+            results.latency.trials,
+            total.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
+    // 1: burst, unthrottled fake, production key, the operator's default client-side limits.
+    eprintln!("bench: 1. burst of {n} (unthrottled fake, production key)");
+    let fake = Fake::start(&env.bins, &env.dir, "fake", &[LIVE_KEY], false).await?;
+    let ns = "bench-burst";
+    let api = env.namespace(ns).await?;
+    let mut op = Operator::start(
+        env,
+        &fake,
+        OperatorRun {
+            name: "operator-burst",
+            namespace: ns,
+            key: LIVE_KEY,
+            resync: Duration::from_secs(300),
+            extra: vec![],
+        },
+    )
+    .await?;
+    let burst1 = burst(env, &api, ns, n, &fake, &op).await?;
+    eprintln!(
+        "  all Ready in {:.1} s; {}",
+        burst1.all_ready_secs,
+        burst1.stats.by_op()
+    );
+    op.proc.stop();
+    drop(op);
+
+    // 1b: the same with the operator's own limit lifted: how fast the pipeline itself is.
+    eprintln!("bench: 1b. burst of {n} (unthrottled fake, client-side limit lifted)");
+    let fake_b = Fake::start(&env.bins, &env.dir, "fake-fast", &[LIVE_KEY], false).await?;
+    let ns_b = "bench-fast";
+    let api_b = env.namespace(ns_b).await?;
+    let op_b = Operator::start(
+        env,
+        &fake_b,
+        OperatorRun {
+            name: "operator-fast",
+            namespace: ns_b,
+            key: LIVE_KEY,
+            resync: Duration::from_secs(300),
+            extra: vec!["--rate-limit-production=1000000/10s".into()],
+        },
+    )
+    .await?;
+    let burst_fast = burst(env, &api_b, ns_b, n, &fake_b, &op_b).await?;
+    eprintln!("  all Ready in {:.1} s", burst_fast.all_ready_secs);
+    drop(op_b);
+    drop(fake_b);
+
+    // 2: burst against a development instance's emulated limit.
+    eprintln!("bench: 2. burst of {n} (fake emulating 100 requests / 10 s, development key)");
+    let fake_dev = Fake::start(&env.bins, &env.dir, "fake-dev", &[TEST_KEY], true).await?;
+    let ns_dev = "bench-dev";
+    let api_dev = env.namespace(ns_dev).await?;
+    let op_dev = Operator::start(
+        env,
+        &fake_dev,
+        OperatorRun {
+            name: "operator-dev",
+            namespace: ns_dev,
+            key: TEST_KEY,
+            resync: Duration::from_secs(300),
+            extra: vec![],
+        },
+    )
+    .await?;
+    let throttled = burst(env, &api_dev, ns_dev, n, &fake_dev, &op_dev).await?;
+    eprintln!(
+        "  all Ready in {:.1} s; 429s {}; {}",
+        throttled.all_ready_secs,
+        throttled.stats.status("429"),
+        throttled.stats.by_op()
+    );
+    drop(op_dev);
+    drop(fake_dev);
+
+    // 3: steady state of scenario 1's objects with a short resync period.
+    eprintln!(
+        "bench: 3. steady state of {n} Ready objects, resync {}s, {} periods",
+        env.args.steady_resync.as_secs(),
+        env.args.steady_periods
+    );
+    let steady = steady(env, &api, ns, n, &fake).await?;
+    eprintln!(
+        "  {:.1} lists per resync period; {}",
+        steady.lists_per_period(),
+        steady.stats.by_op()
+    );
+
+    // 5: single-object latency.
+    eprintln!("bench: 5. single-object latency, {} trials", env.args.trials);
+    let latency = latency(env, &fake).await?;
+    eprintln!(
+        "  apply→Ready p50 {:.0} ms p99 {:.0} ms; spec→status p50 {:.0} ms p99 {:.0} ms",
+        pct(&latency.ready, 50.0),
+        pct(&latency.ready, 99.0),
+        pct(&latency.update, 50.0),
+        pct(&latency.update, 99.0)
+    );
+    drop(fake);
+
+    // 4: memory and CPU at scale.
+    let scale = match env.args.scale {
+        Some(s) if s > n => {
+            eprintln!("bench: 4. scale run with {s} objects");
+            Some(scale(env, s).await?)
+        }
+        _ => None,
+    };
+    Ok(Results {
+        burst: burst1,
+        burst_fast,
+        throttled,
+        steady,
+        latency,
+        scale,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------

@@ -1,0 +1,293 @@
+use super::*;
+use serde_json::json;
+
+const OWNER: Owner<'static> = Owner {
+    name: "marketing",
+    namespace: "web",
+    uid: "0b9c1a8e-1111-2222-3333-444455556666",
+};
+
+fn cname(host: &str, value: &str) -> Endpoint {
+    Endpoint {
+        dns_name: host.into(),
+        targets: vec![value.into()],
+        record_type: "CNAME".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn desired_endpoint_table() {
+    struct Case {
+        name: &'static str,
+        targets: Vec<(&'static str, &'static str, bool)>,
+        ttl: Option<i64>,
+        want: Vec<Endpoint>,
+    }
+    let cases = vec![
+        Case {
+            name: "no targets",
+            targets: vec![],
+            ttl: None,
+            want: vec![],
+        },
+        Case {
+            name: "only required targets, sorted",
+            targets: vec![
+                ("clerk.a.example.com", "frontend-api.clerk.services", true),
+                ("clkmail.a.example.com", "mail.x.clerk.services", true),
+                ("optional.a.example.com", "x.clerk.services", false),
+                ("clk._domainkey.a.example.com", "dkim1.x.clerk.services", true),
+            ],
+            ttl: None,
+            want: vec![
+                cname("clerk.a.example.com", "frontend-api.clerk.services"),
+                cname("clk._domainkey.a.example.com", "dkim1.x.clerk.services"),
+                cname("clkmail.a.example.com", "mail.x.clerk.services"),
+            ],
+        },
+        Case {
+            name: "ttl, trailing dots, case, duplicate host",
+            targets: vec![
+                ("Clerk.A.example.com.", "Frontend-API.clerk.services.", true),
+                ("clerk.a.example.com", "other.clerk.services", true),
+            ],
+            ttl: Some(300),
+            want: vec![Endpoint {
+                record_ttl: Some(300),
+                ..cname("clerk.a.example.com", "frontend-api.clerk.services")
+            }],
+        },
+        Case {
+            name: "all optional",
+            targets: vec![("clerk.a.example.com", "frontend-api.clerk.services", false)],
+            ttl: Some(60),
+            want: vec![],
+        },
+    ];
+    for c in cases {
+        let got = desired_endpoint(&OWNER, &c.targets, c.ttl, &[]);
+        assert_eq!(got.spec.endpoints, c.want, "{}", c.name);
+        assert_eq!(got.metadata.name.as_deref(), Some("marketing"), "{}", c.name);
+        assert_eq!(got.metadata.namespace.as_deref(), Some("web"), "{}", c.name);
+    }
+}
+
+#[test]
+fn desired_endpoint_metadata_and_wire_format() {
+    let targets = vec![crate::clerk::CnameTarget {
+        host: "clerk.a.example.com".into(),
+        value: "frontend-api.clerk.services".into(),
+        required: true,
+    }];
+    let e = desired_endpoint(&OWNER, &targets, Some(120), &[]);
+    let v = serde_json::to_value(&e).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "apiVersion": "externaldns.k8s.io/v1alpha1",
+            "kind": "DNSEndpoint",
+            "metadata": {
+                "name": "marketing",
+                "namespace": "web",
+                "labels": {"app.kubernetes.io/managed-by": "clerk-operator"},
+                "ownerReferences": [{
+                    "apiVersion": "clerk-operator.io/v1alpha1",
+                    "kind": "ClerkDomain",
+                    "name": "marketing",
+                    "uid": "0b9c1a8e-1111-2222-3333-444455556666",
+                    "controller": true,
+                    "blockOwnerDeletion": true
+                }]
+            },
+            "spec": {"endpoints": [{
+                "dnsName": "clerk.a.example.com",
+                "targets": ["frontend-api.clerk.services"],
+                "recordType": "CNAME",
+                "recordTTL": 120
+            }]}
+        })
+    );
+    // What external-dns or a user may write decodes too.
+    let back: DNSEndpoint = serde_json::from_value(json!({
+        "apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
+        "metadata": {"name": "x"},
+        "spec": {"endpoints": [{"dnsName": "a.example.com", "recordType": "A",
+            "targets": ["192.0.2.1"], "labels": {"owner": "y"},
+            "providerSpecific": [{"name": "p", "value": "v"}], "setIdentifier": "s"}]},
+        "status": {"observedGeneration": 3}
+    }))
+    .unwrap();
+    assert_eq!(back.status.unwrap().observed_generation, Some(3));
+    assert_eq!(
+        back.spec.endpoints[0].provider_specific.as_ref().unwrap()[0].name,
+        "p"
+    );
+}
+
+#[test]
+fn provider_specific_goes_on_every_endpoint() {
+    let targets = [
+        ("clerk.a.example.com", "frontend-api.clerk.services", true),
+        ("clkmail.a.example.com", "mail.x.clerk.services", true),
+    ];
+    let props = [
+        crate::api::ProviderSpecific {
+            name: "cloudflare/proxied".into(),
+            value: "false".into(),
+        },
+        crate::api::ProviderSpecific {
+            name: "aws/evaluate-target-health".into(),
+            value: "true".into(),
+        },
+    ];
+    let e = desired_endpoint(&OWNER, &targets, None, &props);
+    let v = serde_json::to_value(&e.spec.endpoints).unwrap();
+    let want = json!([
+        {"name": "cloudflare/proxied", "value": "false"},
+        {"name": "aws/evaluate-target-health", "value": "true"}
+    ]);
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    for ep in v.as_array().unwrap() {
+        assert_eq!(ep["providerSpecific"], want, "{ep}");
+    }
+    // Changing a property is a change external-dns must see; dropping all of them too.
+    let mut other = props.clone();
+    other[0].value = "true".into();
+    assert!(endpoints_differ(
+        &e,
+        &desired_endpoint(&OWNER, &targets, None, &other)
+    ));
+    assert!(endpoints_differ(
+        &e,
+        &desired_endpoint(&OWNER, &targets, None, &[])
+    ));
+    assert!(!endpoints_differ(
+        &e,
+        &desired_endpoint(&OWNER, &targets, None, &props)
+    ));
+}
+
+#[test]
+fn owner_of_a_clerk_domain() {
+    let mut d = crate::api::ClerkDomain::new(
+        "marketing",
+        serde_json::from_value(json!({
+            "domain": "a.example.com",
+            "secretRef": {"name": "clerk", "key": "secret-key"}
+        }))
+        .unwrap(),
+    );
+    assert_eq!(Owner::of(&d), None);
+    d.metadata.namespace = Some("web".into());
+    d.metadata.uid = Some(OWNER.uid.into());
+    assert_eq!(Owner::of(&d), Some(OWNER));
+}
+
+#[test]
+fn endpoints_differ_table() {
+    let targets = [
+        ("clerk.a.example.com", "frontend-api.clerk.services", true),
+        ("clkmail.a.example.com", "mail.x.clerk.services", true),
+    ];
+    let desired = desired_endpoint(&OWNER, &targets, None, &[]);
+    let with = |f: &dyn Fn(&mut DNSEndpoint)| {
+        let mut e = desired.clone();
+        f(&mut e);
+        e
+    };
+    let cases: Vec<(&str, DNSEndpoint, bool)> = vec![
+        ("identical", desired.clone(), false),
+        (
+            "reordered endpoints, case and dots",
+            with(&|e| {
+                e.spec.endpoints.reverse();
+                e.spec.endpoints[0].dns_name = "CLKMAIL.a.example.com.".into();
+                e.spec.endpoints[1].targets = vec!["frontend-api.clerk.services.".into()];
+            }),
+            false,
+        ),
+        (
+            "status, extra labels, annotations and owners are ignored",
+            with(&|e| {
+                e.status = Some(DNSEndpointStatus {
+                    observed_generation: Some(4),
+                });
+                e.metadata
+                    .labels
+                    .as_mut()
+                    .unwrap()
+                    .insert("team".into(), "web".into());
+                e.metadata.annotations = Some([("a".to_string(), "b".to_string())].into());
+                e.metadata
+                    .owner_references
+                    .as_mut()
+                    .unwrap()
+                    .push(OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        name: "other".into(),
+                        uid: "other-uid".into(),
+                        ..Default::default()
+                    });
+                e.spec.endpoints[0].provider_specific = Some(vec![]);
+            }),
+            false,
+        ),
+        (
+            "a wrong target",
+            with(&|e| e.spec.endpoints[0].targets = vec!["elsewhere.example.net".into()]),
+            true,
+        ),
+        (
+            "a missing endpoint",
+            with(&|e| drop(e.spec.endpoints.pop())),
+            true,
+        ),
+        (
+            "an extra endpoint",
+            with(&|e| {
+                e.spec
+                    .endpoints
+                    .push(cname("old.a.example.com", "x.clerk.services"))
+            }),
+            true,
+        ),
+        (
+            "a TTL",
+            with(&|e| e.spec.endpoints[0].record_ttl = Some(60)),
+            true,
+        ),
+        (
+            "a record type",
+            with(&|e| e.spec.endpoints[0].record_type = "A".into()),
+            true,
+        ),
+        ("no labels", with(&|e| e.metadata.labels = None), true),
+        (
+            "a changed label",
+            with(&|e| {
+                e.metadata
+                    .labels
+                    .as_mut()
+                    .unwrap()
+                    .insert(MANAGED_BY_LABEL.into(), "helm".into());
+            }),
+            true,
+        ),
+        ("no owner", with(&|e| e.metadata.owner_references = None), true),
+        (
+            "another owner UID",
+            with(&|e| e.metadata.owner_references.as_mut().unwrap()[0].uid = "old".into()),
+            true,
+        ),
+        (
+            "owner not controller",
+            with(&|e| e.metadata.owner_references.as_mut().unwrap()[0].controller = None),
+            true,
+        ),
+    ];
+    for (name, current, want) in cases {
+        assert_eq!(endpoints_differ(&current, &desired), want, "{name}");
+    }
+}

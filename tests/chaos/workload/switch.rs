@@ -1,0 +1,143 @@
+//! Switching a Secret's key to the other instance and back, and the check of what moved.
+
+use super::*;
+
+/// The key switch of [`SWITCH_NAMESPACE`].
+#[derive(Debug, Default)]
+pub(crate) struct Switch {
+    pub(crate) at: Option<jiff::Timestamp>,
+    pub(crate) started: Option<Instant>,
+    pub(crate) back_at: Option<jiff::Timestamp>,
+    /// Domain IDs (instance 1) of the namespace's objects when it switched.
+    pub(crate) ids: std::collections::BTreeSet<String>,
+    /// Live unpaused objects that had recorded the instance, and those seen `InstanceChanged`.
+    pub(crate) pinned: usize,
+    pub(crate) seen_changed: usize,
+}
+
+pub(super) fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
+    objs.iter().filter(|o| o.live() && o.ns == SWITCH_NAMESPACE)
+}
+
+/// Wait until every live unpaused object of the switch namespace has recorded its instance, then put
+/// the other instance's key into its Secret.
+pub(super) async fn switch_key(
+    client: &Client,
+    objs: &[Obj],
+    keys: &[String; 2],
+    fake: &FakeClerk,
+    sw: &mut Switch,
+) -> anyhow::Result<()> {
+    let instance_1 = fake.state().lock().unwrap().instances[keys[1].as_str()]
+        .id
+        .clone();
+    let start = Instant::now();
+    loop {
+        let by_key = list_all(client).await?;
+        // A paused object has not necessarily read its key yet (it records no instance);
+        // the workload leaves the namespace's pauses alone until the key is back.
+        let missing: Vec<String> = switch_namespace_objects(objs)
+            .filter(|o| !o.paused)
+            .filter(|o| {
+                by_key
+                    .get(&o.key())
+                    .and_then(|c| c.status.as_ref())
+                    .and_then(|s| s.instance_id.as_deref())
+                    != Some(instance_1.as_str())
+            })
+            .map(|o| {
+                let why: Vec<String> = by_key
+                    .get(&o.key())
+                    .and_then(|c| c.status.as_ref())
+                    .map(|s| {
+                        s.conditions
+                            .iter()
+                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("{} {why:?}", o.key())
+            })
+            .collect();
+        if missing.is_empty() {
+            sw.ids = switch_namespace_objects(objs)
+                .filter_map(|o| {
+                    by_key
+                        .get(&o.key())
+                        .and_then(|c| c.status.as_ref())
+                        .and_then(|s| s.domain_id.clone())
+                })
+                .collect();
+            sw.pinned = switch_namespace_objects(objs).filter(|o| !o.paused).count();
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(180),
+            "key switch: {missing:?} never recorded status.instanceId"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    set_switch_key(client, &keys[0]).await?;
+    sw.at = Some(jiff::Timestamp::now());
+    sw.started = Some(Instant::now());
+    Ok(())
+}
+
+pub(super) async fn set_switch_key(client: &Client, key: &str) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SWITCH_NAMESPACE);
+    let patch = Patch::Merge(json!({"stringData": {"key": key}}));
+    let pp = PatchParams::default();
+    retry("switch key", || secrets.patch("clerk", &pp, &patch)).await?;
+    Ok(())
+}
+
+/// After at least [`SWITCH_MIN`]: count the objects showing `InstanceChanged`, put the key back.
+pub(super) async fn switch_back(client: &Client, keys: &[String; 2], sw: &mut Switch) -> anyhow::Result<()> {
+    if let Some(started) = sw.started {
+        tokio::time::sleep(SWITCH_MIN.saturating_sub(started.elapsed())).await;
+    }
+    let by_key = list_all(client).await?;
+    sw.seen_changed = by_key
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{SWITCH_NAMESPACE}/")))
+        .filter(|(_, o)| condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
+        .count();
+    set_switch_key(client, &keys[1]).await?;
+    sw.back_at = Some(jiff::Timestamp::now());
+    Ok(())
+}
+
+/// Nothing was written for the switch namespace's objects while its key was switched (after
+/// the grace for calls already in flight), and nothing of that namespace ever reached the
+/// other instance.
+pub(crate) fn check_switch(
+    sw: &Switch,
+    journals: &[(String, Vec<(jiff::Timestamp, String)>)],
+) -> Vec<String> {
+    let mut problems = vec![];
+    let (Some(at), Some(back)) = (sw.at, sw.back_at) else {
+        return vec!["the key switch did not happen".into()];
+    };
+    let from = at + SWITCH_GRACE;
+    for (at, entry) in &journals[1].1 {
+        let id = entry.split(' ').nth(1).unwrap_or_default();
+        if *at >= from && *at < back && sw.ids.contains(id) {
+            problems.push(format!("key switched, yet instance 1 got {entry} at {at}"));
+        }
+    }
+    let marker = format!(".{SWITCH_NAMESPACE}.");
+    for (at, entry) in &journals[0].1 {
+        if entry.contains(&marker) {
+            problems.push(format!(
+                "instance 0 got {entry} at {at} from the switched namespace"
+            ));
+        }
+    }
+    if sw.pinned > 0 && sw.seen_changed == 0 {
+        problems.push(format!(
+            "key switch: none of {} pinned objects reported InstanceChanged",
+            sw.pinned
+        ));
+    }
+    problems
+}

@@ -1,0 +1,314 @@
+//! `helm install` and the ClerkDomain lifecycle as the chart's ServiceAccount; a missing RBAC
+//! rule is reported, not a crash.
+
+use super::*;
+
+/// `helm install` the chart, then run the operator as a separate process holding only a token of
+/// the chart's ServiceAccount: create → Ready, update → PATCH in Clerk, delete → gone from Clerk;
+/// Events and the Lease are written under that identity.
+pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let rel = Release::install(cp.clone(), "helm", false).await?;
+    let notes = &rel.install_output;
+    ensure!(
+        notes.contains("NOTES:")
+            && notes.contains("kind: ClerkDomain")
+            && notes.contains("kubectl -n default wait --for=condition=Ready"),
+        "NOTES do not give the next step:\n{notes}"
+    );
+    rel.check_restricted()?;
+    // The installed permissions, cluster-wide (ClusterRole): what is needed, nothing more.
+    let app = Some(rel.app_ns.as_str());
+    let sys = Some(rel.ns.as_str());
+    for (verb, resource, ns) in [
+        ("list", "clerkdomains.clerk-operator.io", None),
+        ("watch", "clerkdomains.clerk-operator.io", None),
+        ("patch", "clerkdomains.clerk-operator.io", app),
+        ("patch", "clerkdomains.clerk-operator.io/status", app),
+        ("get", "secrets", app),
+        ("patch", "secrets", app),
+        ("watch", "secrets", None),
+        ("create", "events.events.k8s.io", app),
+        ("get", "configmaps", app),
+        ("create", "configmaps", app),
+        ("patch", "configmaps", app),
+        ("delete", "configmaps", app),
+        ("create", "leases.coordination.k8s.io", sys),
+        ("patch", &format!("leases.coordination.k8s.io/{}", rel.name), sys),
+    ] {
+        ensure!(
+            rel.can_i(verb, resource, ns),
+            "{} may not {verb} {resource}",
+            rel.user()
+        );
+    }
+    for (verb, resource, ns) in [
+        ("get", "clerkdomains.clerk-operator.io", app),
+        ("update", "clerkdomains.clerk-operator.io", app),
+        ("delete", "clerkdomains.clerk-operator.io", app),
+        ("create", "clerkdomains.clerk-operator.io", app),
+        ("update", "clerkdomains.clerk-operator.io/status", app),
+        ("create", "secrets", app),
+        ("delete", "secrets", app),
+        ("update", "secrets", app),
+        ("list", "configmaps", app),
+        ("update", "configmaps", app),
+        ("create", "events", app),
+        ("delete", "events.events.k8s.io", app),
+        ("create", "leases.coordination.k8s.io", app),
+        ("patch", "leases.coordination.k8s.io/someone-else", sys),
+        ("delete", &format!("leases.coordination.k8s.io/{}", rel.name), sys),
+        ("get", "pods", sys),
+    ] {
+        ensure!(
+            !rel.can_i(verb, resource, ns),
+            "{} may {verb} {resource}",
+            rel.user()
+        );
+    }
+
+    let identity = format!("{}-7d9f-abcde", rel.name);
+    let mut op = OperatorProcess::spawn(&rel.operator(&identity, true))?;
+    op.wait_log(&["acquired leadership"], CONVERGE).await?;
+    rel.wait_lease_holder(&identity, Duration::from_secs(10)).await?;
+
+    // Create: one ClerkDomain with the default key, one with a Secret of its namespace.
+    let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let mut s = Secret::default();
+    s.metadata.name = Some("tenant-key".into());
+    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), TEST_KEY.to_string())].into());
+    secrets.create(&PostParams::default(), &s).await?;
+    rel.create_domain("site", json!({"domain": "site.example.com"}))
+        .await?;
+    rel.create_domain(
+        "tenant",
+        json!({"domain": "tenant.example.com", "secretRef": {"name": "tenant-key", "key": "CLERK_SECRET_KEY"},
+               "export": {"configMapName": "tenant-clerk"}}),
+    )
+    .await?;
+    let site = rel.wait_ready("site", &op).await?;
+    rel.wait_ready("tenant", &op).await?;
+    // The export, written with the chart's permissions: a development key gives pk_test_ from
+    // the Frontend API host of the instance's primary domain.
+    let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let primary = rel
+        .fake
+        .domains(TEST_KEY)
+        .into_iter()
+        .find(|d| !d.is_satellite)
+        .context("primary domain")?;
+    let host = primary
+        .frontend_api_url
+        .trim_start_matches("https://")
+        .to_string();
+    let pk = clerk_operator::controller::export::publishable_key(&host, false);
+    ensure!(pk.starts_with("pk_test_"), "{pk}");
+    wait_for(&configmaps, "tenant-clerk", "exported", CONVERGE, |cm| {
+        let d = cm.data.clone().unwrap_or_default();
+        d.get("CLERK_PUBLISHABLE_KEY") == Some(&pk)
+            && d.get("CLERK_DOMAIN").map(String::as_str) == Some("tenant.example.com")
+    })
+    .await
+    .with_context(|| op.log_tail(40))?;
+    let id = site.status.and_then(|s| s.domain_id).context("domain id")?;
+    ensure!(
+        rel.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .any(|d| d.id == id && d.name == "site.example.com")
+    );
+    ensure!(
+        rel.fake
+            .domains(TEST_KEY)
+            .iter()
+            .any(|d| d.name == "tenant.example.com")
+    );
+    let in_use = |s: &Secret| s.finalizers().iter().any(|f| f == "clerk-operator.io/in-use");
+    wait_for(&secrets, "tenant-key", "marked in use", CONVERGE, in_use).await?;
+
+    // Update: a PATCH reaches Clerk.
+    let patches = rel.fake.stats().count_status("UpdateDomain", 200);
+    rel.domains()
+        .patch(
+            "site",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"domain": "site2.example.com"}})),
+        )
+        .await?;
+    wait_for(&rel.domains(), "site", "renamed", CONVERGE, |o: &ClerkDomain| {
+        is_true(o, "Ready")
+            && o.status.as_ref().and_then(|s| s.domain.as_deref()) == Some("site2.example.com")
+    })
+    .await
+    .with_context(|| op.log_tail(40))?;
+    ensure!(rel.fake.stats().count_status("UpdateDomain", 200) == patches + 1);
+    ensure!(
+        rel.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .any(|d| d.id == id && d.name == "site2.example.com")
+    );
+
+    // Events, reported by this process.
+    for (name, reason) in [("site", "Created"), ("tenant", "Created"), ("site", "Updated")] {
+        let e = rel.wait_event(name, reason).await?;
+        ensure!(
+            e.reporting_controller.as_deref() == Some("clerk-operator"),
+            "{e:?}"
+        );
+        ensure!(
+            e.reporting_instance.as_deref() == Some(identity.as_str()),
+            "{e:?}"
+        );
+    }
+
+    // Delete: gone from Clerk, the objects and the Secret's finalizer released.
+    rel.domains().delete("site", &Default::default()).await?;
+    rel.domains().delete("tenant", &Default::default()).await?;
+    wait_gone(&rel.domains(), "site", CONVERGE)
+        .await
+        .with_context(|| op.log_tail(40))?;
+    wait_gone(&rel.domains(), "tenant", CONVERGE).await?;
+    wait_gone(&configmaps, "tenant-clerk", CONVERGE).await?;
+    ensure!(
+        !rel.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
+        "site still in Clerk"
+    );
+    ensure!(
+        !rel.fake
+            .domains(TEST_KEY)
+            .iter()
+            .any(|d| d.name == "tenant.example.com")
+    );
+    rel.wait_event("site", "Deleted").await?;
+    wait_for(&secrets, "tenant-key", "released", CONVERGE, |s: &Secret| {
+        !in_use(s)
+    })
+    .await
+    .with_context(|| op.log_tail(60))?;
+
+    // Still the leader; no permission error anywhere in its log.
+    ensure!(rel.lease_holder().await?.as_deref() == Some(identity.as_str()));
+    let forbidden = op.log_lines(&["forbidden"]);
+    ensure!(forbidden.is_empty(), "permission errors: {forbidden:#?}");
+    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
+
+    // SIGTERM: graceful stop releases the Lease at once.
+    op.terminate();
+    let status = op.wait_exit(Duration::from_secs(30)).await?;
+    ensure!(status.success(), "exit status {status}: {}", op.log_tail(20));
+    ensure!(rel.lease_holder().await?.is_none(), "Lease not released");
+
+    ok(
+        rel.helm(&["uninstall", &rel.name, "--namespace", &rel.ns]),
+        "helm uninstall",
+    )?;
+    ensure!(
+        !cp.kubectl(&["get", "clusterrole", &rel.name]).status.success(),
+        "ClusterRole left behind"
+    );
+    Ok(())
+}
+
+/// One rule fewer than the chart grants: the operator keeps running and says which permission
+/// is missing (log, condition or exit message), and recovers when the rule is back.
+pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let rel = Release::install(cp.clone(), "rbac", true).await?;
+    let has = |r: &PolicyRule, res: &str| r.resources.as_ref().is_some_and(|v| v.iter().any(|x| x == res));
+    let roles: Api<Role> = Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let original = roles.get(&rel.name).await?.rules.unwrap_or_default();
+
+    // 1. No `patch` on clerkdomains/status.
+    rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains/status")))
+        .await?;
+    let mut op = OperatorProcess::spawn(&rel.operator(&format!("{}-a", rel.name), true))?;
+    rel.create_domain("blocked", json!({"domain": "blocked.example.com"}))
+        .await?;
+    let line = op
+        .wait_log(&["cannot patch resource", "clerkdomains/status"], CONVERGE)
+        .await?;
+    ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
+    ensure!(
+        line.to_string().contains(&rel.user()) && line.to_string().contains("forbidden"),
+        "the log line names neither the identity nor the refusal: {line}"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
+    ensure!(op.http_get("/healthz").await?.0 == 200);
+    ensure!(
+        op.metric_sum("clerk_operator_reconciles_total", &["result=\"error\""])
+            .await?
+            >= 1.0
+    );
+    // Back: the next retry reports status, without a second domain in Clerk.
+    rel.edit_role(|rules| *rules = original.clone()).await?;
+    rel.wait_ready("blocked", &op).await?;
+    let same_name = rel
+        .fake
+        .domains(LIVE_KEY)
+        .iter()
+        .filter(|d| d.name == "blocked.example.com")
+        .count();
+    ensure!(same_name == 1, "{same_name} domains named blocked.example.com");
+    op.terminate();
+    op.wait_exit(Duration::from_secs(30)).await?;
+
+    // 2. No access to Secrets: the secretRef ClerkDomain says so in its status, the others work.
+    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets")))
+        .await?;
+    let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let mut s = Secret::default();
+    s.metadata.name = Some("tenant-key".into());
+    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), TEST_KEY.to_string())].into());
+    secrets.create(&PostParams::default(), &s).await?;
+    let op = OperatorProcess::spawn(&rel.operator(&format!("{}-b", rel.name), true))?;
+    rel.create_domain(
+        "tenant",
+        json!({"domain": "tenant.example.com", "secretRef": {"name": "tenant-key", "key": "CLERK_SECRET_KEY"}}),
+    )
+    .await?;
+    rel.create_domain("plain", json!({"domain": "plain.example.com"}))
+        .await?;
+    let obj = wait_for(
+        &rel.domains(),
+        "tenant",
+        "CredentialsUnreadable",
+        CONVERGE,
+        |o: &ClerkDomain| {
+            condition(o, "Ready").is_some_and(|c| c.status == "False" && c.reason == "CredentialsUnreadable")
+        },
+    )
+    .await
+    .with_context(|| op.log_tail(40))?;
+    let message = &condition(&obj, "Ready").unwrap().message;
+    ensure!(
+        message.contains("tenant-key") && message.contains("forbidden") && message.contains("secrets"),
+        "condition message: {message}"
+    );
+    rel.wait_event("tenant", "CredentialsUnreadable").await?;
+    rel.wait_ready("plain", &op).await?;
+    // The Secret watch (a trigger) is refused too; that is logged, not fatal.
+    let line = op
+        .wait_log(&["cannot list resource", "secrets"], CONVERGE)
+        .await?;
+    ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
+    let mut op = op;
+    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
+    op.terminate();
+    op.wait_exit(Duration::from_secs(30)).await?;
+
+    // 3. Cannot list ClerkDomains: nothing to do at all, so it exits non-zero and says why.
+    rel.edit_role(|rules| *rules = original.clone()).await?;
+    rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains")))
+        .await?;
+    let mut op = OperatorProcess::spawn(&rel.operator(&format!("{}-c", rel.name), true))?;
+    let status = op.wait_exit(CONVERGE).await?;
+    ensure!(!status.success(), "exit status {status}");
+    let logs = op.logs();
+    ensure!(
+        logs.contains("cannot list ClerkDomains") && logs.contains("forbidden"),
+        "no clear message: {}",
+        op.log_tail(20)
+    );
+    Ok(())
+}
