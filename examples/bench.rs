@@ -9,7 +9,8 @@
 //! 2. the burst against a fake emulating a development instance's limit (100 requests / 10 s);
 //! 3. steady state: the burst's Ready objects idle for whole resync periods;
 //! 4. the operator's peak RSS and CPU time after 1 and at `--scale` objects (incl. a full resync);
-//! 5. single-object latency: apply→Ready and spec change→status, `--trials` times in a row.
+//! 5. single-object latency: apply→Ready and spec change→status, `--trials` times in a row;
+//! 6. side by side: a sync script with Clerk's Python SDK against the same fake (`peer.rs`).
 //!
 //! `--smoke` runs everything small (50 objects, 10 trials) and only checks that it completes
 //! and every object becomes Ready. `--out FILE` writes the results between the markers of
@@ -19,6 +20,9 @@
 #[allow(dead_code)]
 #[path = "../tests/support/controlplane.rs"]
 mod controlplane;
+// examples/bench/peer.rs: a plain `mod peer;` once this file is examples/bench/main.rs.
+#[path = "bench/peer.rs"]
+mod peer;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -1048,6 +1052,7 @@ struct Results {
     throttled: Burst,
     steady: Steady,
     latency: Latency,
+    peer: peer::Peer,
     scale: Option<Scale>,
 }
 
@@ -1068,6 +1073,9 @@ async fn run(
         dir: tmp.path().to_path_buf(),
     };
     let n = args.objects;
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "peer") {
+        return peer::only(&env, n).await;
+    }
     let outcome = scenarios(&env, n).await;
     let results = match outcome {
         Ok(r) => r,
@@ -1091,11 +1099,12 @@ async fn run(
     }
     if args.smoke {
         println!(
-            "bench-smoke: ok, {} + {} + {} objects Ready, {} latency trials, in {:.0} s",
+            "bench-smoke: ok, {} + {} + {} objects Ready, {} latency trials, sync script converged on {} domains, in {:.0} s",
             results.burst.objects,
             results.burst_fast.objects,
             results.throttled.objects,
             results.latency.trials,
+            results.peer.objects,
             total.elapsed().as_secs_f64()
         );
     }
@@ -1203,6 +1212,10 @@ async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
     );
     drop(fake);
 
+    // 6: side by side with a sync script (its own fakes).
+    eprintln!("bench: 6. side by side: a sync script with Clerk's Python SDK, {n} domains");
+    let peer = peer::run(env, n).await?;
+
     // 4: memory and CPU at scale.
     let scale = match env.args.scale {
         Some(s) if s > n => {
@@ -1217,6 +1230,7 @@ async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
         throttled,
         steady,
         latency,
+        peer,
         scale,
     })
 }
@@ -1507,6 +1521,21 @@ fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, took: Durati
         pct(&lat.update, 100.0)
     );
 
+    let _ = writeln!(
+        w,
+        "{}",
+        peer::report(
+            &r.peer,
+            Some(&peer::OperatorRow {
+                per_domain: r.throttled.per_domain(),
+                all_ready_secs: r.throttled.all_ready_secs,
+                rate_limited: r.throttled.stats.status("429"),
+                per_hour: st.per_hour_default(),
+                spec_p50_ms: pct(&lat.update, 50.0),
+                spec_p99_ms: pct(&lat.update, 99.0),
+            })
+        )
+    );
     let _ = writeln!(w, "### Targets\n");
     let _ = writeln!(w, "| target | measured | verdict |");
     let _ = writeln!(w, "|---|---|---|");
