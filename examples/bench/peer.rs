@@ -458,6 +458,8 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
     // d: SIGKILL after half of the requests, then the next scheduled run.
     eprintln!("  6d. sync script, SIGKILL mid-run");
     let fake = fresh_fake(env, "fake-peer-kill", false, smoke).await?;
+    // 5 ms per answer (after processing), so that the poller below keeps up with the script.
+    put_faults(&fake, json!({"latency_ms": 5, "latency_min_ms": 5})).await?;
     let kill_at = 1 + n as u64 / 2;
     out.killed = run_script(&ctx, &fake, &desired, "default", "peer-killed", Some(kill_at)).await?;
     // A POST in flight when the process died may still commit: look again a moment later.
