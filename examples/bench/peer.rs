@@ -541,8 +541,14 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
     );
     let _ = writeln!(
         w,
-        "{n} desired satellites, development key, each script series against a fresh fake at {} requests / {win} s (`--rate-limit`, as run 2); the script is `hack/bench/clerk_sync.py` with `clerk-backend-api` {}, one process per run (interpreter start included), the CronJob's 5-minute schedule modelled: the bench waits one rate-limit window between reruns instead of 5 minutes. Lost answer and SIGKILL: an unthrottled fake.\n",
-        p.limit_requests, p.sdk_version
+        "{n} desired satellites, development key, each script series against a fresh fake at {} requests / {win} s ({}); the script is `hack/bench/clerk_sync.py` with `clerk-backend-api` {}, one process per run (interpreter start included), the CronJob's 5-minute schedule modelled: the bench waits one rate-limit window between reruns instead of 5 minutes. Lost answer and SIGKILL: an unthrottled fake.\n",
+        p.limit_requests,
+        if p.limit_requests == 100 && win == 10 {
+            "`--rate-limit`, as run 2"
+        } else {
+            "`--rate-limit` with the smoke run's shorter limit; the operator's row is at 100 / 10 s"
+        },
+        p.sdk_version
     );
     // a: totals over the runs until all were present.
     let runs = p.default_runs.len();
@@ -623,10 +629,11 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
         spec(&p.spec),
     );
     // Terraform: modelled from the provider's source.
-    let tf_bound = n as f64 / 10.0;
+    let rate = p.limit_requests as f64 / p.window.as_secs_f64().max(1.0);
+    let tf_bound = n as f64 / rate;
     let _ = writeln!(
         w,
-        "| **Terraform provider pattern** (*modelled, not run*) | 1.000 on the first apply (N POSTs, nothing in state to refresh); every later plan/apply reads N times | ≥ {tf_bound:.0} s (N / 10 requests/s) and only if 429s were retried: clerk-sdk-go does not retry, so creates past the limit fail and wait for the next apply | {:.0} (12 plans × N reads, one `GET /domains` per resource) | schedule wait + a refresh of N reads (≥ {tf_bound:.0} s at the development limit) + 1 PATCH | the create fails, nothing is written to state; the next apply POSTs again and gets 422 `form_identifier_exists` until `terraform import` | creates not yet persisted to state are orphaned: 422 on the next apply until imported |",
+        "| **Terraform provider pattern** (*modelled, not run*) | 1.000 on the first apply (N POSTs, nothing in state to refresh); every later plan/apply reads N times | ≥ {tf_bound:.0} s (N / {rate:.0} requests/s) and only if 429s were retried: clerk-sdk-go does not retry, so creates past the limit fail and wait for the next apply | {:.0} (12 plans × N reads, one `GET /domains` per resource) | schedule wait + a refresh of N reads (≥ {tf_bound:.0} s at the development limit) + 1 PATCH | the create fails, nothing is written to state; the next apply POSTs again and gets 422 `form_identifier_exists` until `terraform import` | creates not yet persisted to state are orphaned: 422 on the next apply until imported |",
         12.0 * n as f64
     );
     let _ = writeln!(
