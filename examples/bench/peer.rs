@@ -290,6 +290,12 @@ async fn run_script(
     let guard = guard_for(ctx.n) * 2;
     let mut killed_at = None;
     while proc.running() {
+        if t0.elapsed() > guard {
+            bail!(
+                "{label} still running after {guard:?} (a guard, not a timing target)\n{}",
+                proc.log_tail(20)
+            );
+        }
         if let Some(k) = kill_at
             && killed_at.is_none()
         {
@@ -302,12 +308,6 @@ async fn run_script(
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
             continue;
-        }
-        if t0.elapsed() > guard {
-            bail!(
-                "{label} still running after {guard:?} (a guard, not a timing target)\n{}",
-                proc.log_tail(20)
-            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
