@@ -127,14 +127,19 @@ contract:
 # Benchmarks (examples/bench/): real control plane, fake-clerk and the operator as processes.
 # `make bench` (release; BENCH_SCALE=10000 adds the 10,000-object memory run) writes BENCHMARKS.md;
 # `make bench-smoke` (50 objects, 10 trials) only checks that it runs and everything gets Ready.
+# Scenario 6 runs hack/bench/clerk_sync.py with the venv of hack/pysdk.sh; `make bench
+# BENCH_ONLY=peer` runs only it and prints it (writes nothing).
 .PHONY: bench bench-smoke
 bench: tools release
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
+	BENCH_PYTHON="$$(bash hack/pysdk.sh --print-python | tail -n1)" \
 	BENCH_COMMAND="make bench$${BENCH_SCALE:+ BENCH_SCALE=$$BENCH_SCALE}" \
-	  $(CARGO) run --locked --release --example bench -- --out BENCHMARKS.md
+	  $(CARGO) run --locked --release --example bench -- $(if $(filter peer,$(BENCH_ONLY)),,--out BENCHMARKS.md)
 
 bench-smoke: tools build
-	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" $(CARGO) run --locked --example bench -- --smoke
+	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
+	BENCH_PYTHON="$$(bash hack/pysdk.sh --print-python | tail -n1)" \
+	  $(CARGO) run --locked --example bench -- --smoke
 
 # Chaos soak (tests/chaos): seeded workload, Clerk faults, operator SIGKILLs, an apiserver restart.
 # `make chaos` runs 200 objects with 3 seeds (CHAOS_SEEDS/CHAOS_OBJECTS override); `chaos-smoke`

@@ -6,6 +6,8 @@
 # Usage:
 #   hack/pysdk.sh [PYTEST_ARGS...]   ensure the venv and the fake-clerk binary, then run
 #                                    `pytest -q tests/sdk PYTEST_ARGS...`
+#   hack/pysdk.sh --print-python     ensure the venv only and print its python (for make bench:
+#                                    hack/bench/clerk_sync.py runs with it)
 #
 # Environment:
 #   CLERK_OPERATOR_CACHE  cache root (default: $HOME/.cache/clerk-operator); the virtualenv
@@ -105,6 +107,11 @@ fi
 ensure_venv
 flock -u 9 2>/dev/null || true
 exec 9>&-
+
+if [[ "${1:-}" == "--print-python" ]]; then
+  echo "$VENV/bin/python"
+  exit 0
+fi
 
 ensure_fake
 

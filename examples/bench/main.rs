@@ -9,7 +9,8 @@
 //! 2. the burst against a fake emulating a development instance's limit (100 requests / 10 s);
 //! 3. steady state: the burst's Ready objects idle for whole resync periods;
 //! 4. the operator's peak RSS and CPU time after 1 and at `--scale` objects (incl. a full resync);
-//! 5. single-object latency: apply→Ready and spec change→status, `--trials` times in a row.
+//! 5. single-object latency: apply→Ready and spec change→status, `--trials` times in a row;
+//! 6. side by side: a sync script with Clerk's Python SDK against the same fake (`peer.rs`).
 //!
 //! `--smoke` runs everything small (50 objects, 10 trials) and only checks that it completes
 //! and every object becomes Ready. `--out FILE` writes the results between the markers of
@@ -20,6 +21,7 @@
 mod burst;
 mod env;
 mod latency;
+mod peer;
 mod processes;
 mod report;
 mod scale;

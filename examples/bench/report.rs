@@ -285,6 +285,21 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
         pct(&lat.update, 100.0)
     );
 
+    let _ = writeln!(
+        w,
+        "{}",
+        peer::report(
+            &r.peer,
+            Some(&peer::OperatorRow {
+                per_domain: r.throttled.per_domain(),
+                all_ready_secs: r.throttled.all_ready_secs,
+                rate_limited: r.throttled.stats.status("429"),
+                per_hour: st.per_hour_default(),
+                spec_p50_ms: pct(&lat.update, 50.0),
+                spec_p99_ms: pct(&lat.update, 99.0),
+            })
+        )
+    );
     let _ = writeln!(w, "### Targets\n");
     let _ = writeln!(w, "| target | measured | verdict |");
     let _ = writeln!(w, "|---|---|---|");

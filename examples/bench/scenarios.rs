@@ -8,6 +8,7 @@ pub(crate) struct Results {
     pub(crate) throttled: Burst,
     pub(crate) steady: Steady,
     pub(crate) latency: Latency,
+    pub(crate) peer: peer::Peer,
     pub(crate) scale: Option<Scale>,
 }
 
@@ -28,6 +29,9 @@ pub(crate) async fn run(
         dir: tmp.path().to_path_buf(),
     };
     let n = args.objects;
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "peer") {
+        return peer::only(&env, n).await;
+    }
     let outcome = scenarios(&env, n).await;
     let results = match outcome {
         Ok(r) => r,
@@ -51,11 +55,12 @@ pub(crate) async fn run(
     }
     if args.smoke {
         println!(
-            "bench-smoke: ok, {} + {} + {} objects Ready, {} latency trials, in {:.0} s",
+            "bench-smoke: ok, {} + {} + {} objects Ready, {} latency trials, sync script converged on {} domains, in {:.0} s",
             results.burst.objects,
             results.burst_fast.objects,
             results.throttled.objects,
             results.latency.trials,
+            results.peer.objects,
             total.elapsed().as_secs_f64()
         );
     }
@@ -163,6 +168,10 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
     );
     drop(fake);
 
+    // 6: side by side with a sync script (its own fakes).
+    eprintln!("bench: 6. side by side: a sync script with Clerk's Python SDK, {n} domains");
+    let peer = peer::run(env, n).await?;
+
     // 4: memory and CPU at scale.
     let scale = match env.args.scale {
         Some(s) if s > n => {
@@ -177,6 +186,7 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
         throttled,
         steady,
         latency,
+        peer,
         scale,
     })
 }
