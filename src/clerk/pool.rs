@@ -189,8 +189,10 @@ impl ClerkPool {
     }
 
     /// The instance `key` belongs to. The first use of a key asks Clerk (`GET /instance`, paced
-    /// by the key's own limiter, since its instance is not known yet); a failure is not
-    /// remembered, so the next call asks again.
+    /// by the key's own limiter, since its instance is not known yet, and then charged to the
+    /// instance's budget); a failure is not remembered, so the next call asks again. (A second
+    /// key first used while its instance is at its limit can still put one window one request
+    /// over; Clerk's 429 then pauses the instance for its `Retry-After`.)
     pub async fn instance(&self, key: SecretKey) -> Result<Arc<ClerkInstance>, ClerkError> {
         self.prune();
         let entry = {
@@ -212,6 +214,8 @@ impl ClerkPool {
             .get_or_try_init(|| async {
                 let id = entry.lookup.get_instance().await?.id;
                 let shared = self.shared(&id, key.kind());
+                // The lookup counts against the instance's budget too.
+                shared.throttle.charge().await;
                 Ok(Arc::new(ClerkInstance {
                     client: self.client(key.clone(), shared.throttle.clone()),
                     shared,

@@ -115,6 +115,15 @@ impl Throttle {
         Ok(start.elapsed())
     }
 
+    /// Count a request that was sent without this throttle (a key's `GET /instance`, before its
+    /// instance was known): take a token for it now, waiting if there is none. Taken no earlier
+    /// than the request was sent, it keeps every later window within the limit.
+    pub async fn charge(&self) {
+        if self.limiter.check().is_err() {
+            self.limiter.until_ready().await;
+        }
+    }
+
     /// Whether a request had to wait for the budget within the last `d` (the instance is
     /// spending all of it).
     pub fn busy_within(&self, d: Duration) -> bool {
