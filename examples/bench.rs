@@ -678,6 +678,7 @@ fn domain(ns: &str, name: &str) -> ClerkDomain {
             proxy_url: None,
             is_secondary: None,
             secret_ref: None,
+            instance_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             dns: None,
             export: None,

@@ -1,14 +1,13 @@
 //! User-visible transitions as Kubernetes Events (events.k8s.io).
 
 use super::Context;
-use crate::api::ClerkDomain;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
 /// Publish an Event about `obj`. Failing to publish is logged, never fatal.
-pub async fn publish(
+pub async fn publish<K: Resource<DynamicType = ()>>(
     ctx: &Context,
-    obj: &ClerkDomain,
+    obj: &K,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -28,11 +27,11 @@ pub async fn publish(
 }
 
 /// Normal event shorthand.
-pub async fn normal(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+pub async fn normal<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, reason: &str, action: &str, note: String) {
     publish(ctx, obj, EventType::Normal, reason, action, note).await
 }
 
 /// Warning event shorthand.
-pub async fn warning(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+pub async fn warning<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, reason: &str, action: &str, note: String) {
     publish(ctx, obj, EventType::Warning, reason, action, note).await
 }
