@@ -132,7 +132,9 @@ pub struct InstanceRef {
 }
 
 /// The kinds `spec.instanceRef` may name.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, schemars::JsonSchema)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, schemars::JsonSchema,
+)]
 pub enum InstanceRefKind {
     /// A `ClerkInstance` in the ClerkDomain's namespace.
     ClerkInstance,

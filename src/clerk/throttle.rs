@@ -119,7 +119,9 @@ impl Throttle {
     fn note_sent(&self) {
         let mut sent = self.sent.lock().unwrap();
         Self::forget_old(&mut sent, self.rate.per);
-        let cap = usize::try_from(self.rate.requests).unwrap_or(usize::MAX).saturating_add(1);
+        let cap = usize::try_from(self.rate.requests)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
         if sent.len() >= cap {
             sent.pop_front();
         }

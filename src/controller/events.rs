@@ -27,11 +27,23 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
 }
 
 /// Normal event shorthand.
-pub async fn normal<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, reason: &str, action: &str, note: String) {
+pub async fn normal<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     publish(ctx, obj, EventType::Normal, reason, action, note).await
 }
 
 /// Warning event shorthand.
-pub async fn warning<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, reason: &str, action: &str, note: String) {
+pub async fn warning<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     publish(ctx, obj, EventType::Warning, reason, action, note).await
 }

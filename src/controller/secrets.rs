@@ -4,8 +4,8 @@
 //! namespace cannot take the key away before the ClerkDomains are cleaned up.
 
 use super::Context;
-use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use crate::api::annotations::SECRET_IN_USE;
+use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};

@@ -3,9 +3,7 @@
 //! (cluster-scoped, key in the operator's namespace).
 
 use super::select::InstanceKey;
-use crate::api::{
-    ClerkInstance, ClerkInstanceStatus, ClusterClerkInstance, InstanceRefKind, SecretKeyRef,
-};
+use crate::api::{ClerkInstance, ClerkInstanceStatus, ClusterClerkInstance, InstanceRefKind, SecretKeyRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Serialize, de::DeserializeOwned};

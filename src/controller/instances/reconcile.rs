@@ -14,10 +14,10 @@ use crate::clerk::SecretKey;
 use crate::controller::backoff::{self, Retry};
 use crate::controller::reason::{Class, Reason};
 use crate::controller::{Context, Error, credentials, events, secrets};
+use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::ResourceExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,7 +97,8 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
                 _ => Retry::Transient { after },
             };
             let attempt = ctx.note_failure(&object);
-            let delay = backoff::delay(retry, attempt, rand::random()).min(ctx.config.resync.max(Duration::from_secs(1)));
+            let delay = backoff::delay(retry, attempt, rand::random())
+                .min(ctx.config.resync.max(Duration::from_secs(1)));
             tracing::info!(instance = %object, reason = %reason, message = %message, retry_in_secs = delay.as_secs(), "instance not ready");
             Ok(Action::requeue(delay))
         }
@@ -157,7 +158,10 @@ async fn check(
             } else {
                 Reason::from_clerk(&e)
             };
-            let message = format!("Clerk refused the key or could not be asked: {}", e.stable_message());
+            let message = format!(
+                "Clerk refused the key or could not be asked: {}",
+                e.stable_message()
+            );
             (Checked::Failed { reason, message }, e.retry_after())
         }
     }
@@ -189,10 +193,26 @@ async fn announce<K: InstanceObject>(ctx: &Context, obj: &K, checked: &Checked) 
     match checked {
         Checked::Ok { id, environment } => {
             let note = format!("the key belongs to Clerk instance {id} ({environment})");
-            events::publish(ctx, obj, EventType::Normal, Reason::Verified.as_str(), "Check", note).await;
+            events::publish(
+                ctx,
+                obj,
+                EventType::Normal,
+                Reason::Verified.as_str(),
+                "Check",
+                note,
+            )
+            .await;
         }
         Checked::Failed { reason, message } => {
-            events::publish(ctx, obj, EventType::Warning, reason.as_str(), "Check", message.clone()).await;
+            events::publish(
+                ctx,
+                obj,
+                EventType::Warning,
+                reason.as_str(),
+                "Check",
+                message.clone(),
+            )
+            .await;
         }
     }
 }

@@ -23,7 +23,10 @@ pub struct Memo {
     pub checked: Checked,
 }
 
-type Channel<K> = (UnboundedSender<ObjectRef<K>>, Mutex<Option<UnboundedReceiver<ObjectRef<K>>>>);
+type Channel<K> = (
+    UnboundedSender<ObjectRef<K>>,
+    Mutex<Option<UnboundedReceiver<ObjectRef<K>>>>,
+);
 
 fn channel<K: kube::Resource<DynamicType = ()>>() -> Channel<K> {
     let (tx, rx) = unbounded();
@@ -171,8 +174,12 @@ impl Registry {
                 watcher::Event::Init => users.relisting = Some(HashSet::new()),
                 watcher::Event::InitDone => {
                     if let Some(seen) = users.relisting.take() {
-                        let gone: Vec<String> =
-                            users.by_domain.keys().filter(|d| !seen.contains(*d)).cloned().collect();
+                        let gone: Vec<String> = users
+                            .by_domain
+                            .keys()
+                            .filter(|d| !seen.contains(*d))
+                            .cloned()
+                            .collect();
                         for d in gone {
                             set(&mut users, d, None);
                         }

@@ -57,7 +57,11 @@ pub enum KeySource<'a> {
 /// The precedence: `spec.instanceRef` > `spec.secretRef` > the default instance
 /// (`--default-instance`) > the default key. Admission refuses `instanceRef` and `secretRef`
 /// together; should both be set anyway (an object stored before the rule), `instanceRef` wins.
-pub fn choose<'a>(spec: &'a ClerkDomainSpec, namespace: &str, default_instance: Option<&str>) -> KeySource<'a> {
+pub fn choose<'a>(
+    spec: &'a ClerkDomainSpec,
+    namespace: &str,
+    default_instance: Option<&str>,
+) -> KeySource<'a> {
     if let Some(r) = &spec.instance_ref {
         return KeySource::Instance(match r.kind {
             InstanceRefKind::ClerkInstance => InstanceKey::namespaced(namespace, &r.name),
@@ -178,7 +182,12 @@ mod tests {
         let labels: BTreeMap<String, String> =
             [("team".into(), "web".into()), ("tier".into(), "prod".into())].into();
         let by_labels = |pairs: &[(&str, &str)]| LabelSelector {
-            match_labels: Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            match_labels: Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             match_expressions: None,
         };
         let by_exprs = |e: Vec<LabelSelectorRequirement>| LabelSelector {
@@ -190,19 +199,71 @@ mod tests {
             ("empty selects all", Some(LabelSelector::default()), Ok(true)),
             ("matchLabels hit", Some(by_labels(&[("team", "web")])), Ok(true)),
             ("matchLabels miss", Some(by_labels(&[("team", "api")])), Ok(false)),
-            ("matchLabels all must hold", Some(by_labels(&[("team", "web"), ("x", "y")])), Ok(false)),
-            ("In hit", Some(by_exprs(vec![expr("tier", "In", &["prod", "staging"])])), Ok(true)),
-            ("In miss", Some(by_exprs(vec![expr("tier", "In", &["dev"])])), Ok(false)),
-            ("In absent key", Some(by_exprs(vec![expr("zone", "In", &["a"])])), Ok(false)),
-            ("NotIn hit", Some(by_exprs(vec![expr("tier", "NotIn", &["dev"])])), Ok(true)),
-            ("NotIn absent key", Some(by_exprs(vec![expr("zone", "NotIn", &["a"])])), Ok(true)),
-            ("NotIn miss", Some(by_exprs(vec![expr("tier", "NotIn", &["prod"])])), Ok(false)),
-            ("Exists", Some(by_exprs(vec![expr("team", "Exists", &[])])), Ok(true)),
-            ("Exists miss", Some(by_exprs(vec![expr("zone", "Exists", &[])])), Ok(false)),
-            ("DoesNotExist", Some(by_exprs(vec![expr("zone", "DoesNotExist", &[])])), Ok(true)),
-            ("DoesNotExist miss", Some(by_exprs(vec![expr("team", "DoesNotExist", &[])])), Ok(false)),
-            ("In without values", Some(by_exprs(vec![expr("team", "In", &[])])), Err(())),
-            ("unknown operator", Some(by_exprs(vec![expr("team", "Gt", &["1"])])), Err(())),
+            (
+                "matchLabels all must hold",
+                Some(by_labels(&[("team", "web"), ("x", "y")])),
+                Ok(false),
+            ),
+            (
+                "In hit",
+                Some(by_exprs(vec![expr("tier", "In", &["prod", "staging"])])),
+                Ok(true),
+            ),
+            (
+                "In miss",
+                Some(by_exprs(vec![expr("tier", "In", &["dev"])])),
+                Ok(false),
+            ),
+            (
+                "In absent key",
+                Some(by_exprs(vec![expr("zone", "In", &["a"])])),
+                Ok(false),
+            ),
+            (
+                "NotIn hit",
+                Some(by_exprs(vec![expr("tier", "NotIn", &["dev"])])),
+                Ok(true),
+            ),
+            (
+                "NotIn absent key",
+                Some(by_exprs(vec![expr("zone", "NotIn", &["a"])])),
+                Ok(true),
+            ),
+            (
+                "NotIn miss",
+                Some(by_exprs(vec![expr("tier", "NotIn", &["prod"])])),
+                Ok(false),
+            ),
+            (
+                "Exists",
+                Some(by_exprs(vec![expr("team", "Exists", &[])])),
+                Ok(true),
+            ),
+            (
+                "Exists miss",
+                Some(by_exprs(vec![expr("zone", "Exists", &[])])),
+                Ok(false),
+            ),
+            (
+                "DoesNotExist",
+                Some(by_exprs(vec![expr("zone", "DoesNotExist", &[])])),
+                Ok(true),
+            ),
+            (
+                "DoesNotExist miss",
+                Some(by_exprs(vec![expr("team", "DoesNotExist", &[])])),
+                Ok(false),
+            ),
+            (
+                "In without values",
+                Some(by_exprs(vec![expr("team", "In", &[])])),
+                Err(()),
+            ),
+            (
+                "unknown operator",
+                Some(by_exprs(vec![expr("team", "Gt", &["1"])])),
+                Err(()),
+            ),
         ];
         for (what, sel, want) in table {
             assert_eq!(selects(sel.as_ref(), &labels).map_err(|_| ()), want, "{what}");
@@ -211,7 +272,10 @@ mod tests {
 
     #[test]
     fn keys_display_kind_and_scope() {
-        assert_eq!(InstanceKey::namespaced("web", "i").to_string(), "ClerkInstance web/i");
+        assert_eq!(
+            InstanceKey::namespaced("web", "i").to_string(),
+            "ClerkInstance web/i"
+        );
         assert_eq!(InstanceKey::cluster("c").to_string(), "ClusterClerkInstance c");
     }
 }

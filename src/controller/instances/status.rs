@@ -75,7 +75,11 @@ pub fn next(
                 }
                 _ => {
                     if was_ready {
-                        if let Some(c) = st.conditions.iter_mut().find(|c| c.type_ == condition_type::READY) {
+                        if let Some(c) = st
+                            .conditions
+                            .iter_mut()
+                            .find(|c| c.type_ == condition_type::READY)
+                        {
                             c.observed_generation = generation;
                         }
                     } else {
@@ -92,9 +96,15 @@ pub fn next(
 
 /// Whether ClerkDomains may use an object with this status at `generation`: `Ok(instance ID)`,
 /// else the reason and words to report on them.
-pub fn usable(status: Option<&ClerkInstanceStatus>, generation: Option<i64>) -> Result<String, (Reason, String)> {
+pub fn usable(
+    status: Option<&ClerkInstanceStatus>,
+    generation: Option<i64>,
+) -> Result<String, (Reason, String)> {
     let Some(st) = status else {
-        return Err((Reason::InstanceNotReady, "it has not been checked with Clerk yet".into()));
+        return Err((
+            Reason::InstanceNotReady,
+            "it has not been checked with Clerk yet".into(),
+        ));
     };
     let find = |t: &str| st.conditions.iter().find(|c| c.type_ == t);
     if let Some(c) = find(condition_type::STALLED).filter(|c| c.status == "True") {
@@ -105,8 +115,9 @@ pub fn usable(status: Option<&ClerkInstanceStatus>, generation: Option<i64>) -> 
         };
         return Err((reason, format!("it is Stalled ({}): {}", c.reason, c.message)));
     }
-    let ready = find(condition_type::READY)
-        .is_some_and(|c| c.status == "True" && c.observed_generation == generation && st.observed_generation == generation);
+    let ready = find(condition_type::READY).is_some_and(|c| {
+        c.status == "True" && c.observed_generation == generation && st.observed_generation == generation
+    });
     match (&st.instance_id, ready) {
         (Some(id), true) => Ok(id.clone()),
         _ => Err((
@@ -157,38 +168,78 @@ mod tests {
         assert_eq!(st.domains, 2);
         assert_eq!(cond(&st, "Ready"), Some(("True", "Verified")));
         assert_eq!(usable(Some(&st), Some(1)), Ok("ins_1".into()));
-        assert!(usable(Some(&st), Some(2)).is_err(), "a new generation is not checked yet");
-        assert_eq!(next(&st, Some(1), &ok(), &facts, at(9)), st, "no change, no write");
+        assert!(
+            usable(Some(&st), Some(2)).is_err(),
+            "a new generation is not checked yet"
+        );
+        assert_eq!(
+            next(&st, Some(1), &ok(), &facts, at(9)),
+            st,
+            "no change, no write"
+        );
     }
 
     #[test]
     fn failures_by_class() {
         let ready = next(&Default::default(), Some(1), &ok(), &Facts::default(), at(1));
         // Transient after Ready: stays Ready, Reconciling.
-        let st = next(&ready, Some(1), &failed(Reason::ClerkUnavailable), &Facts::default(), at(2));
+        let st = next(
+            &ready,
+            Some(1),
+            &failed(Reason::ClerkUnavailable),
+            &Facts::default(),
+            at(2),
+        );
         assert_eq!(cond(&st, "Ready"), Some(("True", "Verified")));
         assert_eq!(cond(&st, "Reconciling"), Some(("True", "ClerkUnavailable")));
         assert!(usable(Some(&st), Some(1)).is_ok());
         // Terminal: not Ready, Stalled; the pinned ID stays.
-        let st = next(&ready, Some(1), &failed(Reason::InvalidKey), &Facts::default(), at(3));
+        let st = next(
+            &ready,
+            Some(1),
+            &failed(Reason::InvalidKey),
+            &Facts::default(),
+            at(3),
+        );
         assert_eq!(cond(&st, "Ready"), Some(("False", "InvalidKey")));
         assert_eq!(cond(&st, "Stalled"), Some(("True", "InvalidKey")));
         assert_eq!(cond(&st, "Reconciling"), None);
         assert_eq!(st.instance_id.as_deref(), Some("ins_1"));
         assert_eq!(usable(Some(&st), Some(1)).unwrap_err().0, Reason::InstanceStalled);
-        let st = next(&ready, Some(1), &failed(Reason::InstanceChanged), &Facts::default(), at(3));
+        let st = next(
+            &ready,
+            Some(1),
+            &failed(Reason::InstanceChanged),
+            &Facts::default(),
+            at(3),
+        );
         assert_eq!(usable(Some(&st), Some(1)).unwrap_err().0, Reason::InstanceChanged);
         // Transient before ever Ready: not Ready, Reconciling.
-        let st = next(&Default::default(), Some(1), &failed(Reason::ClerkUnreachable), &Facts::default(), at(4));
+        let st = next(
+            &Default::default(),
+            Some(1),
+            &failed(Reason::ClerkUnreachable),
+            &Facts::default(),
+            at(4),
+        );
         assert_eq!(cond(&st, "Ready"), Some(("False", "ClerkUnreachable")));
-        assert_eq!(usable(Some(&st), Some(1)).unwrap_err().0, Reason::InstanceNotReady);
+        assert_eq!(
+            usable(Some(&st), Some(1)).unwrap_err().0,
+            Reason::InstanceNotReady
+        );
         assert_eq!(usable(None, Some(1)).unwrap_err().0, Reason::InstanceNotReady);
     }
 
     #[test]
     fn recovery_keeps_the_pin_and_clears_stalled() {
         let ready = next(&Default::default(), Some(1), &ok(), &Facts::default(), at(1));
-        let stalled = next(&ready, Some(1), &failed(Reason::InvalidKey), &Facts::default(), at(2));
+        let stalled = next(
+            &ready,
+            Some(1),
+            &failed(Reason::InvalidKey),
+            &Facts::default(),
+            at(2),
+        );
         let again = next(&stalled, Some(1), &ok(), &Facts::default(), at(3));
         assert_eq!(cond(&again, "Stalled"), None);
         assert_eq!(cond(&again, "Ready"), Some(("True", "Verified")));
