@@ -81,20 +81,34 @@ fn bad_cases() -> Vec<(String, &'static str)> {
     vec![
         // instanceRef (issue 17): not with secretRef, a known kind, a valid name.
         (
-            with("  instanceRef: {kind: ClerkInstance, name: web}
+            with(
+                "  instanceRef: {kind: ClerkInstance, name: web}
   secretRef: {name: clerk, key: k}
-"),
+",
+            ),
             BOTH,
         ),
-        (with("  instanceRef: {kind: Issuer, name: web}
-"), KIND),
         (
-            with("  instanceRef: {kind: ClerkInstance, name: Web_1}
-"),
+            with(
+                "  instanceRef: {kind: Issuer, name: web}
+",
+            ),
+            KIND,
+        ),
+        (
+            with(
+                "  instanceRef: {kind: ClerkInstance, name: Web_1}
+",
+            ),
             "instanceRef.name must be a valid object name",
         ),
-        (with("  instanceRef: {kind: ClerkInstance}
-"), "name: Required value"),
+        (
+            with(
+                "  instanceRef: {kind: ClerkInstance}
+",
+            ),
+            "name: Required value",
+        ),
         // domain: scheme, path, query, fragment.
         (domain("https://a.example.com"), SCHEME),
         (domain("http://a.example.com"), SCHEME),
@@ -364,7 +378,10 @@ fn transitions() -> Vec<(&'static str, String, String, Expect)> {
         (
             "instanceRef added next to secretRef",
             r("clerk", "k"),
-            format!("{}  instanceRef: {{kind: ClerkInstance, name: web}}\n", r("clerk", "k")),
+            format!(
+                "{}  instanceRef: {{kind: ClerkInstance, name: web}}\n",
+                r("clerk", "k")
+            ),
             Reject("set at most one of secretRef and instanceRef"),
         ),
         ("secretRef unset -> set", with(""), r("clerk", "k"), Accept),

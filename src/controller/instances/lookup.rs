@@ -97,7 +97,13 @@ async fn usable_key<K: InstanceObject>(
     inst: &K,
     ik: &InstanceKey,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
-    let instance_id = usable(inst.instance_status(), inst.meta().generation)
+    // Deleting an object bumps its generation, and a terminating object is not checked again
+    // (its ClerkDomains' cleanup still needs it): judge it by the generation last checked.
+    let generation = match inst.meta().deletion_timestamp {
+        Some(_) => inst.instance_status().and_then(|s| s.observed_generation),
+        None => inst.meta().generation,
+    };
+    let instance_id = usable(inst.instance_status(), generation)
         .map_err(|(reason, why)| Failure::new(reason, format!("{ik} cannot be used: {why}")))?;
     let ns = inst.secret_namespace(&ctx.config.operator_namespace);
     let (key, meta) = credentials::read_key(ctx, &ns, inst.secret_ref())
