@@ -101,7 +101,8 @@ chart-check:
 	      || { echo "chart-check: CRD missing or not kept on uninstall (--set $$v)" >&2; exit 1; }; \
 	  fi; \
 	done; \
-	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1; do \
+	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1 \
+	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true; do \
 	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
 	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
 	done; \

@@ -310,7 +310,7 @@ pub async fn namespace_selector_refuses_other_namespaces(cp: Arc<ControlPlane>) 
         "the refused domain reached Clerk"
     );
     // Widening the selector wakes the refused ClerkDomain, which then passes.
-    let patch = json!({"spec": {"namespaceSelector": {"matchExpressions": [
+    let patch = json!({"spec": {"namespaceSelector": {"matchLabels": null, "matchExpressions": [
         {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [ns, ns_b]}]}}});
     Api::<ClusterClerkInstance>::all(env.client.clone())
         .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
