@@ -59,7 +59,11 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
                 .memo(&ik)
                 .filter(|m| m.key == key && m.generation == generation && m.at.elapsed() < fresh)
             {
-                Some(m) => m.checked,
+                Some(m) => {
+                    facts.rate_limit = m.rate_limit;
+                    facts.checked_at = m.checked_at;
+                    m.checked
+                }
                 None => {
                     let (checked, retry_after) = check(&ctx, &key, &old, &mut facts).await;
                     after = retry_after;
@@ -71,6 +75,8 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
                             generation,
                             at: Instant::now(),
                             checked: checked.clone(),
+                            rate_limit: facts.rate_limit.clone(),
+                            checked_at: facts.checked_at.clone(),
                         };
                         ctx.instances.remember(&ik, memo);
                     }

@@ -21,6 +21,11 @@ pub struct Memo {
     pub generation: Option<i64>,
     pub at: Instant,
     pub checked: Checked,
+    /// The rate-limit budget and the time of the check, as written to status then: a later
+    /// reconcile from a cache that does not show that write yet must not drop them (a
+    /// server-side apply without a field removes it).
+    pub rate_limit: Option<crate::api::RateLimitStatus>,
+    pub checked_at: Option<String>,
 }
 
 type Channel<K> = (
