@@ -38,16 +38,23 @@ dns-tools:
 	@bash hack/external-dns.sh >/dev/null
 	@bash hack/bind.sh >/dev/null
 
+# One file per CRD, named as `clerk-operator crd KIND` takes it.
+CRD_KINDS := clerkdomain clerkinstance clusterclerkinstance
+
 crds:
-	$(CARGO) run --locked -q --bin clerk-operator -- crd > crds/clerkdomain.yaml
-	cp crds/clerkdomain.yaml deploy/helm/clerk-operator/files/clerkdomain.yaml
+	@for k in $(CRD_KINDS); do \
+	  $(CARGO) run --locked -q --bin clerk-operator -- crd $$k > crds/$$k.yaml || exit 1; \
+	  cp crds/$$k.yaml deploy/helm/clerk-operator/files/$$k.yaml; \
+	done
 
 crd-check:
-	@$(CARGO) run --locked -q --bin clerk-operator -- crd | diff -u crds/clerkdomain.yaml - \
-	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
-	@echo "crd-check: crds/clerkdomain.yaml is up to date"
+	@for k in $(CRD_KINDS); do \
+	  $(CARGO) run --locked -q --bin clerk-operator -- crd $$k | diff -u crds/$$k.yaml - \
+	    || { echo "crds/$$k.yaml is stale: run 'make crds' and commit the result" >&2; exit 1; }; \
+	done
+	@echo "crd-check: crds/ is up to date"
 
-# Helm chart: deploy/helm/clerk-operator. Its CRD (files/clerkdomain.yaml) is a copy of crds/.
+# Helm chart: deploy/helm/clerk-operator. Its CRDs (files/*.yaml) are copies of crds/.
 CHART := deploy/helm/clerk-operator
 # Value combinations rendered by chart-check (one per word; commas separate --set values).
 CHART_VALUES := \
@@ -57,19 +64,22 @@ CHART_VALUES := \
   secretKey=sk_test_chart_check,replicaCount=2 \
   leaderElection.enabled=false \
   secretKey=sk_test_chart_check,defaultKeyNamespaces[0]=apps,defaultKeyNamespaces[1]=web \
-  serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443
+  serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443 \
+  existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
 
 chart-crds:
-	cp crds/clerkdomain.yaml $(CHART)/files/clerkdomain.yaml
+	@for k in $(CRD_KINDS); do cp crds/$$k.yaml $(CHART)/files/$$k.yaml; done
 
 chart-check:
 	@set -euo pipefail; \
 	helm="$$(bash hack/envtest.sh | tail -n1)/helm"; \
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	diff -u crds/clerkdomain.yaml $(CHART)/files/clerkdomain.yaml >&2 \
-	  || { echo "chart-check: $(CHART)/files/clerkdomain.yaml differs from crds/: run 'make chart-crds'" >&2; exit 1; }; \
+	for k in $(CRD_KINDS); do \
+	  diff -u crds/$$k.yaml $(CHART)/files/$$k.yaml >&2 \
+	    || { echo "chart-check: $(CHART)/files/$$k.yaml differs from crds/: run 'make chart-crds'" >&2; exit 1; }; \
+	done; \
 	for v in $(CHART_VALUES); do \
 	  echo "chart-check: --set $$v"; \
 	  "$$helm" lint --strict --quiet $(CHART) --namespace clerk-system --set "$$v" >"$$out/lint" 2>&1 \
@@ -91,7 +101,8 @@ chart-check:
 	      || { echo "chart-check: CRD missing or not kept on uninstall (--set $$v)" >&2; exit 1; }; \
 	  fi; \
 	done; \
-	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1; do \
+	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1 \
+	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true; do \
 	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
 	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
 	done; \

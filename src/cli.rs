@@ -25,8 +25,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller.
     Run(Box<RunArgs>),
-    /// Print the ClerkDomain CustomResourceDefinition as YAML.
-    Crd,
+    /// Print a CustomResourceDefinition as YAML (default: ClerkDomain).
+    Crd {
+        /// Which CRD: clerkdomain, clerkinstance or clusterclerkinstance.
+        #[arg(value_enum, default_value = "clerkdomain")]
+        kind: crate::api::CrdKind,
+    },
 }
 
 /// Flags of `run`. The default Clerk secret key comes from the environment variable
@@ -78,9 +82,15 @@ pub struct RunArgs {
     /// Name of the leader election Lease.
     #[arg(long, env = "LEASE_NAME", default_value = "clerk-operator")]
     pub lease_name: String,
-    /// Namespace of the leader election Lease (in a cluster: the operator's namespace).
+    /// The operator's namespace (in a cluster: the Pod's): the leader election Lease lives
+    /// there, and so do the Secrets of ClusterClerkInstances.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+    /// A ClusterClerkInstance that ClerkDomains without spec.instanceRef and spec.secretRef
+    /// use (instead of the default key), subject to its namespaceSelector. Needs the operator
+    /// to watch every namespace (no --namespace).
+    #[arg(long, env = "DEFAULT_INSTANCE")]
+    pub default_instance: Option<String>,
     /// How long the Lease stays valid without renewal; a standby takes over after it.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
@@ -126,8 +136,8 @@ pub struct RunArgs {
 pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => {
-            print!("{}", crate::api::crd_yaml());
+        Command::Crd { kind } => {
+            print!("{}", crate::api::crd_yaml_of(kind));
             Ok(())
         }
         Command::Run(args) => run(*args).await,
@@ -139,7 +149,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level)?;
     crate::install_crypto_provider();
     let default_key = default_key(args.secret_key_file.as_deref())?;
-    if default_key.is_none() {
+    if default_key.is_none() && args.default_instance.is_none() {
         tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
     }
     let client = kube_client(args.kubeconfig.as_deref()).await?;
@@ -169,7 +179,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
         default_key_namespaces: namespace_list(&args.default_key_namespaces),
         selector: args.watch_label_selector.filter(|s| !s.trim().is_empty()),
+        operator_namespace: args.lease_namespace.clone(),
+        default_instance: args.default_instance.filter(|s| !s.trim().is_empty()),
     };
+    anyhow::ensure!(
+        config.default_instance.is_none() || config.namespace.is_none(),
+        "--default-instance names a ClusterClerkInstance, which an operator watching one namespace \
+         (--namespace) does not serve"
+    );
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
     if !args.metrics_addr.is_empty() {

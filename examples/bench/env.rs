@@ -31,6 +31,7 @@ pub(crate) fn domain(ns: &str, name: &str) -> ClerkDomain {
             proxy_url: None,
             is_secondary: None,
             secret_ref: None,
+            instance_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             dns: None,
             export: None,

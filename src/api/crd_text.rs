@@ -146,16 +146,25 @@ mod tests {
     /// allowed only before a list item or within a fenced block.
     #[test]
     fn generated_crd_descriptions_are_paragraphs() {
-        let crd: Value = serde_yaml::from_str(&crate::api::crd_yaml()).unwrap();
+        use crate::api::CrdKind;
         let mut descriptions = Vec::new();
-        collect_descriptions(&crd, "", &mut descriptions);
+        for kind in [
+            CrdKind::Clerkdomain,
+            CrdKind::Clerkinstance,
+            CrdKind::Clusterclerkinstance,
+        ] {
+            let crd: Value = serde_yaml::from_str(&crate::api::crd_yaml_of(kind)).unwrap();
+            collect_descriptions(&crd, &format!("{kind:?}"), &mut descriptions);
+        }
         assert!(
-            descriptions.len() > 30,
+            descriptions.len() > 50,
             "found only {} descriptions",
             descriptions.len()
         );
-        // The CRD has multi-line doc comments, so this test looks at text that had line breaks.
-        assert!(descriptions.iter().any(|(p, _)| p.ends_with(".proxyUrl")));
+        // The CRDs have multi-line doc comments, so this test looks at text that had line breaks.
+        for field in [".proxyUrl", ".instanceRef", ".namespaceSelector", ".rateLimit"] {
+            assert!(descriptions.iter().any(|(p, _)| p.ends_with(field)), "{field}");
+        }
         let mut bad = Vec::new();
         for (path, text) in &descriptions {
             for paragraph in text.split("\n\n") {

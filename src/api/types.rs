@@ -1,3 +1,4 @@
+use super::InstanceRef;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -30,8 +31,11 @@ use serde::{Deserialize, Serialize};
 )]
 #[x_kube(
     validation = Rule::new(
-        "!has(oldSelf.secretRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"
-    ).message("secretRef is immutable once set; create a new ClerkDomain to use other credentials"),
+        "!has(oldSelf.secretRef) || has(self.instanceRef) || (has(self.secretRef) && self.secretRef == oldSelf.secretRef)"
+    ).message("secretRef is immutable once set (it may only be replaced by an instanceRef); create a new ClerkDomain to use other credentials"),
+    validation = Rule::new("!(has(self.secretRef) && has(self.instanceRef))").message(
+        "set at most one of secretRef and instanceRef: instanceRef names a ClerkInstance or ClusterClerkInstance, secretRef a Secret of this namespace"
+    ),
     validation = Rule::new("oldSelf.isSatellite || self.domain == oldSelf.domain").message(
         "domain of a primary (isSatellite: false) cannot be changed: Clerk warns that renaming the primary domain means downtime; rename it in the Clerk Dashboard, then re-create this object with the new name (primary domains are never deleted)"
     ),
@@ -88,9 +92,19 @@ pub struct ClerkDomainSpec {
     pub is_secondary: Option<bool>,
 
     /// Secret in this object's namespace holding the Clerk secret key (`sk_live_...` or
-    /// `sk_test_...`). Left unset, the operator's default key is used. Immutable once set.
+    /// `sk_test_...`). Left unset (and no `instanceRef`), the operator's default instance or key
+    /// is used. Immutable once set, except that it may be replaced by an `instanceRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
+
+    /// The instance object whose key this domain uses: `{kind: ClerkInstance, name}` (same
+    /// namespace) or `{kind: ClusterClerkInstance, name}` (if its `namespaceSelector` selects
+    /// this namespace). Takes precedence over everything else; at most one of `instanceRef` and
+    /// `secretRef` may be set. Unset (and no `secretRef`): the operator's default instance
+    /// (`--default-instance`), else its default key. The domain stays pinned to the Clerk
+    /// instance it was first registered on (`status.instanceId`), whatever the reference says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_ref: Option<InstanceRef>,
 
     /// DNS automation: publish the CNAME records through external-dns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,6 +134,7 @@ impl ClerkDomainSpec {
             proxy_url: None,
             is_secondary: None,
             secret_ref: None,
+            instance_ref: None,
             dns: None,
             deletion_policy: DeletionPolicy::Delete,
             export: None,

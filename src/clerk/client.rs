@@ -131,6 +131,11 @@ impl ClerkClient {
         self
     }
 
+    /// The throttle pacing this client, if any (read-only use: its [`Throttle::usage`]).
+    pub fn throttle(&self) -> Option<&Arc<Throttle>> {
+        self.throttle.as_ref()
+    }
+
     /// Pace every attempt through `throttle` (shared by all clients of one instance).
     pub fn with_throttle(mut self, throttle: Arc<Throttle>) -> Self {
         self.throttle = Some(throttle);

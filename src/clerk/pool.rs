@@ -93,6 +93,11 @@ impl ClerkInstance {
         &self.shared.throttle
     }
 
+    /// Requests sent in the current window and the client-side rate (`None` without a throttle).
+    pub fn rate_usage(&self) -> Option<(u32, super::Rate)> {
+        self.client.throttle().map(|t| t.usage())
+    }
+
     /// Drop the cached list so the next read asks Clerk.
     pub fn invalidate(&self) {
         self.shared.cache.invalidate();

@@ -89,6 +89,10 @@ pub struct Throttle {
     paused_until: Mutex<Option<Instant>>,
     /// When a request last had to wait for a token: the instance's budget was all in use.
     last_wait: Mutex<Option<Instant>>,
+    rate: Rate,
+    /// When the requests of the last window were let through (at most `rate.requests` + 1
+    /// entries: the limiter lets no more into a window), for [`usage`](Self::usage).
+    sent: Mutex<std::collections::VecDeque<Instant>>,
 }
 
 impl Throttle {
@@ -98,7 +102,38 @@ impl Throttle {
             limiter: RateLimiter::direct(quota(rate)),
             paused_until: Mutex::new(None),
             last_wait: Mutex::new(None),
+            rate,
+            sent: Mutex::new(std::collections::VecDeque::new()),
         }
+    }
+
+    /// Requests let through in the last window, and the rate (read-only; for status).
+    pub fn usage(&self) -> (u32, Rate) {
+        let mut sent = self.sent.lock().unwrap();
+        Self::forget_old(&mut sent, self.rate.per);
+        (u32::try_from(sent.len()).unwrap_or(u32::MAX), self.rate)
+    }
+
+    fn forget_old(sent: &mut std::collections::VecDeque<Instant>, per: Duration) {
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= per)
+        {
+            sent.pop_front();
+        }
+    }
+
+    fn note_sent(&self) {
+        let mut sent = self.sent.lock().unwrap();
+        Self::forget_old(&mut sent, self.rate.per);
+        let cap = usize::try_from(self.rate.requests)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        if sent.len() >= cap {
+            sent.pop_front();
+        }
+        sent.push_back(Instant::now());
     }
 
     /// Wait for a token of the rate limiter, unless the instance is paused: then fail at once
@@ -112,6 +147,7 @@ impl Throttle {
             *self.last_wait.lock().unwrap() = Some(start);
             self.limiter.until_ready().await;
         }
+        self.note_sent();
         Ok(start.elapsed())
     }
 
@@ -122,6 +158,7 @@ impl Throttle {
         if self.limiter.check().is_err() {
             self.limiter.until_ready().await;
         }
+        self.note_sent();
     }
 
     /// Whether a request had to wait for the budget within the last `d` (the instance is
@@ -238,6 +275,26 @@ mod tests {
         assert!(t.busy_within(Duration::from_secs(60)));
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(!t.busy_within(Duration::from_millis(200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn usage_counts_the_requests_of_the_last_window() {
+        let rate = Rate {
+            requests: 10,
+            per: Duration::from_secs(10),
+        };
+        let t = Throttle::new(rate);
+        assert_eq!(t.usage(), (0, rate));
+        for _ in 0..3 {
+            t.acquire().await.unwrap();
+        }
+        assert_eq!(t.usage().0, 3);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert_eq!(t.usage().0, 0, "requests older than the window are forgotten");
+        // A paused instance sends nothing, so nothing is counted.
+        t.pause_for(Duration::from_secs(1));
+        assert!(t.acquire().await.is_err());
+        assert_eq!(t.usage().0, 0);
     }
 
     #[tokio::test(start_paused = true)]

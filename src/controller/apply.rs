@@ -70,6 +70,11 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
     if let Some(secret) = &target.secret {
         secrets::ensure_in_use(ctx, secret).await?;
     }
+    if let Some(via) = &target.via
+        && !via.has_finalizer
+    {
+        super::instances::in_use::ensure_for(ctx, &via.key).await?;
+    }
     extras.instance_id = Some(&target.instance_id);
     if let Err(owner) = steps::check_owner(ctx, obj, &target.instance_id) {
         ctx.ownership.wait_for(&owner.object, obj);

@@ -52,7 +52,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
     }
     let target = match steps::resolve(ctx, obj).await {
         Ok(t) => t,
-        Err(f) if f.reason == Reason::SecretNotFound => {
+        Err(f) if matches!(f.reason, Reason::SecretNotFound | Reason::InstanceNotFound) => {
             // The key is gone for good: waiting cannot help, and the object must not hang.
             let note = format!("Left Clerk domain {id} ({name}) in place: {}", f.message);
             events::warning(ctx, obj, "Orphaned", "Delete", note).await;

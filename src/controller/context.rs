@@ -2,9 +2,9 @@ use crate::api::ClerkDomain;
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -29,8 +29,13 @@ pub struct Config {
     pub dns_verify: Option<Option<std::net::SocketAddr>>,
     /// Namespaces whose ClerkDomains may use `default_key`; `None` allows every namespace.
     pub default_key_namespaces: Option<Vec<String>>,
-    /// Watch only ClerkDomains matching this label selector (sharding, tests).
+    /// Watch only ClerkDomains (and instance objects) matching this label selector (sharding,
+    /// tests).
     pub selector: Option<String>,
+    /// The operator's namespace: where ClusterClerkInstances' Secrets are.
+    pub operator_namespace: String,
+    /// The ClusterClerkInstance used by ClerkDomains without `instanceRef` and `secretRef`.
+    pub default_instance: Option<String>,
 }
 
 impl Config {
@@ -54,6 +59,8 @@ impl Default for Config {
             dns_verify: None,
             default_key_namespaces: None,
             selector: None,
+            operator_namespace: "default".into(),
+            default_instance: None,
         }
     }
 }
@@ -76,6 +83,8 @@ pub struct Context {
     dns_attempts: Mutex<HashMap<String, u32>>,
     /// Who owns which Clerk domain.
     pub ownership: super::ownership::Ownership,
+    /// ClerkInstances and ClusterClerkInstances: caches, wakeups, users, checks.
+    pub instances: super::instances::Registry,
     warned: Mutex<HashMap<String, String>>,
     wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ClerkDomain>>,
     wakeups: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<ClerkDomain>>>>,
@@ -114,6 +123,7 @@ impl Context {
             config,
             failures: Mutex::new(HashMap::new()),
             ownership: Default::default(),
+            instances: Default::default(),
             warned: Mutex::new(HashMap::new()),
             verifier,
             dns_attempts: Mutex::new(HashMap::new()),
@@ -270,6 +280,14 @@ impl Context {
     /// Follow the controller's watch: the ownership index, and pruning of every per-object
     /// registry when an object is gone (also when it went without a cleanup).
     pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
+        let default = self.config.default_instance.as_deref();
+        self.instances.follow(event, |d| {
+            let ns = d.namespace().unwrap_or_default();
+            match super::instances::choose(&d.spec, &ns, default) {
+                super::instances::KeySource::Instance(k) => Some(k),
+                _ => None,
+            }
+        });
         let seen = self.ownership.observe(event);
         for gone in seen.gone {
             self.forget(&gone.object);
@@ -277,6 +295,11 @@ impl Context {
         for (ns, name) in seen.wake {
             let _ = self.wake.unbounded_send(ObjectRef::new(&name).within(&ns));
         }
+    }
+
+    /// Reconcile ClerkDomain `namespace/name` again soon.
+    pub fn wake_domain(&self, namespace: &str, name: &str) {
+        let _ = self.wake.unbounded_send(ObjectRef::new(name).within(namespace));
     }
 
     /// Take the stream of objects to reconcile again because an owner they wait on changed.

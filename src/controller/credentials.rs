@@ -11,9 +11,9 @@ use kube::{Api, ResourceExt};
 /// Why no key could be had. Messages name the Secret and key, never the key's value.
 #[derive(thiserror::Error, Debug)]
 pub enum CredentialsError {
-    #[error("Secret {namespace}/{name} (spec.secretRef) was not found")]
+    #[error("Secret {namespace}/{name} (secretRef) was not found")]
     SecretNotFound { namespace: String, name: String },
-    #[error("Secret {namespace}/{name} has no key {key:?} (spec.secretRef.key)")]
+    #[error("Secret {namespace}/{name} has no key {key:?} (secretRef.key)")]
     KeyNotFound {
         namespace: String,
         name: String,
@@ -76,31 +76,43 @@ pub async fn resolve(
             .ok_or(CredentialsError::NoDefault);
     };
     let namespace = obj.namespace().unwrap_or_default();
-    if let Some(meta) = ctx.secret_meta(&namespace, &r.name)
+    let (key, meta) = read_key(ctx, &namespace, r).await?;
+    Ok((key, Some(meta)))
+}
+
+/// Read the key `r` names from a Secret of `namespace` (a ClerkDomain's own, or an instance
+/// object's). The Secret is read only when its resourceVersion (from the watched metadata)
+/// differs from the one the key was last read at.
+pub async fn read_key(
+    ctx: &Context,
+    namespace: &str,
+    r: &crate::api::SecretKeyRef,
+) -> Result<(SecretKey, ObjectMeta), CredentialsError> {
+    if let Some(meta) = ctx.secret_meta(namespace, &r.name)
         && let Some(rv) = meta.metadata.resource_version.as_deref()
-        && let Some(key) = ctx.cached_key(&namespace, &r.name, &r.key, rv)
+        && let Some(key) = ctx.cached_key(namespace, &r.name, &r.key, rv)
     {
-        return Ok((key, Some(meta.metadata.clone())));
+        return Ok((key, meta.metadata.clone()));
     }
     ctx.metrics.secret_reads.inc();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let secret = secrets
         .get_opt(&r.name)
         .await
         .map_err(|source| CredentialsError::Kube {
-            namespace: namespace.clone(),
+            namespace: namespace.to_string(),
             name: r.name.clone(),
             source,
         })?
         .ok_or_else(|| CredentialsError::SecretNotFound {
-            namespace: namespace.clone(),
+            namespace: namespace.to_string(),
             name: r.name.clone(),
         })?;
-    let key = key_from_secret(&secret, &namespace, &r.name, &r.key)?;
+    let key = key_from_secret(&secret, namespace, &r.name, &r.key)?;
     if let Some(rv) = secret.metadata.resource_version.clone() {
-        ctx.remember_key(&namespace, &r.name, &r.key, rv, key.clone());
+        ctx.remember_key(namespace, &r.name, &r.key, rv, key.clone());
     }
-    Ok((key, Some(secret.metadata)))
+    Ok((key, secret.metadata))
 }
 
 /// Take `key` out of a Secret's `data` (or `stringData`, as some tools leave it).

@@ -9,7 +9,6 @@
 //! of a forgotten series creates a new Event, which is what Kubernetes does after its TTL too.
 
 use super::Context;
-use crate::api::ClerkDomain;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -44,7 +43,7 @@ struct Series {
     started: Instant,
 }
 
-/// Publishes Events about ClerkDomains, folding repeats into series.
+/// Publishes Events about the operator's objects, folding repeats into series.
 pub struct Recorder {
     client: Client,
     controller: String,
@@ -151,9 +150,9 @@ impl Recorder {
 }
 
 /// Publish an Event about `obj`. Failing to publish is logged, never fatal.
-pub async fn publish(
+pub async fn publish<K: Resource<DynamicType = ()>>(
     ctx: &Context,
-    obj: &ClerkDomain,
+    obj: &K,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -171,11 +170,23 @@ pub async fn publish(
 }
 
 /// Normal event shorthand.
-pub async fn normal(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+pub async fn normal<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     publish(ctx, obj, EventType::Normal, reason, action, note).await
 }
 
 /// Warning event shorthand.
-pub async fn warning(ctx: &Context, obj: &ClerkDomain, reason: &str, action: &str, note: String) {
+pub async fn warning<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     publish(ctx, obj, EventType::Warning, reason, action, note).await
 }

@@ -10,6 +10,7 @@ mod dns;
 mod error;
 mod events;
 pub mod export;
+pub mod instances;
 pub mod ownership;
 pub mod plan;
 pub mod reason;
@@ -67,6 +68,37 @@ pub fn users_of_secret(
         .filter(|d| secrets::uses_secret(d, &ns, &name))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
+}
+
+/// Start the ClerkInstance controller (on the watched namespace, or all) and, when the operator
+/// watches every namespace, the ClusterClerkInstance controller.
+fn spawn_instance_controllers(ctx: &Arc<Context>) -> Vec<tokio::task::JoinHandle<()>> {
+    use crate::api::{ClerkInstance, ClusterClerkInstance};
+    let mut tasks = vec![];
+    let api: Api<ClerkInstance> = match &ctx.config.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    if let Some(wakeups) = ctx.instances.namespaced_wakeups() {
+        tasks.push(tokio::spawn(instances::run(
+            ctx.clone(),
+            api,
+            |c, s| c.instances.set_namespaced_store(s),
+            wakeups,
+        )));
+    }
+    if ctx.config.namespace.is_none()
+        && let Some(wakeups) = ctx.instances.cluster_wakeups()
+    {
+        let api: Api<ClusterClerkInstance> = Api::all(ctx.client.clone());
+        tasks.push(tokio::spawn(instances::run(
+            ctx.clone(),
+            api,
+            |c, s| c.instances.set_cluster_store(s),
+            wakeups,
+        )));
+    }
+    tasks
 }
 
 /// Run the controller until `shutdown` resolves.
@@ -164,17 +196,27 @@ pub async fn run(
     )
     .touched_objects();
     let store = controller.store();
+    let instance_controllers = spawn_instance_controllers(&ctx);
     controller
         .watches_stream(secret_events, {
             let ctx = ctx.clone();
             move |secret| {
+                let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
                 if secret
                     .finalizers()
                     .iter()
                     .any(|f| f == crate::api::annotations::SECRET_IN_USE)
                 {
-                    ctx.track_secret((secret.namespace().unwrap_or_default(), secret.name_any()));
+                    ctx.track_secret((ns.clone(), name.clone()));
                     ctx.secrets_changed.notify_one();
+                }
+                // Instance objects using the Secret check their key again; their ClerkDomains
+                // follow when the objects' status changes.
+                for k in ctx
+                    .instances
+                    .using_secret(&ns, &name, &ctx.config.operator_namespace)
+                {
+                    ctx.instances.wake(&k);
                 }
                 users_of_secret(&store, &secret)
             }
@@ -190,6 +232,9 @@ pub async fn run(
             }
         })
         .await;
+    for c in instance_controllers {
+        c.abort();
+    }
     gauges.abort();
     background.abort();
     health.set_ready(false);

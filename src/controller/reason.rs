@@ -44,6 +44,8 @@ reasons! {
     Registered => Ok,
     /// `Synced=True`: the last reconcile found Clerk matching the spec.
     InSync => Ok,
+    /// An instance object's `Ready=True`: its key works and belongs to the pinned instance.
+    Verified => Ok,
     /// Annotation `clerk-operator.io/paused` is `"true"`.
     Paused => Paused,
     /// `Ready=False` while Clerk has not applied the current generation yet (the registered
@@ -62,6 +64,9 @@ reasons! {
     /// This process does not hold the leader Lease (any more): it does not write to Clerk.
     NotLeader => Transient,
     CredentialsUnreadable => Transient,
+    /// The instance object the ClerkDomain uses has not been checked with Clerk yet (or is
+    /// retrying a transient failure).
+    InstanceNotReady => Transient,
     /// Writing the object's status failed (so no create was sent).
     StatusWriteFailed => Transient,
     /// Clerk kept changing under the operator's steps.
@@ -78,6 +83,19 @@ reasons! {
     DefaultKeyNotAllowed => Terminal,
     /// The key now belongs to another Clerk instance than `status.instanceId`.
     InstanceChanged => Terminal,
+    /// An instance object's key is refused by Clerk (401), in Clerk's words.
+    InvalidKey => Terminal,
+    /// The ClerkInstance or ClusterClerkInstance named by `spec.instanceRef` (or
+    /// `--default-instance`) does not exist.
+    InstanceNotFound => Terminal,
+    /// The instance object the ClerkDomain uses is `Stalled` (its message says why).
+    InstanceStalled => Terminal,
+    /// The ClusterClerkInstance's `namespaceSelector` does not select the ClerkDomain's
+    /// namespace.
+    NamespaceNotAllowed => Terminal,
+    /// A ClusterClerkInstance is named, but the operator watches one namespace (`--namespace`)
+    /// and serves no cluster-scoped instance objects.
+    ClusterInstancesNotServed => Terminal,
     /// The Clerk domain to adopt (by name or annotation) is owned by another ClerkDomain.
     AlreadyOwned => Terminal,
     /// The new `spec.domain` is the name of a Clerk domain another ClerkDomain owns.

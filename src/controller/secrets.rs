@@ -1,10 +1,11 @@
-//! The `clerk-operator.io/in-use` finalizer on Secrets that ClerkDomains use: added when a
-//! ClerkDomain reads its key, removed once no ClerkDomain refers to the Secret any more, so that
-//! deleting a namespace cannot take the key away before the ClerkDomains are cleaned up.
+//! The `clerk-operator.io/in-use` finalizer on Secrets that ClerkDomains and instance objects
+//! use: added when one reads its key, removed once no ClerkDomain (`secretRef`) and no
+//! ClerkInstance or ClusterClerkInstance refers to the Secret any more, so that deleting a
+//! namespace cannot take the key away before the ClerkDomains are cleaned up.
 
 use super::Context;
-use crate::api::ClerkDomain;
 use crate::api::annotations::SECRET_IN_USE;
+use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams};
@@ -22,7 +23,8 @@ pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kub
     let ns = secret.namespace.clone().unwrap_or_default();
     let name = secret.name.clone().unwrap_or_default();
     ctx.track_secret((ns.clone(), name.clone()));
-    if finalizers.iter().any(|f| f == SECRET_IN_USE) {
+    // A Secret being deleted may get no new finalizer (and one that has it is kept anyway).
+    if finalizers.iter().any(|f| f == SECRET_IN_USE) || secret.deletion_timestamp.is_some() {
         return Ok(());
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
@@ -64,6 +66,9 @@ async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<bool, kube::Er
     if live.items.iter().any(|o| uses_secret(o, &secret.0, &secret.1)) {
         return Ok(false);
     }
+    if instance_uses_secret(ctx, secret).await? {
+        return Ok(false);
+    }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &secret.0);
     let Some(s) = api.get_metadata_opt(&secret.1).await? else {
         return Ok(true);
@@ -82,6 +87,32 @@ async fn release(ctx: &Context, secret: &SecretKeyName) -> Result<bool, kube::Er
     Ok(true)
 }
 
+/// Whether a ClerkInstance of the Secret's namespace, or (in the operator's namespace) a
+/// ClusterClerkInstance, refers to it, as the API server lists them now.
+async fn instance_uses_secret(ctx: &Context, secret: &SecretKeyName) -> Result<bool, kube::Error> {
+    let (ns, name) = secret;
+    let namespaced: Api<ClerkInstance> = Api::namespaced(ctx.client.clone(), ns);
+    if namespaced
+        .list(&Default::default())
+        .await?
+        .items
+        .iter()
+        .any(|i| &i.spec.secret_ref.name == name)
+    {
+        return Ok(true);
+    }
+    if ctx.config.namespace.is_some() || *ns != ctx.config.operator_namespace {
+        return Ok(false);
+    }
+    let cluster: Api<ClusterClerkInstance> = Api::all(ctx.client.clone());
+    Ok(cluster
+        .list(&Default::default())
+        .await?
+        .items
+        .iter()
+        .any(|i| &i.spec.secret_ref.name == name))
+}
+
 /// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more. Call it
 /// once the ClerkDomain cache is synced.
 pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<ClerkDomain>) {
@@ -94,7 +125,10 @@ pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::
             "checking Secrets in use"
         );
         for secret in tracked {
-            if in_use(&objects, &secret) {
+            let instances = ctx
+                .instances
+                .using_secret(&secret.0, &secret.1, &ctx.config.operator_namespace);
+            if in_use(&objects, &secret) || !instances.is_empty() {
                 continue;
             }
             match release(&ctx, &secret).await {

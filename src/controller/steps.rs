@@ -70,20 +70,50 @@ pub(super) struct Target {
     pub production: bool,
     /// The metadata of the Secret the key came from (none for the default key).
     pub secret: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    /// The instance object the key came from (`spec.instanceRef` or `--default-instance`).
+    pub via: Option<super::instances::lookup::Via>,
 }
 
 /// Resolve `obj`'s key and its Clerk instance. The instance is pinned by `status.instanceId`:
 /// when the key now belongs to another instance, nothing may be written anywhere.
+/// The key comes from the source [`choose`](super::instances::choose) picks: an instance object
+/// (which must be Ready, and whose pinned instance the key must still belong to), the
+/// object's `secretRef`, or the default key.
 pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, Failure> {
-    let (secret_key, secret) = credentials::resolve(ctx, obj)
-        .await
-        .map_err(|e| Failure::credentials(&e))?;
+    use super::instances::{KeySource, choose, lookup};
+    let namespace = obj.namespace().unwrap_or_default();
+    let source = choose(&obj.spec, &namespace, ctx.config.default_instance.as_deref());
+    let (secret_key, secret, via) = match source {
+        KeySource::Instance(ik) => {
+            let (key, meta, via) = lookup::key_via(ctx, obj, &ik).await?;
+            (key, Some(meta), Some(via))
+        }
+        KeySource::Secret(_) | KeySource::DefaultKey => {
+            let (key, meta) = credentials::resolve(ctx, obj)
+                .await
+                .map_err(|e| Failure::credentials(&e))?;
+            (key, meta, None)
+        }
+    };
     let production = secret_key.kind() == InstanceKind::Production;
     let clerk = ctx
         .clerk(secret_key)
         .await
         .map_err(|e| Failure::clerk(&e, None))?;
     let instance_id = clerk.id().to_string();
+    if let Some(v) = &via
+        && v.instance_id != instance_id
+    {
+        return Err(Failure::new(
+            Reason::InstanceChanged,
+            format!(
+                "the secret key of {} now belongs to Clerk instance {instance_id}, but that object is \
+                 pinned to instance {} (its status.instanceId): nothing is written to either. Put the \
+                 old key back into its Secret",
+                v.key, v.instance_id
+            ),
+        ));
+    }
     let pinned = obj.status.as_ref().and_then(|s| s.instance_id.as_deref());
     if let Some(pinned) = pinned
         && pinned != instance_id
@@ -103,6 +133,7 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, 
         instance_id,
         production,
         secret,
+        via,
     })
 }
 

@@ -131,5 +131,33 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
         rule("events.k8s.io", "events", "", &["create", "patch"]),
         rule("externaldns.k8s.io", "dnsendpoints", "", &["patch", "delete"]),
         rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
+        rule(
+            "clerk-operator.io",
+            "clerkinstances",
+            "",
+            &["list", "watch", "patch"],
+        ),
+        rule("clerk-operator.io", "clerkinstances/status", "", &["patch"]),
     ])
+}
+
+/// The cluster-scoped calls, granted only when the operator watches every namespace.
+fn cluster_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
+    let mut rules = operator_rules();
+    rules.extend([
+        rule(
+            "clerk-operator.io",
+            "clusterclerkinstances",
+            "",
+            &["list", "watch", "patch"],
+        ),
+        rule(
+            "clerk-operator.io",
+            "clusterclerkinstances/status",
+            "",
+            &["patch"],
+        ),
+        rule("", "namespaces", "", &["get"]),
+    ]);
+    rules
 }

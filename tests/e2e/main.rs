@@ -8,6 +8,7 @@ mod dns;
 mod export;
 mod health;
 mod helm;
+mod instances;
 mod leader;
 mod lifecycle;
 mod ownership;
@@ -19,6 +20,7 @@ use dns::*;
 use export::*;
 use health::*;
 use helm::*;
+use instances::*;
 use leader::*;
 use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
@@ -91,6 +93,13 @@ fn main() {
         foreign_dnsendpoint_is_left_alone,
         state_does_not_outlive_objects,
         default_key_is_scoped,
+        // Clerk instances as objects (issue 17).
+        instances_report_clerk_status,
+        namespace_selector_refuses_other_namespaces,
+        bad_key_stalls_instance_and_domains,
+        switched_key_stops_instance_and_domains,
+        instance_deletion_waits_for_domains,
+        shared_cluster_instance_lists_once_per_resync,
         // GitOps health (issue 12): kstatus, Argo CD's Lua check and kubectl wait.
         gitops_health_verdicts,
         new_object_is_reconciling_before_clerk_answers,

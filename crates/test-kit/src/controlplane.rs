@@ -255,6 +255,8 @@ impl ControlPlane {
             "--for=condition=Established",
             "--timeout=60s",
             "crd/clerkdomains.clerk-operator.io",
+            "crd/clerkinstances.clerk-operator.io",
+            "crd/clusterclerkinstances.clerk-operator.io",
         ]);
         assert!(
             out.status.success(),

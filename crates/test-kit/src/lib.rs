@@ -71,6 +71,8 @@ pub struct EnvOptions {
     pub cluster_wide: bool,
     /// `--default-key-namespaces` (`None`: every namespace).
     pub default_key_namespaces: Option<Vec<String>>,
+    /// `--default-instance` (a ClusterClerkInstance; needs `cluster_wide`).
+    pub default_instance: Option<String>,
 }
 
 impl Default for EnvOptions {
@@ -84,6 +86,7 @@ impl Default for EnvOptions {
             concurrency: 4,
             cluster_wide: false,
             default_key_namespaces: None,
+            default_instance: None,
         }
     }
 }
@@ -153,6 +156,9 @@ impl TestEnv {
             concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
+            // The test's namespace plays the operator's: ClusterClerkInstances' Secrets are there.
+            operator_namespace: self.ns.clone(),
+            default_instance: opts.default_instance.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

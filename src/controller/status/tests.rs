@@ -12,6 +12,7 @@ fn obj(generation: i64, status: Option<ClerkDomainStatus>) -> ClerkDomain {
             proxy_url: None,
             is_secondary: None,
             secret_ref: None,
+            instance_ref: None,
             deletion_policy: DeletionPolicy::Delete,
             dns: None,
             export: None,

@@ -55,7 +55,39 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
     const BOOL: &str = "must be of type boolean";
     const SECRET_NAME: &str = "secretRef.name must be a valid Secret name";
     const SECRET_KEY: &str = "secretRef.key must be a valid Secret key";
+    const BOTH: &str = "set at most one of secretRef and instanceRef";
+    const KIND: &str = r#"supported values: "ClerkInstance", "ClusterClerkInstance""#;
     vec![
+        // instanceRef (issue 17): not with secretRef, a known kind, a valid name.
+        (
+            with(
+                "  instanceRef: {kind: ClerkInstance, name: web}
+  secretRef: {name: clerk, key: k}
+",
+            ),
+            BOTH,
+        ),
+        (
+            with(
+                "  instanceRef: {kind: Issuer, name: web}
+",
+            ),
+            KIND,
+        ),
+        (
+            with(
+                "  instanceRef: {kind: ClerkInstance, name: Web_1}
+",
+            ),
+            "instanceRef.name must be a valid object name",
+        ),
+        (
+            with(
+                "  instanceRef: {kind: ClerkInstance}
+",
+            ),
+            "name: Required value",
+        ),
         // domain: scheme, path, query, fragment.
         (domain("https://a.example.com"), SCHEME),
         (domain("http://a.example.com"), SCHEME),
@@ -235,6 +267,8 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
 
 pub(super) fn good_cases() -> Vec<String> {
     vec![
+        with("  instanceRef: {kind: ClerkInstance, name: web}\n"),
+        with("  instanceRef: {kind: ClusterClerkInstance, name: shared.staging}\n"),
         domain("localhost:3000"),
         domain("localhost:1"),
         domain("localhost"),
@@ -314,6 +348,21 @@ pub(super) fn transitions() -> Vec<(&'static str, String, String, Expect)> {
             Reject(REF),
         ),
         ("secretRef removed", r("clerk", "k"), with(""), Reject(REF)),
+        (
+            "secretRef replaced by instanceRef",
+            r("clerk", "k"),
+            with("  instanceRef: {kind: ClerkInstance, name: web}\n"),
+            Accept,
+        ),
+        (
+            "instanceRef added next to secretRef",
+            r("clerk", "k"),
+            format!(
+                "{}  instanceRef: {{kind: ClerkInstance, name: web}}\n",
+                r("clerk", "k")
+            ),
+            Reject("set at most one of secretRef and instanceRef"),
+        ),
         ("secretRef unset -> set", with(""), r("clerk", "k"), Accept),
         ("secretRef unchanged", r("clerk", "k"), r("clerk", "k"), Accept),
         (

@@ -17,7 +17,7 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let docs = render(&cp, home, &[])?;
     let cr = find(&docs, "ClusterRole", fullname).context("ClusterRole")?;
     ensure!(
-        rule_set(&cr["rules"]) == operator_rules(),
+        rule_set(&cr["rules"]) == cluster_rules(),
         "ClusterRole rules: {:#}",
         cr["rules"]
     );
@@ -97,6 +97,47 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let two = render(&cp, home, &["leaderElection.enabled=false,replicaCount=2"])?;
     let deploy = find(&two, "Deployment", fullname).context("Deployment")?;
     ensure!(deploy["spec"]["strategy"].is_null() && deploy["spec"]["replicas"] == 2);
+
+    // The default key as a ClusterClerkInstance: created from the Secret values, passed as
+    // --default-instance, the key no longer mounted.
+    let ci = render(
+        &cp,
+        home,
+        &[
+            "existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web",
+        ],
+    )?;
+    let inst = find(&ci, "ClusterClerkInstance", fullname).context("ClusterClerkInstance")?;
+    ensure!(
+        inst["spec"]["secretRef"] == json!({"name": "clerk", "key": "CLERK_SECRET_KEY"}),
+        "{inst}"
+    );
+    ensure!(
+        inst["spec"]["namespaceSelector"]["matchLabels"]["team"] == "web",
+        "{inst}"
+    );
+    let deploy = find(&ci, "Deployment", fullname).context("Deployment")?;
+    let args: Vec<String> =
+        serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone())?;
+    ensure!(
+        args.contains(&format!("--default-instance={fullname}")),
+        "{args:?}"
+    );
+    ensure!(
+        !args.iter().any(|a| a.starts_with("--secret-key-file")),
+        "{args:?}"
+    );
+    for kind in ["clerkinstances", "clusterclerkinstances"] {
+        ensure!(
+            find(
+                &docs,
+                "CustomResourceDefinition",
+                &format!("{kind}.clerk-operator.io")
+            )
+            .is_some(),
+            "CRD {kind}"
+        );
+    }
 
     // The CRD: the committed one, kept on uninstall, accepted by the apiserver.
     let crd = find(

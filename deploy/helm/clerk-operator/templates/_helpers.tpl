@@ -73,6 +73,8 @@ The operator's permissions on watched resources, exactly what it calls:
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
 - externaldns.k8s.io dnsendpoints: patch (server-side apply of the owned DNSEndpoint, which
   creates it), delete (when spec.dns.externalDNS is turned off)
+- clerkinstances: list, watch (the instance controller), patch (the in-use finalizer);
+  clerkinstances/status: patch (server-side apply of status)
 */}}
 {{- define "clerk-operator.rules" -}}
 - apiGroups: ["clerk-operator.io"]
@@ -93,4 +95,40 @@ The operator's permissions on watched resources, exactly what it calls:
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "create", "patch", "delete"]
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clerkinstances"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clerkinstances/status"]
+  verbs: ["patch"]
+{{- end }}
+
+{{/*
+Cluster-scoped permissions, only when the operator watches every namespace:
+- clusterclerkinstances: list, watch, patch (in-use finalizer); their status: patch
+- namespaces: get (the labels a ClusterClerkInstance's namespaceSelector matches)
+*/}}
+{{- define "clerk-operator.clusterRules" -}}
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clusterclerkinstances"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["clerk-operator.io"]
+  resources: ["clusterclerkinstances/status"]
+  verbs: ["patch"]
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
+{{- end }}
+
+{{/* The name of the ClusterClerkInstance the chart creates, or empty. */}}
+{{- define "clerk-operator.clusterInstanceName" -}}
+{{- if .Values.clusterInstance.create }}
+{{- if .Values.watchNamespace }}
+{{- fail "clusterInstance.create needs the operator to watch every namespace: unset watchNamespace" }}
+{{- end }}
+{{- if not (include "clerk-operator.keySecretName" .) }}
+{{- fail "clusterInstance.create needs the default key: set existingSecret or secretKey" }}
+{{- end }}
+{{- default (include "clerk-operator.fullname" .) .Values.clusterInstance.name }}
+{{- end }}
 {{- end }}
