@@ -3,10 +3,9 @@
 //! deleted object leaves no series behind and alerts can fire on `Stalled` objects.
 
 use crate::api::{ClerkDomain, condition_type};
-use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::gauge::ConstGauge;
 use std::sync::{Arc, OnceLock};
 
@@ -18,22 +17,6 @@ const TYPES: [&str; 4] = [
     condition_type::STALLED,
 ];
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Labels {
-    namespace: String,
-    name: String,
-    #[prometheus(flatten)]
-    condition: ConditionLabels,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ConditionLabels {
-    r#type: String,
-    status: String,
-    reason: String,
-}
-
-/// The collector; the cache is handed over once the controller has it.
 #[derive(Debug, Default, Clone)]
 pub struct ConditionCollector(Arc<OnceLock<Store<ClerkDomain>>>);
 
@@ -45,23 +28,27 @@ impl ConditionCollector {
 }
 
 /// `(namespace, name, type, status, reason)` of every exported condition of `objects`.
-fn series(objects: &[Arc<ClerkDomain>]) -> Vec<Labels> {
-    let mut out = vec![];
+/// Calls `f` with the labels of each series: namespace, name, type, status, reason. Borrowed
+/// from the cache, not copied: a scrape at 10,000 objects builds no list of 40,000 label sets.
+fn for_each_series<E>(
+    objects: &[Arc<ClerkDomain>],
+    mut f: impl FnMut([(&str, &str); 5]) -> Result<(), E>,
+) -> Result<(), E> {
     for o in objects {
         let Some(st) = &o.status else { continue };
+        let namespace = o.metadata.namespace.as_deref().unwrap_or_default();
+        let name = o.metadata.name.as_deref().unwrap_or_default();
         for c in st.conditions.iter().filter(|c| TYPES.contains(&c.type_.as_str())) {
-            out.push(Labels {
-                namespace: o.namespace().unwrap_or_default(),
-                name: o.name_any(),
-                condition: ConditionLabels {
-                    r#type: c.type_.clone(),
-                    status: c.status.clone(),
-                    reason: c.reason.clone(),
-                },
-            });
+            f([
+                ("namespace", namespace),
+                ("name", name),
+                ("type", c.type_.as_str()),
+                ("status", c.status.as_str()),
+                ("reason", c.reason.as_str()),
+            ])?;
         }
     }
-    out
+    Ok(())
 }
 
 impl Collector for ConditionCollector {
@@ -74,10 +61,7 @@ impl Collector for ConditionCollector {
             None,
             gauge.metric_type(),
         )?;
-        for labels in series(&objects) {
-            gauge.encode(family.encode_family(&labels)?)?;
-        }
-        Ok(())
+        for_each_series(&objects, |labels| gauge.encode(family.encode_family(&labels)?))
     }
 }
 
@@ -100,16 +84,19 @@ mod tests {
             ..Default::default()
         });
         let b = ClerkDomain::new("b", ClerkDomainSpec::for_domain("b.example.com"));
-        let got = series(&[Arc::new(a), Arc::new(b)]);
-        let kinds: Vec<(&str, &str, &str)> = got
+        let mut kinds: Vec<(String, String, String)> = vec![];
+        for_each_series::<()>(&[Arc::new(a), Arc::new(b)], |l| {
+            assert_eq!(
+                l.map(|(k, _)| k),
+                ["namespace", "name", "type", "status", "reason"]
+            );
+            kinds.push((l[2].1.into(), l[3].1.into(), l[1].1.into()));
+            Ok(())
+        })
+        .unwrap();
+        let kinds: Vec<(&str, &str, &str)> = kinds
             .iter()
-            .map(|l| {
-                (
-                    l.condition.r#type.as_str(),
-                    l.condition.status.as_str(),
-                    l.name.as_str(),
-                )
-            })
+            .map(|(t, s, n)| (t.as_str(), s.as_str(), n.as_str()))
             .collect();
         assert_eq!(kinds, [("Ready", "False", "a"), ("Stalled", "True", "a")]);
     }

@@ -52,6 +52,8 @@ pub struct Metrics {
     pub conditions: crate::condition_metrics::ConditionCollector,
     pub leader: Gauge,
     pub clerk_writes_fenced: Counter,
+    /// Length of the last scrape's text.
+    last_encoded_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Metrics {
@@ -144,6 +146,7 @@ impl Default for Metrics {
             secret_reads,
             clerkdomains,
             conditions,
+            last_encoded_len: Default::default(),
         }
     }
 }
@@ -161,9 +164,14 @@ impl Metrics {
     }
 
     /// Text exposition format.
+    /// Text exposition format. The buffer is sized from the previous scrape, so that a large
+    /// one (a series per ClerkDomain condition) is not grown by doubling, copy after copy.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        use std::sync::atomic::Ordering;
+        let hint = self.last_encoded_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(hint.saturating_add(hint / 8));
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("encoding to a String");
+        self.last_encoded_len.store(out.len(), Ordering::Relaxed);
         out
     }
 }
