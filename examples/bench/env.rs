@@ -25,16 +25,7 @@ impl Env {
 pub(crate) fn domain(ns: &str, name: &str) -> ClerkDomain {
     let mut d = ClerkDomain::new(
         name,
-        ClerkDomainSpec {
-            domain: format!("{name}.{ns}.example.com"),
-            is_satellite: true,
-            proxy_url: None,
-            is_secondary: None,
-            secret_ref: None,
-            deletion_policy: DeletionPolicy::Delete,
-            dns: None,
-            export: None,
-        },
+        ClerkDomainSpec::for_domain(&format!("{name}.{ns}.example.com")),
     );
     d.metadata.namespace = Some(ns.into());
     d

@@ -31,7 +31,7 @@ mod tracker;
 use anyhow::{Context as _, bail};
 use burst::*;
 use clap::Parser;
-use clerk_operator::api::{ClerkDomain, ClerkDomainSpec, DeletionPolicy};
+use clerk_operator::api::{ClerkDomain, ClerkDomainSpec};
 use env::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
