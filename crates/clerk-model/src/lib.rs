@@ -194,6 +194,22 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_the_keys_of_the_body() {
+        assert!(UpdateDomain::default().fields().is_empty());
+        let clear = UpdateDomain {
+            proxy_url: Some(None),
+            is_secondary: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(clear.fields(), ["is_secondary", "proxy_url"]);
+        let rename = UpdateDomain {
+            name: Some("b.example.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(rename.fields(), ["name"]);
+    }
+
+    #[test]
     fn proxy_check_decodes_leniently() {
         let c: ProxyCheck = serde_json::from_value(json!({
             "object": "proxy_check", "id": "prxc_1", "domain_id": "dmn_1",
