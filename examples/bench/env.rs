@@ -1,6 +1,13 @@
 //! The bench's world (control plane, client, binaries, work dir) and small helpers.
 
-use crate::*;
+use crate::Args;
+use clerk_operator::api::{ClerkDomain, ClerkDomainSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use std::path::PathBuf;
+use std::time::Duration;
+use test_kit::controlplane::ControlPlane;
 
 pub(crate) struct Env {
     pub(crate) args: Args,
