@@ -1,6 +1,15 @@
 //! Scenarios 1–3: a burst of new ClerkDomains, and the burst's objects idle in steady state.
 
-use crate::*;
+use crate::LIVE_KEY;
+use crate::env::{Env, domain, guard_for, pct};
+use crate::processes::{Fake, FakeStats, Metrics, Operator, OperatorRun};
+use crate::tracker::Tracker;
+use anyhow::{Context as _, bail};
+use clerk_operator::api::ClerkDomain;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{Api, PostParams};
+use std::time::{Duration, Instant, SystemTime};
+use test_kit::process::Usage;
 
 /// What a burst of creates did.
 #[derive(Clone, Debug, Default)]

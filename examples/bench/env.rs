@@ -1,6 +1,13 @@
 //! The bench's world (control plane, client, binaries, work dir) and small helpers.
 
-use crate::*;
+use crate::Args;
+use clerk_operator::api::{ClerkDomain, ClerkDomainSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use std::path::PathBuf;
+use std::time::Duration;
+use test_kit::controlplane::ControlPlane;
 
 pub(crate) struct Env {
     pub(crate) args: Args,
@@ -25,17 +32,7 @@ impl Env {
 pub(crate) fn domain(ns: &str, name: &str) -> ClerkDomain {
     let mut d = ClerkDomain::new(
         name,
-        ClerkDomainSpec {
-            domain: format!("{name}.{ns}.example.com"),
-            is_satellite: true,
-            proxy_url: None,
-            is_secondary: None,
-            secret_ref: None,
-            instance_ref: None,
-            deletion_policy: DeletionPolicy::Delete,
-            dns: None,
-            export: None,
-        },
+        ClerkDomainSpec::for_domain(&format!("{name}.{ns}.example.com")),
     );
     d.metadata.namespace = Some(ns.into());
     d

@@ -1,6 +1,14 @@
 //! Scenario 5: single-object latency, apply→Ready and spec change→status.
 
-use crate::*;
+use crate::LIVE_KEY;
+use crate::env::{Env, domain};
+use crate::processes::{Fake, Operator, OperatorRun};
+use crate::tracker::Tracker;
+use anyhow::bail;
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use test_kit::process::Usage;
 
 /// Sequential single-object latencies.
 #[derive(Clone, Debug, Default)]

@@ -17,13 +17,15 @@
 //! c and d run against an unthrottled fake (the limit does not change what they show). The
 //! Terraform provider pattern is a modelled row, computed from the formulas printed with it.
 
-use crate::{Env, Fake, FakeStats, Proc, guard_for, http};
+use crate::env::{Env, guard_for};
+use crate::processes::{Fake, FakeStats, http};
 use anyhow::{Context as _, bail, ensure};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use test_kit::process::Proc;
 
 mod report;
 mod script;

@@ -1,7 +1,14 @@
 //! The bench's own processes: `fake-clerk` and `clerk-operator run`, their /metrics and the
 //! fake's counters.
 
-use crate::*;
+use crate::env::Env;
+use anyhow::bail;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use test_kit::controlplane::free_port;
+use test_kit::process::{Proc, Usage, usage};
 
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()

@@ -1,6 +1,14 @@
 //! The Markdown report and writing it between the markers of BENCHMARKS.md.
 
-use crate::*;
+use crate::env::{Env, pct};
+use crate::scenarios::Results;
+use crate::{BEGIN, END, peer};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use test_kit::process::Usage;
 
 pub(crate) fn cmd_out(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)

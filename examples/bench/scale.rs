@@ -1,6 +1,12 @@
 //! Scenario 4: the operator's peak RSS and CPU time at scale, including a full resync.
 
-use crate::*;
+use crate::SCALE_KEY;
+use crate::burst::{Burst, burst};
+use crate::env::{Env, guard_for};
+use crate::processes::{Fake, FakeStats, Operator, OperatorRun};
+use anyhow::bail;
+use std::time::{Duration, Instant};
+use test_kit::process::Usage;
 
 /// The scale run: `n` objects, then one full resync.
 #[derive(Clone, Debug, Default)]

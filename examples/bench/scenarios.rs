@@ -1,6 +1,15 @@
 //! The run: every scenario in order, then the report.
 
-use crate::*;
+use crate::burst::{Burst, Steady, burst, steady};
+use crate::env::{Env, pct};
+use crate::latency::{Latency, latency};
+use crate::processes::{Fake, Operator, OperatorRun};
+use crate::report::{report, write_between_markers};
+use crate::scale::{Scale, scale};
+use crate::{Args, LIVE_KEY, TEST_KEY, peer};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use test_kit::controlplane::ControlPlane;
 
 pub(crate) struct Results {
     pub(crate) burst: Burst,

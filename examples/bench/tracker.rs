@@ -1,6 +1,14 @@
 //! Watching ClerkDomains: when each object was first seen Ready and Synced.
 
-use crate::*;
+use anyhow::bail;
+use clerk_operator::api::ClerkDomain;
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub(crate) struct Seen {

@@ -10,8 +10,6 @@ pub use conditions::{ConditionSet, condition, set_condition, truncate};
 pub use instance_types::*;
 pub use types::*;
 
-/// API group of every resource this operator serves.
-pub const GROUP: &str = "clerk-operator.io";
 /// Finalizer that guards the Clerk domain while the object exists.
 pub const FINALIZER: &str = "clerk-operator.io/cleanup";
 /// Field manager used for server-side apply.

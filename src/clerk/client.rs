@@ -148,11 +148,6 @@ impl ClerkClient {
         self
     }
 
-    /// The key this client authenticates with.
-    pub fn key(&self) -> &SecretKey {
-        &self.key
-    }
-
     /// `GET /domains`: every domain of the instance, primary included.
     pub async fn list_domains(&self) -> Result<DomainList, ClerkError> {
         self.send::<(), _>("ListDomains", Method::GET, "domains", None)

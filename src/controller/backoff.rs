@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 /// First retry delay.
-pub const BASE: Duration = Duration::from_secs(2);
+pub(crate) const BASE: Duration = Duration::from_secs(2);
 /// Longest delay between retries of a transient failure.
-pub const CAP: Duration = Duration::from_secs(15 * 60);
+pub(crate) const CAP: Duration = Duration::from_secs(15 * 60);
 /// Recheck period for failures that retrying cannot fix (until the spec or Secret changes).
-pub const TERMINAL_RECHECK: Duration = Duration::from_secs(10 * 60);
+pub(crate) const TERMINAL_RECHECK: Duration = Duration::from_secs(10 * 60);
 /// The shortest delay after a `Retry-After` (a zero or past one does not make a hot loop).
-pub const MIN_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const MIN_AFTER: Duration = Duration::from_secs(1);
 /// The longest period [`aligned`] works with; longer ones are treated as this (a year).
-pub const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+pub(crate) const MAX_PERIOD: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 
 /// `jitter` clamped to `[0, 1]`; NaN counts as 0.
 fn unit(jitter: f64) -> f64 {
@@ -38,7 +38,7 @@ pub enum Retry {
 /// the exponential backoff, stretched by up to 10% of jitter and at least [`MIN_AFTER`]: failing
 /// fast during a pause must not push the object's retry far beyond the pause's end. Never
 /// longer than [`CAP`] (nor [`TERMINAL_RECHECK`]), whatever `after` says.
-pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
+pub(crate) fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
     match retry {
         Retry::Terminal => TERMINAL_RECHECK,
         Retry::Transient { after } => {
@@ -60,7 +60,7 @@ pub fn delay(retry: Retry, attempt: u32, jitter: f64) -> Duration {
 /// Time from `now` to the next multiple of `period` since the Unix epoch, plus up to 1% of the
 /// period (at most 1 s) of jitter. Never shorter than a tenth of the period, never longer than
 /// 1.1 periods + 1 s. `period` is taken within [1 ms, [`MAX_PERIOD`]].
-pub fn aligned(period: Duration, now: std::time::SystemTime, jitter: f64) -> Duration {
+pub(crate) fn aligned(period: Duration, now: std::time::SystemTime, jitter: f64) -> Duration {
     let period = period.clamp(Duration::from_millis(1), MAX_PERIOD);
     let p = period.as_millis();
     let since = now

@@ -13,20 +13,20 @@ use std::time::Duration;
 
 /// What DNS automation found: conditions to set or drop, and when to look again.
 #[derive(Default)]
-pub struct DnsOutcome {
-    pub conditions: Vec<Condition>,
-    pub drop_conditions: Vec<&'static str>,
+pub(crate) struct DnsOutcome {
+    pub(crate) conditions: Vec<Condition>,
+    pub(crate) drop_conditions: Vec<&'static str>,
     /// Sooner than the resync period while DNS is not verified yet.
-    pub recheck: Option<Duration>,
+    pub(crate) recheck: Option<Duration>,
     /// Set when Clerk's proxy check ran now (`status.lastProxyCheckTime`).
-    pub proxy_checked_at: Option<String>,
+    pub(crate) proxy_checked_at: Option<String>,
 }
 
 /// A failing proxy check is repeated at most this often.
-pub const PROXY_RECHECK: Duration = Duration::from_secs(300);
+pub(crate) const PROXY_RECHECK: Duration = Duration::from_secs(300);
 
 /// Run the three checks for `obj`, whose Clerk domain is `domain`.
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     ctx: &Context,
     obj: &ClerkDomain,
     domain: &Domain,
@@ -280,7 +280,7 @@ async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
 
 /// Whether Clerk's proxy check is due: first time, a new generation or a forced resync, or
 /// [`PROXY_RECHECK`] after the last real check while it fails.
-pub fn proxy_check_due(
+pub(crate) fn proxy_check_due(
     previous: Option<&Condition>,
     last_check: Option<jiff::Timestamp>,
     generation: Option<i64>,

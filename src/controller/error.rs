@@ -24,7 +24,7 @@ pub enum Error {
 
 impl Error {
     /// How the error policy retries: cleanup failures by their reason, the rest with backoff.
-    pub fn retry(&self) -> Retry {
+    pub(crate) fn retry(&self) -> Retry {
         match self {
             Error::Cleanup { retry, .. } => *retry,
             Error::Finalizer(inner) => match inner.as_ref() {

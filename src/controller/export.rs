@@ -17,27 +17,27 @@ use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
 /// Field manager of the exported ConfigMaps.
-pub const EXPORT_FIELD_MANAGER: &str = "clerk-operator-export";
+pub(crate) const EXPORT_FIELD_MANAGER: &str = "clerk-operator-export";
 
 /// Names of the exported keys, before `spec.export.keyPrefix`, as Clerk's SDKs read them.
-pub mod keys {
+pub(crate) mod keys {
     /// The instance's publishable key (satellites use their primary's, which is the instance's).
-    pub const PUBLISHABLE_KEY: &str = "CLERK_PUBLISHABLE_KEY";
+    pub(crate) const PUBLISHABLE_KEY: &str = "CLERK_PUBLISHABLE_KEY";
     /// `true` or `false`.
-    pub const IS_SATELLITE: &str = "CLERK_IS_SATELLITE";
+    pub(crate) const IS_SATELLITE: &str = "CLERK_IS_SATELLITE";
     /// The satellite's domain; left out when a proxy is used instead.
-    pub const DOMAIN: &str = "CLERK_DOMAIN";
+    pub(crate) const DOMAIN: &str = "CLERK_DOMAIN";
     /// The proxy URL, only when one is set (used instead of the domain).
-    pub const PROXY_URL: &str = "CLERK_PROXY_URL";
+    pub(crate) const PROXY_URL: &str = "CLERK_PROXY_URL";
     /// Clerk's Frontend API URL for this domain (no Clerk SDK reads it; for CSP and the like).
-    pub const FRONTEND_API_URL: &str = "CLERK_FRONTEND_API_URL";
+    pub(crate) const FRONTEND_API_URL: &str = "CLERK_FRONTEND_API_URL";
     /// Satellites: the Account Portal sign-in page on the primary domain, when Clerk reports it.
-    pub const SIGN_IN_URL: &str = "CLERK_SIGN_IN_URL";
+    pub(crate) const SIGN_IN_URL: &str = "CLERK_SIGN_IN_URL";
     /// Satellites: the Account Portal sign-up page on the primary domain, when Clerk reports it.
-    pub const SIGN_UP_URL: &str = "CLERK_SIGN_UP_URL";
+    pub(crate) const SIGN_UP_URL: &str = "CLERK_SIGN_UP_URL";
     /// The primary: the origins of every satellite of the instance, comma-separated, for
     /// `allowedRedirectOrigins` of the primary app (no Clerk SDK reads it from the environment).
-    pub const ALLOWED_REDIRECT_ORIGINS: &str = "CLERK_ALLOWED_REDIRECT_ORIGINS";
+    pub(crate) const ALLOWED_REDIRECT_ORIGINS: &str = "CLERK_ALLOWED_REDIRECT_ORIGINS";
 }
 
 /// Standard base64 with `=` padding, as the browser's `btoa` writes it.
@@ -70,7 +70,7 @@ pub fn publishable_key(frontend_api_host: &str, production: bool) -> String {
 /// The Frontend API host of the instance's primary domain `primary`: the host of its
 /// `frontend_api_url`; for a proxied production primary (whose URL is the proxy's) the
 /// Frontend API host Clerk assigns it, `clerk.<domain>`. `None` when Clerk reports no URL.
-pub fn frontend_api_host(primary: &Domain, production: bool) -> Option<String> {
+pub(crate) fn frontend_api_host(primary: &Domain, production: bool) -> Option<String> {
     let url = primary.frontend_api_url.trim();
     let rest = url
         .strip_prefix("https://")
@@ -93,7 +93,7 @@ pub fn frontend_api_host(primary: &Domain, production: bool) -> Option<String> {
 
 /// The origin a satellite's app is served from: `https://<name>` in production; in development
 /// the origin Clerk reports (`development_origin`), else `http://<name>`.
-pub fn satellite_origin(d: &Domain, production: bool) -> String {
+pub(crate) fn satellite_origin(d: &Domain, production: bool) -> String {
     if production {
         format!("https://{}", d.name)
     } else if !d.development_origin.is_empty() {
@@ -106,7 +106,7 @@ pub fn satellite_origin(d: &Domain, production: bool) -> String {
 /// What the exported ConfigMap holds for `domain` (as Clerk reported it after the sync) of an
 /// instance whose primary domain is `primary` and whose domains are `all`: see [`keys`], each
 /// with `prefix` in front.
-pub fn desired_data(
+pub(crate) fn desired_data(
     prefix: &str,
     domain: &Domain,
     primary: &Domain,
@@ -156,7 +156,7 @@ pub fn desired_data(
 
 /// The ConfigMap the operator wants: owned (controller) by the ClerkDomain, labelled
 /// `app.kubernetes.io/managed-by: clerk-operator`.
-pub fn desired_config_map(owner: &Owner<'_>, name: &str, data: BTreeMap<String, String>) -> ConfigMap {
+pub(crate) fn desired_config_map(owner: &Owner<'_>, name: &str, data: BTreeMap<String, String>) -> ConfigMap {
     ConfigMap {
         metadata: ObjectMeta {
             name: Some(name.into()),
@@ -203,14 +203,14 @@ fn up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
 
 /// What the export step found: a condition to set, or `Exported` to drop, and the ConfigMap to
 /// remember in `status.exportedConfigMap`.
-pub struct ExportOutcome {
+pub(crate) struct ExportOutcome {
     condition: Option<Condition>,
     exported: Option<Option<String>>,
 }
 
 impl ExportOutcome {
     /// Add this outcome to the status facts of the reconcile.
-    pub fn record(self, extras: &mut Extras<'_>) {
+    pub(crate) fn record(self, extras: &mut Extras<'_>) {
         match self.condition {
             Some(c) => extras.conditions.push(c),
             None => extras.drop_conditions.push(condition_type::EXPORTED),
@@ -223,7 +223,7 @@ impl ExportOutcome {
 
 /// Export `obj`'s settings (its Clerk domain is `domain`, on `clerk`) to the ConfigMap of
 /// `spec.export`; without `spec.export`, delete the one exported before (only if owned).
-pub async fn reconcile(
+pub(crate) async fn reconcile(
     ctx: &Context,
     obj: &ClerkDomain,
     domain: &Domain,

@@ -16,13 +16,13 @@ use std::sync::Mutex;
 
 /// A Clerk domain's identity.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DomainKey {
-    pub instance_id: String,
-    pub domain_id: String,
+pub(crate) struct DomainKey {
+    pub(crate) instance_id: String,
+    pub(crate) domain_id: String,
 }
 
 impl DomainKey {
-    pub fn new(instance_id: &str, domain_id: &str) -> Self {
+    pub(crate) fn new(instance_id: &str, domain_id: &str) -> Self {
         Self {
             instance_id: instance_id.to_string(),
             domain_id: domain_id.to_string(),
@@ -30,7 +30,7 @@ impl DomainKey {
     }
 
     /// The domain `obj`'s status records, if it records both IDs.
-    pub fn of_status(obj: &ClerkDomain) -> Option<Self> {
+    pub(crate) fn of_status(obj: &ClerkDomain) -> Option<Self> {
         let st = obj.status.as_ref()?;
         Some(Self::new(st.instance_id.as_deref()?, st.domain_id.as_deref()?))
     }
@@ -38,15 +38,15 @@ impl DomainKey {
 
 /// A ClerkDomain as an owner; ordered oldest first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Owner {
-    pub created: Option<Timestamp>,
+pub(crate) struct Owner {
+    pub(crate) created: Option<Timestamp>,
     /// `namespace/name`.
-    pub object: String,
-    pub uid: String,
+    pub(crate) object: String,
+    pub(crate) uid: String,
 }
 
 impl Owner {
-    pub fn of(obj: &ClerkDomain) -> Self {
+    pub(crate) fn of(obj: &ClerkDomain) -> Self {
         let object = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
         Owner {
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -126,11 +126,11 @@ impl Inner {
 
 /// What one watch event changed.
 #[derive(Debug, Default)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// Objects that are gone (deleted, or missing from a relist).
-    pub gone: Vec<Owner>,
+    pub(crate) gone: Vec<Owner>,
     /// Objects waiting on an owner that changed or went: reconcile them again.
-    pub wake: Vec<(String, String)>,
+    pub(crate) wake: Vec<(String, String)>,
 }
 
 /// The ownership index of one operator process.
@@ -139,7 +139,7 @@ pub struct Ownership(Mutex<Inner>);
 
 impl Ownership {
     /// Follow the controller's watch.
-    pub fn observe(&self, event: &watcher::Event<ClerkDomain>) -> Observed {
+    pub(crate) fn observe(&self, event: &watcher::Event<ClerkDomain>) -> Observed {
         let mut inner = self.0.lock().unwrap();
         let mut out = Observed::default();
         let mut touched = vec![];
@@ -193,20 +193,20 @@ impl Ownership {
     }
 
     /// Wake `obj` when `owner` (`namespace/name`) changes or goes.
-    pub fn wait_for(&self, owner: &str, obj: &ClerkDomain) {
+    pub(crate) fn wait_for(&self, owner: &str, obj: &ClerkDomain) {
         let me = (obj.namespace().unwrap_or_default(), obj.name_any());
         let mut inner = self.0.lock().unwrap();
         inner.waiters.entry(owner.to_string()).or_default().insert(me);
     }
 
     /// The owner of `key`: the oldest object that records or claims it.
-    pub fn owner(&self, key: &DomainKey) -> Option<Owner> {
+    pub(crate) fn owner(&self, key: &DomainKey) -> Option<Owner> {
         let inner = self.0.lock().unwrap();
         inner.domains.get(key).and_then(|s| s.first().cloned())
     }
 
     /// The owner of `key` when it is not `obj` itself.
-    pub fn other_owner(&self, obj: &ClerkDomain, key: &DomainKey) -> Option<Owner> {
+    pub(crate) fn other_owner(&self, obj: &ClerkDomain, key: &DomainKey) -> Option<Owner> {
         let me = Owner::of(obj);
         let inner = self.0.lock().unwrap();
         inner
@@ -216,7 +216,7 @@ impl Ownership {
     }
 
     /// Whether `obj` owns `key`: it records or claims it, and no older object does.
-    pub fn owns(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
+    pub(crate) fn owns(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
         let me = Owner::of(obj);
         match self.owner(key) {
             Some(first) if first.uid != me.uid => Err(first),
@@ -226,7 +226,7 @@ impl Ownership {
 
     /// Claim `key` for `obj` (a confirmed create, or an adoption). Refused, naming the owner,
     /// when any other object records or claims it. Atomic: of two concurrent claims, one wins.
-    pub fn claim(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
+    pub(crate) fn claim(&self, obj: &ClerkDomain, key: &DomainKey) -> Result<(), Owner> {
         let me = Owner::of(obj);
         let mut inner = self.0.lock().unwrap();
         if let Some(other) = inner
@@ -247,19 +247,19 @@ impl Ownership {
 
     /// Number of domains with an owner (for tests and metrics).
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.lock().unwrap().domains.len()
     }
 
     /// Whether no domain has an owner.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether the index knows `obj` (for tests of pruning).
     #[cfg(test)]
-    pub fn knows(&self, uid: &str) -> bool {
+    pub(crate) fn knows(&self, uid: &str) -> bool {
         self.0.lock().unwrap().objects.contains_key(uid)
     }
 }

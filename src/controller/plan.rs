@@ -7,22 +7,22 @@ use crate::clerk::{CreateDomain, Domain, UpdateDomain};
 
 /// What the object remembers from earlier reconciles (its status).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Memory<'a> {
+pub(crate) struct Memory<'a> {
     /// `status.domainId`.
-    pub domain_id: Option<&'a str>,
+    pub(crate) domain_id: Option<&'a str>,
     /// `status.appliedIsSecondary`: Clerk does not report `is_secondary` back.
-    pub applied_is_secondary: Option<bool>,
+    pub(crate) applied_is_secondary: Option<bool>,
     /// Annotation `clerk-operator.io/domain-id`: adopt this domain rather than match by name.
-    pub adopt_id: Option<&'a str>,
+    pub(crate) adopt_id: Option<&'a str>,
     /// Whether the key belongs to a production instance (`sk_live_`).
-    pub production: bool,
+    pub(crate) production: bool,
     /// `status.pendingDomain`: a name this object asked Clerk to create, answer unseen.
-    pub pending: Option<&'a str>,
+    pub(crate) pending: Option<&'a str>,
 }
 
 /// Who owns the other domains of the instance: the `namespace/name` of the ClerkDomain that
 /// owns domain `id`, when that is another object than the one being planned.
-pub trait Owners {
+pub(crate) trait Owners {
     fn other_owner(&self, domain_id: &str) -> Option<String>;
 }
 
@@ -32,14 +32,9 @@ impl<F: Fn(&str) -> Option<String>> Owners for F {
     }
 }
 
-/// Nobody else owns anything.
-pub fn nobody(_: &str) -> Option<String> {
-    None
-}
-
 /// How the Clerk domain was found among the instance's domains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Found<'d> {
+pub(crate) enum Found<'d> {
     /// The domain the object owns: its recorded ID, or its own create whose answer was lost.
     Owned(&'d Domain),
     /// A domain nobody owns, to adopt (by the annotation's ID or by name).
@@ -57,7 +52,7 @@ fn by_name<'d>(domains: &'d [Domain], name: &str) -> Option<&'d Domain> {
 
 /// Find the object's domain. Owned domains are found by ID only; a name finds a domain only to
 /// adopt it, and only when no other object owns it.
-pub fn find<'d>(
+pub(crate) fn find<'d>(
     domains: &'d [Domain],
     memory: &Memory<'_>,
     name: &str,
@@ -128,7 +123,7 @@ fn name_taken(d: &Domain, owner: &str) -> Refusal {
 
 /// One step toward the spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `POST /domains`. `recreate` is true when the object had a domain that has since vanished.
     Create { body: CreateDomain, recreate: bool },
     /// `PATCH /domains/{id}`. `adopt` is true when the object does not own the domain yet.
@@ -150,7 +145,12 @@ impl From<Refusal> for Step {
 }
 
 /// Decide the next step for `spec` given Clerk's `domains` and who owns them.
-pub fn plan(spec: &ClerkDomainSpec, memory: &Memory<'_>, domains: &[Domain], owners: &dyn Owners) -> Step {
+pub(crate) fn plan(
+    spec: &ClerkDomainSpec,
+    memory: &Memory<'_>,
+    domains: &[Domain],
+    owners: &dyn Owners,
+) -> Step {
     if memory.production && spec.domain.contains(':') {
         return Step::Invalid {
             reason: Reason::PortNotAllowed,
@@ -269,7 +269,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 
 /// What to do when the object is being deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Cleanup {
+pub(crate) enum Cleanup {
     /// `DELETE /domains/{id}` of the domain the object owns.
     Delete { id: String },
     /// Release the finalizer without touching Clerk.
@@ -278,7 +278,7 @@ pub enum Cleanup {
 
 /// Why the finalizer is released without a DELETE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Release {
+pub(crate) enum Release {
     /// `deletionPolicy: Orphan`.
     Orphaned,
     /// Primary domains are never deleted.
@@ -292,7 +292,7 @@ pub enum Release {
 /// How cleanup can end without asking Clerk, if it can. An object that owns a domain (its
 /// recorded ID) deletes it by that ID without a list; only a create whose answer was lost needs
 /// a look at Clerk.
-pub fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Option<Cleanup> {
+pub(crate) fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Option<Cleanup> {
     if spec.deletion_policy == DeletionPolicy::Orphan {
         Some(Cleanup::Release(Release::Orphaned))
     } else if !spec.is_satellite {
@@ -308,7 +308,7 @@ pub fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Opti
 
 /// Decide how to clean up, given Clerk's `domains`: never by the spec's name, only by what the
 /// object owns (its recorded ID, or its own create whose answer was lost).
-pub fn plan_cleanup(
+pub(crate) fn plan_cleanup(
     spec: &ClerkDomainSpec,
     memory: &Memory<'_>,
     domains: &[Domain],

@@ -8,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// A hash of what a user (or Kubernetes) changes to ask for work: the generation (spec),
 /// annotations (pause, resync, adoption), labels, finalizers and deletion. Used with
 /// kube-runtime's `predicate_filter`: events whose hash is unchanged are dropped.
-pub fn wants_reconcile(obj: &ClerkDomain) -> Option<u64> {
+pub(crate) fn wants_reconcile(obj: &ClerkDomain) -> Option<u64> {
     let m = &obj.metadata;
     let mut h = DefaultHasher::new();
     m.uid.hash(&mut h);

@@ -1,16 +1,15 @@
 //! DNS for a ClerkDomain's CNAME targets: publish them through external-dns ([`endpoint`]) and
 //! check that they resolve as Clerk expects ([`verify`]).
 //!
-//! Both take targets through [`CnameLike`], so they accept the CRD's
-//! [`crate::api::CnameTarget`], the Clerk client's [`crate::clerk::CnameTarget`] and plain
-//! `(host, value, required)` tuples alike.
+//! Both take targets through [`CnameLike`], so they accept the Clerk client's
+//! [`crate::clerk::CnameTarget`] and plain `(host, value, required)` tuples alike.
 
 pub mod endpoint;
 pub mod verify;
 
 pub use endpoint::{
     DNSEndpoint, DNSEndpointSpec, DNSEndpointStatus, Endpoint, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner,
-    ProviderSpecificProperty, desired_endpoint, endpoints_differ,
+    ProviderSpecificProperty, desired_endpoint,
 };
 pub use verify::{Problem, Verification, Verifier, VerifierConfig};
 
@@ -19,18 +18,6 @@ pub trait CnameLike {
     fn host(&self) -> &str;
     fn value(&self) -> &str;
     fn required(&self) -> bool;
-}
-
-impl CnameLike for crate::api::CnameTarget {
-    fn host(&self) -> &str {
-        &self.host
-    }
-    fn value(&self) -> &str {
-        &self.value
-    }
-    fn required(&self) -> bool {
-        self.required
-    }
 }
 
 impl CnameLike for crate::clerk::CnameTarget {
@@ -54,18 +41,6 @@ impl<H: AsRef<str>, V: AsRef<str>> CnameLike for (H, V, bool) {
     }
     fn required(&self) -> bool {
         self.2
-    }
-}
-
-impl<T: CnameLike + ?Sized> CnameLike for &T {
-    fn host(&self) -> &str {
-        (**self).host()
-    }
-    fn value(&self) -> &str {
-        (**self).value()
-    }
-    fn required(&self) -> bool {
-        (**self).required()
     }
 }
 

@@ -98,6 +98,10 @@ pub struct UpdateDomain {
 }
 
 impl UpdateDomain {
+    /// The JSON names of every field a PATCH may send: what `PATCH /domains/{id}` accepts
+    /// (the fake refuses any other field as Clerk does).
+    pub const FIELDS: [&'static str; 3] = ["name", "proxy_url", "is_secondary"];
+
     /// True when the patch would change nothing.
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.proxy_url.is_none() && self.is_secondary.is_none()
@@ -191,6 +195,39 @@ mod tests {
         assert_eq!(parsed.proxy_url, Some(None));
         let parsed: UpdateDomain = serde_json::from_value(json!({})).unwrap();
         assert_eq!(parsed.proxy_url, None);
+    }
+
+    #[test]
+    fn fields_are_the_keys_of_the_body() {
+        assert!(UpdateDomain::default().fields().is_empty());
+        let clear = UpdateDomain {
+            proxy_url: Some(None),
+            is_secondary: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(clear.fields(), ["is_secondary", "proxy_url"]);
+        let rename = UpdateDomain {
+            name: Some("b.example.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(rename.fields(), ["name"]);
+    }
+
+    #[test]
+    fn field_list_names_every_field() {
+        // Every field, without `..Default::default()`: a new field fails to compile here.
+        let all = UpdateDomain {
+            name: Some("b.example.com".into()),
+            proxy_url: Some(Some("https://b.example.com/__clerk".into())),
+            is_secondary: Some(true),
+        };
+        let mut fields = all.fields();
+        fields.sort();
+        let mut want = UpdateDomain::FIELDS.to_vec();
+        want.sort();
+        assert_eq!(fields, want);
+        let parsed: UpdateDomain = serde_json::from_value(serde_json::to_value(&all).unwrap()).unwrap();
+        assert_eq!(parsed, all);
     }
 
     #[test]

@@ -5,6 +5,11 @@ fn spec(domain: &str) -> ClerkDomainSpec {
     ClerkDomainSpec::for_domain(domain)
 }
 
+/// Nobody else owns anything.
+fn nobody(_: &str) -> Option<String> {
+    None
+}
+
 /// Domains owned by other objects: `domain id -> namespace/name`.
 fn owned(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: std::collections::HashMap<String, String> = pairs

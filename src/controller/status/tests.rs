@@ -1,23 +1,10 @@
 use super::*;
-use crate::api::{ClerkDomainSpec, DeletionPolicy};
+use crate::api::ClerkDomainSpec;
 use crate::clerk::CnameTarget as ClerkTarget;
 use crate::controller::reason::Reason;
 
 fn obj(generation: i64, status: Option<ClerkDomainStatus>) -> ClerkDomain {
-    let mut o = ClerkDomain::new(
-        "a",
-        ClerkDomainSpec {
-            domain: "a.example.com".into(),
-            is_satellite: true,
-            proxy_url: None,
-            is_secondary: None,
-            secret_ref: None,
-            instance_ref: None,
-            deletion_policy: DeletionPolicy::Delete,
-            dns: None,
-            export: None,
-        },
-    );
+    let mut o = ClerkDomain::new("a", ClerkDomainSpec::for_domain("a.example.com"));
     o.metadata.generation = Some(generation);
     o.status = status;
     o

@@ -154,18 +154,9 @@ fn provider_specific_goes_on_every_endpoint() {
     // Changing a property is a change external-dns must see; dropping all of them too.
     let mut other = props.clone();
     other[0].value = "true".into();
-    assert!(endpoints_differ(
-        &e,
-        &desired_endpoint(&OWNER, &targets, None, &other)
-    ));
-    assert!(endpoints_differ(
-        &e,
-        &desired_endpoint(&OWNER, &targets, None, &[])
-    ));
-    assert!(!endpoints_differ(
-        &e,
-        &desired_endpoint(&OWNER, &targets, None, &props)
-    ));
+    assert_ne!(e.spec, desired_endpoint(&OWNER, &targets, None, &other).spec);
+    assert_ne!(e.spec, desired_endpoint(&OWNER, &targets, None, &[]).spec);
+    assert_eq!(e.spec, desired_endpoint(&OWNER, &targets, None, &props).spec);
 }
 
 #[test]
@@ -182,112 +173,4 @@ fn owner_of_a_clerk_domain() {
     d.metadata.namespace = Some("web".into());
     d.metadata.uid = Some(OWNER.uid.into());
     assert_eq!(Owner::of(&d), Some(OWNER));
-}
-
-#[test]
-fn endpoints_differ_table() {
-    let targets = [
-        ("clerk.a.example.com", "frontend-api.clerk.services", true),
-        ("clkmail.a.example.com", "mail.x.clerk.services", true),
-    ];
-    let desired = desired_endpoint(&OWNER, &targets, None, &[]);
-    let with = |f: &dyn Fn(&mut DNSEndpoint)| {
-        let mut e = desired.clone();
-        f(&mut e);
-        e
-    };
-    let cases: Vec<(&str, DNSEndpoint, bool)> = vec![
-        ("identical", desired.clone(), false),
-        (
-            "reordered endpoints, case and dots",
-            with(&|e| {
-                e.spec.endpoints.reverse();
-                e.spec.endpoints[0].dns_name = "CLKMAIL.a.example.com.".into();
-                e.spec.endpoints[1].targets = vec!["frontend-api.clerk.services.".into()];
-            }),
-            false,
-        ),
-        (
-            "status, extra labels, annotations and owners are ignored",
-            with(&|e| {
-                e.status = Some(DNSEndpointStatus {
-                    observed_generation: Some(4),
-                });
-                e.metadata
-                    .labels
-                    .as_mut()
-                    .unwrap()
-                    .insert("team".into(), "web".into());
-                e.metadata.annotations = Some([("a".to_string(), "b".to_string())].into());
-                e.metadata
-                    .owner_references
-                    .as_mut()
-                    .unwrap()
-                    .push(OwnerReference {
-                        api_version: "v1".into(),
-                        kind: "ConfigMap".into(),
-                        name: "other".into(),
-                        uid: "other-uid".into(),
-                        ..Default::default()
-                    });
-                e.spec.endpoints[0].provider_specific = Some(vec![]);
-            }),
-            false,
-        ),
-        (
-            "a wrong target",
-            with(&|e| e.spec.endpoints[0].targets = vec!["elsewhere.example.net".into()]),
-            true,
-        ),
-        (
-            "a missing endpoint",
-            with(&|e| drop(e.spec.endpoints.pop())),
-            true,
-        ),
-        (
-            "an extra endpoint",
-            with(&|e| {
-                e.spec
-                    .endpoints
-                    .push(cname("old.a.example.com", "x.clerk.services"))
-            }),
-            true,
-        ),
-        (
-            "a TTL",
-            with(&|e| e.spec.endpoints[0].record_ttl = Some(60)),
-            true,
-        ),
-        (
-            "a record type",
-            with(&|e| e.spec.endpoints[0].record_type = "A".into()),
-            true,
-        ),
-        ("no labels", with(&|e| e.metadata.labels = None), true),
-        (
-            "a changed label",
-            with(&|e| {
-                e.metadata
-                    .labels
-                    .as_mut()
-                    .unwrap()
-                    .insert(MANAGED_BY_LABEL.into(), "helm".into());
-            }),
-            true,
-        ),
-        ("no owner", with(&|e| e.metadata.owner_references = None), true),
-        (
-            "another owner UID",
-            with(&|e| e.metadata.owner_references.as_mut().unwrap()[0].uid = "old".into()),
-            true,
-        ),
-        (
-            "owner not controller",
-            with(&|e| e.metadata.owner_references.as_mut().unwrap()[0].controller = None),
-            true,
-        ),
-    ];
-    for (name, current, want) in cases {
-        assert_eq!(endpoints_differ(&current, &desired), want, "{name}");
-    }
 }

@@ -2,6 +2,7 @@
 //! the primary, in the order Clerk applies them.
 
 use super::*;
+use clerk_model::UpdateDomain;
 
 pub(super) fn check_name(kind: InstanceKind, name: &str) -> Result<()> {
     valid_domain_name(name, kind == InstanceKind::Development)
@@ -92,10 +93,7 @@ pub(super) async fn update_domain(
 ) -> Response {
     with_instance(&state, &headers, "UpdateDomain", |inst| {
         let m = parse_object(&body)?;
-        if let Some(unknown) = m
-            .keys()
-            .find(|k| !["name", "proxy_url", "is_secondary"].contains(&k.as_str()))
-        {
+        if let Some(unknown) = m.keys().find(|k| !UpdateDomain::FIELDS.contains(&k.as_str())) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "form_param_unknown",

@@ -260,3 +260,44 @@ async fn a_second_key_is_the_same_instance_with_the_same_rate_limit() {
     assert_eq!(first.list_domains().await.unwrap_err().status(), Some(429));
     assert_eq!(second.list_domains().await.unwrap_err().status(), Some(429));
 }
+
+#[tokio::test]
+async fn patch_takes_the_fields_of_update_domain_and_refuses_others() {
+    let (fake, client) = production().await;
+    let create = clerk_model::CreateDomain {
+        name: "sat.example.com".into(),
+        is_satellite: true,
+        proxy_url: None,
+    };
+    let d = client.create_domain(&create).await.unwrap();
+    // Every field the operator's model can send is accepted.
+    let all = clerk_model::UpdateDomain {
+        name: Some("sat2.example.com".into()),
+        proxy_url: Some(Some("https://sat2.example.com/__clerk".into())),
+        is_secondary: Some(true),
+    };
+    assert_eq!(all.fields().len(), clerk_model::UpdateDomain::FIELDS.len());
+    let updated = client.update_domain(&d.id, &all).await.unwrap();
+    assert_eq!(updated.name, "sat2.example.com");
+    assert_eq!(
+        updated.proxy_url.as_deref(),
+        Some("https://sat2.example.com/__clerk")
+    );
+    // Any other field is refused, and nothing of the request is applied.
+    let resp = reqwest::Client::new()
+        .patch(format!("{}/domains/{}", fake.base_url(), d.id))
+        .bearer_auth("sk_live_fake")
+        .json(&json!({"name": "sat3.example.com", "nmae": "typo.example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "form_param_unknown", "{body}");
+    let now = fake
+        .domains("sk_live_fake")
+        .into_iter()
+        .find(|x| x.id == d.id)
+        .unwrap();
+    assert_eq!(now.name, "sat2.example.com");
+}
