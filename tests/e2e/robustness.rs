@@ -113,26 +113,31 @@ pub async fn call_budget(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With the fake enforcing a limit, the client-side limiter keeps every request under it.
-pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    // One request per window under the fake's limit: the 50 ms of pacing slack is less than
-    // the scheduling jitter of a loaded test machine, and these windows are only 1 s long.
-    let rate = Rate {
-        requests: 9,
-        per: Duration::from_secs(1),
-    };
+/// The development key as default, the fake enforcing 10 requests per 1 s window, and the
+/// operator's client-side limit one request per window under it: the 50 ms of pacing slack is
+/// less than the scheduling jitter of a loaded test machine, and these windows are only 1 s.
+async fn rate_limited_env(cp: Arc<ControlPlane>, name: &str) -> anyhow::Result<TestEnv> {
     let opts = EnvOptions {
         default_key: Some(TEST_KEY),
-        development_rate: Some(rate),
+        development_rate: Some(Rate {
+            requests: 9,
+            per: Duration::from_secs(1),
+        }),
         ..Default::default()
     };
-    let env = TestEnv::start(cp, "ratelimit", opts).await?;
+    let env = TestEnv::start(cp, name, opts).await?;
     env.fake.set_faults(Faults {
         rate_limit: true,
         rate_limit_requests: Some(10),
         rate_limit_window_secs: Some(1),
         ..Default::default()
     });
+    Ok(env)
+}
+
+/// With the fake enforcing a limit, the client-side limiter keeps every request under it.
+pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = rate_limited_env(cp, "ratelimit").await?;
     create_many(&env, 30, "ratelimit.example.com").await?;
     for i in 0..30 {
         env.wait_ready(&format!("d{i}")).await?;
@@ -156,26 +161,9 @@ pub async fn rate_limit_prevents_429(cp: Arc<ControlPlane>) -> anyhow::Result<()
 /// lookup per key. With a budget per key each key would send the whole limit.
 pub async fn two_keys_of_one_instance_share_its_budget(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     const SECOND_KEY: &str = "sk_test_e2e_second_instance_second_key";
-    // One request per window under the fake's limit: the 50 ms of pacing slack is less than
-    // the scheduling jitter of a loaded test machine, and these windows are only 1 s long.
-    let rate = Rate {
-        requests: 9,
-        per: Duration::from_secs(1),
-    };
-    let opts = EnvOptions {
-        default_key: Some(TEST_KEY),
-        development_rate: Some(rate),
-        ..Default::default()
-    };
-    let env = TestEnv::start(cp, "twokeys", opts).await?;
+    let env = rate_limited_env(cp, "twokeys").await?;
     ensure!(env.fake.add_key(SECOND_KEY, TEST_KEY));
     env.secret("second-key", "key", SECOND_KEY).await?;
-    env.fake.set_faults(Faults {
-        rate_limit: true,
-        rate_limit_requests: Some(10),
-        rate_limit_window_secs: Some(1),
-        ..Default::default()
-    });
     let creates = (0..30).map(|i| {
         let secret = if i % 2 == 0 {
             "  secretRef:\n    name: second-key\n    key: key\n"
