@@ -25,11 +25,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller.
     Run(Box<RunArgs>),
-    /// Print a CustomResourceDefinition as YAML (default: ClerkDomain).
+    /// Print the CustomResourceDefinitions as YAML (all of them, or one).
     Crd {
-        /// Which CRD: clerkdomain, clerkinstance or clusterclerkinstance.
-        #[arg(value_enum, default_value = "clerkdomain")]
-        kind: crate::api::CrdKind,
+        /// Which CRD: clerkdomain, clerkinstance or clusterclerkinstance; all when omitted.
+        #[arg(value_enum)]
+        kind: Option<crate::api::CrdKind>,
     },
 }
 
@@ -137,7 +137,11 @@ pub async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd { kind } => {
-            print!("{}", crate::api::crd_yaml_of(kind));
+            let yaml = match kind {
+                Some(kind) => crate::api::crd_yaml_of(kind),
+                None => crate::api::crd_yaml(),
+            };
+            print!("{yaml}");
             Ok(())
         }
         Command::Run(args) => run(*args).await,

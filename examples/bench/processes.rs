@@ -168,11 +168,26 @@ impl Operator {
             "--log-level=info".into(),
         ];
         args.extend(run.extra);
+        let mut bin = env.bins.join("clerk-operator");
+        let path = std::env::var("PATH").unwrap_or_default();
+        let mut vars = vec![("CLERK_SECRET_KEY", run.key), ("POD_NAME", run.name)];
+        // BENCH_OPERATOR_WRAP="heaptrack -o /tmp/ht": run the operator under a profiler (its
+        // RSS figures are then the wrapper's).
+        if let Ok(wrap) = std::env::var("BENCH_OPERATOR_WRAP")
+            && let Some((first, rest)) = wrap.split_whitespace().collect::<Vec<_>>().split_first()
+        {
+            let mut wrapped: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            wrapped.push(bin.display().to_string());
+            wrapped.append(&mut args);
+            args = wrapped;
+            bin = first.into();
+            vars.push(("PATH", &path));
+        }
         let proc = Proc::spawn(
             run.name,
-            &env.bins.join("clerk-operator"),
+            &bin,
             &args,
-            &[("CLERK_SECRET_KEY", run.key), ("POD_NAME", run.name)],
+            &vars,
             env.dir.join(format!("{}.log", run.name)),
         )?;
         let mut op = Operator {

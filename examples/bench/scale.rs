@@ -106,3 +106,31 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
         managed_fields_bytes,
     })
 }
+
+/// `BENCH_ONLY=scale`: scenario 4 alone, at `BENCH_SCALE` (or `--objects`) objects, printed and
+/// not written: for measuring a memory change without the other scenarios' 20 minutes.
+pub(crate) async fn only(env: &Env, n: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        env.args.out.is_none(),
+        "BENCH_ONLY=scale writes nothing: drop --out"
+    );
+    eprintln!("bench: 4. scale of {n} alone (BENCH_ONLY=scale)");
+    let s = scale(env, n).await?;
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "scale {n}: all Ready in {:.1} s ({:.3} req/domain); peak RSS {:.1} MiB after the burst, \
+         {:.1} MiB through a full resync ({:.1} MiB then, CPU {:.1} s); fresh process: peak \
+         {:.1} MiB, RSS {:.1} MiB, CPU {:.1} s; objects {:.0} B as JSON",
+        s.burst.all_ready_secs,
+        s.burst.per_domain(),
+        mib(s.burst.usage.hwm_kib),
+        mib(s.usage.hwm_kib),
+        mib(s.usage.rss_kib),
+        s.usage.cpu_secs,
+        mib(s.restart.hwm_kib),
+        mib(s.restart.rss_kib),
+        s.restart.cpu_secs,
+        s.object_bytes,
+    );
+    Ok(())
+}

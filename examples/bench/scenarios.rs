@@ -38,8 +38,10 @@ pub(crate) async fn run(
         dir: tmp.path().to_path_buf(),
     };
     let n = args.objects;
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "peer") {
-        return peer::only(&env, n).await;
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("peer") => return peer::only(&env, n).await,
+        Ok("scale") => return crate::scale::only(&env, args.scale.unwrap_or(n)).await,
+        _ => {}
     }
     let outcome = scenarios(&env, n).await;
     let results = match outcome {

@@ -142,18 +142,29 @@ mod tests {
         );
     }
 
+    /// `clerk-operator crd` without a kind prints every CRD as one stream `kubectl apply -f -`
+    /// takes: one document per kind, in the order of the files under `crds/`.
+    #[test]
+    fn all_crds_are_one_multi_document_stream() {
+        use serde::Deserialize;
+        let names: Vec<String> = serde_yaml::Deserializer::from_str(&crate::api::crd_yaml())
+            .map(|doc| {
+                let crd = Value::deserialize(doc).unwrap();
+                assert_eq!(crd["kind"], "CustomResourceDefinition");
+                crd["spec"]["names"]["kind"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(names, ["ClerkDomain", "ClerkInstance", "ClusterClerkInstance"]);
+    }
+
     /// Every description of the generated CRD is paragraphs: a line break inside a paragraph is
     /// allowed only before a list item or within a fenced block.
     #[test]
     fn generated_crd_descriptions_are_paragraphs() {
-        use crate::api::CrdKind;
+        use clap::ValueEnum;
         let mut descriptions = Vec::new();
-        for kind in [
-            CrdKind::Clerkdomain,
-            CrdKind::Clerkinstance,
-            CrdKind::Clusterclerkinstance,
-        ] {
-            let crd: Value = serde_yaml::from_str(&crate::api::crd_yaml_of(kind)).unwrap();
+        for kind in crate::api::CrdKind::value_variants() {
+            let crd: Value = serde_yaml::from_str(&crate::api::crd_yaml_of(*kind)).unwrap();
             collect_descriptions(&crd, &format!("{kind:?}"), &mut descriptions);
         }
         assert!(

@@ -5,7 +5,7 @@
 use super::Context;
 use crate::api::{ClerkDomain, FIELD_MANAGER, condition, condition_type};
 use crate::clerk::{ClerkInstance, CreateProxyCheck, Domain};
-use crate::dns::endpoint::{DNSEndpoint, Owner, desired_endpoint};
+use crate::dns::endpoint::{DNSEndpoint, Owner, controlled_by, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -194,7 +194,7 @@ async fn publish(
     let count = desired.spec.endpoints.len();
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     match api.get_opt(&obj.name_any()).await {
-        Ok(Some(existing)) if !owned_by(&existing, owner.uid) => {
+        Ok(Some(existing)) if !controlled_by(&existing.metadata, owner.uid) => {
             return (
                 false,
                 "DNSEndpointNotOwned",
@@ -227,15 +227,6 @@ async fn publish(
     }
 }
 
-/// Whether `ep` names the ClerkDomain `uid` as its controlling owner.
-fn owned_by(ep: &DNSEndpoint, uid: &str) -> bool {
-    ep.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.uid == uid && r.controller == Some(true))
-}
-
 /// Delete our DNSEndpoint if external-dns publishing was turned off. A DNSEndpoint this object
 /// does not own is left alone. `Err` says why the delete has to be tried again.
 async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
@@ -257,7 +248,7 @@ async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
     let Some(uid) = obj.metadata.uid.as_deref() else {
         return Ok(());
     };
-    if !owned_by(&existing, uid) {
+    if !controlled_by(&existing.metadata, uid) {
         return Ok(());
     }
     // Delete exactly the object checked above.

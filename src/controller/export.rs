@@ -9,7 +9,7 @@ use super::Context;
 use super::status::Extras;
 use crate::api::{ClerkDomain, ExportSpec, condition, condition_type};
 use crate::clerk::{ClerkInstance, Domain};
-use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner};
+use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner, controlled_by};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
@@ -170,15 +170,6 @@ pub(crate) fn desired_config_map(owner: &Owner<'_>, name: &str, data: BTreeMap<S
     }
 }
 
-/// Whether `cm` names the ClerkDomain `uid` as its controlling owner.
-fn owned_by(cm: &ConfigMap, uid: &str) -> bool {
-    cm.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.uid == uid && r.controller == Some(true))
-}
-
 /// Whether `current` already holds what `desired` says (data, labels, ownerReference), so no
 /// write is needed.
 fn up_to_date(current: &ConfigMap, desired: &ConfigMap) -> bool {
@@ -320,7 +311,7 @@ async fn export(
     let desired = desired_config_map(&owner, name, data);
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), owner.namespace);
     match api.get_opt(name).await {
-        Ok(Some(existing)) if !owned_by(&existing, owner.uid) => {
+        Ok(Some(existing)) if !controlled_by(&existing.metadata, owner.uid) => {
             return (
                 false,
                 "ConfigMapNotOwned",
@@ -354,7 +345,7 @@ async fn delete_owned(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<()
         Ok(None) => return Ok(()),
         Err(e) => return Err(format!("deleting ConfigMap {name}: {e}")),
     };
-    if !owned_by(&existing, uid) {
+    if !controlled_by(&existing.metadata, uid) {
         return Ok(());
     }
     let dp = DeleteParams {

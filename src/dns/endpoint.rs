@@ -110,6 +110,15 @@ impl<'a> Owner<'a> {
     }
 }
 
+/// Whether `meta` (a DNSEndpoint's, a ConfigMap's) names the ClerkDomain `uid` as its
+/// controlling owner: only then does the operator overwrite or delete the object.
+pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == uid && r.controller == Some(true))
+}
+
 /// The DNSEndpoint the operator wants for a ClerkDomain: named and namespaced like it, owned by
 /// it, labelled `app.kubernetes.io/managed-by: clerk-operator`, with one CNAME endpoint per
 /// *required* target (the first target wins when two share a host), sorted by name. Names are

@@ -282,7 +282,7 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
         ..Default::default()
     });
     let dev_instance = env.fake.state().lock().unwrap().instances[TEST_KEY].id.clone();
-    // The paused instance's objects come first, so they get the worker first.
+    // The paused instance's objects come first, so one of them gets the worker first.
     for i in 0..3 {
         env.create(&format!(
             "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: dev{i}\nspec:\n  domain: dev{i}.pause.example.com\n  secretRef: {{name: dev, key: key}}\n"
@@ -320,6 +320,12 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
         sent == 1,
         "{sent} requests to the paused instance during its pause"
     );
+    // Which of them met the 429 depends on the order the single worker took them in (an object's
+    // finalizer is added in a reconcile of its own, and those interleave), and one the worker
+    // reaches only now may be read between its first status and its refusal. So: none is Ready
+    // or Registered, and the one that met the 429 says so (its reconcile ended before the other
+    // instance's objects got the worker).
+    let mut limited = false;
     for i in 0..3 {
         let o = env.domains().get(&format!("dev{i}")).await?;
         ensure!(
@@ -332,13 +338,10 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
             .iter()
             .flat_map(|s| s.conditions.iter().map(|c| c.reason.as_str()))
             .collect();
-        // dev0 met the 429; the others show the refused request once the single worker got
-        // to them (it may still be busy with the other instance's objects).
-        ensure!(
-            reasons.contains(&"ClerkRateLimited") || (i > 0 && !reasons.contains(&"Registered")),
-            "dev{i}: {reasons:?}"
-        );
+        ensure!(!reasons.contains(&"Registered"), "dev{i}: {reasons:?}");
+        limited |= reasons.contains(&"ClerkRateLimited");
     }
+    ensure!(limited, "no paused object reports ClerkRateLimited");
     // After the pause they converge.
     for i in 0..3 {
         env.wait_ready_within(&format!("dev{i}"), PAUSE + CONVERGE)

@@ -200,11 +200,11 @@ fn ownership_and_freshness() {
         uid: obj_uid,
     };
     let desired = desired_config_map(&owner, "web-clerk", [("A".to_string(), "1".to_string())].into());
-    assert!(owned_by(&desired, obj_uid));
-    assert!(!owned_by(&desired, "u-2"));
+    assert!(controlled_by(&desired.metadata, obj_uid));
+    assert!(!controlled_by(&desired.metadata, "u-2"));
     let mut foreign = desired.clone();
     foreign.metadata.owner_references = None;
-    assert!(!owned_by(&foreign, obj_uid));
+    assert!(!controlled_by(&foreign.metadata, obj_uid));
     assert!(up_to_date(&desired, &desired));
     let mut stale = desired.clone();
     stale.data = Some([("A".to_string(), "2".to_string())].into());

@@ -174,3 +174,21 @@ fn owner_of_a_clerk_domain() {
     d.metadata.uid = Some(OWNER.uid.into());
     assert_eq!(Owner::of(&d), Some(OWNER));
 }
+
+/// Only a controlling ownerReference with the object's UID makes it ours to overwrite or delete.
+#[test]
+fn controlled_by_needs_the_uid_as_controller() {
+    let with = |refs: Vec<OwnerReference>| ObjectMeta {
+        owner_references: Some(refs),
+        ..Default::default()
+    };
+    let ours = OWNER.owner_reference();
+    assert!(controlled_by(&with(vec![ours.clone()]), OWNER.uid));
+    assert!(!controlled_by(&with(vec![ours.clone()]), "another-uid"));
+    let not_controller = OwnerReference {
+        controller: None,
+        ..ours.clone()
+    };
+    assert!(!controlled_by(&with(vec![not_controller]), OWNER.uid));
+    assert!(!controlled_by(&ObjectMeta::default(), OWNER.uid));
+}
