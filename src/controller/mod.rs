@@ -134,8 +134,11 @@ pub async fn run(
     // first. Those trees of small maps (one per field manager) were most of the operator's
     // memory at scale, and nothing here reads them (status is written by server-side apply).
     // `kubectl apply`'s copy of the whole object in an annotation goes too.
+    // The list is paginated (500 a page, from the API server's most recent state): a list at
+    // resourceVersion 0 is served whole from the watch cache, and every object of it stayed in
+    // memory until the last one was in the cache (next to the cache's own copy).
     let (store, writer) = reflector::store();
-    let mut watch = watcher::Config::default().any_semantic();
+    let mut watch = watcher::Config::default();
     if let Some(selector) = &ctx.config.selector {
         watch = watch.labels(selector);
     }

@@ -11,7 +11,7 @@ use crate::api::ClerkDomain;
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::watcher;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// A Clerk domain's identity.
@@ -74,7 +74,10 @@ struct Entry {
 #[derive(Default, Debug)]
 struct Inner {
     objects: HashMap<String, Entry>,
-    domains: HashMap<DomainKey, BTreeSet<Owner>>,
+    /// Who records or claims each domain, oldest first. Almost always one owner: a sorted `Vec`
+    /// holds it in one small allocation, where a `BTreeSet` took a node of eleven (about 800
+    /// bytes per domain, a third of the fresh process's heap at 10,000 objects).
+    domains: HashMap<DomainKey, Vec<Owner>>,
     /// During a relist: the uids seen so far.
     relisting: Option<HashSet<String>>,
     /// Objects refused because of an owner (`namespace/name`), woken when that owner changes
@@ -84,12 +87,17 @@ struct Inner {
 
 impl Inner {
     fn link(&mut self, key: &DomainKey, owner: &Owner) {
-        self.domains.entry(key.clone()).or_default().insert(owner.clone());
+        let owners = self.domains.entry(key.clone()).or_default();
+        if let Err(at) = owners.binary_search(owner) {
+            owners.insert(at, owner.clone());
+        }
     }
 
     fn unlink(&mut self, key: &DomainKey, owner: &Owner) {
         if let Some(set) = self.domains.get_mut(key) {
-            set.remove(owner);
+            if let Ok(at) = set.binary_search(owner) {
+                set.remove(at);
+            }
             if set.is_empty() {
                 self.domains.remove(key);
             }
