@@ -89,6 +89,8 @@ impl Inner {
     fn link(&mut self, key: &DomainKey, owner: &Owner) {
         let owners = self.domains.entry(key.clone()).or_default();
         if let Err(at) = owners.binary_search(owner) {
+            // Room for exactly this one (a first push would make room for four).
+            owners.reserve_exact(1);
             owners.insert(at, owner.clone());
         }
     }
