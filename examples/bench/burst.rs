@@ -81,6 +81,11 @@ pub(crate) async fn burst(
             .map(|(name, t0)| s.ready[name].saturating_duration_since(*t0))
             .collect();
         let last = names.iter().map(|name| s.ready[name]).max().unwrap_or(started);
+        let first = names.iter().map(|name| s.ready[name]).min().unwrap_or(started);
+        eprintln!(
+            "  first Ready after {:.2} s",
+            first.saturating_duration_since(started).as_secs_f64()
+        );
         (lat, last)
     };
     lat.sort();

@@ -321,11 +321,19 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
     );
     let ratio = r.throttled.all_ready_secs / bound;
     let t429 = r.throttled.stats.status("429");
+    let tpd = r.throttled.per_domain();
     let _ = writeln!(
         w,
-        "| ≤ 1.05 × the rate-limit bound, zero 429s (run 2) | {ratio:.3} × ({:.1} s / {bound:.0} s), {t429} × 429 | {} |",
+        "| ≤ 1.005 Clerk requests per new domain, all Ready within 1.01 × the rate-limit bound, zero 429s (run 2) | {tpd:.3}; {ratio:.3} × ({:.1} s / {bound:.0} s); {t429} × 429 | {} |",
         r.throttled.all_ready_secs,
-        verdict(ratio <= 1.05 && t429 == 0)
+        verdict(tpd <= 1.005 && ratio <= 1.01 && t429 == 0)
+    );
+    let rpo = r.throttled.metrics.reconciles() / r.throttled.objects.max(1) as f64;
+    let _ = writeln!(
+        w,
+        "| ≤ 2.1 reconciles per new object (run 2) | {rpo:.2} (run 1 {:.2}) | {} |",
+        r.burst.metrics.reconciles() / r.burst.objects.max(1) as f64,
+        verdict(rpo <= 2.1)
     );
     let lpp = st.lists_per_period();
     let _ = writeln!(
@@ -339,17 +347,23 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
             let peak = sc.usage.hwm_kib.max(sc.burst.usage.hwm_kib);
             let _ = writeln!(
                 w,
-                "| ≤ 64 MiB RSS at 10,000 objects | {:.1} MiB peak at {} objects (creating them); {:.1} MiB peak for a fresh process on them | {} |",
+                "| ≤ 64 MiB peak RSS while 10,000 objects are created and through a full resync | {:.1} MiB at {} objects | {} |",
                 mib(peak),
                 sc.burst.objects,
+                verdict(mib(peak) <= 64.0 && sc.burst.objects >= 10_000)
+            );
+            let _ = writeln!(
+                w,
+                "| ≤ 40 MiB peak RSS for a fresh process on 10,000 objects | {:.1} MiB at {} objects | {} |",
                 mib(sc.restart.hwm_kib),
-                verdict(mib(peak) <= 64.0)
+                sc.burst.objects,
+                verdict(mib(sc.restart.hwm_kib) <= 40.0 && sc.burst.objects >= 10_000)
             );
         }
         None => {
             let _ = writeln!(
                 w,
-                "| ≤ 64 MiB RSS at 10,000 objects | not run ({:.1} MiB peak at {n}) | — |",
+                "| ≤ 64 MiB / 40 MiB RSS at 10,000 objects | not run ({:.1} MiB peak at {n}) | — |",
                 mib(r.burst.usage.hwm_kib)
             );
         }

@@ -3,13 +3,16 @@
 //! instance fails fast (nobody sleeps through it holding a worker), so other instances' objects
 //! are not delayed.
 //!
-//! Clerk counts requests per window (100 per 10 s for a development instance). A request may go
-//! when fewer than that many went in the last window plus [`PACING_SLACK`]; otherwise it waits
-//! until the oldest of them leaves that window. Unlike a token bucket without burst (the
-//! `governor` crate's GCRA, used here before), a request that starts late, because its task woke
-//! a millisecond after its slot or the machine was busy, does not push every later request back:
-//! a 1,000-domain burst at the development limit took 101.4 s idle and 104.9 s under load with
-//! the bucket, for a 100 s bound.
+//! Clerk counts requests per window (100 per 10 s for a development instance). The log lets a
+//! request go when fewer than 10 went in the last tenth of that window plus [`PACING_SLACK`]
+//! (1.005 s), otherwise it waits until the oldest of them leaves; ten such parts end to end are
+//! a whole window, so no window of Clerk's sees more than its limit. Unlike a token bucket
+//! without burst (the `governor` crate's GCRA, used here before), a request that starts late,
+//! because its task woke a millisecond after its slot or the machine was busy, does not push
+//! every later request back (a 1,000-domain burst at the development limit took 101.4 s idle and
+//! 104.9 s under load with the bucket, for a 100 s bound); and unlike a log over the whole
+//! window, requests are spread over it rather than spent at its start, where the workers could
+//! not keep up (102.9 s).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -77,6 +80,11 @@ pub const PACING_SLACK: Duration = Duration::from_millis(50);
 /// The most requests the log remembers; see [`Window::of`].
 pub const MAX_LOG: u32 = 10_000;
 
+/// How many requests may go at once: the log counts over a k-th of Clerk's window (k a
+/// divisor of its count) holding about this many, so requests are spread over the window
+/// instead of spent in one burst at its start.
+pub const BURST: u32 = 10;
+
 /// What the log enforces: at most `requests` in any `span`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -85,17 +93,26 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window for `rate`: its `per` (at most [`Rate::MAX_PER`]) plus [`PACING_SLACK`] (at
-    /// most `per`). A rate of more than [`MAX_LOG`] requests is kept as `k` times fewer requests
-    /// in a `k` times shorter window (never more in any `per`), so the log stays small.
+    /// The window for `rate`: `requests` per (`per` + [`PACING_SLACK`], the slack at most `per`;
+    /// `per` at most [`Rate::MAX_PER`]), counted over the k-th part of it that holds
+    /// `requests / k` (about [`BURST`], k dividing `requests`; for more than [`MAX_LOG`]
+    /// requests k is large enough that the log stays below that). Any `per` + slack is k such
+    /// parts end to end, so it never holds more than the rate; and the requests are spread.
     pub fn of(rate: Rate) -> Self {
         let per = rate.per.min(Rate::MAX_PER);
-        let k = rate.requests.div_ceil(MAX_LOG).max(1);
-        let requests = (rate.requests / k).max(1);
-        let per = per / k;
+        let total = per.saturating_add(PACING_SLACK.min(per));
+        let requests = rate.requests.max(1);
+        // The fewest parts that keep the log small, each of the same count (rounded down).
+        let k = requests.div_ceil(MAX_LOG);
+        let n = requests / k;
+        // Then the most parts (a divisor of n) that still hold BURST each.
+        let d = (1..=(n / BURST).max(1)).rev().find(|d| n % d == 0).unwrap_or(1);
+        // Rounded up, so that k x d parts cover the whole window.
+        let parts = u128::from(k * d);
+        let span = u64::try_from(total.as_nanos().div_ceil(parts)).unwrap_or(u64::MAX);
         Window {
-            requests,
-            span: per.saturating_add(PACING_SLACK.min(per)),
+            requests: n / d,
+            span: Duration::from_nanos(span),
         }
     }
 }
@@ -225,15 +242,18 @@ mod tests {
             requests: 415,
             per: Duration::from_secs(408_727_220_112_561_371),
         });
-        assert_eq!(w.span, Rate::MAX_PER + PACING_SLACK);
+        // 415 = 5 x 83: five parts of the longest window.
+        assert_eq!((w.requests, w.span * 5), (83, Rate::MAX_PER + PACING_SLACK));
     }
 
     #[test]
     fn windows_never_allow_more_than_the_rate() {
         let cases = [
-            (Rate::DEVELOPMENT, 100, Duration::from_millis(10_050)),
-            (Rate::PRODUCTION, 1000, Duration::from_millis(10_050)),
-            // A window shorter than the slack gets as much slack as it is long.
+            // A tenth of Clerk's window: 10 per 1.005 s.
+            (Rate::DEVELOPMENT, 10, Duration::from_micros(1_005_000)),
+            (Rate::PRODUCTION, 10, Duration::from_micros(100_500)),
+            // Fewer than BURST: the whole window. One shorter than the slack gets as much slack
+            // as it is long.
             (
                 Rate {
                     requests: 7,
@@ -242,14 +262,15 @@ mod tests {
                 7,
                 Duration::from_millis(40),
             ),
-            // Above MAX_LOG: 3 times fewer requests in a third of the window.
+            // Above MAX_LOG: 8,333 per 10.0167 s (3 parts), then 641 parts of 13 (8,333 = 13 x
+            // 641): 24,999 per 30.05 s.
             (
                 Rate {
                     requests: 25_000,
                     per: Duration::from_secs(30),
                 },
-                8_333,
-                Duration::from_millis(10_050),
+                13,
+                Duration::from_nanos(30_050_000_000u64.div_ceil(3 * 641)),
             ),
         ];
         for (rate, requests, span) in cases {
@@ -261,8 +282,7 @@ mod tests {
 
     /// The log's promise, at Clerk's development limit: of the requests let through, never more
     /// than 100 fall in one 10 s window, whenever callers come back; and continuous demand gets
-    /// the whole budget: 1,040 requests in ten windows and a bit (the token bucket took
-    /// 1,039 x 100.5 ms = 104.4 s).
+    /// the whole budget (the token bucket took 1,039 x 100.5 ms = 104.4 s).
     #[tokio::test(start_paused = true)]
     async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
         let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT));
@@ -294,12 +314,37 @@ mod tests {
                 .count();
             assert!(in_window <= 100, "{in_window} requests in the window from {i}");
         }
-        // 1,040 requests at 100 per 10.05 s: the last goes out after ten windows and a little.
+        // ...nor more than 10 in one second: spread over the window.
+        for (i, at) in times.iter().enumerate() {
+            let in_second = times[i..]
+                .iter()
+                .take_while(|t| t.duration_since(*at) < Duration::from_secs(1))
+                .count();
+            assert!(in_second <= 10, "{in_second} requests in the second from {i}");
+        }
+        // 1,040 requests at 10 per 1.005 s: the last goes out after 103 parts and a little.
         let took = times.last().unwrap().duration_since(start);
         assert!(
-            took < Duration::from_millis(10 * 10_050 + 500),
+            took < Duration::from_millis(103 * 1_005 + 400),
             "the budget was not used: {took:?}"
         );
+    }
+
+    /// One caller that is sometimes late (every fifth request it comes back after 150 ms, longer
+    /// than a slot): the slots it missed are made up within the part of the window, so 200
+    /// requests take 19 parts and a bit. The token bucket lost 49.5 ms each time: 22 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_request_does_not_push_the_later_ones_back() {
+        let t = Throttle::new(Rate::DEVELOPMENT);
+        let start = Instant::now();
+        for i in 0..200u32 {
+            t.acquire().await.unwrap();
+            if i % 5 == 4 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        }
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(19 * 1_005 + 400), "{took:?}");
     }
 
     #[tokio::test(start_paused = true)]
@@ -408,11 +453,14 @@ mod tests {
                     prop_assert!(again.is_err());
                 }
                 let w = Window::of(rate);
-                prop_assert!(w.requests >= 1 && w.requests <= MAX_LOG.max(1));
+                prop_assert!(w.requests >= 1 && w.requests <= MAX_LOG);
                 prop_assert!(!w.span.is_zero() && w.span <= Rate::MAX_PER + PACING_SLACK);
-                // Never more per `per` than the rate allows: k times fewer in a k times shorter window.
-                let k = requests.div_ceil(MAX_LOG).max(1);
-                prop_assert!(u64::from(w.requests) * u64::from(k) <= u64::from(requests));
+                // Never faster than the rate: requests / span <= rate.requests / (per + slack).
+                let per = per.min(Rate::MAX_PER);
+                let total = per + PACING_SLACK.min(per);
+                prop_assert!(
+                    u128::from(w.requests) * total.as_nanos() <= u128::from(requests) * w.span.as_nanos()
+                );
                 let t = Throttle::new(rate);
                 prop_assert_eq!(t.try_send(), Ok(()));
             }
