@@ -106,7 +106,10 @@ impl Window {
         let k = requests.div_ceil(MAX_LOG);
         let n = requests / k;
         // Then the most parts (a divisor of n) that still hold BURST each.
-        let d = (1..=(n / BURST).max(1)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1);
+        let d = (1..=(n / BURST).max(1))
+            .rev()
+            .find(|d| n.is_multiple_of(*d))
+            .unwrap_or(1);
         // Rounded up, so that k x d parts cover the whole window.
         let parts = u128::from(k * d);
         let span = u64::try_from(total.as_nanos().div_ceil(parts)).unwrap_or(u64::MAX);
