@@ -1,15 +1,15 @@
-//! Which changes of a ClerkDomain start a reconcile. The operator's own status writes do not:
-//! a status-only change would only make the reconcile look again at what it just wrote (and,
-//! after a terminal failure, ask Clerk again at once).
+//! Which changes of a ClerkDomain (or an instance object) start a reconcile. The operator's own
+//! status writes do not: a status-only change would only make the reconcile look again at what
+//! it just wrote (and, after a terminal failure, ask Clerk again at once).
 
-use crate::api::ClerkDomain;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A hash of what a user (or Kubernetes) changes to ask for work: the generation (spec),
 /// annotations (pause, resync, adoption), labels, finalizers and deletion. Used with
-/// kube-runtime's `predicate_filter`: events whose hash is unchanged are dropped.
-pub(crate) fn wants_reconcile(obj: &ClerkDomain) -> Option<u64> {
-    let m = &obj.metadata;
+/// kube-runtime's `predicate_filter` for ClerkDomains and the instance kinds alike: events
+/// whose hash is unchanged are dropped.
+pub(crate) fn wants_reconcile<K: kube::Resource>(obj: &K) -> Option<u64> {
+    let m = obj.meta();
     let mut h = DefaultHasher::new();
     m.uid.hash(&mut h);
     m.generation.hash(&mut h);
@@ -26,7 +26,7 @@ pub(crate) fn wants_reconcile(obj: &ClerkDomain) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ClerkDomainSpec, ClerkDomainStatus};
+    use crate::api::{ClerkDomain, ClerkDomainSpec, ClerkDomainStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     #[test]

@@ -57,7 +57,7 @@ pub async fn run<K: InstanceObject>(
     });
     let triggers = events
         .applied_objects()
-        .predicate_filter(wants_reconcile::<K>, Default::default());
+        .predicate_filter(super::triggers::wants_reconcile::<K>, Default::default());
     set_store(&ctx, store.clone());
     Controller::for_stream(triggers, store)
         .reconcile_on(wakeups)
@@ -101,17 +101,4 @@ fn read_by_domains<K: InstanceObject>(o: &K) -> u64 {
         }
     }
     h.finish()
-}
-
-/// What a user changes to ask for work (the operator's own status writes are left out).
-fn wants_reconcile<K: InstanceObject>(obj: &K) -> Option<u64> {
-    let m = obj.meta();
-    let mut h = DefaultHasher::new();
-    m.uid.hash(&mut h);
-    m.generation.hash(&mut h);
-    m.annotations.hash(&mut h);
-    m.labels.hash(&mut h);
-    m.finalizers.hash(&mut h);
-    m.deletion_timestamp.is_some().hash(&mut h);
-    Some(h.finish())
 }
