@@ -16,6 +16,7 @@ pub mod controller;
 pub mod dns;
 pub mod http;
 pub mod leader;
+pub mod malloc;
 pub mod metrics;
 pub mod telemetry;
 

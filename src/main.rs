@@ -1,4 +1,8 @@
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    clerk_operator::cli::main().await
+fn main() -> anyhow::Result<()> {
+    // Before the runtime's threads exist.
+    clerk_operator::malloc::configure();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(clerk_operator::cli::main())
 }

@@ -163,7 +163,6 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Text exposition format.
     /// Text exposition format. The buffer is sized from the previous scrape, so that a large
     /// one (a series per ClerkDomain condition) is not grown by doubling, copy after copy.
     pub fn encode(&self) -> String {

@@ -96,12 +96,15 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     op.settle(Duration::from_secs(2)).await?;
+    let restart = op.usage()?;
+    drop(op);
+    hold(env, &fake, ns).await?;
     Ok(Scale {
         burst: b,
         resync,
         usage,
         resync_stats,
-        restart: op.usage()?,
+        restart,
         object_bytes,
         managed_fields_bytes,
     })
@@ -132,5 +135,21 @@ pub(crate) async fn only(env: &Env, n: usize) -> anyhow::Result<()> {
         s.restart.cpu_secs,
         s.object_bytes,
     );
+    Ok(())
+}
+
+/// `BENCH_HOLD=1`: keep the control plane and the fake up on the Ready objects (without an
+/// operator) until Ctrl-C, so that operator builds can be measured on them in seconds.
+async fn hold(env: &Env, fake: &Fake, ns: &str) -> anyhow::Result<()> {
+    if std::env::var_os("BENCH_HOLD").is_none() {
+        return Ok(());
+    }
+    eprintln!(
+        "  holding (Ctrl-C ends): CLERK_SECRET_KEY={SCALE_KEY} clerk-operator run --kubeconfig={} \\\n    \
+         --clerk-api-url={} --namespace={ns} --metrics-addr=127.0.0.1:0",
+        env.cp.kubeconfig.display(),
+        fake.api_url()
+    );
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -87,6 +87,14 @@ impl ListCache {
         for w in &journal {
             apply(&mut list, w);
         }
+        // Kept for as long as the instance is busy: without the room a list read from JSON
+        // leaves (up to twice the domains, and four CNAME targets for three).
+        list.shrink_to_fit();
+        for d in &mut list {
+            if let Some(targets) = &mut d.cname_targets {
+                targets.shrink_to_fit();
+            }
+        }
         let list = Arc::new(list);
         inner.entry = Some((started, list.clone()));
         drop(inner);

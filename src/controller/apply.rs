@@ -326,6 +326,10 @@ async fn take_steps(
             }
             Step::Update { id, body, .. } => {
                 tracing::info!(object = %key(obj), id = %id, change = ?body, "updating Clerk domain");
+                // As for a create: the shared list is let go during the PATCH, and the plan goes
+                // on with the updated domain alone.
+                let found = domains.iter().find(|d| d.id == id).cloned();
+                drop(std::mem::take(&mut domains));
                 match clerk.update_domain(&id, &body).await {
                     Ok(d) => {
                         if let Some(s) = body.is_secondary {
@@ -335,14 +339,9 @@ async fn take_steps(
                             "Updated",
                             format!("Updated {} of Clerk domain {}", body.fields().join(", "), d.id),
                         ));
-                        let list = std::sync::Arc::make_mut(&mut domains);
-                        list.retain(|x| x.id != d.id);
-                        list.push(d);
+                        domains = std::sync::Arc::new(vec![d]);
                     }
-                    Err(e) => {
-                        let found = domains.iter().find(|d| d.id == id).cloned();
-                        return Err(Failure::clerk(&e, found));
-                    }
+                    Err(e) => return Err(Failure::clerk(&e, found)),
                 }
             }
             Step::Invalid { reason, message } => {

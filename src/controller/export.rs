@@ -307,6 +307,9 @@ async fn export(
         Ok(d) => d,
         Err(e) => return (false, "ExportFailed", e),
     };
+    // Not held across the ConfigMap's requests: a write to the instance's list copies it while
+    // anybody holds it.
+    drop(domains);
     let count = data.len();
     let desired = desired_config_map(&owner, name, data);
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), owner.namespace);

@@ -3,6 +3,7 @@
 
 mod apply;
 pub mod backoff;
+mod cached;
 mod cleanup;
 mod context;
 pub mod credentials;
@@ -36,9 +37,6 @@ use kube::{
     runtime::{Controller, WatchStreamExt, controller, reflector, watcher},
 };
 use std::sync::Arc;
-
-/// `kubectl apply`'s record of the last applied object (read only by kubectl).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Resolves once `store` has completed its first list.
 pub async fn wait_synced<K: Clone + kube::Resource + 'static>(
@@ -130,10 +128,8 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    // The cache holds every ClerkDomain for the life of the process: drop their managedFields
-    // first. Those trees of small maps (one per field manager) were most of the operator's
-    // memory at scale, and nothing here reads them (status is written by server-side apply).
-    // `kubectl apply`'s copy of the whole object in an annotation goes too.
+    // The cache holds every ClerkDomain for the life of the process: `cached::slim` drops
+    // what nothing here reads (managedFields, kubectl's copy of the object) as each arrives.
     // The list is paginated (500 a page, from the API server's most recent state): a list at
     // resourceVersion 0 is served whole from the watch cache, and every object of it stayed in
     // memory until the last one was in the cache (next to the cache's own copy).
@@ -142,10 +138,7 @@ pub async fn run(
     if let Some(selector) = &ctx.config.selector {
         watch = watch.labels(selector);
     }
-    let objects = watcher(api, watch).modify(|o: &mut ClerkDomain| {
-        o.managed_fields_mut().clear();
-        o.annotations_mut().remove(LAST_APPLIED);
-    });
+    let objects = watcher(api, watch).modify(cached::slim);
     // The ownership index follows the same watch as the cache, event by event.
     let index_ctx = ctx.clone();
     let events = reflector(writer, objects).inspect(move |e| {
@@ -179,9 +172,13 @@ pub async fn run(
     let gauge_ctx = ctx.clone();
     let gauge_store = store.clone();
     let gauges = tokio::spawn(async move {
-        loop {
+        for tick in 0u64.. {
             gauge_ctx.update_ready_gauge(&gauge_store.state());
             gauge_ctx.prune_keys();
+            // Once a minute, what a burst or a relist left free goes back to the system.
+            if tick % 12 == 11 {
+                crate::malloc::trim();
+            }
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
     });
@@ -193,7 +190,7 @@ pub async fn run(
         secret_writer,
         watcher(secrets, watcher::Config::default().any_semantic()).modify(
             |s: &mut PartialObjectMeta<Secret>| {
-                s.managed_fields_mut().clear();
+                s.metadata.managed_fields = None;
             },
         ),
     )

@@ -12,20 +12,21 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::watcher;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// A Clerk domain's identity.
+/// A Clerk domain's identity. Shared strings: the index holds each key twice (the object's
+/// entry and the domain's), and a few instance IDs for all of them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct DomainKey {
-    pub(crate) instance_id: String,
-    pub(crate) domain_id: String,
+    pub(crate) instance_id: Arc<str>,
+    pub(crate) domain_id: Arc<str>,
 }
 
 impl DomainKey {
     pub(crate) fn new(instance_id: &str, domain_id: &str) -> Self {
         Self {
-            instance_id: instance_id.to_string(),
-            domain_id: domain_id.to_string(),
+            instance_id: instance_id.into(),
+            domain_id: domain_id.into(),
         }
     }
 
@@ -36,21 +37,21 @@ impl DomainKey {
     }
 }
 
-/// A ClerkDomain as an owner; ordered oldest first.
+/// A ClerkDomain as an owner; ordered oldest first. Cheap to clone (shared strings).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Owner {
     pub(crate) created: Option<Timestamp>,
     /// `namespace/name`.
-    pub(crate) object: String,
-    pub(crate) uid: String,
+    pub(crate) object: Arc<str>,
+    pub(crate) uid: Arc<str>,
 }
 
 impl Owner {
     pub(crate) fn of(obj: &ClerkDomain) -> Self {
-        let object = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        let object: Arc<str> = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()).into();
         Owner {
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            uid: obj.uid().unwrap_or_else(|| object.clone()),
+            uid: obj.uid().map_or_else(|| object.clone(), Into::into),
             object,
         }
     }
@@ -73,19 +74,33 @@ struct Entry {
 
 #[derive(Default, Debug)]
 struct Inner {
-    objects: HashMap<String, Entry>,
+    /// By uid (the owner's own string).
+    objects: HashMap<Arc<str>, Entry>,
+    /// The instance IDs in use, each held once.
+    instance_ids: HashSet<Arc<str>>,
     /// Who records or claims each domain, oldest first. Almost always one owner: a sorted `Vec`
     /// holds it in one small allocation, where a `BTreeSet` took a node of eleven (about 800
     /// bytes per domain, a third of the fresh process's heap at 10,000 objects).
     domains: HashMap<DomainKey, Vec<Owner>>,
     /// During a relist: the uids seen so far.
-    relisting: Option<HashSet<String>>,
+    relisting: Option<HashSet<Arc<str>>>,
     /// Objects refused because of an owner (`namespace/name`), woken when that owner changes
     /// or goes: `owner -> {(namespace, name)}`.
     waiters: HashMap<String, HashSet<(String, String)>>,
 }
 
 impl Inner {
+    /// `key` with the instance ID this index already holds, if it holds it.
+    fn interned(&mut self, mut key: DomainKey) -> DomainKey {
+        match self.instance_ids.get(&key.instance_id) {
+            Some(id) => key.instance_id = id.clone(),
+            None => {
+                self.instance_ids.insert(key.instance_id.clone());
+            }
+        }
+        key
+    }
+
     fn link(&mut self, key: &DomainKey, owner: &Owner) {
         let owners = self.domains.entry(key.clone()).or_default();
         if let Err(at) = owners.binary_search(owner) {
@@ -109,7 +124,8 @@ impl Inner {
     /// Replace `owner`'s entry. `claimed: None` keeps the claim it had.
     fn set(&mut self, owner: Owner, recorded: Option<DomainKey>, claimed: Option<Option<DomainKey>>) {
         let old_claim = self.take(&owner.uid).and_then(|e| e.claimed);
-        let mut claimed = claimed.unwrap_or(old_claim);
+        let recorded = recorded.map(|k| self.interned(k));
+        let mut claimed = claimed.unwrap_or(old_claim).map(|k| self.interned(k));
         // A claim is done once the status records it.
         if claimed.is_some() && claimed == recorded {
             claimed = None;
@@ -172,7 +188,7 @@ impl Ownership {
             watcher::Event::Init => inner.relisting = Some(HashSet::new()),
             watcher::Event::InitDone => {
                 if let Some(seen) = inner.relisting.take() {
-                    let gone: Vec<String> = inner
+                    let gone: Vec<Arc<str>> = inner
                         .objects
                         .keys()
                         .filter(|uid| !seen.contains(*uid))
@@ -188,12 +204,12 @@ impl Ownership {
         }
         touched.extend(out.gone.iter().map(|o| o.object.clone()));
         for object in touched {
-            if let Some(w) = inner.waiters.remove(&object) {
+            if let Some(w) = inner.waiters.remove(&*object) {
                 out.wake.extend(w);
             }
         }
         if !out.gone.is_empty() {
-            let gone: HashSet<&str> = out.gone.iter().map(|o| o.object.as_str()).collect();
+            let gone: HashSet<&str> = out.gone.iter().map(|o| &*o.object).collect();
             for set in inner.waiters.values_mut() {
                 set.retain(|(ns, name)| !gone.contains(format!("{ns}/{name}").as_str()));
             }
@@ -308,19 +324,23 @@ mod tests {
         let cases: Vec<(&str, Result<(), String>)> = vec![
             (
                 "a owns what its status records",
-                idx.owns(&a, &key("ins_1", "dmn_a")).map_err(|o| o.object),
+                idx.owns(&a, &key("ins_1", "dmn_a"))
+                    .map_err(|o| o.object.to_string()),
             ),
             (
                 "b may not claim a's domain",
-                idx.claim(&b, &key("ins_1", "dmn_a")).map_err(|o| o.object),
+                idx.claim(&b, &key("ins_1", "dmn_a"))
+                    .map_err(|o| o.object.to_string()),
             ),
             (
                 "same domain ID on another instance is free",
-                idx.claim(&b, &key("ins_2", "dmn_a")).map_err(|o| o.object),
+                idx.claim(&b, &key("ins_2", "dmn_a"))
+                    .map_err(|o| o.object.to_string()),
             ),
             (
                 "a may not claim b's claim",
-                idx.claim(&a, &key("ins_2", "dmn_a")).map_err(|o| o.object),
+                idx.claim(&a, &key("ins_2", "dmn_a"))
+                    .map_err(|o| o.object.to_string()),
             ),
         ];
         let want: Vec<Result<(), String>> = vec![Ok(()), Err("ns/a".into()), Ok(()), Err("ns/b".into())];
@@ -337,7 +357,7 @@ mod tests {
         idx.observe(&watcher::Event::Apply(young.clone()));
         idx.observe(&watcher::Event::Apply(old.clone()));
         assert_eq!(
-            idx.owns(&young, &key("ins_1", "dmn_x")).unwrap_err().object,
+            &*idx.owns(&young, &key("ins_1", "dmn_x")).unwrap_err().object,
             "ns/old"
         );
         assert!(idx.owns(&old, &key("ins_1", "dmn_x")).is_ok());
@@ -369,12 +389,9 @@ mod tests {
         idx.observe(&watcher::Event::Init);
         idx.observe(&watcher::Event::InitApply(obj("b", 2, Some(("i", "d2")))));
         let gone = idx.observe(&watcher::Event::InitDone).gone;
-        assert_eq!(
-            gone.iter().map(|o| o.object.as_str()).collect::<Vec<_>>(),
-            ["ns/a"]
-        );
+        assert_eq!(gone.iter().map(|o| &*o.object).collect::<Vec<_>>(), ["ns/a"]);
         assert!(idx.owner(&key("i", "d1")).is_none());
-        assert_eq!(idx.owner(&key("i", "d2")).unwrap().object, "ns/b");
+        assert_eq!(&*idx.owner(&key("i", "d2")).unwrap().object, "ns/b");
     }
 
     #[test]
@@ -395,6 +412,28 @@ mod tests {
         idx.wait_for("ns/a", &refused);
         idx.observe(&watcher::Event::Delete(refused));
         assert!(idx.observe(&watcher::Event::Apply(owner)).wake.is_empty());
+    }
+
+    #[test]
+    fn an_instance_id_is_held_once_and_owners_share_their_strings() {
+        let idx = Ownership::default();
+        for n in 0..3 {
+            let o = obj(&format!("o{n}"), n, Some(("ins_1", &format!("dmn_{n}"))));
+            idx.observe(&watcher::Event::Apply(o));
+        }
+        idx.claim(&obj("o9", 9, None), &key("ins_1", "dmn_9")).unwrap();
+        let inner = idx.0.lock().unwrap();
+        let ids: Vec<&Arc<str>> = inner.domains.keys().map(|k| &k.instance_id).collect();
+        assert_eq!(ids.len(), 4);
+        assert!(ids.iter().all(|id| Arc::ptr_eq(id, ids[0])), "one copy of ins_1");
+        for (uid, e) in &inner.objects {
+            let key = e.recorded.as_ref().or(e.claimed.as_ref()).unwrap();
+            let owners = &inner.domains[key];
+            assert!(
+                Arc::ptr_eq(&owners[0].uid, &e.owner.uid),
+                "{uid}: one copy of the owner"
+            );
+        }
     }
 
     #[test]

@@ -185,7 +185,7 @@ impl super::plan::Owners for OwnersOf<'_> {
             .ctx
             .ownership
             .other_owner(self.obj, &DomainKey::new(self.instance_id, domain_id))
-            .map(|o| o.object);
+            .map(|o| o.object.to_string());
         if let Some(o) = &owner {
             self.named.lock().unwrap().push(o.clone());
         }

@@ -165,3 +165,19 @@ async fn a_list_is_let_go_when_no_caller_may_use_it() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(!cache.holds_list(), "an expired list is still held");
 }
+
+#[tokio::test]
+async fn a_list_is_kept_without_spare_room() {
+    let (fake, client) = setup().await;
+    for n in 0..4 {
+        fake.insert_domain(KEY, &format!("s{n}.example.com"), None);
+    }
+    let cache = ListCache::new(Duration::from_secs(30), Duration::from_secs(30));
+    let (list, _) = cache.get(&client).await.unwrap();
+    // The primary and four satellites: read from JSON, the list would have room for eight.
+    assert_eq!((list.len(), list.capacity()), (5, 5));
+    for d in list.iter() {
+        let targets = d.cname_targets.as_ref().unwrap();
+        assert_eq!(targets.capacity(), targets.len(), "{}", d.name);
+    }
+}
