@@ -143,13 +143,7 @@ pub(crate) async fn steady(
     let op = Operator::start(
         env,
         fake,
-        OperatorRun {
-            name: "operator-steady",
-            namespace: ns,
-            key: LIVE_KEY,
-            resync,
-            extra: vec![],
-        },
+        OperatorRun::new("operator-steady", ns, LIVE_KEY, resync),
     )
     .await?;
     // The restart reconciles every object once; wait for that to finish.

@@ -25,13 +25,7 @@ pub(crate) async fn latency(env: &Env, fake: &Fake) -> anyhow::Result<Latency> {
     let op = Operator::start(
         env,
         fake,
-        OperatorRun {
-            name: "operator-latency",
-            namespace: ns,
-            key: LIVE_KEY,
-            resync: Duration::from_secs(300),
-            extra: vec![],
-        },
+        OperatorRun::new("operator-latency", ns, LIVE_KEY, Duration::from_secs(300)),
     )
     .await?;
     let tracker = Tracker::start(api.clone()).await;

@@ -148,6 +148,19 @@ pub(crate) struct OperatorRun<'a> {
     pub(crate) extra: Vec<String>,
 }
 
+impl<'a> OperatorRun<'a> {
+    /// `name` watching `namespace` with `key`, resyncing every `resync`, no other flags.
+    pub(crate) fn new(name: &'a str, namespace: &'a str, key: &'a str, resync: Duration) -> Self {
+        Self {
+            name,
+            namespace,
+            key,
+            resync,
+            extra: vec![],
+        }
+    }
+}
+
 /// `clerk-operator run` watching one namespace.
 pub(crate) struct Operator {
     pub(crate) proc: Proc,

@@ -31,13 +31,7 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
     let op = Operator::start(
         env,
         &fake,
-        OperatorRun {
-            name: "operator-scale",
-            namespace: ns,
-            key: SCALE_KEY,
-            resync,
-            extra: vec![],
-        },
+        OperatorRun::new("operator-scale", ns, SCALE_KEY, resync),
     )
     .await?;
     let b = burst(env, &api, ns, n, &fake, &op).await?;
@@ -79,13 +73,7 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
     let op = Operator::start(
         env,
         &fake,
-        OperatorRun {
-            name: "operator-scale-restart",
-            namespace: ns,
-            key: SCALE_KEY,
-            resync: Duration::from_secs(300),
-            extra: vec![],
-        },
+        OperatorRun::new("operator-scale-restart", ns, SCALE_KEY, Duration::from_secs(300)),
     )
     .await?;
     let start = Instant::now();

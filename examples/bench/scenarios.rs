@@ -94,13 +94,7 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
     let mut op = Operator::start(
         env,
         &fake,
-        OperatorRun {
-            name: "operator-burst",
-            namespace: ns,
-            key: LIVE_KEY,
-            resync: BURST_RESYNC,
-            extra: vec![],
-        },
+        OperatorRun::new("operator-burst", ns, LIVE_KEY, BURST_RESYNC),
     )
     .await?;
     let burst1 = burst(env, &api, ns, n, &fake, &op).await?;
@@ -121,11 +115,8 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
         env,
         &fake_b,
         OperatorRun {
-            name: "operator-fast",
-            namespace: ns_b,
-            key: LIVE_KEY,
-            resync: BURST_RESYNC,
             extra: vec!["--rate-limit-production=1000000/10s".into()],
+            ..OperatorRun::new("operator-fast", ns_b, LIVE_KEY, BURST_RESYNC)
         },
     )
     .await?;
@@ -196,13 +187,7 @@ async fn throttled(env: &Env, n: usize) -> anyhow::Result<Burst> {
     let op_dev = Operator::start(
         env,
         &fake_dev,
-        OperatorRun {
-            name: "operator-dev",
-            namespace: ns_dev,
-            key: TEST_KEY,
-            resync: BURST_RESYNC,
-            extra: vec![],
-        },
+        OperatorRun::new("operator-dev", ns_dev, TEST_KEY, BURST_RESYNC),
     )
     .await?;
     let throttled = burst(env, &api_dev, ns_dev, n, &fake_dev, &op_dev).await?;
