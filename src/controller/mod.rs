@@ -172,13 +172,9 @@ pub async fn run(
     let gauge_ctx = ctx.clone();
     let gauge_store = store.clone();
     let gauges = tokio::spawn(async move {
-        for tick in 0u64.. {
+        loop {
             gauge_ctx.update_ready_gauge(&gauge_store.state());
             gauge_ctx.prune_keys();
-            // Once a minute, what a burst or a relist left free goes back to the system.
-            if tick % 12 == 11 {
-                crate::malloc::trim();
-            }
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         }
     });

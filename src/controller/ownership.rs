@@ -141,6 +141,11 @@ impl Inner {
         self.objects.insert(entry.owner.uid.clone(), entry);
     }
 
+    /// Let go of instance IDs no key holds any more (after objects went).
+    fn forget_unused_instance_ids(&mut self) {
+        self.instance_ids.retain(|id| Arc::strong_count(id) > 1);
+    }
+
     fn take(&mut self, uid: &str) -> Option<Entry> {
         let e = self.objects.remove(uid)?;
         for k in [&e.recorded, &e.claimed].into_iter().flatten() {
@@ -201,6 +206,9 @@ impl Ownership {
                         .collect();
                 }
             }
+        }
+        if !out.gone.is_empty() {
+            inner.forget_unused_instance_ids();
         }
         touched.extend(out.gone.iter().map(|o| o.object.clone()));
         for object in touched {
@@ -434,6 +442,26 @@ mod tests {
                 "{uid}: one copy of the owner"
             );
         }
+    }
+
+    #[test]
+    fn an_instance_id_is_let_go_with_its_last_object() {
+        let idx = Ownership::default();
+        let a = obj("a", 1, Some(("ins_1", "d1")));
+        let b = obj("b", 2, Some(("ins_2", "d2")));
+        idx.observe(&watcher::Event::Apply(a.clone()));
+        idx.observe(&watcher::Event::Apply(b.clone()));
+        idx.observe(&watcher::Event::Delete(a));
+        let ids = |idx: &Ownership| {
+            let inner = idx.0.lock().unwrap();
+            let mut ids: Vec<String> = inner.instance_ids.iter().map(|i| i.to_string()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&idx), ["ins_2"]);
+        idx.observe(&watcher::Event::Init);
+        idx.observe(&watcher::Event::InitDone);
+        assert!(ids(&idx).is_empty(), "a relist without b lets go of ins_2");
     }
 
     #[test]
