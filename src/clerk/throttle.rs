@@ -37,9 +37,6 @@ impl Rate {
         requests: 1000,
         per: Duration::from_secs(10),
     };
-}
-
-impl Rate {
     /// The longest window a rate may have (longer ones are rejected by `FromStr` and shortened
     /// to this by [`Window::of`]).
     pub const MAX_PER: Duration = Duration::from_secs(24 * 60 * 60);
