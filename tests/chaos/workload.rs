@@ -54,7 +54,7 @@ use operators::*;
 pub(crate) use operators::{Acquired, Cut, check_writes};
 use setup::World;
 use switch::*;
-pub(crate) use switch::{Switch, check_switch};
+pub(crate) use switch::{Switch, check_switch, tally};
 use wind_down::Ending;
 
 /// One run's parameters.

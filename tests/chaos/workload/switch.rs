@@ -10,9 +10,14 @@ pub(crate) struct Switch {
     pub(crate) back_at: Option<jiff::Timestamp>,
     /// Domain IDs (instance 1) of the namespace's objects when it switched.
     pub(crate) ids: std::collections::BTreeSet<String>,
-    /// Live unpaused objects that had recorded the instance, and those seen `InstanceChanged`.
+    /// The live unpaused objects (namespace/name) that had recorded the instance when it switched.
+    pub(crate) pinned_keys: std::collections::BTreeSet<String>,
+    /// Of those, the ones still in the API server when the key went back (an object deleted
+    /// meanwhile may have been released without reading its key: `deletionPolicy: Orphan`, a
+    /// primary), and the ones among them not showing `Stalled` with reason `InstanceChanged`
+    /// then, with their conditions.
     pub(crate) pinned: usize,
-    pub(crate) seen_changed: usize,
+    pub(crate) unchanged: Vec<String>,
 }
 
 pub(super) fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
@@ -68,7 +73,10 @@ pub(super) async fn switch_key(
                         .and_then(|s| s.domain_id.clone())
                 })
                 .collect();
-            sw.pinned = switch_namespace_objects(objs).filter(|o| !o.paused).count();
+            sw.pinned_keys = switch_namespace_objects(objs)
+                .filter(|o| !o.paused)
+                .map(|o| o.key())
+                .collect();
             break;
         }
         ensure!(
@@ -97,14 +105,36 @@ pub(super) async fn switch_back(client: &Client, keys: &[String; 2], sw: &mut Sw
         tokio::time::sleep(SWITCH_MIN.saturating_sub(started.elapsed())).await;
     }
     let by_key = list_all(client).await?;
-    sw.seen_changed = by_key
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{SWITCH_NAMESPACE}/")))
-        .filter(|(_, o)| condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
-        .count();
+    (sw.pinned, sw.unchanged) = tally(&sw.pinned_keys, &by_key);
     set_switch_key(client, &keys[1]).await?;
     sw.back_at = Some(jiff::Timestamp::now());
     Ok(())
+}
+
+/// Of the objects `pinned` when the key switched, how many are still listed in `by_key`, and
+/// which of those do not show `Stalled` with reason `InstanceChanged` (with their conditions).
+pub(crate) fn tally(
+    pinned: &std::collections::BTreeSet<String>,
+    by_key: &BTreeMap<String, ClerkDomain>,
+) -> (usize, Vec<String>) {
+    let present: Vec<(&String, &ClerkDomain)> = pinned
+        .iter()
+        .filter_map(|k| by_key.get(k).map(|o| (k, o)))
+        .collect();
+    let unchanged = present
+        .iter()
+        .filter(|(_, o)| !condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
+        .map(|(k, o)| {
+            let conditions: Vec<String> = o
+                .status
+                .iter()
+                .flat_map(|s| &s.conditions)
+                .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+                .collect();
+            format!("{k} {conditions:?}")
+        })
+        .collect();
+    (present.len(), unchanged)
 }
 
 /// Nothing was written for the switch namespace's objects while its key was switched (after
@@ -133,10 +163,12 @@ pub(crate) fn check_switch(
             ));
         }
     }
-    if sw.pinned > 0 && sw.seen_changed == 0 {
+    if !sw.unchanged.is_empty() {
         problems.push(format!(
-            "key switch: none of {} pinned objects reported InstanceChanged",
-            sw.pinned
+            "key switch: {} of {} pinned objects did not report InstanceChanged: {:?}",
+            sw.unchanged.len(),
+            sw.pinned,
+            sw.unchanged
         ));
     }
     problems
