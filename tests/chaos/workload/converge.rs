@@ -27,6 +27,15 @@ pub(super) fn condition(obj: &ClerkDomain, type_: &str) -> Option<(bool, String)
         .map(|c| (c.status == "True", c.reason.clone()))
 }
 
+/// `obj`'s conditions as `Type=Status/Reason`, for messages.
+pub(super) fn conditions(obj: &ClerkDomain) -> Vec<String> {
+    obj.status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+        .collect()
+}
+
 /// The domain ID of `o` when it is Ready and Synced for its generation and Clerk holds what the
 /// model expects of it.
 pub(super) fn settled(
@@ -117,11 +126,7 @@ pub(super) async fn converge(
                         }
                         Some(None) => {}
                         None => {
-                            let why = st
-                                .conditions
-                                .iter()
-                                .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                                .collect::<Vec<_>>();
+                            let why = conditions(obj);
                             waiting.push(format!("{} not converged {why:?}", o.key()));
                         }
                     }

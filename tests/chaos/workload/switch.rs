@@ -51,16 +51,7 @@ pub(super) async fn switch_key(
                     != Some(instance_1.as_str())
             })
             .map(|o| {
-                let why: Vec<String> = by_key
-                    .get(&o.key())
-                    .and_then(|c| c.status.as_ref())
-                    .map(|s| {
-                        s.conditions
-                            .iter()
-                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let why = by_key.get(&o.key()).map(conditions).unwrap_or_default();
                 format!("{} {why:?}", o.key())
             })
             .collect();
@@ -124,15 +115,7 @@ pub(crate) fn tally(
     let unchanged = present
         .iter()
         .filter(|(_, o)| !condition(o, "Stalled").is_some_and(|c| c.0 && c.1 == "InstanceChanged"))
-        .map(|(k, o)| {
-            let conditions: Vec<String> = o
-                .status
-                .iter()
-                .flat_map(|s| &s.conditions)
-                .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                .collect();
-            format!("{k} {conditions:?}")
-        })
+        .map(|(k, o)| format!("{k} {:?}", conditions(o)))
         .collect();
     (present.len(), unchanged)
 }
