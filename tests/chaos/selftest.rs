@@ -204,6 +204,15 @@ fn switch() -> anyhow::Result<()> {
             "1 of 1 pinned objects did not report InstanceChanged",
         ],
     )?;
+    let all_gone = Switch {
+        pinned: 0,
+        unchanged: vec![],
+        ..unseen
+    };
+    expect(
+        &check_switch(&all_gone, &fine),
+        &["none of the pinned objects {\"chaos-b2/o1\"} was there"],
+    )?;
     switch_tally()
 }
 

@@ -265,10 +265,15 @@ async fn change_one(
         // A holder or victim keeps its name and stays: change its proxy instead.
         roll = 0.45;
     }
-    let switched = sw.at.is_some() && sw.back_at.is_none();
+    let switched = sw.active();
     if switched && objs[i].ns == SWITCH_NAMESPACE && (0.52..0.65).contains(&roll) {
         // An unpause now could let an object that never read its key use the
         // other instance's: change its proxy instead.
+        roll = 0.45;
+    }
+    if switched && roll >= 0.65 && sw.witness() == Some(&objs[i].key()) {
+        // The witness stays until the key is back (others may go: one released without
+        // reading its key, e.g. `deletionPolicy: Orphan`, cannot show InstanceChanged).
         roll = 0.45;
     }
     if objs[i].squat.is_some() && (0.35..0.52).contains(&roll) {

@@ -20,6 +20,19 @@ pub(crate) struct Switch {
     pub(crate) unchanged: Vec<String>,
 }
 
+impl Switch {
+    /// Whether the key is switched now.
+    pub(super) fn active(&self) -> bool {
+        self.at.is_some() && self.back_at.is_none()
+    }
+
+    /// The pinned object kept until the key is back (the workload does not delete it), so that
+    /// at least one object must show `InstanceChanged`.
+    pub(super) fn witness(&self) -> Option<&String> {
+        self.pinned_keys.first()
+    }
+}
+
 pub(super) fn switch_namespace_objects(objs: &[Obj]) -> impl Iterator<Item = &Obj> {
     objs.iter().filter(|o| o.live() && o.ns == SWITCH_NAMESPACE)
 }
@@ -145,6 +158,13 @@ pub(crate) fn check_switch(
                 "instance 0 got {entry} at {at} from the switched namespace"
             ));
         }
+    }
+    if sw.witness().is_some() && sw.pinned == 0 {
+        problems.push(format!(
+            "key switch: none of the pinned objects {:?} was there when the key went back, not \
+             even the witness the workload keeps",
+            sw.pinned_keys
+        ));
     }
     if !sw.unchanged.is_empty() {
         problems.push(format!(

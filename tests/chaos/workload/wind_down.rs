@@ -30,7 +30,7 @@ pub(super) async fn wind_down(world: &mut World, w: &mut Workload) -> anyhow::Re
         killer,
         ..
     } = world;
-    if w.sw.at.is_some() && w.sw.back_at.is_none() {
+    if w.sw.active() {
         switch_back(client, keys, &mut w.sw).await?;
         w.ops.add("Secret key switched back");
     }
