@@ -68,6 +68,16 @@ pub fn users_of_secret(
         .collect()
 }
 
+/// The ClerkDomain watch as the cache takes it: trimmed by [`cached::slim`], and backed off
+/// when the API server fails (client-go's schedule, 0.8 s growing to 30 s), so that an API
+/// server that is down or refusing is not asked again in a tight loop.
+fn domain_events(
+    api: Api<ClerkDomain>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = watcher::Result<watcher::Event<ClerkDomain>>> + Send {
+    watcher(api, config).default_backoff().modify(cached::slim)
+}
+
 /// Start the ClerkInstance controller (on the watched namespace, or all) and, when the operator
 /// watches every namespace, the ClusterClerkInstance controller.
 fn spawn_instance_controllers(ctx: &Arc<Context>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -138,7 +148,7 @@ pub async fn run(
     if let Some(selector) = &ctx.config.selector {
         watch = watch.labels(selector);
     }
-    let objects = watcher(api, watch).modify(cached::slim);
+    let objects = domain_events(api, watch);
     // The ownership index follows the same watch as the cache, event by event.
     let index_ctx = ctx.clone();
     let events = reflector(writer, objects).inspect(move |e| {
@@ -147,10 +157,7 @@ pub async fn run(
         }
     });
     // The operator's own status writes do not start another reconcile.
-    let triggers = events
-        .applied_objects()
-        .predicate_filter(triggers::wants_reconcile, Default::default());
-    let controller = Controller::for_stream(triggers, store.clone());
+    let controller = Controller::for_stream(triggers::triggers(events), store.clone());
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.set_store(store.clone());
@@ -184,11 +191,11 @@ pub async fn run(
     ctx.set_secret_store(secret_store);
     let secret_events = reflector(
         secret_writer,
-        watcher(secrets, watcher::Config::default().any_semantic()).modify(
-            |s: &mut PartialObjectMeta<Secret>| {
+        watcher(secrets, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(|s: &mut PartialObjectMeta<Secret>| {
                 s.metadata.managed_fields = None;
-            },
-        ),
+            }),
     )
     .touched_objects();
     let store = controller.store();
@@ -236,4 +243,69 @@ pub async fn run(
     health.set_ready(false);
     tracing::info!("controller stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An "API server" on loopback that answers every request with a 500, counting them.
+    async fn failing_api_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut got = vec![];
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"down","code":500}"#;
+                    let reply = format!(
+                        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    /// A failing API server is asked again with backoff, not in a tight loop (without the
+    /// backoff the watch asked thousands of times in these 3 seconds).
+    #[tokio::test]
+    async fn a_failing_api_server_is_retried_with_backoff() {
+        let (url, count) = failing_api_server().await;
+        let config = kube::Config::new(url.parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let api: Api<ClerkDomain> = Api::namespaced(client, "ns");
+        let events = domain_events(api, watcher::Config::default());
+        let mut errors = 0;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            events.for_each(|e| {
+                if e.is_err() {
+                    errors += 1;
+                }
+                std::future::ready(())
+            }),
+        )
+        .await;
+        let asked = count.load(Ordering::SeqCst);
+        assert!(asked >= 1, "the watch never asked");
+        // client-go's schedule: 0.8 s, then 1.6 s, ... with jitter: at most 4 in 3 s.
+        assert!(asked <= 6, "asked {asked} times in 3 s ({errors} errors seen)");
+    }
 }

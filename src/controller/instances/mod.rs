@@ -55,11 +55,8 @@ pub async fn run<K: InstanceObject>(
             observe(&hook, e);
         }
     });
-    let triggers = events
-        .applied_objects()
-        .predicate_filter(super::triggers::wants_reconcile::<K>, Default::default());
     set_store(&ctx, store.clone());
-    Controller::for_stream(triggers, store)
+    Controller::for_stream(super::triggers::triggers(events), store)
         .reconcile_on(wakeups)
         .with_config(controller::Config::default().concurrency(2))
         .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)
