@@ -9,23 +9,25 @@
 //! domain (which would lead to a duplicate). The journal only lives as long as that request.
 //!
 //! Readers share one immutable list (`Arc`): a cache hit costs no copy, however many domains
-//! the instance has; a write copies the list only while a reader still holds it. A list is let
-//! go once no caller may use it any more, so an idle instance holds no copy.
+//! the instance has. A write copies the list only while a reader still holds it, and then only
+//! its pointers: the domains themselves are shared (`Arc<Domain>`), so at 10,000 domains a
+//! write under a reader copies 80 KB instead of 90,000 strings. A list is let go once no caller
+//! may use it any more, so an idle instance holds no copy.
 
-use super::{ClerkClient, ClerkError, Domain};
+use super::{ClerkClient, ClerkError, Domain, SharedDomains};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 #[derive(Clone, Debug)]
 enum Write {
-    Upsert(Domain),
+    Upsert(Arc<Domain>),
     Remove(String),
 }
 
 #[derive(Default)]
 struct Inner {
     /// When the cached list's request started, and the list.
-    entry: Option<(Instant, Arc<Vec<Domain>>)>,
+    entry: Option<(Instant, SharedDomains)>,
     /// Lists whose request started before this are stale (an outcome we could not apply, such
     /// as a create whose answer was lost, happened after they were read).
     invalidated_at: Option<Instant>,
@@ -57,7 +59,7 @@ impl ListCache {
 
     /// The cached list if younger than the TTL. The bool says whether it came from the cache.
     #[cfg(test)]
-    pub async fn get(&self, client: &ClerkClient) -> Result<(Arc<Vec<Domain>>, bool), ClerkError> {
+    pub async fn get(&self, client: &ClerkClient) -> Result<(SharedDomains, bool), ClerkError> {
         self.get_within(client, self.ttl).await
     }
 
@@ -67,7 +69,7 @@ impl ListCache {
         &self,
         client: &ClerkClient,
         max_age: Duration,
-    ) -> Result<(Arc<Vec<Domain>>, bool), ClerkError> {
+    ) -> Result<(SharedDomains, bool), ClerkError> {
         let max_age = max_age.min(self.keep);
         if let Some(list) = self.fresh(max_age) {
             return Ok((list, true));
@@ -83,18 +85,22 @@ impl ListCache {
         let mut inner = self.inner.lock().unwrap();
         inner.in_flight = None;
         let journal = std::mem::take(&mut inner.journal);
-        let mut list = result?.data;
+        // Kept for as long as the instance is busy: without the room a list read from JSON
+        // leaves (up to twice the domains, and four CNAME targets for three).
+        let mut list: Vec<Arc<Domain>> = result?
+            .data
+            .into_iter()
+            .map(|mut d| {
+                if let Some(targets) = &mut d.cname_targets {
+                    targets.shrink_to_fit();
+                }
+                Arc::new(d)
+            })
+            .collect();
         for w in &journal {
             apply(&mut list, w);
         }
-        // Kept for as long as the instance is busy: without the room a list read from JSON
-        // leaves (up to twice the domains, and four CNAME targets for three).
         list.shrink_to_fit();
-        for d in &mut list {
-            if let Some(targets) = &mut d.cname_targets {
-                targets.shrink_to_fit();
-            }
-        }
         let list = Arc::new(list);
         inner.entry = Some((started, list.clone()));
         drop(inner);
@@ -127,7 +133,7 @@ impl ListCache {
         self.inner.lock().unwrap().entry.is_some()
     }
 
-    fn fresh(&self, max_age: Duration) -> Option<Arc<Vec<Domain>>> {
+    fn fresh(&self, max_age: Duration) -> Option<SharedDomains> {
         let inner = self.inner.lock().unwrap();
         match &inner.entry {
             Some((at, list))
@@ -141,7 +147,7 @@ impl ListCache {
 
     /// Record a domain the operator created or updated.
     pub fn upsert(&self, d: &Domain) {
-        self.record(Write::Upsert(d.clone()));
+        self.record(Write::Upsert(Arc::new(d.clone())));
     }
 
     /// Record a domain the operator deleted (or found gone).
@@ -168,7 +174,7 @@ impl ListCache {
     }
 }
 
-fn apply(list: &mut Vec<Domain>, w: &Write) {
+fn apply(list: &mut Vec<Arc<Domain>>, w: &Write) {
     match w {
         Write::Upsert(d) => match list.iter_mut().find(|x| x.id == d.id) {
             Some(x) => *x = d.clone(),

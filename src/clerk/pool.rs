@@ -69,7 +69,7 @@ impl ClerkInstance {
     /// The instance's domains, from the shared cache when fresh. While the instance's budget is
     /// all in use (a request waited for it within the TTL), a list up to `list_max_age` old is
     /// reused: a re-read would cost a write, and the operator's own writes keep the list current.
-    pub async fn list_domains(&self) -> Result<Arc<Vec<Domain>>, ClerkError> {
+    pub async fn list_domains(&self) -> Result<super::SharedDomains, ClerkError> {
         let ttl = self.shared.cache.ttl();
         let age = if self.shared.throttle.busy_within(ttl) {
             self.list_max_age

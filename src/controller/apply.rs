@@ -233,9 +233,9 @@ async fn take_steps(
     let mut pending = base.pending.map(str::to_string);
     let mut adopted = false;
     let mut notes = vec![];
-    let known = |domains: &[Domain], id: &Option<String>| {
+    let known = |domains: &[std::sync::Arc<Domain>], id: &Option<String>| {
         id.as_ref()
-            .and_then(|id| domains.iter().find(|d| &d.id == id).cloned())
+            .and_then(|id| domains.iter().find(|d| &d.id == id).map(|d| Domain::clone(d)))
     };
     for _ in 0..4 {
         let memory = Memory {
@@ -250,7 +250,7 @@ async fn take_steps(
             Step::InSync { adopt: true, .. } | Step::Update { adopt: true, .. }
         );
         if let Step::InSync { id, .. } | Step::Update { id, .. } = &step {
-            let d = domains.iter().find(|d| &d.id == id).cloned();
+            let d = domains.iter().find(|d| &d.id == id).map(|d| Domain::clone(d));
             if let Some(d) = &d {
                 if adopting {
                     claim(ctx, obj, instance_id, d)?;
@@ -273,7 +273,7 @@ async fn take_steps(
                 let domain = domains
                     .iter()
                     .find(|d| d.id == id)
-                    .cloned()
+                    .map(|d| Domain::clone(d))
                     .expect("plan names a listed domain");
                 return Ok(Converged {
                     domain,
@@ -303,7 +303,7 @@ async fn take_steps(
                         notes.push((if recreate { "Recreated" } else { "Created" }, note));
                         domain_id = Some(d.id.clone());
                         applied_is_secondary = None;
-                        domains = std::sync::Arc::new(vec![d]);
+                        domains = std::sync::Arc::new(vec![std::sync::Arc::new(d)]);
                     }
                     Err(CreateError::NotRecorded(f)) => return Err(f),
                     Err(CreateError::Clerk(e)) if answered(&e) => {
@@ -328,7 +328,7 @@ async fn take_steps(
                 tracing::info!(object = %key(obj), id = %id, change = ?body, "updating Clerk domain");
                 // As for a create: the shared list is let go during the PATCH, and the plan goes
                 // on with the updated domain alone.
-                let found = domains.iter().find(|d| d.id == id).cloned();
+                let found = domains.iter().find(|d| d.id == id).map(|d| Domain::clone(d));
                 drop(std::mem::take(&mut domains));
                 match clerk.update_domain(&id, &body).await {
                     Ok(d) => {
@@ -339,7 +339,7 @@ async fn take_steps(
                             "Updated",
                             format!("Updated {} of Clerk domain {}", body.fields().join(", "), d.id),
                         ));
-                        domains = std::sync::Arc::new(vec![d]);
+                        domains = std::sync::Arc::new(vec![std::sync::Arc::new(d)]);
                     }
                     Err(e) => return Err(Failure::clerk(&e, found)),
                 }

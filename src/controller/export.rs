@@ -110,7 +110,7 @@ pub(crate) fn desired_data(
     prefix: &str,
     domain: &Domain,
     primary: &Domain,
-    all: &[Domain],
+    all: &[impl std::borrow::Borrow<Domain>],
     production: bool,
 ) -> Result<BTreeMap<String, String>, String> {
     let host = frontend_api_host(primary, production).ok_or_else(|| {
@@ -144,7 +144,8 @@ pub(crate) fn desired_data(
     if !domain.is_satellite {
         let mut origins: Vec<String> = all
             .iter()
-            .filter(|d| d.is_satellite)
+            .map(std::borrow::Borrow::borrow)
+            .filter(|d: &&Domain| d.is_satellite)
             .map(|d| satellite_origin(d, production))
             .collect();
         origins.sort();
@@ -291,7 +292,7 @@ async fn export(
         }
     };
     let primary = if domain.is_satellite {
-        domains.iter().find(|d| !d.is_satellite)
+        domains.iter().map(|d| d.as_ref()).find(|d| !d.is_satellite)
     } else {
         Some(domain)
     };

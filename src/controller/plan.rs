@@ -4,6 +4,7 @@
 use super::reason::Reason;
 use crate::api::{ClerkDomainSpec, DeletionPolicy};
 use crate::clerk::{CreateDomain, Domain, UpdateDomain};
+use std::borrow::Borrow;
 
 /// What the object remembers from earlier reconciles (its status).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,20 +47,26 @@ pub(crate) enum Found<'d> {
 /// Why the plan cannot go on.
 type Refusal = (Reason, String);
 
-fn by_name<'d>(domains: &'d [Domain], name: &str) -> Option<&'d Domain> {
-    domains.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+/// The domains of a list, whether held directly or shared (`Arc<Domain>`, as the list cache
+/// holds them).
+fn each<D: Borrow<Domain>>(domains: &[D]) -> impl Iterator<Item = &Domain> {
+    domains.iter().map(Borrow::borrow)
+}
+
+fn by_name<'d, D: Borrow<Domain>>(domains: &'d [D], name: &str) -> Option<&'d Domain> {
+    each(domains).find(|d| d.name.eq_ignore_ascii_case(name))
 }
 
 /// Find the object's domain. Owned domains are found by ID only; a name finds a domain only to
 /// adopt it, and only when no other object owns it.
-pub(crate) fn find<'d>(
-    domains: &'d [Domain],
+pub(crate) fn find<'d, D: Borrow<Domain>>(
+    domains: &'d [D],
     memory: &Memory<'_>,
     name: &str,
     owners: &dyn Owners,
 ) -> Result<Found<'d>, Refusal> {
     if let Some(id) = memory.domain_id
-        && let Some(d) = domains.iter().find(|d| d.id == id)
+        && let Some(d) = each(domains).find(|d| d.id == id)
     {
         return Ok(Found::Owned(d));
     }
@@ -73,7 +80,7 @@ pub(crate) fn find<'d>(
         && memory.domain_id.is_none_or(|known| known == id)
     {
         // An explicit adoption target is never replaced by a match on the name.
-        let Some(d) = domains.iter().find(|d| d.id == id) else {
+        let Some(d) = each(domains).find(|d| d.id == id) else {
             return Err((
                 Reason::AdoptionTargetNotFound,
                 format!(
@@ -145,10 +152,10 @@ impl From<Refusal> for Step {
 }
 
 /// Decide the next step for `spec` given Clerk's `domains` and who owns them.
-pub(crate) fn plan(
+pub(crate) fn plan<D: Borrow<Domain>>(
     spec: &ClerkDomainSpec,
     memory: &Memory<'_>,
-    domains: &[Domain],
+    domains: &[D],
     owners: &dyn Owners,
 ) -> Step {
     if memory.production && spec.domain.contains(':') {
@@ -308,10 +315,10 @@ pub(crate) fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) 
 
 /// Decide how to clean up, given Clerk's `domains`: never by the spec's name, only by what the
 /// object owns (its recorded ID, or its own create whose answer was lost).
-pub(crate) fn plan_cleanup(
+pub(crate) fn plan_cleanup<D: Borrow<Domain>>(
     spec: &ClerkDomainSpec,
     memory: &Memory<'_>,
-    domains: &[Domain],
+    domains: &[D],
     owners: &dyn Owners,
 ) -> Cleanup {
     if let Some(c) = cleanup_without_list(spec, memory) {

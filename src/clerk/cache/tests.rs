@@ -181,3 +181,24 @@ async fn a_list_is_kept_without_spare_room() {
         assert_eq!(targets.capacity(), targets.len(), "{}", d.name);
     }
 }
+
+/// A write while a reader holds the list copies the list's pointers, not its domains: the
+/// reader keeps its list, the new list has the write, and both share every other domain.
+#[tokio::test]
+async fn a_write_under_a_reader_shares_the_domains() {
+    let (fake, client) = setup().await;
+    for i in 0..3 {
+        fake.insert_domain(KEY, &format!("s{i}.example.com"), None);
+    }
+    let cache = ListCache::new(Duration::from_secs(30), Duration::from_secs(30));
+    let (held, _) = cache.get(&client).await.unwrap();
+    let d = fake.insert_domain(KEY, "new.example.com", None);
+    cache.upsert(&d);
+    let (now, hit) = cache.get(&client).await.unwrap();
+    assert!(hit);
+    assert_eq!((held.len(), now.len()), (4, 5), "the reader's list is its own");
+    for old in held.iter() {
+        let same = now.iter().find(|x| x.id == old.id).expect("still listed");
+        assert!(Arc::ptr_eq(old, same), "{} was copied", old.name);
+    }
+}

@@ -108,7 +108,7 @@ fn satellite_data_with_prefix() {
         Some("https://accounts.example.com"),
     );
     let sat = domain("app.other.com", true, "https://clerk.app.other.com", None, None);
-    let data = desired_data("NEXT_PUBLIC_", &sat, &primary, &[], true).unwrap();
+    let data = desired_data("NEXT_PUBLIC_", &sat, &primary, &[] as &[Domain], true).unwrap();
     let want: BTreeMap<String, String> = [
         (
             "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY",
@@ -153,7 +153,7 @@ fn proxy_replaces_domain_and_primary_has_no_sign_in_url() {
         Some("https://app.other.com/__clerk"),
         None,
     );
-    let data = desired_data("", &sat, &primary, &[], true).unwrap();
+    let data = desired_data("", &sat, &primary, &[] as &[Domain], true).unwrap();
     assert_eq!(
         data.get("CLERK_PROXY_URL").map(String::as_str),
         Some("https://app.other.com/__clerk")
@@ -186,7 +186,7 @@ fn proxy_replaces_domain_and_primary_has_no_sign_in_url() {
         assert!(!own.contains_key(k), "{k} in {own:?}");
     }
     // Development keys are pk_test_; no value is ever a secret key.
-    let dev = desired_data("", &sat, &primary, &[], false).unwrap();
+    let dev = desired_data("", &sat, &primary, &[] as &[Domain], false).unwrap();
     assert!(dev["CLERK_PUBLISHABLE_KEY"].starts_with("pk_test_"));
     assert!(dev.values().all(|v| !v.starts_with("sk_")));
 }

@@ -224,7 +224,7 @@ fn production_keys_refuse_ports_and_missing_adoption_targets_are_explained() {
         production: true,
         ..Default::default()
     };
-    match plan(&spec("a.example.com:8443"), &prod, &[], &nobody) {
+    match plan(&spec("a.example.com:8443"), &prod, &[] as &[Domain], &nobody) {
         Step::Invalid { reason, message } => {
             assert_eq!(reason, Reason::PortNotAllowed);
             assert!(message.contains("development"), "{message}");
