@@ -178,7 +178,9 @@ mod tests {
         let mut status_only = obj("a", "u-a", 1);
         status_only.status = Some(ClerkDomainStatus::default());
         status_only.metadata.resource_version = Some("9".into());
-        let table: Vec<(&str, Vec<watcher::Event<ClerkDomain>>, Vec<&str>, usize)> = vec![
+        // (what, the watch's events, the objects to reconcile, how many are remembered after)
+        type Case<'a> = (&'a str, Vec<watcher::Event<ClerkDomain>>, Vec<&'a str>, usize);
+        let table: Vec<Case<'_>> = vec![
             (
                 "first list: everything",
                 vec![
