@@ -87,16 +87,12 @@ impl ListCache {
         let journal = std::mem::take(&mut inner.journal);
         // Kept for as long as the instance is busy: without the room a list read from JSON
         // leaves (up to twice the domains, and four CNAME targets for three).
-        let mut list: Vec<Arc<Domain>> = result?
-            .data
-            .into_iter()
-            .map(|mut d| {
-                if let Some(targets) = &mut d.cname_targets {
-                    targets.shrink_to_fit();
-                }
-                Arc::new(d)
-            })
-            .collect();
+        let mut list = result?.data;
+        for d in &mut list {
+            if let Some(targets) = Arc::get_mut(d).and_then(|d| d.cname_targets.as_mut()) {
+                targets.shrink_to_fit();
+            }
+        }
         for w in &journal {
             apply(&mut list, w);
         }

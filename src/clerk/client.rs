@@ -1,15 +1,25 @@
 use super::throttle::Throttle;
 use super::{
-    ClerkApiError, ClerkError, CreateDomain, CreateProxyCheck, DeletedObject, Domain, DomainList, ErrorItem,
-    Instance, ProxyCheck, SecretKey, UpdateDomain,
+    ClerkApiError, ClerkError, CreateDomain, CreateProxyCheck, DeletedObject, Domain, ErrorItem, Instance,
+    ProxyCheck, SecretKey, UpdateDomain,
 };
 use crate::leader::Fence;
 use crate::metrics::Metrics;
 use reqwest::{Method, StatusCode, header};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+
+/// `GET /domains` as the operator reads it ([`DomainList`](super::DomainList) on the wire): each domain shared, as
+/// the list cache keeps them (see [`SharedDomains`](super::SharedDomains)).
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ListedDomains {
+    #[serde(default)]
+    pub data: Vec<Arc<Domain>>,
+    #[serde(default)]
+    pub total_count: i64,
+}
 
 /// Clerk's production Backend API.
 pub const DEFAULT_BASE_URL: &str = "https://api.clerk.com/v1";
@@ -148,8 +158,9 @@ impl ClerkClient {
         self
     }
 
-    /// `GET /domains`: every domain of the instance, primary included.
-    pub async fn list_domains(&self) -> Result<DomainList, ClerkError> {
+    /// `GET /domains`: every domain of the instance, primary included, each read straight into
+    /// its shared form (no list of domains is built and then copied).
+    pub async fn list_domains(&self) -> Result<ListedDomains, ClerkError> {
         self.send::<(), _>("ListDomains", Method::GET, "domains", None)
             .await
     }

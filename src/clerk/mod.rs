@@ -8,8 +8,8 @@ mod throttle;
 
 pub use clerk_model::*;
 pub use client::{
-    ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, MAX_RETRY_AFTER, http_client_for,
-    user_agent,
+    ClerkClient, ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, ListedDomains, MAX_RETRY_AFTER,
+    http_client_for, user_agent,
 };
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
 pub use pool::{ClerkInstance, ClerkPool, PoolConfig};
