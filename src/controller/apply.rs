@@ -234,8 +234,7 @@ async fn take_steps(
     let mut adopted = false;
     let mut notes = vec![];
     let known = |domains: &[std::sync::Arc<Domain>], id: &Option<String>| {
-        id.as_ref()
-            .and_then(|id| domains.iter().find(|d| &d.id == id).map(|d| Domain::clone(d)))
+        id.as_deref().and_then(|id| listed(domains, id))
     };
     for _ in 0..4 {
         let memory = Memory {
@@ -250,7 +249,7 @@ async fn take_steps(
             Step::InSync { adopt: true, .. } | Step::Update { adopt: true, .. }
         );
         if let Step::InSync { id, .. } | Step::Update { id, .. } = &step {
-            let d = domains.iter().find(|d| &d.id == id).map(|d| Domain::clone(d));
+            let d = listed(&domains, id);
             if let Some(d) = &d {
                 if adopting {
                     claim(ctx, obj, instance_id, d)?;
@@ -270,11 +269,7 @@ async fn take_steps(
         }
         match step {
             Step::InSync { id, .. } => {
-                let domain = domains
-                    .iter()
-                    .find(|d| d.id == id)
-                    .map(|d| Domain::clone(d))
-                    .expect("plan names a listed domain");
+                let domain = listed(&domains, &id).expect("plan names a listed domain");
                 return Ok(Converged {
                     domain,
                     adopted,
@@ -328,7 +323,7 @@ async fn take_steps(
                 tracing::info!(object = %key(obj), id = %id, change = ?body, "updating Clerk domain");
                 // As for a create: the shared list is let go during the PATCH, and the plan goes
                 // on with the updated domain alone.
-                let found = domains.iter().find(|d| d.id == id).map(|d| Domain::clone(d));
+                let found = listed(&domains, &id);
                 drop(std::mem::take(&mut domains));
                 match clerk.update_domain(&id, &body).await {
                     Ok(d) => {
@@ -361,6 +356,11 @@ async fn take_steps(
 
 /// Whether Clerk answered a POST definitively (it did or did not create): any answer but 408,
 /// 429 and 5xx, or a connection that never reached it.
+/// A copy of the listed domain with ID `id`, for the plan's next round and status.
+fn listed(domains: &[std::sync::Arc<Domain>], id: &str) -> Option<Domain> {
+    domains.iter().find(|d| d.id == id).map(|d| Domain::clone(d))
+}
+
 fn answered(e: &ClerkError) -> bool {
     match e.status() {
         Some(s) => s < 500 && s != 408 && s != 429,
