@@ -2,7 +2,8 @@
 //! object and health condition, computed at scrape time from the controller's cache, so a
 //! deleted object leaves no series behind and alerts can fire on `Stalled` objects.
 
-use crate::api::{ClerkDomain, condition_type};
+use crate::api::condition_type;
+use crate::controller::CachedDomain;
 use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -18,11 +19,11 @@ const TYPES: [&str; 4] = [
 ];
 
 #[derive(Debug, Default, Clone)]
-pub struct ConditionCollector(Arc<OnceLock<Store<ClerkDomain>>>);
+pub struct ConditionCollector(Arc<OnceLock<Store<CachedDomain>>>);
 
 impl ConditionCollector {
     /// Read objects from `store` from now on.
-    pub fn set_store(&self, store: Store<ClerkDomain>) {
+    pub fn set_store(&self, store: Store<CachedDomain>) {
         let _ = self.0.set(store);
     }
 }
@@ -31,20 +32,21 @@ impl ConditionCollector {
 /// Calls `f` with the labels of each series: namespace, name, type, status, reason. Borrowed
 /// from the cache, not copied: a scrape at 10,000 objects builds no list of 40,000 label sets.
 fn for_each_series<E>(
-    objects: &[Arc<ClerkDomain>],
+    objects: &[Arc<CachedDomain>],
     mut f: impl FnMut([(&str, &str); 5]) -> Result<(), E>,
 ) -> Result<(), E> {
+    use kube::Resource;
     for o in objects {
-        let Some(st) = &o.status else { continue };
-        let namespace = o.metadata.namespace.as_deref().unwrap_or_default();
-        let name = o.metadata.name.as_deref().unwrap_or_default();
-        for c in st.conditions.iter().filter(|c| TYPES.contains(&c.type_.as_str())) {
+        let conditions = o.conditions();
+        let namespace = o.meta().namespace.as_deref().unwrap_or_default();
+        let name = o.meta().name.as_deref().unwrap_or_default();
+        for c in conditions.iter().filter(|c| TYPES.contains(&c.type_.as_ref())) {
             f([
                 ("namespace", namespace),
                 ("name", name),
-                ("type", c.type_.as_str()),
-                ("status", c.status.as_str()),
-                ("reason", c.reason.as_str()),
+                ("type", &c.type_),
+                ("status", &c.status),
+                ("reason", &c.reason),
             ])?;
         }
     }
@@ -68,7 +70,7 @@ impl Collector for ConditionCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{ClerkDomainSpec, ClerkDomainStatus, condition};
+    use crate::api::{ClerkDomain, ClerkDomainSpec, ClerkDomainStatus, condition};
 
     #[test]
     fn one_series_per_object_and_health_condition() {
@@ -85,7 +87,8 @@ mod tests {
         });
         let b = ClerkDomain::new("b", ClerkDomainSpec::for_domain("b.example.com"));
         let mut kinds: Vec<(String, String, String)> = vec![];
-        for_each_series::<()>(&[Arc::new(a), Arc::new(b)], |l| {
+        let cached = [&a, &b].map(|o| Arc::new(CachedDomain::pack(o).unwrap()));
+        for_each_series::<()>(&cached, |l| {
             assert_eq!(
                 l.map(|(k, _)| k),
                 ["namespace", "name", "type", "status", "reason"]

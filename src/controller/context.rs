@@ -1,4 +1,3 @@
-use crate::api::ClerkDomain;
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
 use k8s_openapi::api::core::v1::Secret;
@@ -86,11 +85,10 @@ pub struct Context {
     /// ClerkInstances and ClusterClerkInstances: caches, wakeups, users, checks.
     pub instances: super::instances::Registry,
     warned: Mutex<HashMap<String, String>>,
-    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<ClerkDomain>>,
-    wakeups: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<ClerkDomain>>>>,
+    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<super::CachedDomain>>,
+    wakeups: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<super::CachedDomain>>>>,
     /// Wakes the Secret release loop.
     pub secrets_changed: tokio::sync::Notify,
-    store: std::sync::OnceLock<Store<ClerkDomain>>,
     secret_store: std::sync::OnceLock<Store<PartialObjectMeta<Secret>>>,
     /// Keys read from Secrets, by (namespace, name, key), with the resourceVersion read.
     keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
@@ -128,7 +126,6 @@ impl Context {
             verifier,
             dns_attempts: Mutex::new(HashMap::new()),
             secrets_changed: tokio::sync::Notify::new(),
-            store: std::sync::OnceLock::new(),
             secret_store: std::sync::OnceLock::new(),
             keys: Mutex::new(HashMap::new()),
             tracked_secrets: Mutex::new(Default::default()),
@@ -144,11 +141,6 @@ impl Context {
     /// (plus a little jitter), so all objects of an instance wake together and share one list.
     pub fn resync_delay(&self) -> std::time::Duration {
         super::backoff::aligned(self.config.resync, std::time::SystemTime::now(), rand::random())
-    }
-
-    /// Give the context the controller's cache of ClerkDomains.
-    pub fn set_store(&self, store: Store<ClerkDomain>) {
-        let _ = self.store.set(store);
     }
 
     /// Give the context the cache of Secrets' metadata.
@@ -202,11 +194,6 @@ impl Context {
         keys.retain(|(ns, name, _), _| self.secret_meta(ns, name).is_some());
     }
 
-    /// Every ClerkDomain the controller sees (empty before the cache is set).
-    pub fn objects(&self) -> Vec<Arc<ClerkDomain>> {
-        self.store.get().map(|s| s.state()).unwrap_or_default()
-    }
-
     /// Remember a Secret carrying the in-use finalizer.
     pub fn track_secret(&self, secret: super::secrets::SecretKeyName) {
         self.tracked_secrets.lock().unwrap().insert(secret);
@@ -223,15 +210,15 @@ impl Context {
     }
 
     /// Set the `clerkdomains{ready=...}` gauge from the current objects.
-    pub fn update_ready_gauge(&self, objects: &[Arc<ClerkDomain>]) {
+    pub fn update_ready_gauge(&self, objects: &[Arc<super::CachedDomain>]) {
         use crate::metrics::ReadyLabels;
         let (mut t, mut f, mut u) = (0, 0, 0);
         for o in objects {
-            let ready = o
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
-            match ready.map(|c| c.status.as_str()) {
+            let conditions = o.conditions();
+            let ready = conditions
+                .iter()
+                .find(|c| c.type_ == crate::api::condition_type::READY);
+            match ready.map(|c| c.status.as_ref()) {
                 Some("True") => t += 1,
                 Some("False") => f += 1,
                 _ => u += 1,
@@ -279,7 +266,10 @@ impl Context {
 
     /// Follow the controller's watch: the ownership index, and pruning of every per-object
     /// registry when an object is gone (also when it went without a cleanup).
-    pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
+    pub fn observe(&self, event: &kube::runtime::watcher::Event<super::CachedDomain>) {
+        let Some(event) = &super::cached::expand_event(event) else {
+            return;
+        };
         let default = self.config.default_instance.as_deref();
         self.instances.follow(event, |d| {
             let ns = d.namespace().unwrap_or_default();
@@ -303,7 +293,9 @@ impl Context {
     }
 
     /// Take the stream of objects to reconcile again because an owner they wait on changed.
-    pub fn wakeups(&self) -> Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<ClerkDomain>>> {
+    pub fn wakeups(
+        &self,
+    ) -> Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<super::CachedDomain>>> {
         self.wakeups.lock().unwrap().take()
     }
 

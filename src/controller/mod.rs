@@ -3,7 +3,7 @@
 
 mod apply;
 pub mod backoff;
-mod cached;
+pub mod cached;
 mod cleanup;
 mod context;
 pub mod credentials;
@@ -21,11 +21,11 @@ pub mod status;
 mod steps;
 pub mod triggers;
 
+pub use cached::CachedDomain;
 pub use context::{Config, Context};
 pub use error::Error;
 pub use reconcile::{error_policy, reconcile};
 
-use crate::api::ClerkDomain;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -56,14 +56,14 @@ where
 
 /// The ClerkDomains whose `spec.secretRef` names `secret` (same namespace only).
 pub fn users_of_secret(
-    store: &Store<ClerkDomain>,
+    store: &Store<CachedDomain>,
     secret: &PartialObjectMeta<Secret>,
-) -> Vec<ObjectRef<ClerkDomain>> {
+) -> Vec<ObjectRef<CachedDomain>> {
     let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
     store
         .state()
         .iter()
-        .filter(|d| secrets::uses_secret(d, &ns, &name))
+        .filter(|d| secrets::cached_uses_secret(d, &ns, &name))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
 }
@@ -72,9 +72,9 @@ pub fn users_of_secret(
 /// when the API server fails (client-go's schedule, 0.8 s growing to 30 s), so that an API
 /// server that is down or refusing is not asked again in a tight loop.
 fn domain_events(
-    api: Api<ClerkDomain>,
+    api: Api<CachedDomain>,
     config: watcher::Config,
-) -> impl futures::Stream<Item = watcher::Result<watcher::Event<ClerkDomain>>> + Send {
+) -> impl futures::Stream<Item = watcher::Result<watcher::Event<CachedDomain>>> + Send {
     watcher(api, config).default_backoff().modify(cached::slim)
 }
 
@@ -128,7 +128,7 @@ pub async fn run(
     health: crate::http::Health,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let api: Api<ClerkDomain> = match &config.namespace {
+    let api: Api<CachedDomain> = match &config.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
@@ -149,8 +149,9 @@ pub async fn run(
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    // The cache holds every ClerkDomain for the life of the process: `cached::slim` drops
-    // what nothing here reads (managedFields, kubectl's copy of the object) as each arrives.
+    // The cache holds every ClerkDomain for the life of the process, as a `CachedDomain` (spec
+    // and status packed): `cached::slim` drops what nothing here reads (managedFields,
+    // kubectl's copy of the object) as each arrives.
     // The list is paginated (500 a page, from the API server's most recent state): a list at
     // resourceVersion 0 is served whole from the watch cache, and every object of it stayed in
     // memory until the last one was in the cache (next to the cache's own copy).
@@ -171,7 +172,6 @@ pub async fn run(
     let controller = Controller::for_stream(triggers::triggers(events), store.clone());
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
-    ctx.set_store(store.clone());
     ctx.metrics.conditions.set_store(store.clone());
     // Waits for the cache. The store's readiness signal wakes only its latest waiter (the
     // controller waits on it too), so poll it rather than rely on being woken.

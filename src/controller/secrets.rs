@@ -3,7 +3,7 @@
 //! ClerkInstance or ClusterClerkInstance refers to the Secret any more, so that deleting a
 //! namespace cannot take the key away before the ClerkDomains are cleaned up.
 
-use super::Context;
+use super::{CachedDomain, Context};
 use crate::api::annotations::SECRET_IN_USE;
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use k8s_openapi::api::core::v1::Secret;
@@ -46,9 +46,16 @@ pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kub
     Ok(())
 }
 
-/// Whether any ClerkDomain in `objects` still refers to the Secret.
-pub fn in_use(objects: &[Arc<ClerkDomain>], secret: &SecretKeyName) -> bool {
-    objects.iter().any(|o| uses_secret(o, &secret.0, &secret.1))
+/// Whether any ClerkDomain in `objects` (the controller's cache) still refers to the Secret.
+pub fn in_use(objects: &[Arc<CachedDomain>], secret: &SecretKeyName) -> bool {
+    objects
+        .iter()
+        .any(|o| cached_uses_secret(o, &secret.0, &secret.1))
+}
+
+/// [`uses_secret`] on the cache's form of the object.
+pub fn cached_uses_secret(obj: &CachedDomain, namespace: &str, name: &str) -> bool {
+    obj.namespace().as_deref() == Some(namespace) && obj.secret_name().is_some_and(|n| n == name)
 }
 
 /// Whether `obj` reads its key from Secret `namespace/name` (only its own namespace counts).
@@ -115,7 +122,7 @@ async fn instance_uses_secret(ctx: &Context, secret: &SecretKeyName) -> Result<b
 
 /// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more. Call it
 /// once the ClerkDomain cache is synced.
-pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<ClerkDomain>) {
+pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<CachedDomain>) {
     loop {
         let objects = store.state();
         let tracked = ctx.tracked_secrets();

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `namespace/name`.
-pub(super) fn key(obj: &ClerkDomain) -> String {
+pub(super) fn key(obj: &impl kube::Resource) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
