@@ -44,7 +44,7 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         }
     };
     let notes = annotations::parse(obj.metadata.annotations.as_ref());
-    let resync = resync_period(ctx, obj, &notes).await;
+    let (resync, own_period) = resync_period(ctx, obj, &notes).await;
     let mut extras = Extras {
         handled_reconcile_at: notes.reconcile_requested_at,
         ..Default::default()
@@ -134,16 +134,18 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
             super::export::reconcile(ctx, obj, &done.domain, &target.clerk, target.production)
                 .await
                 .record(&mut extras);
-            let resync = match dns.recheck {
-                Some(r) => resync.min(r),
-                None => resync,
+            // The next look: a DNS check that is due sooner, the object's own resync period
+            // (requeued here), or the operator's resync (the backlog's, at the resync time).
+            let next = match dns.recheck {
+                Some(r) => Some(resync.min(r)),
+                None => own_period.then_some(resync),
             };
             write_status(obj, ctx, &outcome, &extras).await?;
             for (reason, note) in done.notes {
                 events::normal(ctx, obj, reason, "Reconcile", note).await;
             }
             ctx.note_success(&key(obj));
-            Ok(Action::requeue(resync))
+            Ok(next.map_or_else(Action::await_change, Action::requeue))
         }
         Err(f) => {
             // Keep the record of a create whose answer was lost; clear it once Clerk answered.
@@ -156,9 +158,10 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
     }
 }
 
-/// The object's resync period: annotation `clerk-operator.io/resync-period`, else the flag. A
-/// malformed value is reported once (per value) with a Warning Event.
-async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> Duration {
+/// The delay to the object's next resync, and whether it has a period of its own (annotation
+/// `clerk-operator.io/resync-period`) rather than the flag's. A malformed value is reported
+/// once (per value) with a Warning Event.
+async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> (Duration, bool) {
     let warning = match &notes.resync_period {
         Some(Err(message)) => Some(message),
         _ => notes.resync_period_note.as_ref(),
@@ -176,8 +179,11 @@ async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>
         .await;
     }
     match &notes.resync_period {
-        Some(Ok(period)) => backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
-        _ => ctx.resync_delay(),
+        Some(Ok(period)) => (
+            backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
+            true,
+        ),
+        _ => (ctx.resync_delay(), false),
     }
 }
 

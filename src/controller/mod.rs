@@ -2,6 +2,7 @@
 //! the thin I/O shell that carries them out.
 
 mod apply;
+pub mod backlog;
 pub mod backoff;
 pub mod cached;
 mod cleanup;
@@ -89,6 +90,38 @@ fn secret_events(
         })
 }
 
+/// Drive the ClerkDomain watch (cache, ownership index, trigger filter) and put each object
+/// that needs a reconcile in `backlog`. The watch backs off on its own (`domain_events`); its
+/// errors are logged here.
+async fn feed(
+    triggers: impl futures::Stream<Item = watcher::Result<CachedDomain>>,
+    backlog: Arc<backlog::Backlog>,
+) {
+    triggers
+        .for_each(|t| {
+            match t {
+                Ok(o) => backlog.push(&o.namespace().unwrap_or_default(), &o.name_any()),
+                Err(e) => tracing::warn!(error = %e, "ClerkDomain watch failed; retrying with backoff"),
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+/// At every resync time (`--resync-period`, aligned, as [`Context::resync_delay`]), put every
+/// object that resyncs with the flag in `backlog` ([`backlog::resyncs_with_the_flag`]).
+async fn resync_every_period(ctx: Arc<Context>, store: Store<CachedDomain>, backlog: Arc<backlog::Backlog>) {
+    loop {
+        tokio::time::sleep(ctx.resync_delay()).await;
+        for o in store.state() {
+            let (ns, name) = (o.namespace().unwrap_or_default(), o.name_any());
+            if backlog::resyncs_with_the_flag(&o, ctx.is_failing(&format!("{ns}/{name}"))) {
+                backlog.push(&ns, &name);
+            }
+        }
+    }
+}
+
 /// Start the ClerkInstance controller (on the watched namespace, or all) and, when the operator
 /// watches every namespace, the ClusterClerkInstance controller.
 fn spawn_instance_controllers(ctx: &Arc<Context>) -> Vec<tokio::task::JoinHandle<()>> {
@@ -168,8 +201,18 @@ pub async fn run(
             index_ctx.observe(e);
         }
     });
-    // The operator's own status writes do not start another reconcile.
-    let controller = Controller::for_stream(triggers::triggers(events), store.clone());
+    // The watch runs on its own and hands the objects that need a reconcile to the backlog,
+    // which gives them to the controller a few at a time; the operator's own status writes
+    // do not start another reconcile (`triggers`).
+    let backlog = Arc::new(backlog::Backlog::new(
+        backlog::DEFAULT_LIMIT.max(2 * usize::from(concurrency)),
+    ));
+    let watch_task = tokio::spawn(feed(triggers::triggers(events), backlog.clone()));
+    let controller = Controller::for_stream(
+        futures::stream::pending::<watcher::Result<CachedDomain>>(),
+        store.clone(),
+    );
+    let resyncs = tokio::spawn(resync_every_period(ctx.clone(), store.clone(), backlog.clone()));
     // Only Secrets' metadata is watched: a changed resourceVersion is enough to know that the
     // ClerkDomains using the Secret must look again, and key material stays out of memory.
     ctx.metrics.conditions.set_store(store.clone());
@@ -228,19 +271,35 @@ pub async fn run(
             }
         })
         .reconcile_on(ctx.wakeups().expect("wakeups taken once"))
+        .reconcile_on(backlog.clone().requests())
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
+        .for_each(|res| {
             match res {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+                Ok((obj, _)) => {
+                    tracing::debug!(object = %obj, "reconciled");
+                    backlog.done(&obj);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "reconcile failed");
+                    if let controller::Error::ObjectNotFound(obj)
+                    | controller::Error::ReconcilerFailed(_, obj) = &e
+                    {
+                        backlog.done(
+                            &ObjectRef::new(&obj.name).within(obj.namespace.as_deref().unwrap_or_default()),
+                        );
+                    }
+                }
             }
+            std::future::ready(())
         })
         .await;
     for c in instance_controllers {
         c.abort();
     }
+    watch_task.abort();
+    resyncs.abort();
     gauges.abort();
     background.abort();
     health.set_ready(false);
