@@ -166,6 +166,38 @@ async fn a_list_is_let_go_when_no_caller_may_use_it() {
     assert!(!cache.holds_list(), "an expired list is still held");
 }
 
+/// A re-read does not hold the list it replaces next to the new one (before: both, and the
+/// response body, at once).
+#[tokio::test]
+async fn a_reread_lets_go_of_the_list_it_replaces() {
+    let (fake, client) = setup().await;
+    let cache = Arc::new(ListCache::new(Duration::from_millis(50), Duration::from_secs(30)));
+    let first = Arc::downgrade(&cache.get(&client).await.unwrap().0);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    fake.set_faults(fake_clerk::Faults {
+        latency_ms: 300,
+        latency_min_ms: 300,
+        ..Default::default()
+    });
+    let reread = {
+        let (cache, client) = (cache.clone(), client.clone());
+        tokio::spawn(async move { cache.get(&client).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !cache.holds_list(),
+        "the old list is held while its successor is read"
+    );
+    assert!(first.upgrade().is_none(), "the old list is still alive");
+    // A caller arriving meanwhile, even one that would accept the old list, waits for the
+    // re-read and shares it: no second request.
+    let (late, hit) = cache.get_within(&client, Duration::from_secs(30)).await.unwrap();
+    let (list, miss) = reread.await.unwrap();
+    assert!(hit && !miss && Arc::ptr_eq(&late, &list));
+    assert_eq!(fake.stats().count("ListDomains"), 2);
+    assert!(cache.holds_list());
+}
+
 #[tokio::test]
 async fn a_list_is_kept_without_spare_room() {
     let (fake, client) = setup().await;
