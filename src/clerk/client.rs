@@ -199,7 +199,7 @@ impl ClerkClient {
             .await
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    async fn send<B: Serialize, T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &'static str,
         method: Method,
@@ -283,7 +283,7 @@ impl ClerkClient {
         }
     }
 
-    async fn send_once<B: Serialize, T: DeserializeOwned>(
+    async fn send_once<B: Serialize, T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &'static str,
         method: Method,
@@ -322,6 +322,20 @@ impl ClerkClient {
             "Clerk request"
         );
         if status.is_success() {
+            if resp.content_length().is_none_or(|n| n > STREAM_FROM) {
+                return streaming::parse(chunks(resp)).await.map_err(|e| match e {
+                    streaming::StreamError::Body(e) => ClerkError::Transport {
+                        operation,
+                        message: describe(&e),
+                        timeout: e.is_timeout(),
+                        connect: false,
+                    },
+                    streaming::StreamError::Json(e) => ClerkError::Decode {
+                        operation,
+                        message: e.to_string(),
+                    },
+                });
+            }
             let bytes = read_body(resp).await.map_err(|e| ClerkError::Transport {
                 operation,
                 message: describe(&e),
@@ -429,6 +443,24 @@ pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Dur
     Some(Duration::from_millis(delta.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
+/// Bodies longer than this, or of unknown length, are parsed as they arrive
+/// ([`streaming`]); shorter ones are read first (no thread hop for the usual small answer).
+const STREAM_FROM: u64 = 256 << 10;
+
+/// The body of `resp` as a stream of chunks.
+fn chunks(
+    resp: reqwest::Response,
+) -> impl futures::Stream<Item = Result<impl AsRef<[u8]> + Send + 'static, reqwest::Error>> {
+    futures::stream::unfold(Some(resp), |resp| async move {
+        let mut resp = resp?;
+        match resp.chunk().await {
+            Ok(Some(c)) => Some((Ok(c), Some(resp))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    })
+}
+
 /// Room reserved up front for a response body from its `Content-Length` (more is read if it
 /// comes; this only bounds what a wrong header can make the operator allocate at once).
 const BODY_HINT_MAX: u64 = 64 << 20;
@@ -461,5 +493,6 @@ fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
+mod streaming;
 #[cfg(test)]
 mod tests;
