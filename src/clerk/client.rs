@@ -336,7 +336,7 @@ impl ClerkClient {
                     },
                 });
             }
-            let bytes = read_body(resp).await.map_err(|e| ClerkError::Transport {
+            let bytes = resp.bytes().await.map_err(|e| ClerkError::Transport {
                 operation,
                 message: describe(&e),
                 timeout: e.is_timeout(),
@@ -444,7 +444,8 @@ pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Dur
 }
 
 /// Bodies longer than this, or of unknown length, are parsed as they arrive
-/// ([`streaming`]); shorter ones are read first (no thread hop for the usual small answer).
+/// ([`streaming`]); shorter ones are read whole first (no thread hop for the usual small
+/// answer, and `Response::bytes` holding the chunks next to their copy costs little there).
 const STREAM_FROM: u64 = 256 << 10;
 
 /// The body of `resp` as a stream of chunks.
@@ -459,22 +460,6 @@ fn chunks(
             Err(e) => Some((Err(e), None)),
         }
     })
-}
-
-/// Room reserved up front for a response body from its `Content-Length` (more is read if it
-/// comes; this only bounds what a wrong header can make the operator allocate at once).
-const BODY_HINT_MAX: u64 = 64 << 20;
-
-/// The body of `resp`, read chunk by chunk into one buffer sized from its `Content-Length`.
-/// `Response::bytes` keeps every chunk until the end and then copies them into one buffer: a
-/// 10,000-domain list (3.7 MB) was held twice while it was read.
-async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let hint = resp.content_length().unwrap_or(0).min(BODY_HINT_MAX);
-    let mut buf = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-    while let Some(chunk) = resp.chunk().await? {
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
 }
 
 fn describe(e: &reqwest::Error) -> String {

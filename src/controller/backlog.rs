@@ -83,9 +83,9 @@ impl Backlog {
         }
     }
 
-    /// The controller finished with `obj` (reconciled, failed, or found gone).
-    pub fn done(&self, obj: &ObjectRef<CachedDomain>) {
-        let h = self.hash(obj.namespace.as_deref().unwrap_or_default(), &obj.name);
+    /// The controller finished with `namespace/name` (reconciled, failed, or found gone).
+    pub fn done(&self, namespace: Option<&str>, name: &str) {
+        let h = self.hash(namespace.unwrap_or_default(), name);
         let removed = self.queue.lock().unwrap().in_flight.remove(&h);
         if removed {
             self.changed.notify_one();
@@ -142,6 +142,10 @@ mod tests {
     use futures::StreamExt;
     use std::time::Duration;
 
+    fn done(backlog: &Backlog, r: &ObjectRef<CachedDomain>) {
+        backlog.done(r.namespace.as_deref(), &r.name);
+    }
+
     fn names(refs: &[ObjectRef<CachedDomain>]) -> Vec<String> {
         refs.iter()
             .map(|r| format!("{}/{}", r.namespace.as_deref().unwrap_or_default(), r.name))
@@ -173,18 +177,18 @@ mod tests {
         // An object handed out may be asked for again: it waits its turn (the controller
         // would hold it until its run ends anyway).
         backlog.push("ns", "a");
-        backlog.done(&first[0]);
+        done(&backlog, &first[0]);
         let next = take_ready(&mut s).await;
         assert_eq!(names(&next), ["ns/c"]);
-        backlog.done(&first[1]);
-        backlog.done(&next[0]);
+        done(&backlog, &first[1]);
+        done(&backlog, &next[0]);
         let rest = take_ready(&mut s).await;
         assert_eq!(names(&rest), ["ns/d", "ns/a"]);
         assert_eq!(backlog.counts(), (0, 2));
         // Done twice, or done for an object never handed out, frees nothing extra.
-        backlog.done(&rest[0]);
-        backlog.done(&rest[0]);
-        backlog.done(&ObjectRef::new("zz").within("ns"));
+        done(&backlog, &rest[0]);
+        done(&backlog, &rest[0]);
+        backlog.done(Some("ns"), "zz");
         assert_eq!(backlog.counts(), (0, 1));
     }
 

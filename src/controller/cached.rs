@@ -168,11 +168,7 @@ pub(crate) fn expand_event(event: &watcher::Event<CachedDomain>) -> Option<watch
     let expand = |o: &CachedDomain| match o.expand() {
         Ok(o) => Some(o),
         Err(e) => {
-            let key = format!(
-                "{}/{}",
-                o.metadata.namespace.as_deref().unwrap_or_default(),
-                o.metadata.name.as_deref().unwrap_or_default()
-            );
+            let key = super::steps::key(o);
             tracing::warn!(object = %key, error = %e, "cached ClerkDomain cannot be read back");
             None
         }

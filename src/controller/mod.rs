@@ -279,16 +279,14 @@ pub async fn run(
             match res {
                 Ok((obj, _)) => {
                     tracing::debug!(object = %obj, "reconciled");
-                    backlog.done(&obj);
+                    backlog.done(obj.namespace.as_deref(), &obj.name);
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "reconcile failed");
                     if let controller::Error::ObjectNotFound(obj)
                     | controller::Error::ReconcilerFailed(_, obj) = &e
                     {
-                        backlog.done(
-                            &ObjectRef::new(&obj.name).within(obj.namespace.as_deref().unwrap_or_default()),
-                        );
+                        backlog.done(obj.namespace.as_deref(), &obj.name);
                     }
                 }
             }

@@ -8,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// A hash of what a user (or Kubernetes) changes to ask for work: the generation (spec),
 /// annotations (pause, resync, adoption), labels, finalizers and deletion. Used with
-/// kube-runtime's `predicate_filter` for ClerkDomains and the instance kinds alike: events
+/// [`Triggers`] for ClerkDomains and the instance kinds alike: events
 /// whose hash is unchanged are dropped.
 pub(crate) fn wants_reconcile<K: kube::Resource>(obj: &K) -> Option<u64> {
     let m = obj.meta();
