@@ -1,10 +1,14 @@
 //! The operator's HTTP server: `/metrics` (Prometheus text format), `/healthz`, `/readyz`.
 
 use crate::metrics::Metrics;
+use axum::body::{Body, Bytes};
 use axum::{Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get};
+use futures::{Stream, stream};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::mpsc;
 
 /// Readiness flags, set by the controller.
 #[derive(Clone, Default)]
@@ -52,14 +56,61 @@ pub async fn spawn(addr: SocketAddr, metrics: Arc<Metrics>, health: Health) -> a
     Ok(bound)
 }
 
+/// Size of the pieces a scrape is sent in.
+const CHUNK: usize = 64 * 1024;
+/// Pieces encoded ahead of the client.
+const CHUNKS_AHEAD: usize = 2;
+
 async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.encode(),
+        Body::from_stream(scrape(s.metrics)),
     )
+}
+
+/// The exposition text in pieces of about [`CHUNK`] bytes, encoded on a blocking thread as the
+/// client reads them; a client that goes away stops the encoding.
+fn scrape(metrics: Arc<Metrics>) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut out = Chunks {
+            buf: String::with_capacity(CHUNK),
+            tx,
+        };
+        if metrics.write(&mut out).is_ok() {
+            let _ = out.send();
+        }
+    });
+    stream::unfold(rx, |mut rx| async move { Some((Ok(rx.recv().await?), rx)) })
+}
+
+/// A `fmt::Write` that hands on what it is given in pieces.
+struct Chunks {
+    buf: String,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Chunks {
+    fn send(&mut self) -> std::fmt::Result {
+        let piece = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK));
+        self.tx
+            .blocking_send(Bytes::from(piece))
+            .map_err(|_| std::fmt::Error)
+    }
+}
+
+impl std::fmt::Write for Chunks {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.buf.push_str(s);
+        if self.buf.len() >= CHUNK {
+            self.send()
+        } else {
+            Ok(())
+        }
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
@@ -67,5 +118,50 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    /// Metrics with `n` series of about 100 bytes each.
+    fn metrics_with(n: usize) -> Arc<Metrics> {
+        let m = Metrics::default();
+        for i in 0..n {
+            let operation: &'static str = Box::leak(format!("operation-{i:06}-{}", "x".repeat(40)).into_boxed_str());
+            m.clerk_retries
+                .get_or_create(&crate::metrics::OperationLabels { operation })
+                .inc();
+        }
+        Arc::new(m)
+    }
+
+    #[tokio::test]
+    async fn a_large_scrape_is_sent_in_pieces_that_add_up_to_it() {
+        let metrics = metrics_with(5_000);
+        let whole = metrics.encode();
+        assert!(whole.len() > 4 * CHUNK, "{}", whole.len());
+        let pieces: Vec<Bytes> = scrape(metrics).map(|p| p.unwrap()).collect().await;
+        assert!(pieces.len() > 4, "{} pieces", pieces.len());
+        for p in &pieces {
+            // A piece ends at the first write past CHUNK; one write is at most a line.
+            assert!(p.len() < CHUNK + 256, "{}", p.len());
+        }
+        assert_eq!(pieces.concat(), whole.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_scrape_nobody_reads_stops_encoding() {
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let mut out = Chunks {
+            buf: String::new(),
+            tx,
+        };
+        let metrics = metrics_with(5_000);
+        let written = tokio::task::spawn_blocking(move || metrics.write(&mut out)).await.unwrap();
+        assert!(written.is_err());
     }
 }
