@@ -130,7 +130,8 @@ mod tests {
     fn metrics_with(n: usize) -> Arc<Metrics> {
         let m = Metrics::default();
         for i in 0..n {
-            let operation: &'static str = Box::leak(format!("operation-{i:06}-{}", "x".repeat(40)).into_boxed_str());
+            let operation: &'static str =
+                Box::leak(format!("operation-{i:06}-{}", "x".repeat(40)).into_boxed_str());
             m.clerk_retries
                 .get_or_create(&crate::metrics::OperationLabels { operation })
                 .inc();
@@ -161,7 +162,9 @@ mod tests {
             tx,
         };
         let metrics = metrics_with(5_000);
-        let written = tokio::task::spawn_blocking(move || metrics.write(&mut out)).await.unwrap();
+        let written = tokio::task::spawn_blocking(move || metrics.write(&mut out))
+            .await
+            .unwrap();
         assert!(written.is_err());
     }
 }
