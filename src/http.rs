@@ -4,7 +4,6 @@ use crate::metrics::Metrics;
 use axum::body::{Body, Bytes};
 use axum::{Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get};
 use futures::{Stream, stream};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,37 +66,42 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        Body::from_stream(scrape(s.metrics)),
+        Body::from_stream(scrape(move |out| s.metrics.write(out))),
     )
 }
 
-/// The exposition text in pieces of about [`CHUNK`] bytes, encoded on a blocking thread as the
-/// client reads them; a client that goes away stops the encoding.
-fn scrape(metrics: Arc<Metrics>) -> impl Stream<Item = Result<Bytes, Infallible>> {
+/// What `write` writes, in pieces of about [`CHUNK`] bytes, written on a blocking thread as the
+/// client reads them. A client that goes away stops the writing; a write that fails ends the
+/// stream with an error, so the response is cut off rather than ending as if it were whole.
+fn scrape(
+    write: impl FnOnce(&mut Chunks) -> std::fmt::Result + Send + 'static,
+) -> impl Stream<Item = Result<Bytes, std::fmt::Error>> {
     let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut out = Chunks {
             buf: String::with_capacity(CHUNK),
             tx,
         };
-        if metrics.write(&mut out).is_ok() {
-            let _ = out.send();
-        }
+        let last = match write(&mut out) {
+            Ok(()) => Ok(std::mem::take(&mut out.buf).into()),
+            Err(e) => Err(e),
+        };
+        let _ = out.tx.blocking_send(last);
     });
-    stream::unfold(rx, |mut rx| async move { Some((Ok(rx.recv().await?), rx)) })
+    stream::unfold(rx, |mut rx| async move { Some((rx.recv().await?, rx)) })
 }
 
 /// A `fmt::Write` that hands on what it is given in pieces.
 struct Chunks {
     buf: String,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Result<Bytes, std::fmt::Error>>,
 }
 
 impl Chunks {
     fn send(&mut self) -> std::fmt::Result {
         let piece = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK));
         self.tx
-            .blocking_send(Bytes::from(piece))
+            .blocking_send(Ok(Bytes::from(piece)))
             .map_err(|_| std::fmt::Error)
     }
 }
@@ -144,13 +148,46 @@ mod tests {
         let metrics = metrics_with(5_000);
         let whole = metrics.encode();
         assert!(whole.len() > 4 * CHUNK, "{}", whole.len());
-        let pieces: Vec<Bytes> = scrape(metrics).map(|p| p.unwrap()).collect().await;
+        let pieces: Vec<Bytes> = scrape(move |out| metrics.write(out))
+            .map(|p| p.unwrap())
+            .collect()
+            .await;
         assert!(pieces.len() > 4, "{} pieces", pieces.len());
         for p in &pieces {
             // A piece ends at the first write past CHUNK; one write is at most a line.
             assert!(p.len() < CHUNK + 256, "{}", p.len());
         }
         assert_eq!(pieces.concat(), whole.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_scrape_that_fails_ends_with_an_error_not_as_if_whole() {
+        use std::fmt::Write;
+        let pieces: Vec<_> = scrape(|out| {
+            out.write_str(&"x".repeat(CHUNK))?;
+            out.write_str("half a line")?;
+            Err(std::fmt::Error)
+        })
+        .collect()
+        .await;
+        assert_eq!(pieces.len(), 2, "{pieces:?}");
+        assert_eq!(pieces[0].as_ref().map(|p| p.len()), Ok(CHUNK));
+        assert!(pieces[1].is_err());
+    }
+
+    #[tokio::test]
+    async fn the_server_streams_metrics_without_a_length() {
+        let metrics = metrics_with(2_000);
+        let whole = metrics.encode();
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), metrics, Health::default())
+            .await
+            .unwrap();
+        crate::install_crypto_provider();
+        let resp = reqwest::get(format!("http://{addr}/metrics")).await.unwrap();
+        assert!(resp.status().is_success());
+        // A body built whole would be sent with its length.
+        assert_eq!(resp.content_length(), None);
+        assert_eq!(resp.text().await.unwrap(), whole);
     }
 
     #[tokio::test]
