@@ -37,18 +37,20 @@ fn for_each_series<E>(
 ) -> Result<(), E> {
     use kube::Resource;
     for o in objects {
-        let conditions = o.conditions();
         let namespace = o.meta().namespace.as_deref().unwrap_or_default();
         let name = o.meta().name.as_deref().unwrap_or_default();
-        for c in conditions.iter().filter(|c| TYPES.contains(&c.type_.as_ref())) {
-            f([
-                ("namespace", namespace),
-                ("name", name),
-                ("type", &c.type_),
-                ("status", &c.status),
-                ("reason", &c.reason),
-            ])?;
-        }
+        o.with_conditions(|conditions| {
+            for c in conditions.iter().filter(|c| TYPES.contains(&c.type_.as_ref())) {
+                f([
+                    ("namespace", namespace),
+                    ("name", name),
+                    ("type", &c.type_),
+                    ("status", &c.status),
+                    ("reason", &c.reason),
+                ])?;
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }

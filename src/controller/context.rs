@@ -214,15 +214,16 @@ impl Context {
         use crate::metrics::ReadyLabels;
         let (mut t, mut f, mut u) = (0, 0, 0);
         for o in objects {
-            let conditions = o.conditions();
-            let ready = conditions
-                .iter()
-                .find(|c| c.type_ == crate::api::condition_type::READY);
-            match ready.map(|c| c.status.as_ref()) {
-                Some("True") => t += 1,
-                Some("False") => f += 1,
-                _ => u += 1,
-            }
+            o.with_conditions(|conditions| {
+                let ready = conditions
+                    .iter()
+                    .find(|c| c.type_ == crate::api::condition_type::READY);
+                match ready.map(|c| c.status.as_ref()) {
+                    Some("True") => t += 1,
+                    Some("False") => f += 1,
+                    _ => u += 1,
+                }
+            });
         }
         self.metrics
             .clerkdomains

@@ -55,7 +55,7 @@ pub fn in_use(objects: &[Arc<CachedDomain>], secret: &SecretKeyName) -> bool {
 
 /// [`uses_secret`] on the cache's form of the object.
 pub fn cached_uses_secret(obj: &CachedDomain, namespace: &str, name: &str) -> bool {
-    obj.namespace().as_deref() == Some(namespace) && obj.secret_name().is_some_and(|n| n == name)
+    obj.namespace().as_deref() == Some(namespace) && obj.names_secret(name)
 }
 
 /// Whether `obj` reads its key from Secret `namespace/name` (only its own namespace counts).
