@@ -157,6 +157,13 @@ fn samples(now: jiff::Timestamp) -> Vec<Vec<u8>> {
         instance_id: Some("ins_2abcdefghijklmnopqrstuvwxyz"),
         ..Extras::default()
     };
+    fn synced(domain: &Domain, applied_is_secondary: Option<bool>) -> Outcome<'_> {
+        Outcome::Synced {
+            domain,
+            adopted: false,
+            applied_is_secondary,
+        }
+    }
     let mut out = vec![];
     let mut add = |o: &ClerkDomain, outcome: Outcome<'_>| {
         out.push(serde_json::to_vec(&o.spec).expect("a sample spec"));
@@ -173,14 +180,7 @@ fn samples(now: jiff::Timestamp) -> Vec<Vec<u8>> {
         },
     );
     let dev = object(serde_json::json!({"domain": "dev.example.com", "isSatellite": true}));
-    add(
-        &dev,
-        Outcome::Synced {
-            domain: &domain("dev.example.com", true, None, true),
-            adopted: false,
-            applied_is_secondary: None,
-        },
-    );
+    add(&dev, synced(&domain("dev.example.com", true, None, true), None));
     let proxied = object(serde_json::json!({
         "domain": "proxied.example.com", "isSatellite": true, "proxyUrl": "https://proxied.example.com/__clerk"
     }));
@@ -190,25 +190,14 @@ fn samples(now: jiff::Timestamp) -> Vec<Vec<u8>> {
         Some("https://proxied.example.com/__clerk"),
         false,
     );
-    add(
-        &proxied,
-        Outcome::Synced {
-            domain: &proxied_domain,
-            adopted: false,
-            applied_is_secondary: None,
-        },
-    );
+    add(&proxied, synced(&proxied_domain, None));
     let primary = object(serde_json::json!({
         "domain": "example.com", "isSatellite": false, "deletionPolicy": "Orphan",
         "secretRef": {"name": "clerk", "key": "secretKey"}
     }));
     add(
         &primary,
-        Outcome::Synced {
-            domain: &domain("example.com", false, None, false),
-            adopted: false,
-            applied_is_secondary: Some(false),
-        },
+        synced(&domain("example.com", false, None, false), Some(false)),
     );
     let satellite = object(serde_json::json!({
         "domain": "satellite.example.com", "isSatellite": true, "deletionPolicy": "Delete",
@@ -216,11 +205,7 @@ fn samples(now: jiff::Timestamp) -> Vec<Vec<u8>> {
     }));
     add(
         &satellite,
-        Outcome::Synced {
-            domain: &domain("satellite.example.com", true, None, false),
-            adopted: false,
-            applied_is_secondary: None,
-        },
+        synced(&domain("satellite.example.com", true, None, false), None),
     );
     out
 }
