@@ -5,13 +5,19 @@
 mod key;
 
 pub use key::{InstanceKind, SecretKey};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
 
 /// A domain of a Clerk instance (`object: domain`).
+///
+/// An instance's list holds thousands of these for as long as the operator reads it, so decoding
+/// keeps them small: `object` is Clerk's constant `"domain"` without an allocation of its own,
+/// and `cname_targets` holds exactly its records (a decoded `Vec` keeps room for four; a
+/// satellite has one).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
-    #[serde(default = "domain_object")]
-    pub object: String,
+    #[serde(default = "domain_object", deserialize_with = "object_name")]
+    pub object: Cow<'static, str>,
     pub id: String,
     pub name: String,
     pub is_satellite: bool,
@@ -23,12 +29,43 @@ pub struct Domain {
     pub proxy_url: Option<String>,
     #[serde(default)]
     pub development_origin: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_vec")]
     pub cname_targets: Option<Vec<CnameTarget>>,
 }
 
-fn domain_object() -> String {
-    "domain".into()
+fn domain_object() -> Cow<'static, str> {
+    Cow::Borrowed("domain")
+}
+
+/// An `object` name: Clerk's `"domain"` borrowed from the program, any other name owned.
+fn object_name<'de, D: Deserializer<'de>>(de: D) -> Result<Cow<'static, str>, D::Error> {
+    struct Name;
+    impl serde::de::Visitor<'_> for Name {
+        type Value = Cow<'static, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object name")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(match v {
+                "domain" => Cow::Borrowed("domain"),
+                other => Cow::Owned(other.to_owned()),
+            })
+        }
+    }
+    de.deserialize_str(Name)
+}
+
+/// An optional list with no room to spare (nothing is added to a decoded list).
+fn exact_vec<'de, D, T>(de: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let mut list = Option::<Vec<T>>::deserialize(de)?;
+    if let Some(l) = &mut list {
+        l.shrink_to_fit();
+    }
+    Ok(list)
 }
 
 /// A CNAME record Clerk expects for a domain.
@@ -174,6 +211,26 @@ mod tests {
         assert_eq!(d.cname_targets, None);
         assert_eq!(d.development_origin, "");
         assert_eq!(d.object, "domain");
+    }
+
+    #[test]
+    fn a_decoded_domain_holds_no_spare_room() {
+        // As a body is read (`from_value` would know the list's length beforehand).
+        let body = json!({
+            "object": "domain", "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
+            "cname_targets": [{"host": "clerk.a.example.com", "value": "frontend-api.clerk.services", "required": true}]
+        })
+        .to_string();
+        let d: Domain = serde_json::from_reader(body.as_bytes()).unwrap();
+        let targets = d.cname_targets.as_ref().unwrap();
+        assert_eq!((targets.len(), targets.capacity()), (1, 1));
+        assert!(matches!(d.object, Cow::Borrowed("domain")), "{:?}", d.object);
+        let other: Domain = serde_json::from_value(json!({
+            "object": "other", "id": "dmn_2", "name": "b.example.com", "is_satellite": false
+        }))
+        .unwrap();
+        assert_eq!(other.object, "other");
+        assert_eq!(serde_json::to_value(&d).unwrap()["object"], "domain");
     }
 
     #[test]
