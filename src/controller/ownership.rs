@@ -168,9 +168,10 @@ impl Inner {
             recorded,
             claimed: claimed.map(Box::new),
         };
-        let keys: Vec<DomainKey> = entry.keys().cloned().collect();
+        // Linked once the entry is in (the owners are ordered by their entries).
+        let keys = [entry.recorded.clone(), entry.claimed.as_deref().cloned()];
         self.objects.insert(uid.clone(), entry);
-        for k in &keys {
+        for k in keys.iter().flatten() {
             self.link(k, &uid);
         }
     }

@@ -57,10 +57,14 @@ impl Owners {
             return;
         }
         let at = list.partition_point(|o| rank(o) < rank(uid));
-        let mut v = Vec::with_capacity(list.len() + 1);
-        v.extend_from_slice(list);
-        v.insert(at, uid.clone());
-        *self = Self::Many(v);
+        match self {
+            Self::One(first) => {
+                let mut v = vec![first.clone()];
+                v.insert(at, uid.clone());
+                *self = Self::Many(v);
+            }
+            Self::Many(v) => v.insert(at, uid.clone()),
+        }
     }
 
     /// Take `uid` out; false when none is left.

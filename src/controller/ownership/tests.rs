@@ -136,6 +136,10 @@ fn an_instance_id_is_held_once_and_owners_share_their_strings() {
         let key = e.keys().next().unwrap();
         let (held, owners) = inner.domains.get_key_value(key).unwrap();
         assert_eq!(owners.as_slice(), std::slice::from_ref(uid));
+        let ([Uid::Other(held_uid)], Uid::Other(uid)) = (owners.as_slice(), uid) else {
+            panic!("{uid}: the test's uids are not UUIDs");
+        };
+        assert!(Arc::ptr_eq(held_uid, uid), "{uid}: one copy of the owner");
         assert!(
             Arc::ptr_eq(&held.domain_id, &key.domain_id),
             "{uid}: one copy of the domain ID"
