@@ -11,12 +11,10 @@
 pub mod api;
 pub mod clerk;
 pub mod cli;
-pub mod condition_metrics;
 pub mod controller;
 pub mod dns;
 pub mod http;
 pub mod leader;
-pub mod malloc;
 pub mod metrics;
 pub mod telemetry;
 

@@ -1,13 +1,21 @@
 //! Prometheus metrics. Label values are bounded: operations, status codes, results and
-//! condition states, never object names or domain names.
+//! condition states. The one exception is `clerkdomain_condition`, one series per object and
+//! condition, labelled with the object's namespace and name so that alerts can name it; it is
+//! computed at scrape time from the controller's cache, so a deleted object leaves no series.
 
+use crate::api::{ClerkDomain, condition_type};
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,12 +37,6 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReadyLabels {
-    /// `True`, `False` or `Unknown`.
-    pub ready: &'static str,
-}
-
 /// Every metric the operator exports.
 pub struct Metrics {
     pub registry: Registry,
@@ -47,9 +49,8 @@ pub struct Metrics {
     pub reconcile_duration: Histogram,
     pub reconcile_panics: Counter,
     pub secret_reads: Counter,
-    pub clerkdomains: Family<ReadyLabels, Gauge>,
-    /// Per-object conditions, computed at scrape time from the controller's cache.
-    pub conditions: crate::condition_metrics::ConditionCollector,
+    /// `clerkdomains{ready}` and `clerkdomain_condition{..}`, from the controller's cache.
+    pub objects: ObjectCollector,
     pub leader: Gauge,
     pub clerk_writes_fenced: Counter,
 }
@@ -109,14 +110,8 @@ impl Default for Metrics {
             "Secrets read from the API server for their key (only when their resourceVersion changed)",
             secret_reads.clone(),
         );
-        let clerkdomains = Family::<ReadyLabels, Gauge>::default();
-        registry.register(
-            "clerkdomains",
-            "ClerkDomains by Ready status",
-            clerkdomains.clone(),
-        );
-        let conditions = crate::condition_metrics::ConditionCollector::default();
-        registry.register_collector(Box::new(conditions.clone()));
+        let objects = ObjectCollector::default();
+        registry.register_collector(Box::new(objects.clone()));
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -142,8 +137,7 @@ impl Default for Metrics {
             reconcile_duration,
             reconcile_panics,
             secret_reads,
-            clerkdomains,
-            conditions,
+            objects,
         }
     }
 }
@@ -160,16 +154,172 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Text exposition format, as one string (tests; the server streams it, [`Metrics::write`]).
-    pub fn encode(&self) -> String {
+    /// The text exposition format of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        self.write(&mut out).expect("encoding to a String");
-        out
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// The gauges read from the controller's cache of ClerkDomains at scrape time:
+/// `clerkdomains{ready}` (objects by their `Ready` status: `True`, `False`, `Unknown`) and
+/// `clerkdomain_condition{namespace, name, type, status, reason}` (1 per object and condition).
+#[derive(Debug, Default, Clone)]
+pub struct ObjectCollector(Arc<OnceLock<Store<ClerkDomain>>>);
+
+impl ObjectCollector {
+    /// Read objects from `store` from now on (before, a scrape shows no objects).
+    pub fn set_store(&self, store: Store<ClerkDomain>) {
+        let _ = self.0.set(store);
+    }
+}
+
+/// How many of `objects` are `Ready` `True`, `False` and `Unknown` (or without the condition).
+fn ready_counts(objects: &[Arc<ClerkDomain>]) -> [(&'static str, i64); 3] {
+    let mut counts = [("True", 0), ("False", 0), ("Unknown", 0)];
+    for o in objects {
+        let ready = o
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == condition_type::READY));
+        let i = match ready.map(|c| c.status.as_str()) {
+            Some("True") => 0,
+            Some("False") => 1,
+            _ => 2,
+        };
+        counts[i].1 += 1;
+    }
+    counts
+}
+
+/// The labels of every `clerkdomain_condition` series of `objects`, in order.
+fn condition_series(objects: &[Arc<ClerkDomain>]) -> impl Iterator<Item = [(&'static str, &str); 5]> {
+    objects.iter().flat_map(|o| {
+        let namespace = o.metadata.namespace.as_deref().unwrap_or_default();
+        let name = o.metadata.name.as_deref().unwrap_or_default();
+        let conditions = o.status.as_ref().map_or(&[][..], |s| &s.conditions[..]);
+        conditions.iter().map(move |c| {
+            [
+                ("namespace", namespace),
+                ("name", name),
+                ("type", c.type_.as_str()),
+                ("status", c.status.as_str()),
+                ("reason", c.reason.as_str()),
+            ]
+        })
+    })
+}
+
+impl Collector for ObjectCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let objects = self.0.get().map(Store::state).unwrap_or_default();
+        let ready = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "clerkdomains",
+            "ClerkDomains by Ready status",
+            None,
+            ready.metric_type(),
+        )?;
+        for (status, n) in ready_counts(&objects) {
+            ConstGauge::new(n).encode(family.encode_family(&[("ready", status)])?)?;
+        }
+        let one = ConstGauge::new(1i64);
+        let mut family = encoder.encode_descriptor(
+            "clerkdomain_condition",
+            "A condition of a ClerkDomain (1 per object, type, status and reason)",
+            None,
+            one.metric_type(),
+        )?;
+        for labels in condition_series(&objects) {
+            one.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{ClerkDomainSpec, ClerkDomainStatus, condition};
+
+    fn object(name: &str, conditions: &[(&str, bool, &str)]) -> Arc<ClerkDomain> {
+        let mut o = ClerkDomain::new(name, ClerkDomainSpec::for_domain("a.example.com"));
+        o.metadata.namespace = Some("ns".into());
+        let now = jiff::Timestamp::from_second(1).unwrap();
+        if !conditions.is_empty() {
+            o.status = Some(ClerkDomainStatus {
+                conditions: conditions
+                    .iter()
+                    .map(|(t, s, r)| condition(t, *s, r, "", None, now))
+                    .collect(),
+                ..Default::default()
+            });
+        }
+        Arc::new(o)
     }
 
-    /// Text exposition format, written to `out` as it is encoded: a scrape at 10,000 objects is
-    /// 40,000 series (about 5 MB), which the HTTP server sends in chunks instead of holding.
-    pub fn write(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        prometheus_client::encoding::text::encode(out, &self.registry)
+    #[test]
+    fn one_series_per_object_and_condition_and_ready_counts() {
+        let objects = [
+            object(
+                "a",
+                &[
+                    ("Ready", false, "AlreadyOwned"),
+                    ("Stalled", true, "AlreadyOwned"),
+                ],
+            ),
+            object(
+                "b",
+                &[("Ready", true, "Synced"), ("DNSVerified", false, "NotResolving")],
+            ),
+            object("c", &[]),
+        ];
+        let series: Vec<String> = condition_series(&objects)
+            .map(|l| l.map(|(k, v)| format!("{k}={v}")).join(","))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                "namespace=ns,name=a,type=Ready,status=False,reason=AlreadyOwned",
+                "namespace=ns,name=a,type=Stalled,status=True,reason=AlreadyOwned",
+                "namespace=ns,name=b,type=Ready,status=True,reason=Synced",
+                "namespace=ns,name=b,type=DNSVerified,status=False,reason=NotResolving",
+            ]
+        );
+        assert_eq!(
+            ready_counts(&objects),
+            [("True", 1), ("False", 1), ("Unknown", 1)]
+        );
+    }
+
+    #[test]
+    fn a_scrape_reads_the_store() {
+        let metrics = Metrics::default();
+        let before = metrics.encode().unwrap();
+        assert!(
+            before.contains("clerk_operator_clerkdomains{ready=\"Unknown\"} 0"),
+            "{before}"
+        );
+        let (store, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(
+            object("a", &[("Ready", true, "Synced")]).as_ref().clone(),
+        ));
+        metrics.objects.set_store(store);
+        let text = metrics.encode().unwrap();
+        assert!(
+            text.contains("# TYPE clerk_operator_clerkdomains gauge"),
+            "{text}"
+        );
+        assert!(
+            text.contains("clerk_operator_clerkdomains{ready=\"True\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "clerk_operator_clerkdomain_condition{namespace=\"ns\",name=\"a\",type=\"Ready\",status=\"True\",reason=\"Synced\"} 1"
+            ),
+            "{text}"
+        );
     }
 }

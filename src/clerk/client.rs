@@ -322,20 +322,6 @@ impl ClerkClient {
             "Clerk request"
         );
         if status.is_success() {
-            if resp.content_length().is_none_or(|n| n > STREAM_FROM) {
-                return streaming::parse(chunks(resp)).await.map_err(|e| match e {
-                    streaming::StreamError::Body(e) => ClerkError::Transport {
-                        operation,
-                        message: describe(&e),
-                        timeout: e.is_timeout(),
-                        connect: false,
-                    },
-                    streaming::StreamError::Json(e) => ClerkError::Decode {
-                        operation,
-                        message: e.to_string(),
-                    },
-                });
-            }
             let bytes = resp.bytes().await.map_err(|e| ClerkError::Transport {
                 operation,
                 message: describe(&e),
@@ -443,25 +429,6 @@ pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Dur
     Some(Duration::from_millis(delta.max(0) as u64).min(MAX_RETRY_AFTER))
 }
 
-/// Bodies longer than this, or of unknown length, are parsed as they arrive
-/// ([`streaming`]); shorter ones are read whole first (no thread hop for the usual small
-/// answer, and `Response::bytes` holding the chunks next to their copy costs little there).
-const STREAM_FROM: u64 = 256 << 10;
-
-/// The body of `resp` as a stream of chunks.
-fn chunks(
-    resp: reqwest::Response,
-) -> impl futures::Stream<Item = Result<impl AsRef<[u8]> + Send + 'static, reqwest::Error>> {
-    futures::stream::unfold(Some(resp), |resp| async move {
-        let mut resp = resp?;
-        match resp.chunk().await {
-            Ok(Some(c)) => Some((Ok(c), Some(resp))),
-            Ok(None) => None,
-            Err(e) => Some((Err(e), None)),
-        }
-    })
-}
-
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut msg = e.to_string();
@@ -478,6 +445,5 @@ fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
-mod streaming;
 #[cfg(test)]
 mod tests;

@@ -34,17 +34,8 @@ struct Converged {
 
 /// Bring Clerk to `obj`'s spec.
 pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
-    // kstatus (Flux) reads an object without status as Current: say at once that work began.
-    let first;
-    let obj = match &obj.status {
-        Some(_) => obj,
-        None => {
-            first = steps::first_status(ctx, obj).await?;
-            &first
-        }
-    };
     let notes = annotations::parse(obj.metadata.annotations.as_ref());
-    let (resync, own_period) = resync_period(ctx, obj, &notes).await;
+    let resync = resync_period(ctx, obj, &notes).await;
     let mut extras = Extras {
         handled_reconcile_at: notes.reconcile_requested_at,
         ..Default::default()
@@ -134,18 +125,14 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
             super::export::reconcile(ctx, obj, &done.domain, &target.clerk, target.production)
                 .await
                 .record(&mut extras);
-            // The next look: a DNS check that is due sooner, the object's own resync period
-            // (requeued here), or the operator's resync (the backlog's, at the resync time).
-            let next = match dns.recheck {
-                Some(r) => Some(resync.min(r)),
-                None => own_period.then_some(resync),
-            };
+            // The next look: a DNS check that is due sooner, or the resync.
+            let next = dns.recheck.map_or(resync, |r| resync.min(r));
             write_status(obj, ctx, &outcome, &extras).await?;
             for (reason, note) in done.notes {
                 events::normal(ctx, obj, reason, "Reconcile", note).await;
             }
             ctx.note_success(&key(obj));
-            Ok(next.map_or_else(Action::await_change, Action::requeue))
+            Ok(Action::requeue(next))
         }
         Err(f) => {
             // Keep the record of a create whose answer was lost; clear it once Clerk answered.
@@ -158,10 +145,11 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
     }
 }
 
-/// The delay to the object's next resync, and whether it has a period of its own (annotation
-/// `clerk-operator.io/resync-period`) rather than the flag's. A malformed value is reported
-/// once (per value) with a Warning Event.
-async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> (Duration, bool) {
+/// The delay to the object's next resync: its own period (annotation
+/// `clerk-operator.io/resync-period`) or the flag's, aligned so that the objects of an instance
+/// resync together and share one list. A malformed value is reported once (per value) with a
+/// Warning Event.
+async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>) -> Duration {
     let warning = match &notes.resync_period {
         Some(Err(message)) => Some(message),
         _ => notes.resync_period_note.as_ref(),
@@ -179,11 +167,8 @@ async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>
         .await;
     }
     match &notes.resync_period {
-        Some(Ok(period)) => (
-            backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
-            true,
-        ),
-        _ => (ctx.resync_delay(), false),
+        Some(Ok(period)) => backoff::aligned(*period, std::time::SystemTime::now(), rand::random()),
+        _ => ctx.resync_delay(),
     }
 }
 

@@ -1,5 +1,7 @@
+use crate::api::{ClerkDomain, ClusterClerkInstance};
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
+use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -67,39 +69,73 @@ impl Default for Config {
 /// `(namespace, name, key)` of a key in a Secret.
 type SecretKeyRefKey = (String, String, String);
 
-/// What every reconcile shares: clients, the event recorder, settings, failure counts.
+/// The caches the controllers share, built before the [`Context`].
+pub struct Stores {
+    /// Every watched ClerkDomain.
+    pub domains: Store<ClerkDomain>,
+    /// The metadata of every watched Secret (key material is read only when it changed).
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    /// Every watched ClerkInstance.
+    pub namespaced: Store<crate::api::ClerkInstance>,
+    /// Every ClusterClerkInstance, when the operator serves them (it watches all namespaces).
+    pub cluster: Option<Store<ClusterClerkInstance>>,
+}
+
+/// What the process remembers of one ClerkDomain between reconciles (forgotten when it goes).
+#[derive(Default)]
+struct Remembered {
+    /// Consecutive failures.
+    failures: u32,
+    /// Consecutive DNS checks that did not verify.
+    dns_attempts: u32,
+    /// The last Warning published once per distinct message.
+    warned: Option<String>,
+}
+
+/// What the process keeps of Secrets: keys read (by resourceVersion), and the Secrets that
+/// carry the in-use finalizer.
+#[derive(Default)]
+struct SecretKeys {
+    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
+    tracked: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
+}
+
+/// What every reconcile shares: clients, the event recorder, settings, caches and memory.
 pub struct Context {
     /// Kubernetes client.
     pub client: Client,
     /// Publishes Events (events.k8s.io).
-    pub recorder: super::events::Recorder,
+    pub recorder: kube::runtime::events::Recorder,
     /// Settings.
     pub config: Config,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The caches.
+    pub stores: Stores,
     /// Resolves CNAME records for `DNSVerified` (none when verification is off).
     pub verifier: Option<crate::dns::verify::Verifier>,
-    dns_attempts: Mutex<HashMap<String, u32>>,
     /// Who owns which Clerk domain.
     pub ownership: super::ownership::Ownership,
-    /// ClerkInstances and ClusterClerkInstances: caches, wakeups, users, checks.
+    /// ClerkInstances and ClusterClerkInstances: wakeups, users, checks.
     pub instances: super::instances::Registry,
-    warned: Mutex<HashMap<String, String>>,
-    wake: futures::channel::mpsc::UnboundedSender<ObjectRef<super::CachedDomain>>,
-    wakeups: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<super::CachedDomain>>>>,
+    remembered: Mutex<HashMap<String, Remembered>>,
+    wake: UnboundedSender<ObjectRef<ClerkDomain>>,
     /// Wakes the Secret release loop.
     pub secrets_changed: tokio::sync::Notify,
-    secret_store: std::sync::OnceLock<Store<PartialObjectMeta<Secret>>>,
-    /// Keys read from Secrets, by (namespace, name, key), with the resourceVersion read.
-    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
-    tracked_secrets: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
+    secret_keys: SecretKeys,
     pool: ClerkPool,
-    failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    /// Build the context; one HTTP connection pool serves every Clerk instance.
-    pub fn new(client: Client, config: Config, metrics: Arc<Metrics>) -> Self {
+    /// Build the context on `stores`; one HTTP connection pool serves every Clerk instance.
+    /// `wake` asks the ClerkDomain controller to reconcile an object again.
+    pub fn new(
+        client: Client,
+        config: Config,
+        metrics: Arc<Metrics>,
+        stores: Stores,
+        wake: UnboundedSender<ObjectRef<ClerkDomain>>,
+    ) -> Self {
         let verifier = config.dns_verify.and_then(|addr| {
             let made = match addr {
                 Some(a) => crate::dns::verify::Verifier::with_server(a),
@@ -108,27 +144,23 @@ impl Context {
             made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
                 .ok()
         });
-        let recorder =
-            super::events::Recorder::new(client.clone(), "clerk-operator", config.instance.clone());
-        let (wake, wakeups) = futures::channel::mpsc::unbounded();
+        let recorder = super::events::recorder(client.clone(), config.instance.clone());
+        let instances = super::instances::Registry::new(stores.namespaced.clone(), stores.cluster.clone());
+        let ownership = super::ownership::Ownership::new(stores.domains.clone());
         Self {
             wake,
-            wakeups: Mutex::new(Some(wakeups)),
             client,
             recorder,
             pool: ClerkPool::new(config.clerk.clone(), metrics.clone()),
             metrics,
             config,
-            failures: Mutex::new(HashMap::new()),
-            ownership: Default::default(),
-            instances: Default::default(),
-            warned: Mutex::new(HashMap::new()),
+            stores,
+            ownership,
+            instances,
+            remembered: Mutex::default(),
             verifier,
-            dns_attempts: Mutex::new(HashMap::new()),
             secrets_changed: tokio::sync::Notify::new(),
-            secret_store: std::sync::OnceLock::new(),
-            keys: Mutex::new(HashMap::new()),
-            tracked_secrets: Mutex::new(Default::default()),
+            secret_keys: SecretKeys::default(),
         }
     }
 
@@ -143,15 +175,9 @@ impl Context {
         super::backoff::aligned(self.config.resync, std::time::SystemTime::now(), rand::random())
     }
 
-    /// Give the context the cache of Secrets' metadata.
-    pub fn set_secret_store(&self, store: Store<PartialObjectMeta<Secret>>) {
-        let _ = self.secret_store.set(store);
-    }
-
     /// The cached metadata of Secret `namespace/name`, if the cache has it.
     pub fn secret_meta(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<Secret>>> {
-        let store = self.secret_store.get()?;
-        store.get(&ObjectRef::new(name).within(namespace))
+        self.stores.secrets.get(&ObjectRef::new(name).within(namespace))
     }
 
     /// The key read earlier from `namespace/name`'s `key`, if the Secret is still at
@@ -163,7 +189,7 @@ impl Context {
         key: &str,
         resource_version: &str,
     ) -> Option<SecretKey> {
-        let keys = self.keys.lock().unwrap();
+        let keys = self.secret_keys.keys.lock().unwrap();
         keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
             .filter(|(rv, _)| rv == resource_version)
             .map(|(_, k)| k.clone())
@@ -178,7 +204,7 @@ impl Context {
         resource_version: String,
         value: SecretKey,
     ) {
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.secret_keys.keys.lock().unwrap();
         keys.insert(
             (namespace.to_string(), name.to_string(), key.to_string()),
             (resource_version, value),
@@ -187,90 +213,60 @@ impl Context {
 
     /// Forget keys of Secrets that are gone from the cache.
     pub fn prune_keys(&self) {
-        if self.secret_store.get().is_none() {
-            return;
-        }
-        let mut keys = self.keys.lock().unwrap();
+        let mut keys = self.secret_keys.keys.lock().unwrap();
         keys.retain(|(ns, name, _), _| self.secret_meta(ns, name).is_some());
     }
 
     /// Remember a Secret carrying the in-use finalizer.
     pub fn track_secret(&self, secret: super::secrets::SecretKeyName) {
-        self.tracked_secrets.lock().unwrap().insert(secret);
+        self.secret_keys.tracked.lock().unwrap().insert(secret);
     }
 
     /// Forget a released Secret.
     pub fn untrack_secret(&self, secret: &super::secrets::SecretKeyName) {
-        self.tracked_secrets.lock().unwrap().remove(secret);
+        self.secret_keys.tracked.lock().unwrap().remove(secret);
     }
 
     /// Secrets carrying the in-use finalizer.
     pub fn tracked_secrets(&self) -> Vec<super::secrets::SecretKeyName> {
-        self.tracked_secrets.lock().unwrap().iter().cloned().collect()
-    }
-
-    /// Set the `clerkdomains{ready=...}` gauge from the current objects.
-    pub fn update_ready_gauge(&self, objects: &[Arc<super::CachedDomain>]) {
-        use crate::metrics::ReadyLabels;
-        let (mut t, mut f, mut u) = (0, 0, 0);
-        for o in objects {
-            o.with_conditions(|conditions| {
-                let ready = conditions
-                    .iter()
-                    .find(|c| c.type_ == crate::api::condition_type::READY);
-                match ready.map(|c| c.status.as_ref()) {
-                    Some("True") => t += 1,
-                    Some("False") => f += 1,
-                    _ => u += 1,
-                }
-            });
-        }
-        self.metrics
-            .clerkdomains
-            .get_or_create(&ReadyLabels { ready: "True" })
-            .set(t);
-        self.metrics
-            .clerkdomains
-            .get_or_create(&ReadyLabels { ready: "False" })
-            .set(f);
-        self.metrics
-            .clerkdomains
-            .get_or_create(&ReadyLabels { ready: "Unknown" })
-            .set(u);
+        self.secret_keys.tracked.lock().unwrap().iter().cloned().collect()
     }
 
     /// Count one more consecutive failure of `object`; returns the new count.
     pub fn note_failure(&self, object: &str) -> u32 {
-        let mut f = self.failures.lock().unwrap();
-        let n = f.entry(object.to_string()).or_default();
-        *n = n.saturating_add(1);
-        *n
+        let mut m = self.remembered.lock().unwrap();
+        let r = m.entry(object.to_string()).or_default();
+        r.failures = r.failures.saturating_add(1);
+        r.failures
     }
 
     /// DNS of `object` was not verified again; returns the consecutive count.
     pub fn dns_unverified(&self, object: &str) -> u32 {
-        let mut m = self.dns_attempts.lock().unwrap();
-        let n = m.entry(object.to_string()).or_default();
-        *n = n.saturating_add(1);
-        *n
+        let mut m = self.remembered.lock().unwrap();
+        let r = m.entry(object.to_string()).or_default();
+        r.dns_attempts = r.dns_attempts.saturating_add(1);
+        r.dns_attempts
     }
 
     /// DNS of `object` is verified.
     pub fn dns_verified(&self, object: &str) {
-        self.dns_attempts.lock().unwrap().remove(object);
+        if let Some(r) = self.remembered.lock().unwrap().get_mut(object) {
+            r.dns_attempts = 0;
+        }
     }
 
     /// Whether `object` failed last time and has not succeeded since.
     pub fn is_failing(&self, object: &str) -> bool {
-        self.failures.lock().unwrap().contains_key(object)
+        self.remembered
+            .lock()
+            .unwrap()
+            .get(object)
+            .is_some_and(|r| r.failures > 0)
     }
 
-    /// Follow the controller's watch: the ownership index, and pruning of every per-object
-    /// registry when an object is gone (also when it went without a cleanup).
-    pub fn observe(&self, event: &kube::runtime::watcher::Event<super::CachedDomain>) {
-        let Some(event) = &super::cached::expand_event(event) else {
-            return;
-        };
+    /// Follow the ClerkDomain watch: the ownership index, the instance registry, and what the
+    /// process remembers of objects that are gone.
+    pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
         let default = self.config.default_instance.as_deref();
         self.instances.follow(event, |d| {
             let ns = d.namespace().unwrap_or_default();
@@ -281,10 +277,10 @@ impl Context {
         });
         let seen = self.ownership.observe(event);
         for gone in seen.gone {
-            self.forget(&gone.object);
+            self.forget(&gone);
         }
         for (ns, name) in seen.wake {
-            let _ = self.wake.unbounded_send(ObjectRef::new(&name).within(&ns));
+            self.wake_domain(&ns, &name);
         }
     }
 
@@ -293,32 +289,26 @@ impl Context {
         let _ = self.wake.unbounded_send(ObjectRef::new(name).within(namespace));
     }
 
-    /// Take the stream of objects to reconcile again because an owner they wait on changed.
-    pub fn wakeups(
-        &self,
-    ) -> Option<futures::channel::mpsc::UnboundedReceiver<ObjectRef<super::CachedDomain>>> {
-        self.wakeups.lock().unwrap().take()
-    }
-
     /// Drop what this process remembers of `object` (`namespace/name`).
     pub fn forget(&self, object: &str) {
-        self.failures.lock().unwrap().remove(object);
-        self.dns_attempts.lock().unwrap().remove(object);
-        self.warned.lock().unwrap().remove(object);
+        self.remembered.lock().unwrap().remove(object);
     }
 
     /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).
     pub fn first_warning(&self, object: &str, message: &str) -> bool {
-        let mut w = self.warned.lock().unwrap();
-        if w.get(object).is_some_and(|m| m == message) {
+        let mut m = self.remembered.lock().unwrap();
+        let r = m.entry(object.to_string()).or_default();
+        if r.warned.as_deref() == Some(message) {
             return false;
         }
-        w.insert(object.to_string(), message.to_string());
+        r.warned = Some(message.to_string());
         true
     }
 
     /// Forget the failures of `object` after a success.
     pub fn note_success(&self, object: &str) {
-        self.failures.lock().unwrap().remove(object);
+        if let Some(r) = self.remembered.lock().unwrap().get_mut(object) {
+            r.failures = 0;
+        }
     }
 }

@@ -17,10 +17,6 @@ pub enum Error {
         message: String,
         retry: Retry,
     },
-    /// The cached object could not be read back into a ClerkDomain (it was read from the API
-    /// server as one, so this is an internal error); retried with backoff.
-    #[error("internal error: the cached object cannot be read back: {0}")]
-    Unreadable(String),
     /// The reconcile panicked; the panic was contained.
     #[error("internal error (contained panic): {0}")]
     Panicked(String),

@@ -3,7 +3,7 @@
 
 use super::backoff::{self, Retry};
 use super::steps::key;
-use super::{CachedDomain, Context, Error, apply, cleanup, events};
+use super::{Context, Error, apply, cleanup, events};
 use crate::api::{ClerkDomain, FINALIZER};
 use futures::FutureExt;
 use kube::{
@@ -15,19 +15,13 @@ use kube::{
 };
 use std::sync::Arc;
 
-/// Reconcile one ClerkDomain, as the controller's cache holds it.
-pub async fn reconcile(cached: Arc<CachedDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconcile one ClerkDomain.
+pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = std::time::Instant::now();
-    let object = key(cached.as_ref());
-    let result = match cached.expand() {
-        Err(e) => Err(Error::Unreadable(e.to_string())),
-        Ok(obj) => {
-            let obj = Arc::new(obj);
-            match contain(reconcile_inner(obj.clone(), &ctx)).await {
-                Ok(r) => r,
-                Err(what) => Err(contained(&obj, &ctx, what).await),
-            }
-        }
+    let object = key(obj.as_ref());
+    let result = match contain(reconcile_inner(obj.clone(), &ctx)).await {
+        Ok(r) => r,
+        Err(what) => Err(contained(&obj, &ctx, what).await),
     };
     // `failure`: handled and reported in status (e.g. Clerk refused); `error`: the reconcile
     // itself failed (e.g. a Kubernetes API error) and goes to the error policy.
@@ -82,7 +76,7 @@ async fn reconcile_inner(obj: Arc<ClerkDomain>, ctx: &Arc<Context>) -> Result<Ac
 }
 
 /// Retry delay for errors that ended a reconcile (Kubernetes API errors, unfinished cleanup).
-pub fn error_policy(obj: Arc<CachedDomain>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<ClerkDomain>, err: &Error, ctx: Arc<Context>) -> Action {
     let attempt = ctx.note_failure(&key(obj.as_ref()));
     let retry = err.retry();
     let mut delay = backoff::delay(retry, attempt, rand::random());

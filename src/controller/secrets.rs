@@ -3,7 +3,7 @@
 //! ClerkInstance or ClusterClerkInstance refers to the Secret any more, so that deleting a
 //! namespace cannot take the key away before the ClerkDomains are cleaned up.
 
-use super::{CachedDomain, Context};
+use super::Context;
 use crate::api::annotations::SECRET_IN_USE;
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use k8s_openapi::api::core::v1::Secret;
@@ -47,15 +47,8 @@ pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kub
 }
 
 /// Whether any ClerkDomain in `objects` (the controller's cache) still refers to the Secret.
-pub fn in_use(objects: &[Arc<CachedDomain>], secret: &SecretKeyName) -> bool {
-    objects
-        .iter()
-        .any(|o| cached_uses_secret(o, &secret.0, &secret.1))
-}
-
-/// [`uses_secret`] on the cache's form of the object.
-pub fn cached_uses_secret(obj: &CachedDomain, namespace: &str, name: &str) -> bool {
-    obj.namespace().as_deref() == Some(namespace) && obj.names_secret(name)
+pub fn in_use(objects: &[Arc<ClerkDomain>], secret: &SecretKeyName) -> bool {
+    objects.iter().any(|o| uses_secret(o, &secret.0, &secret.1))
 }
 
 /// Whether `obj` reads its key from Secret `namespace/name` (only its own namespace counts).
@@ -120,11 +113,12 @@ async fn instance_uses_secret(ctx: &Context, secret: &SecretKeyName) -> Result<b
         .any(|i| &i.spec.secret_ref.name == name))
 }
 
-/// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more. Call it
-/// once the ClerkDomain cache is synced.
-pub async fn release_unused(ctx: Arc<Context>, store: kube::runtime::reflector::Store<CachedDomain>) {
+/// Every few seconds, release tracked Secrets that no ClerkDomain refers to any more, and forget
+/// keys of Secrets that are gone. Call it once the ClerkDomain cache is synced.
+pub async fn release_unused(ctx: Arc<Context>) {
     loop {
-        let objects = store.state();
+        ctx.prune_keys();
+        let objects = ctx.stores.domains.state();
         let tracked = ctx.tracked_secrets();
         tracing::trace!(
             tracked = tracked.len(),

@@ -405,7 +405,7 @@ pub async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let obj = env.wait_ready("idle").await?;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let reconciles = |env: &TestEnv| -> u64 {
-        let text = env.metrics.encode();
+        let text = env.metrics.encode().unwrap_or_default();
         text.lines()
             .filter(|l| l.starts_with("clerk_operator_reconciles_total"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

@@ -5,19 +5,13 @@
 mod key;
 
 pub use key::{InstanceKind, SecretKey};
-use serde::{Deserialize, Deserializer, Serialize};
-use std::borrow::Cow;
+use serde::{Deserialize, Serialize};
 
 /// A domain of a Clerk instance (`object: domain`).
-///
-/// An instance's list holds thousands of these for as long as the operator reads it, so decoding
-/// keeps them small: `object` is Clerk's constant `"domain"` without an allocation of its own,
-/// and `cname_targets` holds exactly its records (a decoded `Vec` keeps room for four; a
-/// satellite has one).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
-    #[serde(default = "domain_object", deserialize_with = "object_name")]
-    pub object: Cow<'static, str>,
+    #[serde(default = "domain_object")]
+    pub object: String,
     pub id: String,
     pub name: String,
     pub is_satellite: bool,
@@ -29,43 +23,32 @@ pub struct Domain {
     pub proxy_url: Option<String>,
     #[serde(default)]
     pub development_origin: String,
-    #[serde(default, deserialize_with = "exact_vec")]
+    #[serde(default)]
     pub cname_targets: Option<Vec<CnameTarget>>,
 }
 
-fn domain_object() -> Cow<'static, str> {
-    Cow::Borrowed("domain")
+fn domain_object() -> String {
+    "domain".into()
 }
 
-/// An `object` name: Clerk's `"domain"` borrowed from the program, any other name owned.
-fn object_name<'de, D: Deserializer<'de>>(de: D) -> Result<Cow<'static, str>, D::Error> {
-    struct Name;
-    impl serde::de::Visitor<'_> for Name {
-        type Value = Cow<'static, str>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object name")
+impl Domain {
+    /// Apply the fields of `update` that Clerk reports back on the domain (`name`,
+    /// `proxy_url`; an empty or `null` proxy URL clears it). Fields Clerk stores without
+    /// reporting them (`is_secondary`) leave the domain as it is. The fake Clerk changes its
+    /// domains with this, and the plan's tests check that a planned PATCH reaches the spec.
+    pub fn apply(&mut self, update: &UpdateDomain) {
+        let UpdateDomain {
+            name,
+            proxy_url,
+            is_secondary: _,
+        } = update;
+        if let Some(n) = name {
+            self.name.clone_from(n);
         }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(match v {
-                "domain" => Cow::Borrowed("domain"),
-                other => Cow::Owned(other.to_owned()),
-            })
+        if let Some(p) = proxy_url {
+            self.proxy_url = p.clone().filter(|p| !p.is_empty());
         }
     }
-    de.deserialize_str(Name)
-}
-
-/// An optional list with no room to spare (nothing is added to a decoded list).
-fn exact_vec<'de, D, T>(de: D) -> Result<Option<Vec<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    let mut list = Option::<Vec<T>>::deserialize(de)?;
-    if let Some(l) = &mut list {
-        l.shrink_to_fit();
-    }
-    Ok(list)
 }
 
 /// A CNAME record Clerk expects for a domain.
@@ -139,9 +122,9 @@ impl UpdateDomain {
     /// (the fake refuses any other field as Clerk does).
     pub const FIELDS: [&'static str; 3] = ["name", "proxy_url", "is_secondary"];
 
-    /// True when the patch would change nothing.
+    /// True when the patch would change nothing (every field left out).
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.proxy_url.is_none() && self.is_secondary.is_none()
+        *self == Self::default()
     }
 
     /// The fields this PATCH sends, as named in its JSON body.
@@ -214,23 +197,44 @@ mod tests {
     }
 
     #[test]
-    fn a_decoded_domain_holds_no_spare_room() {
-        // As a body is read (`from_value` would know the list's length beforehand).
-        let body = json!({
-            "object": "domain", "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
-            "cname_targets": [{"host": "clerk.a.example.com", "value": "frontend-api.clerk.services", "required": true}]
-        })
-        .to_string();
-        let d: Domain = serde_json::from_reader(body.as_bytes()).unwrap();
-        let targets = d.cname_targets.as_ref().unwrap();
-        assert_eq!((targets.len(), targets.capacity()), (1, 1));
-        assert!(matches!(d.object, Cow::Borrowed("domain")), "{:?}", d.object);
-        let other: Domain = serde_json::from_value(json!({
-            "object": "other", "id": "dmn_2", "name": "b.example.com", "is_satellite": false
+    fn apply_changes_what_clerk_reports() {
+        let mut d: Domain = serde_json::from_value(json!({
+            "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
+            "proxy_url": "https://a.example.com/__clerk"
         }))
         .unwrap();
-        assert_eq!(other.object, "other");
-        assert_eq!(serde_json::to_value(&d).unwrap()["object"], "domain");
+        d.apply(&UpdateDomain {
+            name: Some("b.example.com".into()),
+            is_secondary: Some(true),
+            ..Default::default()
+        });
+        assert_eq!(
+            (d.name.as_str(), d.proxy_url.as_deref()),
+            ("b.example.com", Some("https://a.example.com/__clerk"))
+        );
+        d.apply(&UpdateDomain {
+            proxy_url: Some(Some(String::new())),
+            ..Default::default()
+        });
+        assert_eq!(d.proxy_url, None);
+        d.apply(&UpdateDomain {
+            proxy_url: Some(Some("https://b.example.com/__clerk".into())),
+            ..Default::default()
+        });
+        assert_eq!(d.proxy_url.as_deref(), Some("https://b.example.com/__clerk"));
+        d.apply(&UpdateDomain {
+            proxy_url: Some(None),
+            ..Default::default()
+        });
+        assert_eq!(d.proxy_url, None);
+        assert!(UpdateDomain::default().is_empty());
+        assert!(
+            !UpdateDomain {
+                is_secondary: Some(false),
+                ..Default::default()
+            }
+            .is_empty()
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`in_use`]: the finalizer that keeps an object while ClerkDomains use it.
 //! - [`lookup`]: a ClerkDomain's key through an object (refused without a Clerk call when the
 //!   object is missing, not Ready, or does not select the namespace).
-//! - [`registry`]: what the process remembers (caches, users, checks, wakeups).
+//! - [`registry`]: what the process remembers (users, checks, wakeups).
 
 pub mod in_use;
 mod kind;
@@ -29,34 +29,30 @@ use kube::{Api, ResourceExt};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-/// Run the controller of kind `K` on `api` until the future is dropped. `set_store` hands its
-/// cache to the registry; `wakeups` are the objects to reconcile again because their users
-/// changed.
+/// Run the controller of kind `K` on `api` until the future is dropped, filling `store`
+/// through `writer`; `wakeups` are the objects to reconcile again because their users changed.
 pub async fn run<K: InstanceObject>(
     ctx: Arc<Context>,
     api: Api<K>,
-    set_store: impl FnOnce(&Context, Store<K>),
-    wakeups: futures::channel::mpsc::UnboundedReceiver<ObjectRef<K>>,
+    store: Store<K>,
+    writer: reflector::store::Writer<K>,
+    wakeups: impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
 ) {
-    let (store, writer) = reflector::store();
     let mut wc = watcher::Config::default().any_semantic();
     if let Some(selector) = &ctx.config.selector {
         wc = wc.labels(selector);
     }
     let hook = ctx.clone();
-    let events = reflector(
-        writer,
-        watcher(api, wc)
-            .default_backoff()
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None),
-    )
-    .inspect(move |e| {
-        if let Ok(e) = e {
-            observe(&hook, e);
-        }
-    });
-    set_store(&ctx, store.clone());
-    Controller::for_stream(super::triggers::triggers(events), store)
+    let objects = super::run::events(api, wc)
+        .reflect(writer)
+        .inspect(move |e| {
+            if let Ok(e) = e {
+                observe(&hook, e);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(super::run::asks_for_work(), Default::default());
+    Controller::for_stream(objects, store)
         .reconcile_on(wakeups)
         .with_config(controller::Config::default().concurrency(2))
         .run(reconcile::reconcile::<K>, reconcile::error_policy::<K>, ctx)

@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The last completed check of an object's key (transient failures are not remembered).
@@ -48,8 +48,8 @@ struct Users {
 
 /// Instance objects as the process sees them.
 pub struct Registry {
-    namespaced: OnceLock<Store<ClerkInstance>>,
-    cluster: OnceLock<Store<ClusterClerkInstance>>,
+    namespaced: Store<ClerkInstance>,
+    cluster: Option<Store<ClusterClerkInstance>>,
     wake_namespaced: Channel<ClerkInstance>,
     wake_cluster: Channel<ClusterClerkInstance>,
     users: Mutex<Users>,
@@ -58,11 +58,12 @@ pub struct Registry {
     seen: Mutex<HashMap<InstanceKey, u64>>,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
+impl Registry {
+    /// The registry over the instance objects' caches (`cluster` when they are served).
+    pub fn new(namespaced: Store<ClerkInstance>, cluster: Option<Store<ClusterClerkInstance>>) -> Self {
         Registry {
-            namespaced: OnceLock::new(),
-            cluster: OnceLock::new(),
+            namespaced,
+            cluster,
             wake_namespaced: channel(),
             wake_cluster: channel(),
             users: Mutex::default(),
@@ -70,45 +71,31 @@ impl Default for Registry {
             seen: Mutex::default(),
         }
     }
-}
-
-impl Registry {
-    /// Give the registry the ClerkInstance cache.
-    pub fn set_namespaced_store(&self, store: Store<ClerkInstance>) {
-        let _ = self.namespaced.set(store);
-    }
-
-    /// Give the registry the ClusterClerkInstance cache.
-    pub fn set_cluster_store(&self, store: Store<ClusterClerkInstance>) {
-        let _ = self.cluster.set(store);
-    }
 
     /// The cached ClerkInstance `key` names.
     pub fn namespaced(&self, key: &InstanceKey) -> Option<Arc<ClerkInstance>> {
         let ns = key.namespace.as_deref()?;
-        self.namespaced.get()?.get(&ObjectRef::new(&key.name).within(ns))
+        self.namespaced.get(&ObjectRef::new(&key.name).within(ns))
     }
 
     /// The cached ClusterClerkInstance `key` names.
     pub fn cluster(&self, key: &InstanceKey) -> Option<Arc<ClusterClerkInstance>> {
-        self.cluster.get()?.get(&ObjectRef::new(&key.name))
+        self.cluster.as_ref()?.get(&ObjectRef::new(&key.name))
     }
 
     /// Every cached instance object whose Secret is `namespace/name` (`operator_namespace`
     /// holds the Secrets of ClusterClerkInstances).
     pub fn using_secret(&self, namespace: &str, name: &str, operator_namespace: &str) -> Vec<InstanceKey> {
         let mut out = vec![];
-        if let Some(store) = self.namespaced.get() {
-            out.extend(
-                store
-                    .state()
-                    .iter()
-                    .filter(|i| i.namespace().as_deref() == Some(namespace) && i.spec.secret_ref.name == name)
-                    .map(|i| InstanceKey::namespaced(namespace, &i.name_any())),
-            );
-        }
+        out.extend(
+            self.namespaced
+                .state()
+                .iter()
+                .filter(|i| i.namespace().as_deref() == Some(namespace) && i.spec.secret_ref.name == name)
+                .map(|i| InstanceKey::namespaced(namespace, &i.name_any())),
+        );
         if namespace == operator_namespace
-            && let Some(store) = self.cluster.get()
+            && let Some(store) = &self.cluster
         {
             out.extend(
                 store
@@ -136,14 +123,17 @@ impl Registry {
         }
     }
 
-    /// The stream waking the ClerkInstance controller (taken once).
-    pub fn namespaced_wakeups(&self) -> Option<UnboundedReceiver<ObjectRef<ClerkInstance>>> {
-        self.wake_namespaced.1.lock().unwrap().take()
+    /// The stream waking the ClerkInstance controller (the first call takes it; later calls
+    /// get a stream that ends at once).
+    pub fn namespaced_wakeups(&self) -> impl futures::Stream<Item = ObjectRef<ClerkInstance>> + Send + use<> {
+        taken(&self.wake_namespaced.1)
     }
 
-    /// The stream waking the ClusterClerkInstance controller (taken once).
-    pub fn cluster_wakeups(&self) -> Option<UnboundedReceiver<ObjectRef<ClusterClerkInstance>>> {
-        self.wake_cluster.1.lock().unwrap().take()
+    /// The stream waking the ClusterClerkInstance controller (taken as the above).
+    pub fn cluster_wakeups(
+        &self,
+    ) -> impl futures::Stream<Item = ObjectRef<ClusterClerkInstance>> + Send + use<> {
+        taken(&self.wake_cluster.1)
     }
 
     /// Follow the ClerkDomain watch: which object each ClerkDomain uses (`uses` computes it).
@@ -237,4 +227,16 @@ impl Registry {
 
 fn domain_key(o: &ClerkDomain) -> String {
     format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
+}
+
+/// The receiver in `slot`, taken; an empty stream when it was taken before.
+fn taken<K>(slot: &Mutex<Option<UnboundedReceiver<K>>>) -> impl futures::Stream<Item = K> + Send + use<K>
+where
+    K: Send + 'static,
+{
+    use futures::StreamExt;
+    match slot.lock().unwrap().take() {
+        Some(rx) => rx.left_stream(),
+        None => futures::stream::empty().right_stream(),
+    }
 }

@@ -127,14 +127,14 @@ pub(super) async fn update_domain(
         {
             check_proxy(kind, p)?;
         }
+        let update = UpdateDomain {
+            name,
+            proxy_url: proxy,
+            is_secondary: secondary,
+        };
         let mut d = inst.domains[idx].clone();
-        if let Some(n) = name {
-            d.name = n;
-        }
-        if let Some(p) = proxy {
-            d.proxy_url = p.filter(|p| !p.is_empty());
-        }
-        if let Some(s) = secondary {
+        d.apply(&update);
+        if let Some(s) = update.is_secondary {
             inst.secondary.insert(d.id.clone(), s);
         }
         describe(inst, &mut d);
