@@ -37,7 +37,16 @@ def cell(text):
     """One Markdown table cell: no line breaks, pipes escaped."""
     text = str(text).strip()
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "<br><br>".join(paragraphs).replace("|", "\\|")
+    return escape_pipes("<br><br>".join(paragraphs))
+
+
+def escape_pipes(text):
+    """Escape `|` outside code spans; Python-Markdown's tables keep a code span's pipes as they
+    are (an escaped pipe inside one would show its backslash)."""
+    out = []
+    for i, part in enumerate(re.split(r"(`+[^`]*?`+)", text)):
+        out.append(part if i % 2 else part.replace("|", "\\|"))
+    return "".join(out)
 
 
 def code(value):
@@ -48,6 +57,13 @@ def code(value):
     fence = "``" if "`" in s else "`"
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def path_html(path):
+    """A field path as code that may wrap after each dot, so long paths leave the description
+    column its room."""
+    parts = [p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for p in path.split(".")]
+    return "<code>" + ".<wbr>".join(parts) + "</code>"
 
 
 def page(name, sources, body):
@@ -153,14 +169,19 @@ def crd_tables(crd_path):
             walk(sub, part, part in root.get("required", []), rows)
             lines.append(f"### {names['kind']} `.{part}`\n")
             lines.append(cell(sub.get("description", "")) + "\n")
-            lines.append("| Field | Type | Required | Default | Description | Validation |")
-            lines.append("|---|---|---|---|---|---|")
+            lines.append("| Field | Type | Description |")
+            lines.append("|---|---|---|")
             for path, s, req in rows[1:]:
-                default = code(s["default"]) if "default" in s else ""
-                lines.append(
-                    f"| {code(path)} | {cell(schema_type(s))} | {'yes' if req else ''} | {cell(default)} | "
-                    f"{cell(s.get('description', ''))} | {cell(validations(s))} |"
-                )
+                kind = [schema_type(s)]
+                if req:
+                    kind.append("**required**")
+                if "default" in s:
+                    kind.append(f"default {code(s['default'])}")
+                desc = cell(s.get("description", ""))
+                rules = validations(s)
+                if rules:
+                    desc += ("<br><br>" if desc else "") + "*Validation:* " + cell(rules)
+                lines.append(f"| {path_html(path)} | {cell('<br>'.join(kind))} | {desc} |")
             lines.append("")
     return "\n".join(lines)
 
@@ -293,8 +314,8 @@ def helm_values():
     lines = []
     if header:
         lines.append("From the top of `values.yaml`: " + cell(" ".join(header)) + "\n")
-    lines.append("| Key | Type | Default | Description | Validation |")
-    lines.append("|---|---|---|---|---|")
+    lines.append("| Key | Type | Default | Description |")
+    lines.append("|---|---|---|---|")
     documented = {p for p, _ in docs}
     for path, desc in docs:
         value = value_at(values, path)
@@ -305,7 +326,11 @@ def helm_values():
         default = "" if has_children else code(value if value is not None else "null")
         if not desc:
             desc = s.get("description", "")
-        lines.append(f"| {code(path)} | {cell(json_type(s, value))} | {cell(default)} | {cell(desc)} | {cell(schema_rules(s))} |")
+        desc = cell(desc)
+        rules = schema_rules(s)
+        if rules:
+            desc += ("<br><br>" if desc else "") + "*Validation:* " + cell(rules)
+        lines.append(f"| {code(path)} | {cell(json_type(s, value))} | {cell(default)} | {desc} |")
     top = [k for k in schema.get("properties", {}) if k not in values]
     if top:
         lines.append("")
