@@ -161,8 +161,8 @@ bench-smoke: tools build
 
 # Chaos soak (tests/chaos): seeded workload, Clerk faults, operator SIGKILLs, an apiserver restart.
 # `make chaos` runs 200 objects with 3 seeds (CHAOS_SEEDS/CHAOS_OBJECTS override); `chaos-smoke`
-# runs 30 objects with the fixed seed CHAOS_SMOKE_SEED inside `make test` (issue #13: the same
-# workload every time; the seed is printed). `CHAOS_SEEDS=` (empty) picks a random seed.
+# runs 30 objects with the fixed seed CHAOS_SMOKE_SEED inside `make test` (the same workload
+# every time; the seed is printed). `CHAOS_SEEDS=` (empty) picks a random seed.
 CHAOS_SEEDS ?= 11,22,33
 CHAOS_SMOKE_SEED ?= 4242
 CHAOS_OBJECTS ?= 200
@@ -189,7 +189,7 @@ e2e-node:
 	bash hack/e2e-node.sh
 
 
-# GitOps health (issue #12): deploy/argocd holds the Argo CD health check in Argo CD's own
+# GitOps health: deploy/argocd holds the Argo CD health check in Argo CD's own
 # resource_customizations layout. hack/health.sh builds kstatus (cli-utils' status.Compute, what
 # Flux uses) and argolua (gopher-lua set up as Argo CD does) into ~/.cache/clerk-operator/health.
 ARGOCD_DIR := deploy/argocd/clerk-operator.io/ClerkDomain
