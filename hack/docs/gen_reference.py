@@ -306,16 +306,9 @@ def helm_values():
     values = yaml.safe_load(text) or {}
     schema = json.loads((CHART / "values.schema.json").read_text())
     docs = values_docs(text)
-    header = []
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        header.append(line[1:].strip())
     lines = []
-    if header:
-        lines.append("From the top of `values.yaml`: " + cell(" ".join(header)) + "\n")
-    lines.append("| Key | Type | Default | Description |")
-    lines.append("|---|---|---|---|")
+    lines.append("| Key | Type | Description |")
+    lines.append("|---|---|---|")
     documented = {p for p, _ in docs}
     for path, desc in docs:
         value = value_at(values, path)
@@ -323,14 +316,16 @@ def helm_values():
         has_children = isinstance(value, dict) and any(p.startswith(path + ".") for p in documented)
         if has_children and not desc:
             continue
-        default = "" if has_children else code(value if value is not None else "null")
+        kind = [json_type(s, value)]
+        if not has_children:
+            kind.append("default " + code(value if value is not None else "null"))
         if not desc:
             desc = s.get("description", "")
         desc = cell(desc)
         rules = schema_rules(s)
         if rules:
             desc += ("<br><br>" if desc else "") + "*Validation:* " + cell(rules)
-        lines.append(f"| {code(path)} | {cell(json_type(s, value))} | {cell(default)} | {desc} |")
+        lines.append(f"| {path_html(path)} | {cell('<br>'.join(kind))} | {desc} |")
     top = [k for k in schema.get("properties", {}) if k not in values]
     if top:
         lines.append("")
