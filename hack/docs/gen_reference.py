@@ -357,6 +357,7 @@ ENV_OF_FLAGS = set()
 
 
 def cli_page(binary):
+    """The flag tables and the full help of `clerk-operator` and each of its commands."""
     top = help_text(binary, ["--help"])
     commands = []
     section = None
@@ -367,39 +368,68 @@ def cli_page(binary):
         m = re.match(r"^  (\S+)\s+", line)
         if section == "Commands" and m and m.group(1) != "help":
             commands.append(m.group(1))
-    lines = ["## `clerk-operator --help`\n", "```text", top.rstrip(), "```\n"]
-    for c in commands:
-        text = help_text(binary, [c, "--help"])
-        lines += [f"## `clerk-operator {c} --help`\n", "```text", text.rstrip(), "```\n"]
-        env_rows = env_table(text)
-        if env_rows:
-            lines += [f"### `{c}`: flags and their environment variables\n",
-                      "| Flag | Environment variable | Default |", "|---|---|---|", *env_rows, ""]
-    return "\n".join(lines)
+    lines = []
+    helps = [(["--help"], top)] + [([c, "--help"], help_text(binary, [c, "--help"])) for c in commands]
+    for args, text in helps[1:]:
+        rows = flag_rows(text)
+        if rows:
+            lines += [f"## `clerk-operator {args[0]}`\n", first_line(text) + ".\n",
+                      "| Flag | Environment variable | Default | Description |", "|---|---|---|---|", *rows, ""]
+    lines.append("## Help texts\n")
+    for args, text in helps:
+        lines += [f"### `clerk-operator {' '.join(args)}`\n", "```text", clean(text), "```\n"]
+    return "\n".join(lines), [f"clerk-operator {' '.join(a)}" for a, _ in helps]
 
 
-def env_table(text):
-    rows = []
-    flag = None
+def first_line(text):
+    return text.strip().splitlines()[0].rstrip(".")
+
+
+def clean(text):
+    return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
+
+
+def flag_rows(text):
+    """One row per option of a clap help text: flag, env var, default, description."""
+    flags = []
+    cur = None
     for line in text.splitlines():
-        m = re.match(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", line)
+        m = re.match(r"^\s+(?:-\w, )?(--[a-z0-9-]+)(?: <([A-Z0-9_]+)>)?\s*$", line)
         if m:
-            flag = m.group(1)
-        if flag is None:
+            cur = {"flag": m.group(1), "value": m.group(2), "desc": [], "env": "", "default": ""}
+            flags.append(cur)
             continue
-        env = re.search(r"\[env: ([A-Z0-9_]+)", line)
-        default = re.search(r"\[default: ([^\]]*)\]", line)
-        if env or default:
-            key = flag
-            row = next((r for r in rows if r[0] == key), None)
-            if row is None:
-                row = [key, "", ""]
-                rows.append(row)
-            if env:
-                row[1] = env.group(1)
-            if default:
-                row[2] = default.group(1)
-    return [f"| `{f}` | {('`' + e + '`') if e else ''} | {('`' + d + '`') if d else ''} |" for f, e, d in rows]
+        if cur is None:
+            continue
+        stripped = line.strip()
+        env = re.match(r"\[env: ([A-Z0-9_]+)=?[^\]]*\]", stripped)
+        default = re.match(r"\[default: ([^\]]*)\]", stripped)
+        if env:
+            cur["env"] = env.group(1)
+        elif default:
+            cur["default"] = default.group(1)
+        elif stripped.startswith("[possible values:"):
+            cur["desc"].append(stripped.strip("[]").capitalize() + ".")
+        elif stripped == "Possible values:":
+            cur["desc"][-1:] = [cur["desc"][-1].rstrip(".") + "."] if cur["desc"] else []
+            cur["desc"].append("Possible values:")
+        elif re.match(r"^- [\w-]+: ", stripped):
+            name, _, what = stripped[2:].partition(": ")
+            sep = "" if cur["desc"][-1].endswith(":") else ";"
+            cur["desc"][-1] += sep
+            cur["desc"].append(f"`{name}` ({what.rstrip('.')})")
+        elif stripped:
+            cur["desc"].append(stripped)
+    rows = []
+    for f in flags:
+        if f["flag"] in ("--help", "--version"):
+            continue
+        flag = f"`{f['flag']}" + (f" <{f['value']}>`" if f["value"] else "`")
+        rows.append(
+            f"| {flag} | {code(f['env']) if f['env'] else ''} | "
+            f"{code(f['default']) if f['default'] else ''} | {cell(' '.join(f['desc']))} |"
+        )
+    return rows
 
 
 # ---------------------------------------------------------------- main
@@ -418,6 +448,7 @@ def main():
     cli_rs = (REPO / "src" / "cli.rs").read_text()
     ENV_OF_FLAGS.update(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', cli_rs))
 
+    cli_body, cli_sources = cli_page(args.bin)
     pages = {
         "clerkdomain-fields.md": page("clerkdomain-fields", ["crds/clerkdomain.yaml"],
                                       crd_tables(REPO / "crds" / "clerkdomain.yaml")),
@@ -428,7 +459,7 @@ def main():
         "helm-values.md": page("helm-values",
                                ["deploy/helm/clerk-operator/values.yaml",
                                 "deploy/helm/clerk-operator/values.schema.json"], helm_values()),
-        "cli.md": page("cli", ["clerk-operator --help and the --help of each command"], cli_page(args.bin)),
+        "cli.md": page("cli", cli_sources, cli_body),
     }
     for name, text in pages.items():
         (out / name).write_text(text)
