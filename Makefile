@@ -20,6 +20,11 @@ help:
 	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
 	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
 	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
+	@echo "make docs     - build the documentation site into site/ (mkdocs build --strict)"
+	@echo "make docs-gen - regenerate docs/reference/ from crds/, the chart and the CLI's help"
+	@echo "make docs-check - fail when docs/reference/ is stale"
+	@echo "make docs-screenshots - screenshots of the built site with headless Chromium"
+	@echo "make text-check - fail on development-process text in tracked files"
 
 build:
 	$(CARGO) build --locked --workspace --bins
@@ -156,8 +161,8 @@ bench-smoke: tools build
 
 # Chaos soak (tests/chaos): seeded workload, Clerk faults, operator SIGKILLs, an apiserver restart.
 # `make chaos` runs 200 objects with 3 seeds (CHAOS_SEEDS/CHAOS_OBJECTS override); `chaos-smoke`
-# runs 30 objects with the fixed seed CHAOS_SMOKE_SEED inside `make test` (issue #13: the same
-# workload every time; the seed is printed). `CHAOS_SEEDS=` (empty) picks a random seed.
+# runs 30 objects with the fixed seed CHAOS_SMOKE_SEED inside `make test` (the same workload
+# every time; the seed is printed). `CHAOS_SEEDS=` (empty) picks a random seed.
 CHAOS_SEEDS ?= 11,22,33
 CHAOS_SMOKE_SEED ?= 4242
 CHAOS_OBJECTS ?= 200
@@ -184,7 +189,7 @@ e2e-node:
 	bash hack/e2e-node.sh
 
 
-# GitOps health (issue #12): deploy/argocd holds the Argo CD health check in Argo CD's own
+# GitOps health: deploy/argocd holds the Argo CD health check in Argo CD's own
 # resource_customizations layout. hack/health.sh builds kstatus (cli-utils' status.Compute, what
 # Flux uses) and argolua (gopher-lua set up as Argo CD does) into ~/.cache/clerk-operator/health.
 ARGOCD_DIR := deploy/argocd/clerk-operator.io/ClerkDomain
@@ -234,3 +239,47 @@ test: fmt-check clippy crd-check chart-check health-check unit sdk-test contract
 
 demo: tools dns-tools
 	bash hack/demo.sh $(DEMO_ARGS)
+
+# Documentation (docs/, mkdocs.yml). The MkDocs venv comes from hack/mkdocs.sh (pinned in
+# hack/requirements-docs.txt, in ~/.cache/clerk-operator/mkdocs-venv).
+# - docs-gen writes the generated reference pages (hack/docs/gen_reference.py): the CRD field
+#   tables from crds/, the Helm values from the chart, the command line from the binary's --help;
+# - docs-check regenerates them into a temporary directory and fails when the committed ones differ;
+# - docs builds the site with `mkdocs build --strict` into site/: a broken link or anchor, or a
+#   page missing from the nav, fails it;
+# - docs-screenshots builds the site, serves it on 127.0.0.1 and takes PNG screenshots of the
+#   landing page and a reference page with headless Chromium (hack/chromium.sh installs it) into
+#   site-screenshots/, checked to be larger than 20 KB and not a single colour;
+# - text-check fails on development-process text (diary words, issue numbers) in tracked files.
+DOCS_GENERATED := clerkdomain-fields.md instances-fields.md helm-values.md cli.md
+DOCS_VENV = $$(bash hack/mkdocs.sh | tail -n1)
+.PHONY: docs docs-gen docs-check docs-screenshots text-check
+
+docs-gen:
+	@set -euo pipefail; venv="$(DOCS_VENV)"; \
+	$(CARGO) build --locked -q --bin clerk-operator; \
+	"$$venv/python" hack/docs/gen_reference.py --out docs/reference \
+	  --bin "$${CARGO_TARGET_DIR:-target}/debug/clerk-operator"
+
+docs-check:
+	@set -euo pipefail; venv="$(DOCS_VENV)"; \
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	$(CARGO) build --locked -q --bin clerk-operator; \
+	"$$venv/python" hack/docs/gen_reference.py --out "$$out" \
+	  --bin "$${CARGO_TARGET_DIR:-target}/debug/clerk-operator" 2>/dev/null; \
+	for f in $(DOCS_GENERATED); do \
+	  diff -u docs/reference/$$f "$$out/$$f" >&2 \
+	    || { echo "docs-check: docs/reference/$$f is stale: run 'make docs-gen' and commit the result" >&2; exit 1; }; \
+	done; \
+	echo "docs-check: the generated reference pages are up to date"
+
+docs:
+	@set -euo pipefail; venv="$(DOCS_VENV)"; start=$$(date +%s); \
+	NO_MKDOCS_2_WARNING=1 "$$venv/mkdocs" build --strict --quiet --site-dir site; \
+	echo "docs: built site/ in $$(( $$(date +%s) - start ))s (open site/index.html)"
+
+docs-screenshots: docs
+	@PYTHON="$$(bash hack/mkdocs.sh | tail -n1)/python" bash hack/docs/screenshots.sh site site-screenshots
+
+text-check:
+	@bash hack/check-text.sh

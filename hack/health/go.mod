@@ -1,8 +1,8 @@
 // Health-check helpers for hack/health.sh: `kstatus` runs cli-utils' kstatus
 // (the library Flux's health checks use) and `argolua` runs a health.lua the
 // way Argo CD does (gopher-lua, the VM Argo CD embeds). Versions are pinned:
-// cli-utils at the release named in issue #12, gopher-lua and gopher-json at
-// the versions in Argo CD's go.mod.
+// cli-utils at the release below, gopher-lua and gopher-json at the versions
+// in Argo CD's go.mod.
 module clerk-operator/hack/health
 
 go 1.26.0
