@@ -1,4 +1,4 @@
-//! Scenario 6 (issue #16): side by side with what a user would run instead of the operator.
+//! Scenario 6: side by side with what a user would run instead of the operator.
 //!
 //! No Kubernetes operator, Crossplane or Pulumi provider for Clerk exists, and the Terraform
 //! providers cannot be built here, so the realistic alternative is a sync script with Clerk's

@@ -1,4 +1,4 @@
-//! `spec.export` (issue 18): the ConfigMap an application reads with `envFrom`, on the real
+//! `spec.export`: the ConfigMap an application reads with `envFrom`, on the real
 //! apiserver: it appears, follows a rename and a proxy change, moves when renamed, leaves a
 //! foreign ConfigMap alone, and goes with the object (garbage collection by ownerReference).
 

@@ -1,4 +1,4 @@
-//! GitOps-grade health (issue #12): at each stage of a ClerkDomain's life on the real apiserver,
+//! GitOps-grade health: at each stage of a ClerkDomain's life on the real apiserver,
 //! what kstatus (Flux), the Argo CD Lua check and `kubectl wait --for=condition=Ready` conclude,
 //! from the real libraries (`test_kit::health`). `CLERK_OPERATOR_CAPTURE_TESTDATA=1` writes
 //! each captured object into the Lua check's testdata.

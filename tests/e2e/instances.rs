@@ -1,4 +1,4 @@
-//! Issue 17: ClerkInstance and ClusterClerkInstance, on the real apiserver with the fake Clerk.
+//! ClerkInstance and ClusterClerkInstance, on the real apiserver with the fake Clerk.
 //! Every test runs cluster-wide (ClusterClerkInstances are cluster-scoped), with the test's
 //! namespace as the operator's (where ClusterClerkInstances' Secrets live) and a second
 //! namespace `<ns>-b`.

@@ -44,7 +44,7 @@ fn main() {
         args.test_threads = Some(4);
     }
     let tests: Vec<(&str, TestFn)> = trials![
-        // The end-to-end issue: the whole loop.
+        // The whole loop.
         kubectl_apply_reaches_ready,
         spec_changes_are_patched,
         delete_removes_satellite,
@@ -69,7 +69,7 @@ fn main() {
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
-        // Export to a ConfigMap (issue 18).
+        // Export to a ConfigMap.
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,
         primary_export_lists_satellite_origins,
@@ -82,7 +82,7 @@ fn main() {
         second_object_for_an_owned_domain_is_refused,
         secret_in_use_outlives_its_domains,
         secret_ref_is_namespace_local,
-        // Ownership by identity (issue 11).
+        // Ownership by identity.
         owned_domain_cannot_be_adopted_from_another_namespace,
         rename_into_a_taken_name_is_refused,
         instance_is_pinned,
@@ -93,14 +93,14 @@ fn main() {
         foreign_dnsendpoint_is_left_alone,
         state_does_not_outlive_objects,
         default_key_is_scoped,
-        // Clerk instances as objects (issue 17).
+        // Clerk instances as objects.
         instances_report_clerk_status,
         namespace_selector_refuses_other_namespaces,
         bad_key_stalls_instance_and_domains,
         switched_key_stops_instance_and_domains,
         instance_deletion_waits_for_domains,
         shared_cluster_instance_lists_once_per_resync,
-        // GitOps health (issue 12): kstatus, Argo CD's Lua check and kubectl wait.
+        // GitOps health: kstatus, Argo CD's Lua check and kubectl wait.
         gitops_health_verdicts,
         new_object_is_reconciling_before_clerk_answers,
         // The Helm chart; the operator as a process with the chart's ServiceAccount.

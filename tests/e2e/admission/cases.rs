@@ -58,7 +58,7 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
     const BOTH: &str = "set at most one of secretRef and instanceRef";
     const KIND: &str = r#"supported values: "ClerkInstance", "ClusterClerkInstance""#;
     vec![
-        // instanceRef (issue 17): not with secretRef, a known kind, a valid name.
+        // instanceRef: not with secretRef, a known kind, a valid name.
         (
             with(
                 "  instanceRef: {kind: ClerkInstance, name: web}
