@@ -330,7 +330,8 @@ chart-package-check:
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	tgz=$$(bash hack/chart-package.sh --version $(RELEASE_CHECK_TAG) --out "$$out" \
 	  --image-repository ghcr.io/example/clerk-operator \
-	  --runbook-base-url https://github.com/example/clerk-operator/blob/$(RELEASE_CHECK_TAG)/docs/runbooks | tail -n1); \
+	  --runbook-base-url https://github.com/example/clerk-operator/blob/$(RELEASE_CHECK_TAG)/docs/runbooks \
+	  --source-url https://github.com/example/clerk-operator | tail -n1); \
 	python3 hack/release-check.py chart "$$tgz" $(RELEASE_CHECK_TAG) --image-repository ghcr.io/example/clerk-operator
 
 sbom-check:

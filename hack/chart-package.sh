@@ -6,7 +6,11 @@
 #
 # Usage:
 #   hack/chart-package.sh --version vX.Y.Z|X.Y.Z --out DIR [--image-repository REPO]
-#                         [--runbook-base-url URL] [--helm PATH]
+#                         [--runbook-base-url URL] [--source-url URL] [--helm PATH]
+#   --source-url  the repository's web address: Chart.yaml gets `home`, `sources` and the
+#                 Artifact Hub links (source, changelog, runbooks, signature verification)
+#   With --image-repository, Chart.yaml gets the Artifact Hub annotation artifacthub.io/images
+#   (REPO:VERSION); a version with a pre-release part gets artifacthub.io/prerelease: "true".
 #   Prints the path of the packaged chart (.tgz) as the LAST line of stdout.
 #
 # --helm defaults to the helm of hack/envtest.sh.
@@ -17,13 +21,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHART="$ROOT/deploy/helm/clerk-operator"
-version="" out="" image="" runbooks="" helm=""
+version="" out="" image="" runbooks="" source="" helm=""
 while (($#)); do
   case "$1" in
     --version) version=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --image-repository) image=$2; shift 2 ;;
     --runbook-base-url) runbooks=$2; shift 2 ;;
+    --source-url) source=${2%/}; shift 2 ;;
     --helm) helm=$2; shift 2 ;;
     -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
@@ -50,6 +55,36 @@ set_value() {
 }
 [[ -z "$image" ]] || set_value repository clerk-operator "$image"
 [[ -z "$runbooks" ]] || set_value runbookBaseUrl 'https://github.com/clerk-operator/clerk-operator/blob/main/docs/runbooks' "$runbooks"
+
+# Chart.yaml: top-level keys go before `annotations:`, annotations are appended (it is last).
+chart="$work/clerk-operator/Chart.yaml"
+[[ "$(grep -c '^annotations:$' "$chart")" == 1 ]] || die "Chart.yaml has no single 'annotations:' line"
+[[ -z "$(sed -n '/^annotations:$/,$p' "$chart" | sed 1d | grep -v '^ \|^$')" ]] || die "annotations: is not the last key of Chart.yaml"
+if [[ -n "$source" ]]; then
+  sed -i "s|^annotations:\$|home: $source\nsources:\n  - $source\nannotations:|" "$chart"
+  {
+    echo "  artifacthub.io/links: |"
+    echo "    - name: Source"
+    echo "      url: $source"
+    echo "    - name: Changelog"
+    echo "      url: $source/blob/v$version/CHANGELOG.md"
+    echo "    - name: Runbooks"
+    echo "      url: $source/blob/v$version/docs/runbooks/index.md"
+    echo "    - name: Verifying signatures"
+    echo "      url: $source/blob/v$version/docs/operations/release.md"
+  } >>"$chart"
+fi
+if [[ -n "$image" ]]; then
+  {
+    echo "  artifacthub.io/images: |"
+    echo "    - name: clerk-operator"
+    echo "      image: $image:$version"
+    echo "      platforms:"
+    echo "        - linux/amd64"
+    echo "        - linux/arm64"
+  } >>"$chart"
+fi
+[[ "$version" != *-* ]] || echo '  artifacthub.io/prerelease: "true"' >>"$chart"
 
 "$helm" lint --strict --quiet "$work/clerk-operator" --set secretKey=sk_test_chart_package >&2
 mkdir -p "$out"
