@@ -65,7 +65,8 @@ CHART_VALUES := \
   leaderElection.enabled=false \
   secretKey=sk_test_chart_check,defaultKeyNamespaces[0]=apps,defaultKeyNamespaces[1]=web \
   serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443 \
-  existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web
+  existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web \
+  serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,grafanaDashboard.namespace=monitoring
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
 
@@ -102,7 +103,8 @@ chart-check:
 	  fi; \
 	done; \
 	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1 \
-	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true; do \
+	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true \
+	  prometheusRule.disabledAlerts[0]=NoSuchAlert prometheusRule.unknownValue=1 grafanaDashboard.label=; do \
 	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
 	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
 	done; \
