@@ -323,8 +323,8 @@ release-check: workflow-check chart-package-check sbom-check
 
 workflow-check:
 	@set -euo pipefail; \
-	actionlint="$$(bash hack/actionlint.sh | tail -n1)/actionlint"; \
-	"$$actionlint" -shellcheck= -pyflakes= .github/workflows/*.yaml; \
+	dir="$$(bash hack/actionlint.sh | tail -n1)"; \
+	"$$dir/actionlint" -shellcheck "$$dir/shellcheck" -pyflakes= .github/workflows/*.yaml; \
 	echo "workflow-check: actionlint found nothing in .github/workflows"
 
 chart-package-check:

@@ -15,7 +15,7 @@
 #
 # --helm defaults to the helm of hack/envtest.sh.
 set -euo pipefail
-LOG_TAG=chart-package
+LOG_TAG="chart-package"
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -59,7 +59,7 @@ set_value() {
 # Chart.yaml: top-level keys go before `annotations:`, annotations are appended (it is last).
 chart="$work/clerk-operator/Chart.yaml"
 [[ "$(grep -c '^annotations:$' "$chart")" == 1 ]] || die "Chart.yaml has no single 'annotations:' line"
-[[ -z "$(sed -n '/^annotations:$/,$p' "$chart" | sed 1d | grep -v '^ \|^$')" ]] || die "annotations: is not the last key of Chart.yaml"
+! sed -n '/^annotations:$/,$p' "$chart" | sed 1d | grep -q -v '^ \|^$' || die "annotations: is not the last key of Chart.yaml"
 if [[ -n "$source" ]]; then
   sed -i "s|^annotations:\$|home: $source\nsources:\n  - $source\nannotations:|" "$chart"
   {
