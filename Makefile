@@ -250,6 +250,7 @@ health-check:
 
 # Monitoring: the Prometheus alerts and the Grafana dashboard the chart ships (files/alerts.yaml,
 # files/dashboard.json). promtool comes from Debian's prometheus package (hack/promtool.sh).
+# These targets and chart-package-check take helm from hack/envtest.sh, or HELM=PATH.
 ALERTS := $(CHART)/files/alerts.yaml
 ALERTS_TEST := deploy/monitoring/alerts_test.yaml
 DASHBOARD := $(CHART)/files/dashboard.json
@@ -260,7 +261,7 @@ DASHBOARD := $(CHART)/files/dashboard.json
 alerts-check:
 	@set -euo pipefail; \
 	promtool="$$(bash hack/promtool.sh | tail -n1)/promtool"; \
-	helm="$$(bash hack/envtest.sh | tail -n1)/helm"; \
+	helm="$${HELM:-$$(bash hack/envtest.sh | tail -n1)/helm}"; \
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	echo "alerts-check: promtool check rules $(ALERTS)"; \
 	"$$promtool" check rules $(ALERTS); \
@@ -301,7 +302,7 @@ alerts-check:
 # also takes --scrape FILE of a real /metrics); the chart's ConfigMap holds the same JSON.
 dashboard-check:
 	@set -euo pipefail; \
-	helm="$$(bash hack/envtest.sh | tail -n1)/helm"; \
+	helm="$${HELM:-$$(bash hack/envtest.sh | tail -n1)/helm}"; \
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
 	python3 hack/monitoring-check.py --alerts $(ALERTS) --dashboard $(DASHBOARD); \
 	"$$helm" template dashboard-check $(CHART) --namespace clerk-system --set grafanaDashboard.enabled=true \
@@ -330,7 +331,7 @@ workflow-check:
 chart-package-check:
 	@set -euo pipefail; \
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	tgz=$$(bash hack/chart-package.sh --version $(RELEASE_CHECK_TAG) --out "$$out" \
+	tgz=$$(bash hack/chart-package.sh --version $(RELEASE_CHECK_TAG) --out "$$out" $${HELM:+--helm "$$HELM"} \
 	  --image-repository ghcr.io/example/clerk-operator \
 	  --runbook-base-url https://github.com/example/clerk-operator/blob/$(RELEASE_CHECK_TAG)/docs/runbooks \
 	  --source-url https://github.com/example/clerk-operator | tail -n1); \
