@@ -20,6 +20,9 @@ help:
 	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
 	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
 	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
+	@echo "make alerts-check - promtool check and unit tests of the chart's Prometheus alerts"
+	@echo "make dashboard-check - the Grafana dashboard's JSON and the metric names of dashboard and alerts"
+	@echo "make release-check - actionlint on the workflows, the chart packaged as a release, the SBOM"
 
 build:
 	$(CARGO) build --locked --workspace --bins
