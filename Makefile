@@ -301,13 +301,15 @@ alerts-check:
 	python3 hack/monitoring-check.py --alerts $(ALERTS) --dashboard $(DASHBOARD); \
 	echo "alerts-check: rules, unit tests, chart rendering and runbooks are fine"
 
-# The dashboard's JSON, datasource variable and metric names (hack/monitoring-check.py, which
-# also takes --scrape FILE of a real /metrics); the chart's ConfigMap holds the same JSON.
+# The dashboard's JSON, datasource variable, metric names and queries parsed by promtool
+# (hack/monitoring-check.py, which also takes --scrape FILE of a real /metrics); the chart's
+# ConfigMap holds the same JSON.
 dashboard-check:
 	@set -euo pipefail; \
 	helm="$${HELM:-$$(bash hack/envtest.sh | tail -n1)/helm}"; \
+	promtool="$$(bash hack/promtool.sh | tail -n1)/promtool"; \
 	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	python3 hack/monitoring-check.py --alerts $(ALERTS) --dashboard $(DASHBOARD); \
+	python3 hack/monitoring-check.py --alerts $(ALERTS) --dashboard $(DASHBOARD) --promtool "$$promtool"; \
 	"$$helm" template dashboard-check $(CHART) --namespace clerk-system --set grafanaDashboard.enabled=true \
 	  --set grafanaDashboard.namespace=monitoring --show-only templates/grafana-dashboard.yaml >"$$out/cm.yaml"; \
 	grep -q '^  namespace: monitoring$$' "$$out/cm.yaml" && grep -q '^    grafana_dashboard: "1"$$' "$$out/cm.yaml" \

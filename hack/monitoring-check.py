@@ -12,13 +12,20 @@ names in the scrape are compared with the list: a name in the scrape that is not
 error (the list is out of date); a listed name missing from the scrape is only reported, since a
 labelled family has no sample until its first observation.
 
+With --promtool PATH, every dashboard query (Grafana's $variables replaced by sample values) is
+also parsed by `promtool check rules`, as a recording rule, so that a syntax error fails here
+rather than in Grafana.
+
 Exit status 0 when every check passes, 1 otherwise. Python 3 standard library only.
 """
 
 import argparse
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 
 # Written by Prometheus for every scrape target, not by the operator.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
@@ -160,12 +167,46 @@ def dashboard_exprs(dash, errors):
     return exprs
 
 
+GRAFANA_VARIABLES = {
+    "__rate_interval": "5m", "__interval": "1m", "__range": "1h", "__range_s": "3600",
+    "job": ".+",
+}
+
+
+def promql_of_grafana(expr):
+    """A Grafana query as plain PromQL: its $variables replaced by values of their kind."""
+    def value(m):
+        name = m.group(1) or m.group(2)
+        return GRAFANA_VARIABLES.get(name, ".+")
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}|\$([A-Za-z_][A-Za-z0-9_]*)", value, expr)
+
+
+def promtool_check(promtool, exprs, errors):
+    """Parse every expression with `promtool check rules` (one recording rule each)."""
+    queries = [e for e in exprs if e and not e.lstrip().startswith("label_values(")]
+    lines = ["groups:", "  - name: dashboard", "    rules:"]
+    for i, e in enumerate(queries):
+        lines.append("      - record: dashboard:query_%d" % i)
+        lines.append("        expr: %s" % json.dumps(promql_of_grafana(e)))
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+        path = f.name
+    try:
+        r = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True)
+    finally:
+        os.unlink(path)
+    if r.returncode != 0:
+        errors.append("dashboard: promtool rejects a query:\n" + r.stdout + r.stderr)
+    return len(queries)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--alerts", default="deploy/helm/clerk-operator/files/alerts.yaml")
     ap.add_argument("--dashboard", default="deploy/helm/clerk-operator/files/dashboard.json")
     ap.add_argument("--names", default="deploy/monitoring/metric-names.txt")
     ap.add_argument("--scrape", metavar="FILE", help="a Prometheus text exposition of the operator")
+    ap.add_argument("--promtool", metavar="PATH", help="parse the dashboard's queries with promtool")
     args = ap.parse_args()
 
     errors = []
@@ -187,7 +228,9 @@ def main():
             print("monitoring-check: %s is not JSON: %s" % (args.dashboard, e), file=sys.stderr)
             return 1
     sources = [(args.alerts, e) for e in rule_exprs(args.alerts)]
-    sources += [(args.dashboard, e) for e in dashboard_exprs(dash, errors)]
+    dash_exprs = dashboard_exprs(dash, errors)
+    sources += [(args.dashboard, e) for e in dash_exprs]
+    parsed = promtool_check(args.promtool, dash_exprs, errors) if args.promtool else 0
     if not any(s == args.alerts for s, _ in sources):
         errors.append("%s: no expr found" % args.alerts)
 
@@ -209,6 +252,8 @@ def main():
         "monitoring-check: %d expressions (%s, %s) use %d metrics, all exposed"
         % (len(sources), args.alerts, args.dashboard, len(used))
     )
+    if args.promtool:
+        print("monitoring-check: promtool parsed the %d dashboard queries" % parsed)
     return 0
 
 
