@@ -35,12 +35,43 @@ pub(crate) async fn reconcile(
     forced: bool,
 ) -> DnsOutcome {
     let mut out = DnsOutcome::default();
-    let generation = obj.metadata.generation;
-    let now = jiff::Timestamp::now();
+    let at = At {
+        generation: obj.metadata.generation,
+        now: jiff::Timestamp::now(),
+    };
     let targets = domain.cname_targets.clone().unwrap_or_default();
-    let required = targets.iter().filter(|t| t.required).count();
+    published(ctx, obj, &targets, at, &mut out).await;
+    verified(ctx, obj, &targets, at, &mut out).await;
+    if production {
+        proxy(clerk, obj, domain, forced, at, &mut out).await;
+    } else {
+        out.drop_conditions.push(condition_type::PROXY_VERIFIED);
+    }
+    out
+}
 
-    // external-dns
+/// The generation and time the conditions of one reconcile are written for.
+#[derive(Clone, Copy)]
+struct At {
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+}
+
+impl At {
+    fn condition(self, type_: &str, ok: bool, reason: &str, message: impl Into<String>) -> Condition {
+        condition(type_, ok, reason, message, self.generation, self.now)
+    }
+}
+
+/// `DNSPublished`: the DNSEndpoint when external-dns is enabled; removed (with the condition)
+/// when it is not.
+async fn published(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    targets: &[crate::clerk::CnameTarget],
+    at: At,
+    out: &mut DnsOutcome,
+) {
     let wanted = obj
         .spec
         .dns
@@ -49,135 +80,116 @@ pub(crate) async fn reconcile(
         .filter(|e| e.enabled);
     match wanted {
         Some(ext) => {
-            let (ok, reason, message) = publish(ctx, obj, &targets, ext).await;
-            out.conditions.push(condition(
-                condition_type::DNS_PUBLISHED,
-                ok,
-                reason,
-                message,
-                generation,
-                now,
-            ));
+            let (ok, reason, message) = publish(ctx, obj, targets, ext).await;
+            out.conditions
+                .push(at.condition(condition_type::DNS_PUBLISHED, ok, reason, message));
         }
         None => match unpublish(ctx, obj).await {
             Ok(()) => out.drop_conditions.push(condition_type::DNS_PUBLISHED),
             Err(message) => {
                 // Keep a condition, so the next reconcile tries again.
                 out.recheck = Some(Duration::from_secs(30));
-                out.conditions.push(condition(
+                out.conditions.push(at.condition(
                     condition_type::DNS_PUBLISHED,
                     false,
                     "UnpublishFailed",
                     message,
-                    generation,
-                    now,
                 ));
             }
         },
     }
+}
 
-    // DNS verification
-    match (&ctx.verifier, required) {
-        (None, _) => out.drop_conditions.push(condition_type::DNS_VERIFIED),
-        (Some(_), 0) => out.conditions.push(condition(
-            condition_type::DNS_VERIFIED,
+/// `DNSVerified`: whether the required records resolve to Clerk's targets (when verification
+/// is on); rechecked sooner, with backoff, while they do not.
+async fn verified(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    targets: &[crate::clerk::CnameTarget],
+    at: At,
+    out: &mut DnsOutcome,
+) {
+    let required = targets.iter().filter(|t| t.required).count();
+    let Some(verifier) = &ctx.verifier else {
+        out.drop_conditions.push(condition_type::DNS_VERIFIED);
+        return;
+    };
+    if required == 0 {
+        let message = "Clerk requires no CNAME records for this domain";
+        out.conditions
+            .push(at.condition(condition_type::DNS_VERIFIED, true, "NoRecordsRequired", message));
+        return;
+    }
+    let v = verifier.verify(targets).await;
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    if v.verified {
+        ctx.dns_verified(&key);
+        let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
+        if let Some(note) = v.clerk_side_note() {
+            msg = format!("{msg}; {note}");
+        }
+        out.conditions
+            .push(at.condition(condition_type::DNS_VERIFIED, true, "Verified", msg));
+    } else {
+        let attempt = ctx.dns_unverified(&key);
+        // 15 s, 30 s, 1 min, ... until the resync period takes over.
+        out.recheck = Some(Duration::from_secs(15).saturating_mul(1 << attempt.saturating_sub(1).min(10)));
+        out.conditions
+            .push(at.condition(condition_type::DNS_VERIFIED, false, v.reason(), v.summary()));
+    }
+}
+
+/// `ProxyVerified` (production instances with a proxy): Clerk's own proxy check, at most once
+/// per generation (or per forced resync) while it succeeds, and every 5 minutes while it fails.
+async fn proxy(
+    clerk: &ClerkInstance,
+    obj: &ClerkDomain,
+    domain: &Domain,
+    forced: bool,
+    at: At,
+    out: &mut DnsOutcome,
+) {
+    let Some(proxy) = obj.spec.proxy_url.as_ref().filter(|p| !p.is_empty()) else {
+        out.drop_conditions.push(condition_type::PROXY_VERIFIED);
+        return;
+    };
+    let status = obj.status.as_ref();
+    let previous = status.and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
+    });
+    let last_check = status
+        .and_then(|s| s.last_proxy_check_time.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    if !proxy_check_due(previous, last_check, at.generation, forced, at.now) {
+        if let Some(c) = previous {
+            let mut c = c.clone();
+            c.observed_generation = at.generation;
+            out.conditions.push(c);
+        }
+        return;
+    }
+    let body = CreateProxyCheck {
+        domain_id: domain.id.clone(),
+        proxy_url: proxy.clone(),
+    };
+    out.proxy_checked_at = Some(at.now.to_string());
+    let (ok, reason, message) = match clerk.client.proxy_check(&body).await {
+        Ok(check) if check.successful => (
             true,
-            "NoRecordsRequired",
-            "Clerk requires no CNAME records for this domain",
-            generation,
-            now,
-        )),
-        (Some(verifier), _) => {
-            let v = verifier.verify(&targets).await;
-            let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-            if v.verified {
-                ctx.dns_verified(&key);
-                let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
-                if let Some(note) = v.clerk_side_note() {
-                    msg = format!("{msg}; {note}");
-                }
-                out.conditions.push(condition(
-                    condition_type::DNS_VERIFIED,
-                    true,
-                    "Verified",
-                    msg,
-                    generation,
-                    now,
-                ));
-            } else {
-                let attempt = ctx.dns_unverified(&key);
-                // 15 s, 30 s, 1 min, ... until the resync period takes over.
-                out.recheck =
-                    Some(Duration::from_secs(15).saturating_mul(1 << attempt.saturating_sub(1).min(10)));
-                out.conditions.push(condition(
-                    condition_type::DNS_VERIFIED,
-                    false,
-                    v.reason(),
-                    v.summary(),
-                    generation,
-                    now,
-                ));
-            }
-        }
-    }
-
-    // Proxy check: only for production instances with a proxy, at most once per generation
-    // (or per forced resync) while it succeeds, and every 5 minutes while it fails.
-    match (&obj.spec.proxy_url, production) {
-        (Some(proxy), true) if !proxy.is_empty() => {
-            let previous = obj.status.as_ref().and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
-            });
-            let last_check = obj
-                .status
-                .as_ref()
-                .and_then(|s| s.last_proxy_check_time.as_deref())
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-            let due = proxy_check_due(previous, last_check, generation, forced, now);
-            if due {
-                let body = CreateProxyCheck {
-                    domain_id: domain.id.clone(),
-                    proxy_url: proxy.clone(),
-                };
-                out.proxy_checked_at = Some(now.to_string());
-                let c = match clerk.client.proxy_check(&body).await {
-                    Ok(check) if check.successful => condition(
-                        condition_type::PROXY_VERIFIED,
-                        true,
-                        "ProxyWorks",
-                        format!("Clerk reached Clerk's Frontend API through {proxy}"),
-                        generation,
-                        now,
-                    ),
-                    Ok(_) => condition(
-                        condition_type::PROXY_VERIFIED,
-                        false,
-                        "ProxyFailed",
-                        format!("Clerk could not reach its Frontend API through {proxy}"),
-                        generation,
-                        now,
-                    ),
-                    Err(e) => condition(
-                        condition_type::PROXY_VERIFIED,
-                        false,
-                        e.reason(),
-                        e.stable_message(),
-                        generation,
-                        now,
-                    ),
-                };
-                out.conditions.push(c);
-            } else if let Some(c) = previous {
-                let mut c = c.clone();
-                c.observed_generation = generation;
-                out.conditions.push(c);
-            }
-        }
-        _ => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
-    }
-    out
+            "ProxyWorks",
+            format!("Clerk reached Clerk's Frontend API through {proxy}"),
+        ),
+        Ok(_) => (
+            false,
+            "ProxyFailed",
+            format!("Clerk could not reach its Frontend API through {proxy}"),
+        ),
+        Err(e) => (false, e.reason(), e.stable_message()),
+    };
+    out.conditions
+        .push(at.condition(condition_type::PROXY_VERIFIED, ok, reason, message));
 }
 
 /// Server-side apply the DNSEndpoint. Returns (ok, reason, message) for `DNSPublished`.
