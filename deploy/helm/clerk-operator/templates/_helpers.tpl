@@ -132,3 +132,27 @@ Cluster-scoped permissions, only when the operator watches every namespace:
 {{- default (include "clerk-operator.fullname" .) .Values.clusterInstance.name }}
 {{- end }}
 {{- end }}
+
+{{/* The operator image: repository@digest when image.digest is set, else repository:tag. */}}
+{{- define "clerk-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the API server already serves ClusterClerkInstance (its CRD exists before this install or
+upgrade). When it does not, the chart's ClusterClerkInstance is a post-install/post-upgrade hook:
+Helm maps every object of the release manifest to an API before creating any, so a kind whose
+CRD is created by the same manifest cannot be in it.
+*/}}
+{{- define "clerk-operator.clusterInstanceServed" -}}
+{{- if .Capabilities.APIVersions.Has "clerk-operator.io/v1alpha1/ClusterClerkInstance" }}true{{ end }}
+{{- end }}
+
+{{/* Whether the ServiceMonitor is rendered: enabled, and its API served (or force). */}}
+{{- define "clerk-operator.serviceMonitor" -}}
+{{- if and .Values.serviceMonitor.enabled (or .Values.serviceMonitor.force (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}true{{ end }}
+{{- end }}
