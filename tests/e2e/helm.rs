@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 use test_kit::operator_process::{OperatorOptions, OperatorProcess, parse_metrics, sum_samples};
 use test_kit::*;
 
+mod fresh;
 mod install;
 mod release;
 mod render;
 mod running;
 
+pub use fresh::*;
 pub use install::*;
 pub use release::Release;
 pub use render::*;

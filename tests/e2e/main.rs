@@ -109,6 +109,11 @@ fn main() {
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
         leader_election_failover,
+        // The chart on control planes of their own (no CRD before the install).
+        helm_first_install_upgrade_uninstall_and_reinstall,
+        helm_first_install_with_cluster_instance_then_upgrade_and_second_release,
+        chart_upgrade_from_an_earlier_chart_keeps_objects,
+        crd_names_are_stable,
         // One writer: a leader cut off from the API server stops writing before a standby
         // takes over.
         cut_off_leader_stops_clerk_writes_before_takeover,
