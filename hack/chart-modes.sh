@@ -23,10 +23,23 @@ render() {
   "$HELM" template chart-check $CHART --namespace clerk-system ${sets:+--set "$sets"} "$@"
 }
 
-# NOTES.txt for --set VALUES (a client-side dry run renders it without a cluster).
+# NOTES.txt for --set VALUES. `helm install --dry-run` needs a reachable cluster and `helm
+# template` leaves NOTES out, so a copy of the chart renders NOTES.txt with `tpl` into a
+# ConfigMap (same values, same helpers, same release name and namespace).
+cp -r $CHART "$out/notes-chart"
+mv "$out/notes-chart/templates/NOTES.txt" "$out/notes-chart/files/NOTES.txt"
+cat >"$out/notes-chart/templates/zz-notes.yaml" <<'EOF_NOTES'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: notes
+data:
+  notes: |
+{{ tpl (.Files.Get "files/NOTES.txt") . | indent 4 }}
+EOF_NOTES
 notes() {
-  "$HELM" install chart-check $CHART --namespace clerk-system --dry-run=client \
-    ${1:+--set "$1"} | sed -n '/^NOTES:$/,$p'
+  "$HELM" template chart-check "$out/notes-chart" --namespace clerk-system \
+    ${1:+--set "$1"} --show-only templates/zz-notes.yaml
 }
 
 has() { grep -qF -- "$2" <<<"$1" || fail "$3: missing '$2'"; }

@@ -280,6 +280,18 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         "the domain did not reach the instance's Clerk"
     );
 
+    // The first upgrade takes the hook-created instance over without applying changes to it:
+    // the chart refuses one that would change it.
+    let out = f.sh(
+        "helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system --set existingSecret=clerk \
+         --set clusterInstance.create=true \
+         --set 'clusterInstance.namespaceSelector.matchLabels.clerk-operator\\.io/tier=gold'",
+    );
+    ensure!(
+        !out.status.success() && text(&out).contains("was created by the chart's install hook"),
+        "an upgrade changing the hook-created instance was not refused: {}",
+        text(&out)
+    );
     // Upgrade: the kind is served now, so the instance is an object of the release, taken over
     // in place (same uid: no delete, no re-create).
     ok(
@@ -449,7 +461,7 @@ pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<
         ("clusterclerkinstance", "ClusterClerkInstance", "clusterclerkinstances", "ccins", "Cluster"),
     ];
     let files: BTreeSet<String> = std::fs::read_dir(repo_root().join("crds"))?
-        .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+        .map(|e| -> anyhow::Result<String> { Ok(e?.file_name().to_string_lossy().into_owned()) })
         .collect::<anyhow::Result<_>>()?;
     let expected: BTreeSet<String> = want.iter().map(|w| format!("{}.yaml", w.0)).collect();
     ensure!(files == expected, "crds/ holds {files:?}, expected {expected:?}");
