@@ -107,7 +107,10 @@ impl Fresh {
         let yaml = format!(
             "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  domain: {name}.example.com\n"
         );
-        ok(self.cp.kubectl_stdin(&["create", "-f", "-"], &yaml), "create ClerkDomain")?;
+        ok(
+            self.cp.kubectl_stdin(&["create", "-f", "-"], &yaml),
+            "create ClerkDomain",
+        )?;
         self.uid(&["clerkdomain", name, "-n", ns])
     }
 
@@ -125,7 +128,12 @@ impl Fresh {
 }
 
 /// Wait until ClerkDomain `ns/name` is Ready for its current generation.
-async fn wait_domain_ready(client: &Client, ns: &str, name: &str, op: &OperatorProcess) -> anyhow::Result<ClerkDomain> {
+async fn wait_domain_ready(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    op: &OperatorProcess,
+) -> anyhow::Result<ClerkDomain> {
     let api: Api<ClerkDomain> = Api::namespaced(client.clone(), ns);
     wait_for(&api, name, "Ready", CONVERGE, |o: &ClerkDomain| {
         is_true(o, "Ready") && o.status.as_ref().and_then(|s| s.observed_generation) == o.metadata.generation
@@ -137,7 +145,8 @@ async fn wait_domain_ready(client: &Client, ns: &str, name: &str, op: &OperatorP
 const FIRST_INSTALL: &str = "helm install clerk-operator deploy/helm/clerk-operator -n clerk-system --create-namespace \\
   --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk";
 
-const REINSTALL: &str = "kubectl annotate --overwrite crd clerkdomains.clerk-operator.io clerkinstances.clerk-operator.io \\
+const REINSTALL: &str =
+    "kubectl annotate --overwrite crd clerkdomains.clerk-operator.io clerkinstances.clerk-operator.io \\
   clusterclerkinstances.clerk-operator.io \\
   meta.helm.sh/release-name=clerk-operator-new meta.helm.sh/release-namespace=clerk-system
 helm install clerk-operator-new deploy/helm/clerk-operator -n clerk-system \\
@@ -146,11 +155,15 @@ helm install clerk-operator-new deploy/helm/clerk-operator -n clerk-system \\
 /// Default values on an empty cluster: `helm install` creates the CRDs; `helm upgrade` works;
 /// `helm uninstall` removes the operator but keeps the CRDs and the objects; a reinstall under
 /// another name is refused until the documented adoption step hands the CRDs over.
-pub async fn helm_first_install_upgrade_uninstall_and_reinstall(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn helm_first_install_upgrade_uninstall_and_reinstall(
+    _shared: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
     let f = Fresh::start()?;
     let out = f.documented(FIRST_INSTALL)?;
     ensure!(
-        out.contains("This release installed the CRDs clerkdomains, clerkinstances and clusterclerkinstances"),
+        out.contains(
+            "This release installed the CRDs clerkdomains, clerkinstances and clusterclerkinstances"
+        ),
         "NOTES: {out}"
     );
     f.check_crds_owned_by("clerk-operator", "clerk-system")?;
@@ -158,18 +171,40 @@ pub async fn helm_first_install_upgrade_uninstall_and_reinstall(_shared: Arc<Con
     ensure!(f.exists(&["clusterrole", "clerk-operator"]));
     let kept = f.create_domain("default", "kept")?;
 
-    // Upgrade: the same chart with a changed value, the CRDs stay the release's.
+    // Upgrade with the production values (the API server validates what they render); the
+    // CRDs stay the release's.
     ok(
-        f.sh("helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system \
-              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk --set logLevel=debug"),
+        f.sh(
+            "helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system \
+              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk --set logLevel=debug \
+              --set replicaCount=2 --set podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
+              --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+              --set 'extraVolumes[0].name=corp-ca' --set 'extraVolumes[0].configMap.name=corp-ca' \
+              --set 'extraVolumeMounts[0].name=corp-ca' --set 'extraVolumeMounts[0].mountPath=/etc/corp-ca' \
+              --set 'extraEnv[0].name=SSL_CERT_DIR' --set 'extraEnv[0].value=/etc/ssl/certs:/etc/corp-ca' \
+              --set podSecurityContext.runAsUser=null --set securityContext.runAsUser=null",
+        ),
         "helm upgrade",
     )?;
     let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
     ensure!(
-        deploy["spec"]["template"]["spec"]["containers"][0]["args"]
-            .to_string()
-            .contains("--log-level=debug"),
-        "upgrade did not reach the Deployment"
+        c["args"].to_string().contains("--log-level=debug")
+            && c["image"]
+                == "REGISTRY/clerk-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            && c["volumeMounts"].to_string().contains("/etc/corp-ca")
+            && c["env"].to_string().contains("/etc/ssl/certs:/etc/corp-ca")
+            && pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+            && pod["securityContext"]["runAsUser"].is_null()
+            && c["securityContext"]["runAsUser"].is_null()
+            && c["securityContext"]["readOnlyRootFilesystem"] == true,
+        "upgrade did not reach the Deployment: {pod:#}"
+    );
+    let pdb = f.kubectl_json(&["get", "pdb", "clerk-operator", "-n", "clerk-system"])?;
+    ensure!(
+        pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow",
+        "{pdb:#}"
     );
     f.check_crds_owned_by("clerk-operator", "clerk-system")?;
 
@@ -202,8 +237,10 @@ pub async fn helm_first_install_upgrade_uninstall_and_reinstall(_shared: Arc<Con
     ensure!(f.exists(&["deployment", "clerk-operator-new", "-n", "clerk-system"]));
     ensure!(f.uid(&["clerkdomain", "kept", "-n", "default"])? == kept);
     ok(
-        f.sh("helm upgrade clerk-operator-new deploy/helm/clerk-operator -n clerk-system \
-              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk"),
+        f.sh(
+            "helm upgrade clerk-operator-new deploy/helm/clerk-operator -n clerk-system \
+              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk",
+        ),
         "helm upgrade of the new release",
     )?;
     f.check_crds_owned_by("clerk-operator-new", "clerk-system")?;
@@ -228,7 +265,9 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     let f = Fresh::start()?;
     for cmd in [
         "kubectl create namespace clerk-system",
-        &format!("kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"),
+        &format!(
+            "kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"
+        ),
         "kubectl create namespace shop",
         "kubectl label namespace shop clerk-operator.io/instance=shared",
     ] {
@@ -236,7 +275,8 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     }
     let out = f.documented(CLUSTER_INSTANCE_INSTALL)?;
     ensure!(
-        out.contains("it uses ClusterClerkInstance") && out.contains(r#"{"matchLabels":{"clerk-operator.io/instance":"shared"}}"#),
+        out.contains("it uses ClusterClerkInstance")
+            && out.contains(r#"{"matchLabels":{"clerk-operator.io/instance":"shared"}}"#),
         "NOTES: {out}"
     );
     f.check_crds_owned_by("clerk-operator", "clerk-system")?;
@@ -250,7 +290,10 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
     let args: Vec<String> =
         serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone())?;
-    ensure!(args.contains(&"--default-instance=clerk-operator".to_string()), "{args:?}");
+    ensure!(
+        args.contains(&"--default-instance=clerk-operator".to_string()),
+        "{args:?}"
+    );
 
     // The operator as the chart's ServiceAccount, with the chart's --default-instance: a
     // ClerkDomain without refs in a selected namespace uses the instance's key.
@@ -300,7 +343,10 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
               --set 'clusterInstance.namespaceSelector.matchLabels.clerk-operator\\.io/instance=shared'"),
         "helm upgrade",
     )?;
-    ensure!(f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid, "instance re-created");
+    ensure!(
+        f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid,
+        "instance re-created"
+    );
     let manifest = ok(
         f.sh("helm get manifest clerk-operator -n clerk-system"),
         "helm get manifest",
@@ -349,7 +395,10 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         f.sh("helm uninstall clerk-operator -n clerk-system"),
         "helm uninstall",
     )?;
-    ensure!(f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid, "instance deleted");
+    ensure!(
+        f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid,
+        "instance deleted"
+    );
     for crd in CRDS {
         ensure!(f.exists(&["crd", crd]), "CRD {crd} deleted by uninstall");
     }
@@ -361,7 +410,9 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
 /// Install the chart of an earlier commit (one CRD, older schema), create ClerkDomains, upgrade
 /// to this chart: the objects survive with their uids, the ClerkDomain CRD has the new schema,
 /// the new CRDs exist, and the operator reconciles the old objects with the upgraded RBAC.
-pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(
+    _shared: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
     let f = Fresh::start()?;
     let old = tempfile::tempdir()?;
     ok(
@@ -374,7 +425,9 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(_shared: Arc<Cont
     let old_chart = old.path().join("deploy/helm/clerk-operator");
     for cmd in [
         "kubectl create namespace clerk-system".to_string(),
-        format!("kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"),
+        format!(
+            "kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"
+        ),
         "kubectl create namespace apps".to_string(),
         format!(
             "helm install clerk-operator '{}' -n clerk-system --set existingSecret=clerk",
@@ -398,7 +451,10 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(_shared: Arc<Cont
     );
     let spec_props = |f: &Fresh| -> anyhow::Result<serde_json::Value> {
         let crd = f.kubectl_json(&["get", "crd", "clerkdomains.clerk-operator.io"])?;
-        Ok(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"].clone())
+        Ok(
+            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                .clone(),
+        )
     };
     ensure!(
         spec_props(&f)?.get("instanceRef").is_none(),
@@ -457,8 +513,20 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(_shared: Arc<Cont
 pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
     let want = [
         ("clerkdomain", "ClerkDomain", "clerkdomains", "cdom", "Namespaced"),
-        ("clerkinstance", "ClerkInstance", "clerkinstances", "cins", "Namespaced"),
-        ("clusterclerkinstance", "ClusterClerkInstance", "clusterclerkinstances", "ccins", "Cluster"),
+        (
+            "clerkinstance",
+            "ClerkInstance",
+            "clerkinstances",
+            "cins",
+            "Namespaced",
+        ),
+        (
+            "clusterclerkinstance",
+            "ClusterClerkInstance",
+            "clusterclerkinstances",
+            "ccins",
+            "Cluster",
+        ),
     ];
     let files: BTreeSet<String> = std::fs::read_dir(repo_root().join("crds"))?
         .map(|e| -> anyhow::Result<String> { Ok(e?.file_name().to_string_lossy().into_owned()) })
@@ -494,7 +562,11 @@ pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<
                 "categories": ["clerk"],
                 "versions": ["v1alpha1"],
             });
-            ensure!(got == expected, "{}: {got:#} differs from {expected:#}", path.display());
+            ensure!(
+                got == expected,
+                "{}: {got:#} differs from {expected:#}",
+                path.display()
+            );
         }
     }
     Ok(())
