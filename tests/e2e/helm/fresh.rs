@@ -415,6 +415,12 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(
 ) -> anyhow::Result<()> {
     let f = Fresh::start()?;
     let old = tempfile::tempdir()?;
+    let has_commit = f.sh(&format!("git cat-file -e '{EARLIER_CHART_COMMIT}^{{commit}}'"));
+    ensure!(
+        has_commit.status.success(),
+        "commit {EARLIER_CHART_COMMIT} (the earlier chart) is not in this clone: this test needs the \
+         repository's history (git fetch --unshallow)"
+    );
     ok(
         f.sh(&format!(
             "git archive {EARLIER_CHART_COMMIT} deploy/helm/clerk-operator | tar -x -C '{}'",
