@@ -252,7 +252,8 @@ const CLUSTER_INSTANCE_INSTALL: &str = "helm install clerk-operator deploy/helm/
   --set 'clusterInstance.namespaceSelector.matchLabels.clerk-operator\\.io/instance=shared'";
 
 const SECOND_RELEASE: &str = "helm install clerk-operator-team-a deploy/helm/clerk-operator -n team-a \\
-  --set installCRDs=false --set watchNamespace=team-a --set existingSecret=clerk";
+  --set installCRDs=false --set watchNamespace=team-a --set existingSecret=clerk \\
+  --set 'extraArgs[0]=--watch-label-selector=clerk-operator.io/shard=team-a'";
 
 /// `clusterInstance.create=true` on an empty cluster (the CRD of the ClusterClerkInstance comes
 /// with the same release): the install succeeds, the operator serves a ClerkDomain through the
@@ -359,7 +360,8 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     ok(
         f.sh("helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system --set existingSecret=clerk \
               --set clusterInstance.create=true \
-              --set 'clusterInstance.namespaceSelector.matchLabels.clerk-operator\\.io/tier=gold'"),
+              --set 'clusterInstance.namespaceSelector.matchLabels.clerk-operator\\.io/tier=gold' \
+              --set 'extraArgs[0]=--watch-label-selector=clerk-operator.io/shard!=team-a'"),
         "helm upgrade with another selector",
     )?;
     let inst = f.kubectl_json(&["get", "clusterclerkinstance", "clerk-operator"])?;
@@ -369,9 +371,36 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         "the upgrade did not change the instance: {inst}"
     );
 
-    // A second release next to it: its own namespace, no CRDs, no cluster-wide RBAC.
+    // A second release next to it: its own namespace, no CRDs, no cluster-wide RBAC, and the
+    // ClerkDomains split by label (the upgrade above excluded them from the first release).
+    let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
+    ensure!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+            .to_string()
+            .contains("--watch-label-selector=clerk-operator.io/shard!=team-a"),
+        "the first release does not leave team-a's ClerkDomains alone"
+    );
     ok(f.sh("kubectl create namespace team-a"), "create namespace")?;
     f.documented(SECOND_RELEASE)?;
+    let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator-team-a", "-n", "team-a"])?;
+    let args: Vec<String> =
+        serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone())?;
+    ensure!(
+        args.contains(&"--namespace=team-a".to_string())
+            && args.contains(&"--watch-label-selector=clerk-operator.io/shard=team-a".to_string()),
+        "{args:?}"
+    );
+    // The flags parse (clap rejects unknown ones; --help exits 0 only when all before it parsed).
+    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
+        .args(&args)
+        .arg("--help")
+        .env_clear()
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "second release args {args:?}: {}",
+        text(&out)
+    );
     ensure!(f.exists(&["deployment", "clerk-operator-team-a", "-n", "team-a"]));
     ensure!(f.exists(&["role", "clerk-operator-team-a", "-n", "team-a"]));
     ensure!(!f.exists(&["clusterrole", "clerk-operator-team-a"]));
