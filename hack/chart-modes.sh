@@ -103,6 +103,7 @@ n=$(notes "existingSecret=clerk,clusterInstance.create=true,clusterInstance.name
 has "$n" "it uses ClusterClerkInstance" "NOTES (clusterInstance)"
 has "$n" "chart-check-clerk-operator (--default-instance)" "NOTES (clusterInstance)"
 has "$n" '{"matchLabels":{"team":"web"}}' "NOTES (clusterInstance)"
+has "$n" "kubectl label namespace default team=web" "NOTES (clusterInstance)"
 has "$n" "keeps ClusterClerkInstance chart-check-clerk-operator" "NOTES (clusterInstance)"
 hasnt "$n" "may use (defaultKeyNamespaces" "NOTES (clusterInstance)"
 n=$(notes "existingSecret=clerk,clusterInstance.create=true")

@@ -1,6 +1,7 @@
 //! End-to-end tests against a real kube-apiserver + etcd (+ kube-controller-manager), the
 //! embedded fake Clerk and the controller. One control plane serves every test; each test has
-//! its own namespace, fake Clerk and controller.
+//! its own namespace, fake Clerk and controller. The chart's install and upgrade cases start
+//! control planes of their own, where no CRD exists before the chart installs it.
 
 mod admission;
 mod basic;
