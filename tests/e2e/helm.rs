@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 use test_kit::operator_process::{OperatorOptions, OperatorProcess, parse_metrics, sum_samples};
 use test_kit::*;
 
+mod ca_bundle;
 mod fresh;
 mod install;
 mod release;
 mod render;
 mod running;
 
+pub use ca_bundle::*;
 pub use fresh::*;
 pub use install::*;
 pub use release::Release;

@@ -115,6 +115,8 @@ fn main() {
         helm_first_install_with_cluster_instance_then_upgrade_and_second_release,
         chart_upgrade_from_an_earlier_chart_keeps_objects,
         crd_names_are_stable,
+        // The chart README's CA bundle recipe, with the operator binary.
+        ssl_cert_file_trusts_a_private_ca_for_clerk,
         // One writer: a leader cut off from the API server stops writing before a standby
         // takes over.
         cut_off_leader_stops_clerk_writes_before_takeover,
