@@ -74,7 +74,12 @@ CHART_VALUES := \
   secretKey=sk_test_chart_check,defaultKeyNamespaces[0]=apps,defaultKeyNamespaces[1]=web \
   serviceMonitor.enabled=true,networkPolicy.enabled=true,networkPolicy.egress[0].ports[0].port=443 \
   existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web \
-  serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,grafanaDashboard.namespace=monitoring
+  serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,grafanaDashboard.namespace=monitoring \
+  installCRDs=false,watchNamespace=team-a,existingSecret=clerk \
+  image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,replicaCount=2,podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
+  podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null,podSecurityContext.fsGroup=null,securityContext.runAsUser=null \
+  serviceMonitor.enabled=true,serviceMonitor.force=true \
+  extraVolumes[0].name=ca,extraVolumes[0].configMap.name=ca,extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ca,extraEnv[0].name=SSL_CERT_FILE,extraEnv[0].value=/etc/ca/ca.crt
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
 
@@ -112,10 +117,13 @@ chart-check:
 	done; \
 	for bad in logFormat=xml replicaCount=-1 existingSecret=a,secretKey=sk_test_x unknownValue=1 \
 	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true \
-	  prometheusRule.disabledAlerts[0]=NoSuchAlert prometheusRule.unknownValue=1 grafanaDashboard.label=; do \
+	  prometheusRule.disabledAlerts[0]=NoSuchAlert prometheusRule.unknownValue=1 grafanaDashboard.label= \
+	  image.digest=latest podDisruptionBudget.unhealthyPodEvictionPolicy=Never \
+	  topologySpreadConstraints[0].maxSkew=1 extraVolumeMounts[0].name=x podSecurityContext.runAsUser=-1; do \
 	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
 	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
 	done; \
+	bash hack/chart-modes.sh "$$helm"; \
 	echo "chart-check: lint, templates, RBAC and CRD are fine"
 
 fmt:

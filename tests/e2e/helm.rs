@@ -19,11 +19,15 @@ use std::time::{Duration, Instant};
 use test_kit::operator_process::{OperatorOptions, OperatorProcess, parse_metrics, sum_samples};
 use test_kit::*;
 
+mod ca_bundle;
+mod fresh;
 mod install;
 mod release;
 mod render;
 mod running;
 
+pub use ca_bundle::*;
+pub use fresh::*;
 pub use install::*;
 pub use release::Release;
 pub use render::*;
@@ -129,7 +133,7 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
         rule("clerk-operator.io", "clerkdomains/status", "", &["patch"]),
         rule("", "secrets", "", &["get", "list", "watch", "patch"]),
         rule("events.k8s.io", "events", "", &["create", "patch"]),
-        rule("externaldns.k8s.io", "dnsendpoints", "", &["patch", "delete"]),
+        rule("externaldns.k8s.io", "dnsendpoints", "", &["get", "patch", "delete"]),
         rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
         rule(
             "clerk-operator.io",

@@ -1,6 +1,7 @@
 //! End-to-end tests against a real kube-apiserver + etcd (+ kube-controller-manager), the
 //! embedded fake Clerk and the controller. One control plane serves every test; each test has
-//! its own namespace, fake Clerk and controller.
+//! its own namespace, fake Clerk and controller. The chart's install and upgrade cases start
+//! control planes of their own, where no CRD exists before the chart installs it.
 
 mod admission;
 mod basic;
@@ -109,6 +110,13 @@ fn main() {
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
         leader_election_failover,
+        // The chart on control planes of their own (no CRD before the install).
+        helm_first_install_upgrade_uninstall_and_reinstall,
+        helm_first_install_with_cluster_instance_then_upgrade_and_second_release,
+        chart_upgrade_from_an_earlier_chart_keeps_objects,
+        crd_names_are_stable,
+        // The chart README's CA bundle recipe, with the operator binary.
+        ssl_cert_file_trusts_a_private_ca_for_clerk,
         // One writer: a leader cut off from the API server stops writing before a standby
         // takes over.
         cut_off_leader_stops_clerk_writes_before_takeover,

@@ -71,8 +71,8 @@ The operator's permissions on watched resources, exactly what it calls:
 - secrets: get (spec.secretRef), list, watch (metadata-only trigger watch), patch (the
   clerk-operator.io/in-use finalizer)
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
-- externaldns.k8s.io dnsendpoints: patch (server-side apply of the owned DNSEndpoint, which
-  creates it), delete (when spec.dns.externalDNS is turned off)
+- externaldns.k8s.io dnsendpoints: get (is it this object's?), patch (server-side apply of the
+  owned DNSEndpoint, which creates it), delete (when spec.dns.externalDNS is turned off)
 - clerkinstances: list, watch (the instance controller), patch (the in-use finalizer);
   clerkinstances/status: patch (server-side apply of status)
 */}}
@@ -91,7 +91,7 @@ The operator's permissions on watched resources, exactly what it calls:
   verbs: ["create", "patch"]
 - apiGroups: ["externaldns.k8s.io"]
   resources: ["dnsendpoints"]
-  verbs: ["patch", "delete"]
+  verbs: ["get", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "create", "patch", "delete"]
@@ -131,4 +131,28 @@ Cluster-scoped permissions, only when the operator watches every namespace:
 {{- end }}
 {{- default (include "clerk-operator.fullname" .) .Values.clusterInstance.name }}
 {{- end }}
+{{- end }}
+
+{{/* The operator image: repository@digest when image.digest is set, else repository:tag. */}}
+{{- define "clerk-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether the API server already serves ClusterClerkInstance (its CRD exists before this install or
+upgrade). When it does not, the chart's ClusterClerkInstance is a post-install/post-upgrade hook:
+Helm maps every object of the release manifest to an API before creating any, so a kind whose
+CRD is created by the same manifest cannot be in it.
+*/}}
+{{- define "clerk-operator.clusterInstanceServed" -}}
+{{- if .Capabilities.APIVersions.Has "clerk-operator.io/v1alpha1/ClusterClerkInstance" }}true{{ end }}
+{{- end }}
+
+{{/* Whether the ServiceMonitor is rendered: enabled, and its API served (or force). */}}
+{{- define "clerk-operator.serviceMonitor" -}}
+{{- if and .Values.serviceMonitor.enabled (or .Values.serviceMonitor.force (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}true{{ end }}
 {{- end }}
