@@ -5,6 +5,7 @@ mod apply;
 pub mod backoff;
 mod cleanup;
 mod context;
+mod converge;
 pub mod credentials;
 mod dns;
 mod error;

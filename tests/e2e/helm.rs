@@ -133,7 +133,12 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
         rule("clerk-operator.io", "clerkdomains/status", "", &["patch"]),
         rule("", "secrets", "", &["get", "list", "watch", "patch"]),
         rule("events.k8s.io", "events", "", &["create", "patch"]),
-        rule("externaldns.k8s.io", "dnsendpoints", "", &["get", "patch", "delete"]),
+        rule(
+            "externaldns.k8s.io",
+            "dnsendpoints",
+            "",
+            &["get", "patch", "delete"],
+        ),
         rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
         rule(
             "clerk-operator.io",
