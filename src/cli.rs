@@ -152,45 +152,8 @@ pub async fn main() -> anyhow::Result<()> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level)?;
     crate::install_crypto_provider();
-    let default_key = default_key(args.secret_key_file.as_deref())?;
-    if default_key.is_none() && args.default_instance.is_none() {
-        tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
-    }
     let client = kube_client(args.kubeconfig.as_deref()).await?;
-    let mut config = Config {
-        clerk: PoolConfig {
-            client: ClientConfig {
-                base_url: args.clerk_api_url,
-                api_version: args.clerk_api_version,
-                timeout: args.clerk_timeout,
-                retries: args.clerk_retries,
-                identity: Some(identity()),
-                ..Default::default()
-            },
-            development_rate: args.rate_limit_development,
-            production_rate: args.rate_limit_production,
-            list_ttl: args.list_cache_ttl,
-            list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
-            // Longer than any resync period, so that a key in use is never forgotten.
-            idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
-            fence: crate::leader::Fence::open(),
-        },
-        default_key,
-        resync: args.resync_period,
-        namespace: args.namespace,
-        concurrency: args.concurrency.max(1),
-        instance: Some(identity()),
-        dns_verify: args.dns_verify.then_some(args.dns_resolver),
-        default_key_namespaces: namespace_list(&args.default_key_namespaces),
-        selector: args.watch_label_selector.filter(|s| !s.trim().is_empty()),
-        operator_namespace: args.lease_namespace.clone(),
-        default_instance: args.default_instance.filter(|s| !s.trim().is_empty()),
-    };
-    anyhow::ensure!(
-        config.default_instance.is_none() || config.namespace.is_none(),
-        "--default-instance names a ClusterClerkInstance, which an operator watching one namespace \
-         (--namespace) does not serve"
-    );
+    let config = config(&args)?;
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
     if !args.metrics_addr.is_empty() {
@@ -208,6 +171,61 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         duration: args.lease_duration,
         grace: args.lease_grace,
     };
+    run_as_leader(client, config, metrics, health, lease).await
+}
+
+/// The controller's settings from the command line.
+fn config(args: &RunArgs) -> anyhow::Result<Config> {
+    let default_key = default_key(args.secret_key_file.as_deref())?;
+    if default_key.is_none() && args.default_instance.is_none() {
+        tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
+    }
+    let config = Config {
+        clerk: PoolConfig {
+            client: ClientConfig {
+                base_url: args.clerk_api_url.clone(),
+                api_version: args.clerk_api_version.clone(),
+                timeout: args.clerk_timeout,
+                retries: args.clerk_retries,
+                identity: Some(identity()),
+                ..Default::default()
+            },
+            development_rate: args.rate_limit_development,
+            production_rate: args.rate_limit_production,
+            list_ttl: args.list_cache_ttl,
+            list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
+            // Longer than any resync period, so that a key in use is never forgotten.
+            idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
+            fence: crate::leader::Fence::open(),
+        },
+        default_key,
+        resync: args.resync_period,
+        namespace: args.namespace.clone(),
+        concurrency: args.concurrency.max(1),
+        instance: Some(identity()),
+        dns_verify: args.dns_verify.then_some(args.dns_resolver),
+        default_key_namespaces: namespace_list(&args.default_key_namespaces),
+        selector: args.watch_label_selector.clone().filter(|s| !s.trim().is_empty()),
+        operator_namespace: args.lease_namespace.clone(),
+        default_instance: args.default_instance.clone().filter(|s| !s.trim().is_empty()),
+    };
+    anyhow::ensure!(
+        config.default_instance.is_none() || config.namespace.is_none(),
+        "--default-instance names a ClusterClerkInstance, which an operator watching one namespace \
+         (--namespace) does not serve"
+    );
+    Ok(config)
+}
+
+/// Join the election; once leader, run the controller until shutdown or until leadership is
+/// lost (then exit with an error, so that a fresh process stands by).
+async fn run_as_leader(
+    client: kube::Client,
+    mut config: Config,
+    metrics: Arc<Metrics>,
+    health: Health,
+    lease: LeaseConfig,
+) -> anyhow::Result<()> {
     let mut election = Election::start(client.clone(), &lease)
         .await
         .context("joining leader election")?;
@@ -227,22 +245,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     config.clerk.fence = election.fence();
     let lost = Arc::new(tokio::sync::Notify::new());
     let lost_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop = {
-        let (lost, lost_flag) = (lost.clone(), lost_flag.clone());
-        let lost_fut = election.lost();
-        let metrics = metrics.clone();
-        async move {
-            tokio::select! {
-                _ = lost_fut => {
-                    metrics.leader.set(0);
-                    tracing::error!("lost leadership; stopping");
-                    lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                    lost.notify_one();
-                }
-                _ = telemetry::shutdown_signal() => {}
-            }
-        }
-    };
+    let stop = stop_on_loss(&election, &metrics, lost.clone(), lost_flag.clone());
     // After a loss, in-flight reconciles get a short while to finish (their Clerk writes are
     // already refused); reconciles stuck on an unreachable API server do not keep us running.
     let result = tokio::select! {
@@ -261,6 +264,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("lost leadership of the Lease; exiting so that a fresh process can stand by");
     }
     result
+}
+
+/// Resolves on shutdown, or when leadership is lost (then `lost` is notified and `lost_flag`
+/// set).
+fn stop_on_loss(
+    election: &Election,
+    metrics: &Arc<Metrics>,
+    lost: Arc<tokio::sync::Notify>,
+    lost_flag: Arc<std::sync::atomic::AtomicBool>,
+) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    let lost_fut = election.lost();
+    let metrics = metrics.clone();
+    async move {
+        tokio::select! {
+            _ = lost_fut => {
+                metrics.leader.set(0);
+                tracing::error!("lost leadership; stopping");
+                lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                lost.notify_one();
+            }
+            _ = telemetry::shutdown_signal() => {}
+        }
+    }
 }
 
 /// How long the controller may take to stop after leadership is lost before the process exits.

@@ -97,6 +97,74 @@ fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<O
     users_of_secret(&ctx.stores.domains, secret)
 }
 
+/// The writers that fill the [`Stores`].
+struct Writers {
+    domains: reflector::store::Writer<ClerkDomain>,
+    secrets: reflector::store::Writer<PartialObjectMeta<Secret>>,
+    namespaced: reflector::store::Writer<ClerkInstance>,
+    cluster: Option<reflector::store::Writer<ClusterClerkInstance>>,
+}
+
+/// Empty caches and their writers; ClusterClerkInstances only when `cluster` is served.
+fn stores(cluster: bool) -> (Stores, Writers) {
+    let (domains, domains_w) = reflector::store();
+    let (secrets, secrets_w) = reflector::store();
+    let (namespaced, namespaced_w) = reflector::store();
+    let (cluster, cluster_w) = match cluster {
+        true => {
+            let (s, w) = reflector::store();
+            (Some(s), Some(w))
+        }
+        false => (None, None),
+    };
+    let stores = Stores {
+        domains,
+        secrets,
+        namespaced,
+        cluster,
+    };
+    let writers = Writers {
+        domains: domains_w,
+        secrets: secrets_w,
+        namespaced: namespaced_w,
+        cluster: cluster_w,
+    };
+    (stores, writers)
+}
+
+/// The ClerkInstance controller (on the watched namespace, or all) and, when served, the
+/// ClusterClerkInstance controller.
+fn spawn_instance_controllers(
+    ctx: &Arc<Context>,
+    client: &Client,
+    namespaced: reflector::store::Writer<ClerkInstance>,
+    cluster: Option<reflector::store::Writer<ClusterClerkInstance>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let api = scoped::<ClerkInstance>(client, ctx.config.namespace.as_deref());
+    let (store, wakeups) = (ctx.stores.namespaced.clone(), ctx.instances.namespaced_wakeups());
+    let mut tasks = vec![tokio::spawn(instances::run(
+        ctx.clone(),
+        api,
+        store,
+        namespaced,
+        wakeups,
+    ))];
+    if let (Some(writer), Some(store)) = (cluster, ctx.stores.cluster.clone()) {
+        let (api, wakeups) = (
+            Api::<ClusterClerkInstance>::all(client.clone()),
+            ctx.instances.cluster_wakeups(),
+        );
+        tasks.push(tokio::spawn(instances::run(
+            ctx.clone(),
+            api,
+            store,
+            writer,
+            wakeups,
+        )));
+    }
+    tasks
+}
+
 /// Run the controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -113,21 +181,12 @@ pub async fn run(
              this identity list clerkdomains.clerk-operator.io?"
         );
     }
-    let mut watch = watcher::Config::default();
-    if let Some(selector) = &config.selector {
-        watch = watch.labels(selector);
-    }
-    let (domains, domain_writer) = reflector::store();
-    let (secrets, secret_writer) = reflector::store();
-    let (namespaced, namespaced_writer) = reflector::store();
-    let (cluster, cluster_writer) = reflector::store();
-    let serve_cluster = namespace.is_none();
-    let stores = Stores {
-        domains: domains.clone(),
-        secrets,
-        namespaced: namespaced.clone(),
-        cluster: serve_cluster.then(|| cluster.clone()),
+    let watch = match &config.selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
     };
+    let (stores, writers) = stores(namespace.is_none());
+    let domains = stores.domains.clone();
     let (wake, wakeups) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(Context::new(client.clone(), config, metrics, stores, wake));
     tracing::info!(
@@ -137,11 +196,10 @@ pub async fn run(
     );
     ctx.metrics.objects.set_store(domains.clone());
     // The ownership index and the instance registry follow the watch event by event; only what
-    // a user (or Kubernetes) changes to ask for work starts a reconcile, not the operator's own
-    // status writes. Deletion bumps a custom resource's generation, so it passes too.
+    // asks for work starts a reconcile ([`asks_for_work`]).
     let hook = ctx.clone();
     let objects = events(api, watch)
-        .reflect(domain_writer)
+        .reflect(writers.domains)
         .inspect(move |e| {
             if let Ok(e) = e {
                 hook.observe(e);
@@ -149,32 +207,12 @@ pub async fn run(
         })
         .applied_objects()
         .predicate_filter(asks_for_work(), Default::default());
-    let secret_events = events(
-        scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref()),
-        watcher::Config::default().any_semantic(),
-    )
-    .reflect(secret_writer)
-    .touched_objects();
-    let mut tasks = vec![tokio::spawn(when_synced(ctx.clone(), health.clone()))];
-    let instance_api: Api<ClerkInstance> = scoped(&client, namespace.as_deref());
-    tasks.push(tokio::spawn(instances::run(
-        ctx.clone(),
-        instance_api,
-        namespaced,
-        namespaced_writer,
-        ctx.instances.namespaced_wakeups(),
-    )));
-    if serve_cluster {
-        let api: Api<ClusterClerkInstance> = Api::all(client.clone());
-        let wakeups = ctx.instances.cluster_wakeups();
-        tasks.push(tokio::spawn(instances::run(
-            ctx.clone(),
-            api,
-            cluster,
-            cluster_writer,
-            wakeups,
-        )));
-    }
+    let secret_api = scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref());
+    let secret_events = events(secret_api, watcher::Config::default().any_semantic())
+        .reflect(writers.secrets)
+        .touched_objects();
+    let mut tasks = spawn_instance_controllers(&ctx, &client, writers.namespaced, writers.cluster);
+    tasks.push(tokio::spawn(when_synced(ctx.clone(), health.clone())));
     let users = ctx.clone();
     Controller::for_stream(objects, domains)
         .watches_stream(secret_events, move |s| secret_users(&users, &s))
@@ -182,12 +220,10 @@ pub async fn run(
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, super::error_policy, ctx)
-        .for_each(|res| {
-            match res {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(e) => tracing::debug!(error = %e, "reconcile failed"),
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "reconcile failed");
             }
-            std::future::ready(())
         })
         .await;
     for t in tasks {
