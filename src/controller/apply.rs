@@ -27,6 +27,10 @@ impl From<kube::Error> for Stop {
     }
 }
 
+/// How long a new object may go without status while the operator resolves its key and lists
+/// the instance's domains, before it says that work began.
+const STARTED_AFTER: Duration = Duration::from_secs(1);
+
 /// Bring Clerk to `obj`'s spec: resolve, converge, side effects, report.
 pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let notes = annotations::parse(obj.metadata.annotations.as_ref());
@@ -35,21 +39,29 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         handled_reconcile_at: notes.reconcile_requested_at,
         ..Default::default()
     };
-    let target = match resolve(ctx, obj, &notes, resync).await {
+    let forced = forced(obj, &notes);
+    let (resolved, started) = saying_started(ctx, obj, async {
+        let target = resolve(ctx, obj, &notes, resync).await?;
+        if forced {
+            target.clerk.invalidate();
+        }
+        let listed = target.clerk.list_domains().await;
+        let domains =
+            listed.map_err(|e| Stop::Failed(Failure::clerk(&e, None), backoff::TERMINAL_RECHECK))?;
+        Ok((target, domains))
+    })
+    .await?;
+    let started = started.map(|st| ClerkDomain {
+        status: Some(st),
+        ..obj.clone()
+    });
+    let obj = started.as_ref().unwrap_or(obj);
+    let (target, domains) = match resolved {
         Ok(t) => t,
         Err(Stop::Failed(f, recheck)) => return report_failure(obj, ctx, f, &extras, recheck).await,
         Err(Stop::Error(e)) => return Err(e),
     };
     extras.instance_id = Some(&target.instance_id);
-    let forced = notes.reconcile_requested_at.is_some()
-        && notes.reconcile_requested_at
-            != obj
-                .status
-                .as_ref()
-                .and_then(|s| s.last_handled_reconcile_at.as_deref());
-    if forced {
-        target.clerk.invalidate();
-    }
     let pending = obj.status.as_ref().and_then(|s| s.pending_domain.clone());
     let memory = Memory {
         adopt_id: notes.domain_id.clone().and_then(Result::ok),
@@ -58,7 +70,7 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         ..Default::default()
     };
     let mut record = Record::default();
-    let result = converge(ctx, &target, obj, memory, &mut record).await;
+    let result = converge(ctx, &target, obj, memory, &mut record, domains).await;
     // Compare the next status with what is stored now: a create may have written the record.
     let written = record.written.take().map(|st| ClerkDomain {
         status: Some(st),
@@ -76,6 +88,35 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
             report_failure(obj, ctx, f, &extras, backoff::TERMINAL_RECHECK).await
         }
     }
+}
+
+/// Whether a `reconcile-requested-at` value not handled yet asks to look at Clerk afresh.
+fn forced(obj: &ClerkDomain, notes: &Annotations<'_>) -> bool {
+    let handled = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.last_handled_reconcile_at.as_deref());
+    notes.reconcile_requested_at.is_some() && notes.reconcile_requested_at != handled
+}
+
+/// Run `work`, which writes no status. A new object (without status) whose `work` takes longer
+/// than [`STARTED_AFTER`] first says that work began (`Reconciling=True`, reason `Progressing`):
+/// kstatus reads an object without status as Current. Returns the status written, if any.
+async fn saying_started<T>(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    work: impl std::future::Future<Output = T>,
+) -> Result<(T, Option<crate::api::ClerkDomainStatus>), Error> {
+    if obj.status.is_some() {
+        return Ok((work.await, None));
+    }
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return Ok((done, None)),
+        () = tokio::time::sleep(STARTED_AFTER) => {}
+    }
+    let status = steps::first_status(ctx, obj).await?;
+    Ok((work.await, Some(status)))
 }
 
 /// Resolve where `obj`'s Clerk calls go: not while paused or with an invalid adoption

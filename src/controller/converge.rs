@@ -51,9 +51,10 @@ pub(super) async fn converge(
     obj: &ClerkDomain,
     base: Memory<'_>,
     record: &mut Record,
+    domains: crate::clerk::SharedDomains,
 ) -> Result<Converged, Failure> {
     let owners = steps::OwnersOf::new(ctx, obj, &target.instance_id);
-    let result = take_steps(ctx, target, obj, base, record, &owners).await;
+    let result = take_steps(ctx, target, obj, (base, domains), record, &owners).await;
     if let Err(f) = &result
         && matches!(f.reason, Reason::AlreadyOwned | Reason::NameTaken)
     {
@@ -100,16 +101,11 @@ async fn take_steps(
     ctx: &Context,
     target: &Target,
     obj: &ClerkDomain,
-    base: Memory<'_>,
+    (base, domains): (Memory<'_>, crate::clerk::SharedDomains),
     record: &mut Record,
     owners: &steps::OwnersOf<'_>,
 ) -> Result<Converged, Failure> {
     let status = obj.status.clone().unwrap_or_default();
-    let domains = target
-        .clerk
-        .list_domains()
-        .await
-        .map_err(|e| Failure::clerk(&e, None))?;
     let mut p = Progress {
         domains,
         domain_id: status.domain_id.clone(),

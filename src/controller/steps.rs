@@ -241,6 +241,29 @@ pub(super) async fn write_status(
     Ok(true)
 }
 
+/// Write the first status of a new object (`Reconciling=True`, reason `Progressing`, and
+/// `observedGeneration`) and return it.
+pub(super) async fn first_status(
+    ctx: &Context,
+    obj: &ClerkDomain,
+) -> Result<crate::api::ClerkDomainStatus, Error> {
+    let mut status = crate::api::ClerkDomainStatus {
+        observed_generation: obj.metadata.generation,
+        ..Default::default()
+    };
+    let c = crate::api::condition(
+        crate::api::condition_type::RECONCILING,
+        true,
+        Reason::Progressing.as_str(),
+        "looking the domain up in Clerk",
+        obj.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    crate::api::set_condition(&mut status.conditions, c);
+    apply_status(ctx, obj, &status).await?;
+    Ok(status)
+}
+
 /// Server-side apply `status` as the operator's field manager: the whole status it owns.
 pub(super) async fn apply_status(
     ctx: &Context,
