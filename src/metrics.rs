@@ -55,91 +55,81 @@ pub struct Metrics {
     pub clerk_writes_fenced: Counter,
 }
 
+const HELP_CLERK_REQUESTS: &str = "Clerk API requests by operation and HTTP status";
+const HELP_CLERK_RETRIES: &str = "Clerk API requests retried";
+const HELP_CLERK_REQUEST_DURATION: &str = "Duration of Clerk API requests";
+const HELP_RATE_LIMITER_WAIT_SECONDS: &str = "Time spent waiting on the client-side rate limiter";
+const HELP_LIST_CACHE_HITS: &str = "Domain lists served from the shared cache";
+const HELP_RECONCILES: &str = "Reconciles by result";
+const HELP_RECONCILE_DURATION: &str = "Duration of reconciles";
+const HELP_RECONCILE_PANICS: &str = "Reconciles that panicked (contained; the object is retried)";
+const HELP_SECRET_READS: &str =
+    "Secrets read from the API server for their key (only when their resourceVersion changed)";
+const HELP_LEADER: &str = "1 while this process holds the leader Lease (or runs without election)";
+const HELP_CLERK_WRITES_FENCED: &str =
+    "Clerk writes refused or cancelled because this process did not hold the leader Lease";
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("clerk_operator");
-        let clerk_requests = Family::<ClerkRequestLabels, Counter>::default();
-        registry.register(
-            "clerk_requests",
-            "Clerk API requests by operation and HTTP status",
-            clerk_requests.clone(),
-        );
-        let clerk_retries = Family::<OperationLabels, Counter>::default();
-        registry.register(
-            "clerk_retries",
-            "Clerk API requests retried",
-            clerk_retries.clone(),
-        );
-        let clerk_request_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.005, 2.0, 12))
-        });
-        registry.register(
-            "clerk_request_duration_seconds",
-            "Duration of Clerk API requests",
-            clerk_request_duration.clone(),
-        );
-        let rate_limiter_wait_seconds = Counter::<f64, AtomicU64>::default();
-        registry.register(
-            "clerk_rate_limiter_wait_seconds",
-            "Time spent waiting on the client-side rate limiter",
-            rate_limiter_wait_seconds.clone(),
-        );
-        let list_cache_hits = Counter::default();
-        registry.register(
-            "clerk_list_cache_hits",
-            "Domain lists served from the shared cache",
-            list_cache_hits.clone(),
-        );
-        let reconciles = Family::<ResultLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by result", reconciles.clone());
-        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register(
-            "reconcile_duration_seconds",
-            "Duration of reconciles",
-            reconcile_duration.clone(),
-        );
-        let reconcile_panics = Counter::default();
-        registry.register(
-            "reconcile_panics",
-            "Reconciles that panicked (contained; the object is retried)",
-            reconcile_panics.clone(),
-        );
-        let secret_reads = Counter::default();
-        registry.register(
-            "secret_reads",
-            "Secrets read from the API server for their key (only when their resourceVersion changed)",
-            secret_reads.clone(),
-        );
         let objects = ObjectCollector::default();
         registry.register_collector(Box::new(objects.clone()));
-        let leader = Gauge::default();
-        registry.register(
-            "leader",
-            "1 while this process holds the leader Lease (or runs without election)",
-            leader.clone(),
-        );
-        let clerk_writes_fenced = Counter::default();
-        registry.register(
-            "clerk_writes_fenced",
-            "Clerk writes refused or cancelled because this process did not hold the leader Lease",
-            clerk_writes_fenced.clone(),
-        );
+        let r = &mut registry;
+        let requests = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 12))
+        });
         Self {
-            leader,
-            clerk_writes_fenced,
-            registry,
-            clerk_requests,
-            clerk_retries,
-            clerk_request_duration,
-            rate_limiter_wait_seconds,
-            list_cache_hits,
-            reconciles,
-            reconcile_duration,
-            reconcile_panics,
-            secret_reads,
+            clerk_requests: register(r, "clerk_requests", HELP_CLERK_REQUESTS, Default::default()),
+            clerk_retries: register(r, "clerk_retries", HELP_CLERK_RETRIES, Default::default()),
+            clerk_request_duration: register(
+                r,
+                "clerk_request_duration_seconds",
+                HELP_CLERK_REQUEST_DURATION,
+                requests,
+            ),
+            rate_limiter_wait_seconds: register(
+                r,
+                "clerk_rate_limiter_wait_seconds",
+                HELP_RATE_LIMITER_WAIT_SECONDS,
+                Default::default(),
+            ),
+            list_cache_hits: register(
+                r,
+                "clerk_list_cache_hits",
+                HELP_LIST_CACHE_HITS,
+                Default::default(),
+            ),
+            reconciles: register(r, "reconciles", HELP_RECONCILES, Default::default()),
+            reconcile_duration: register(
+                r,
+                "reconcile_duration_seconds",
+                HELP_RECONCILE_DURATION,
+                Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ),
+            reconcile_panics: register(r, "reconcile_panics", HELP_RECONCILE_PANICS, Counter::default()),
+            secret_reads: register(r, "secret_reads", HELP_SECRET_READS, Counter::default()),
+            leader: register(r, "leader", HELP_LEADER, Gauge::default()),
+            clerk_writes_fenced: register(
+                r,
+                "clerk_writes_fenced",
+                HELP_CLERK_WRITES_FENCED,
+                Default::default(),
+            ),
             objects,
+            registry,
         }
     }
+}
+
+/// Register `metric` as `name` with `help`; returns it (metrics are shared handles).
+fn register<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 impl Metrics {
