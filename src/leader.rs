@@ -333,31 +333,37 @@ impl Elector {
         }
     }
 
+    /// Create the missing Lease with us as its holder; someone else's create first (409) makes
+    /// it theirs.
+    async fn create(&mut self, now: MicroTime) -> Result<Attempt, kube::Error> {
+        let mut lease = Lease::default();
+        lease.metadata.name = Some(self.config.name.clone());
+        lease.metadata.namespace = Some(self.config.namespace.clone());
+        lease.spec = Some(LeaseSpec {
+            holder_identity: Some(self.config.identity.clone()),
+            lease_duration_seconds: Some(self.config.duration_seconds()),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            lease_transitions: Some(0),
+            ..Default::default()
+        });
+        match self.api.create(&PostParams::default(), &lease).await {
+            Ok(created) => {
+                self.observe(&created);
+                Ok(Attempt::Held)
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Other(String::new())),
+            Err(e) => Err(e),
+        }
+    }
+
     /// client-go's tryAcquireOrRenew: read the Lease (create it if missing); when it is ours,
     /// released or expired, write ourselves in with a resourceVersion precondition.
     async fn try_acquire_or_renew(&mut self) -> Result<Attempt, kube::Error> {
         let me = self.config.identity.clone();
         let now = MicroTime(jiff::Timestamp::now());
         let Some(lease) = self.api.get_opt(&self.config.name).await? else {
-            let mut lease = Lease::default();
-            lease.metadata.name = Some(self.config.name.clone());
-            lease.metadata.namespace = Some(self.config.namespace.clone());
-            lease.spec = Some(LeaseSpec {
-                holder_identity: Some(me),
-                lease_duration_seconds: Some(self.config.duration_seconds()),
-                acquire_time: Some(now.clone()),
-                renew_time: Some(now),
-                lease_transitions: Some(0),
-                ..Default::default()
-            });
-            return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(created) => {
-                    self.observe(&created);
-                    Ok(Attempt::Held)
-                }
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(Attempt::Other(String::new())),
-                Err(e) => Err(e),
-            };
+            return self.create(now).await;
         };
         self.observe(&lease);
         let spec = lease.spec.clone().unwrap_or_default();

@@ -211,52 +211,11 @@ impl ClerkClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            if let Some(t) = &self.throttle {
-                match t.acquire().await {
-                    Ok(waited) => {
-                        if let Some(m) = &self.metrics {
-                            m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());
-                        }
-                    }
-                    // Clerk asked for a pause: fail fast so the worker is free for other
-                    // instances' objects; the controller requeues after the pause.
-                    Err(retry_after) => {
-                        return Err(ClerkError::RateLimited {
-                            operation,
-                            retry_after,
-                        });
-                    }
-                }
-            }
-            // The leadership check right before a write, after any wait for a token.
-            if write && !self.fence.is_leading() {
-                return Err(self.refused(operation));
-            }
-            let started = std::time::Instant::now();
-            let result = match self.fence.deadline().filter(|_| write) {
-                // A write still in flight when leadership ends is cancelled.
-                Some(deadline) => {
-                    match tokio::time::timeout_at(
-                        deadline,
-                        self.send_once(operation, method.clone(), path, body),
-                    )
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => return Err(self.refused(operation)),
-                    }
-                }
-                None => self.send_once(operation, method.clone(), path, body).await,
-            };
-            if let Some(m) = &self.metrics {
-                let status = match &result {
-                    Ok(_) => Some(200),
-                    Err(e) => e.status(),
-                };
-                m.clerk_request(operation, status, started.elapsed());
-            }
-            let err = match result {
+            self.take_turn(operation, write).await?;
+            let err = match self.attempt(operation, &method, path, body, write).await {
                 Ok(v) => return Ok(v),
+                // Cancelled because leadership ended: never sent again.
+                Err(e @ ClerkError::NotLeader { .. }) => return Err(e),
                 Err(e) => e,
             };
             if err.status() == Some(429) {
@@ -281,6 +240,53 @@ impl ClerkClient {
             tracing::debug!(operation, attempt, error = %err, delay_ms = delay.as_millis() as u64, "retrying Clerk request");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Wait for the instance's rate budget, then (for a write) check leadership right before
+    /// it is sent. A pause Clerk asked for fails at once, so that the worker is free for other
+    /// instances' objects; the controller requeues after the pause.
+    async fn take_turn(&self, operation: &'static str, write: bool) -> Result<(), ClerkError> {
+        if let Some(t) = &self.throttle {
+            let waited = t.acquire().await.map_err(|retry_after| ClerkError::RateLimited {
+                operation,
+                retry_after,
+            })?;
+            if let Some(m) = &self.metrics {
+                m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());
+            }
+        }
+        if write && !self.fence.is_leading() {
+            return Err(self.refused(operation));
+        }
+        Ok(())
+    }
+
+    /// One request, counted; a write still in flight when leadership ends is cancelled.
+    async fn attempt<B: Serialize, T: DeserializeOwned + Send + 'static>(
+        &self,
+        operation: &'static str,
+        method: &Method,
+        path: &str,
+        body: Option<&B>,
+        write: bool,
+    ) -> Result<T, ClerkError> {
+        let started = std::time::Instant::now();
+        let once = self.send_once(operation, method.clone(), path, body);
+        let result = match self.fence.deadline().filter(|_| write) {
+            Some(deadline) => match tokio::time::timeout_at(deadline, once).await {
+                Ok(r) => r,
+                Err(_) => return Err(self.refused(operation)),
+            },
+            None => once.await,
+        };
+        if let Some(m) = &self.metrics {
+            let status = match &result {
+                Ok(_) => Some(200),
+                Err(e) => e.status(),
+            };
+            m.clerk_request(operation, status, started.elapsed());
+        }
+        result
     }
 
     async fn send_once<B: Serialize, T: DeserializeOwned + Send + 'static>(
