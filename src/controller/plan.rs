@@ -151,6 +151,78 @@ impl From<Refusal> for Step {
     }
 }
 
+/// No domain of the spec's name is known: a satellite is created; a primary never is.
+fn missing(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Step {
+    if !spec.is_satellite {
+        return Step::Invalid {
+            reason: Reason::PrimaryDomainNotFound,
+            message: format!(
+                "isSatellite is false but the Clerk instance has no domain named {:?}; the \
+                 operator never creates primary domains: set spec.domain to the instance's \
+                 primary domain name",
+                spec.domain
+            ),
+        };
+    }
+    Step::Create {
+        body: CreateDomain {
+            name: spec.domain.clone(),
+            is_satellite: true,
+            proxy_url: non_empty(spec.proxy_url.as_deref()).map(str::to_string),
+        },
+        recreate: memory.domain_id.is_some(),
+    }
+}
+
+/// Why the found `domain` cannot be brought to `spec`: a satellite where the spec names the
+/// primary (or the reverse), a primary's rename, or a rename into a name another domain holds.
+fn refuse_found<D: Borrow<Domain>>(
+    spec: &ClerkDomainSpec,
+    domains: &[D],
+    domain: &Domain,
+    owners: &dyn Owners,
+) -> Option<Step> {
+    if domain.is_satellite != spec.is_satellite {
+        let kind = |s: bool| if s { "a satellite" } else { "the primary" };
+        return Some(Step::Invalid {
+            reason: Reason::SatelliteMismatch,
+            message: format!(
+                "Clerk domain {} ({}) is {} domain but spec.isSatellite is {}",
+                domain.id,
+                domain.name,
+                kind(domain.is_satellite),
+                spec.is_satellite
+            ),
+        });
+    }
+    if domain.name.eq_ignore_ascii_case(&spec.domain) {
+        return None;
+    }
+    if !spec.is_satellite {
+        return Some(Step::Invalid {
+            reason: Reason::PrimaryNameDiffers,
+            message: format!(
+                "Clerk's primary domain {} is named {} but spec.domain is {}: the operator never \
+                 renames a primary domain (Clerk warns that it means downtime); rename it in the \
+                 Clerk Dashboard, or set spec.domain to {} by re-creating this object",
+                domain.id, domain.name, spec.domain, domain.name
+            ),
+        });
+    }
+    let holder = by_name(domains, &spec.domain).filter(|h| h.id != domain.id)?;
+    Some(match owners.other_owner(&holder.id) {
+        Some(owner) => name_taken(holder, &owner).into(),
+        None => Step::Invalid {
+            reason: Reason::NameTaken,
+            message: format!(
+                "cannot rename to {}: Clerk already has domain {} of that name, which no \
+                 ClerkDomain owns; delete it in Clerk, or adopt it with its own ClerkDomain",
+                holder.name, holder.id
+            ),
+        },
+    })
+}
+
 /// Decide the next step for `spec` given Clerk's `domains` and who owns them.
 pub(crate) fn plan<D: Borrow<Domain>>(
     spec: &ClerkDomainSpec,
@@ -174,66 +246,10 @@ pub(crate) fn plan<D: Borrow<Domain>>(
     let (domain, adopt) = match found {
         Found::Owned(d) => (d, false),
         Found::Adopt(d) => (d, true),
-        Found::Missing if !spec.is_satellite => {
-            return Step::Invalid {
-                reason: Reason::PrimaryDomainNotFound,
-                message: format!(
-                    "isSatellite is false but the Clerk instance has no domain named {:?}; the \
-                     operator never creates primary domains: set spec.domain to the instance's \
-                     primary domain name",
-                    spec.domain
-                ),
-            };
-        }
-        Found::Missing => {
-            return Step::Create {
-                body: CreateDomain {
-                    name: spec.domain.clone(),
-                    is_satellite: true,
-                    proxy_url: non_empty(spec.proxy_url.as_deref()).map(str::to_string),
-                },
-                recreate: memory.domain_id.is_some(),
-            };
-        }
+        Found::Missing => return missing(spec, memory),
     };
-    if domain.is_satellite != spec.is_satellite {
-        let kind = |s: bool| if s { "a satellite" } else { "the primary" };
-        return Step::Invalid {
-            reason: Reason::SatelliteMismatch,
-            message: format!(
-                "Clerk domain {} ({}) is {} domain but spec.isSatellite is {}",
-                domain.id,
-                domain.name,
-                kind(domain.is_satellite),
-                spec.is_satellite
-            ),
-        };
-    }
-    if !domain.name.eq_ignore_ascii_case(&spec.domain) {
-        if !spec.is_satellite {
-            return Step::Invalid {
-                reason: Reason::PrimaryNameDiffers,
-                message: format!(
-                    "Clerk's primary domain {} is named {} but spec.domain is {}: the operator never \
-                     renames a primary domain (Clerk warns that it means downtime); rename it in the \
-                     Clerk Dashboard, or set spec.domain to {} by re-creating this object",
-                    domain.id, domain.name, spec.domain, domain.name
-                ),
-            };
-        }
-        if let Some(holder) = by_name(domains, &spec.domain).filter(|h| h.id != domain.id) {
-            return match owners.other_owner(&holder.id) {
-                Some(owner) => name_taken(holder, &owner).into(),
-                None => Step::Invalid {
-                    reason: Reason::NameTaken,
-                    message: format!(
-                        "cannot rename to {}: Clerk already has domain {} of that name, which no \
-                         ClerkDomain owns; delete it in Clerk, or adopt it with its own ClerkDomain",
-                        holder.name, holder.id
-                    ),
-                },
-            };
-        }
+    if let Some(refused) = refuse_found(spec, domains, domain, owners) {
+        return refused;
     }
     let body = diff(spec, memory, domain, adopt);
     if body.is_empty() {
