@@ -59,9 +59,30 @@ pub fn next_status(
     now: jiff::Timestamp,
 ) -> ClerkDomainStatus {
     let old = obj.status.clone().unwrap_or_default();
-    let generation = obj.metadata.generation;
-    let mut st = old.clone();
-    st.observed_generation = generation;
+    let mut st = with_extras(old.clone(), extras);
+    st.observed_generation = obj.metadata.generation;
+    let mut conditions = Conditions {
+        st: &mut st,
+        generation: obj.metadata.generation,
+        now,
+    };
+    match outcome {
+        Outcome::Synced {
+            domain,
+            adopted,
+            applied_is_secondary,
+        } => conditions.synced(domain, *adopted, *applied_is_secondary),
+        Outcome::Failed {
+            reason,
+            message,
+            domain,
+        } => conditions.failed(&old, *reason, message, *domain),
+    }
+    st
+}
+
+/// `old` with what the reconcile found besides its outcome.
+fn with_extras(mut st: ClerkDomainStatus, extras: &Extras<'_>) -> ClerkDomainStatus {
     if let Some(id) = extras.instance_id {
         st.instance_id = Some(id.to_string());
     }
@@ -82,82 +103,87 @@ pub fn next_status(
     }
     st.conditions
         .retain(|c| !extras.drop_conditions.contains(&c.type_.as_str()));
-    let set = |st: &mut ClerkDomainStatus, type_: &str, ok: bool, reason: Reason, message: &str| {
-        let c = condition(type_, ok, reason.as_str(), message, generation, now);
-        set_condition(&mut st.conditions, c);
-    };
-    let drop = |st: &mut ClerkDomainStatus, type_: &str| st.conditions.retain(|c| c.type_ != type_);
+    st
+}
 
-    match outcome {
-        Outcome::Synced {
-            domain,
-            adopted,
-            applied_is_secondary,
-        } => {
-            fill_from_domain(&mut st, domain);
-            st.pending_domain = None;
-            if *adopted {
-                st.adopted = Some(true);
-            }
-            st.applied_is_secondary = *applied_is_secondary;
-            let message = format!("Domain {} is registered in Clerk and matches the spec", domain.id);
-            set(&mut st, condition_type::READY, true, Reason::Registered, &message);
-            set(
-                &mut st,
-                condition_type::SYNCED,
-                true,
-                Reason::InSync,
-                "Clerk matches the spec",
-            );
-            drop(&mut st, condition_type::RECONCILING);
-            drop(&mut st, condition_type::STALLED);
+/// The outcome's conditions, written into a status for one generation at one time.
+struct Conditions<'s> {
+    st: &'s mut ClerkDomainStatus,
+    generation: Option<i64>,
+    now: jiff::Timestamp,
+}
+
+impl Conditions<'_> {
+    fn set(&mut self, type_: &str, ok: bool, reason: Reason, message: &str) {
+        let c = condition(type_, ok, reason.as_str(), message, self.generation, self.now);
+        set_condition(&mut self.st.conditions, c);
+    }
+
+    fn drop(&mut self, type_: &str) {
+        self.st.conditions.retain(|c| c.type_ != type_);
+    }
+
+    fn synced(&mut self, domain: &Domain, adopted: bool, applied_is_secondary: Option<bool>) {
+        fill_from_domain(self.st, domain);
+        self.st.pending_domain = None;
+        if adopted {
+            self.st.adopted = Some(true);
         }
-        Outcome::Failed {
-            reason,
-            message,
-            domain,
-        } => {
-            if let Some(d) = domain {
-                fill_from_domain(&mut st, d);
+        self.st.applied_is_secondary = applied_is_secondary;
+        let message = format!("Domain {} is registered in Clerk and matches the spec", domain.id);
+        self.set(condition_type::READY, true, Reason::Registered, &message);
+        self.set(
+            condition_type::SYNCED,
+            true,
+            Reason::InSync,
+            "Clerk matches the spec",
+        );
+        self.drop(condition_type::RECONCILING);
+        self.drop(condition_type::STALLED);
+    }
+
+    fn failed(&mut self, old: &ClerkDomainStatus, reason: Reason, message: &str, domain: Option<&Domain>) {
+        if let Some(d) = domain {
+            fill_from_domain(self.st, d);
+        }
+        let generation = self.generation;
+        let applied = old.conditions.iter().any(|c| {
+            c.type_ == condition_type::READY && c.status == "True" && c.observed_generation == generation
+        });
+        let class = reason.class();
+        if applied && class != Class::Terminal {
+            // The current generation is realized; only this attempt failed.
+            let ready = self
+                .st
+                .conditions
+                .iter_mut()
+                .find(|c| c.type_ == condition_type::READY);
+            if let Some(c) = ready {
+                c.observed_generation = generation;
             }
-            let applied = old.conditions.iter().any(|c| {
-                c.type_ == condition_type::READY && c.status == "True" && c.observed_generation == generation
-            });
-            let class = reason.class();
-            if applied && class != Class::Terminal {
-                // The current generation is realized; only this attempt failed.
-                if let Some(c) = st
-                    .conditions
-                    .iter_mut()
-                    .find(|c| c.type_ == condition_type::READY)
-                {
-                    c.observed_generation = generation;
-                }
-            } else if st.domain_id.is_some() && class == Class::Transient {
-                let g = generation.unwrap_or_default();
-                let m = format!("generation {g} is not applied in Clerk yet: {message}");
-                set(&mut st, condition_type::READY, false, Reason::UpdatePending, &m);
-            } else {
-                set(&mut st, condition_type::READY, false, *reason, message);
+        } else if self.st.domain_id.is_some() && class == Class::Transient {
+            let g = generation.unwrap_or_default();
+            let m = format!("generation {g} is not applied in Clerk yet: {message}");
+            self.set(condition_type::READY, false, Reason::UpdatePending, &m);
+        } else {
+            self.set(condition_type::READY, false, reason, message);
+        }
+        self.set(condition_type::SYNCED, false, reason, message);
+        match class {
+            Class::Terminal => {
+                self.set(condition_type::STALLED, true, reason, message);
+                self.drop(condition_type::RECONCILING);
             }
-            set(&mut st, condition_type::SYNCED, false, *reason, message);
-            match class {
-                Class::Terminal => {
-                    set(&mut st, condition_type::STALLED, true, *reason, message);
-                    drop(&mut st, condition_type::RECONCILING);
-                }
-                Class::Transient => {
-                    set(&mut st, condition_type::RECONCILING, true, *reason, message);
-                    drop(&mut st, condition_type::STALLED);
-                }
-                Class::Ok | Class::Paused => {
-                    drop(&mut st, condition_type::RECONCILING);
-                    drop(&mut st, condition_type::STALLED);
-                }
+            Class::Transient => {
+                self.set(condition_type::RECONCILING, true, reason, message);
+                self.drop(condition_type::STALLED);
+            }
+            Class::Ok | Class::Paused => {
+                self.drop(condition_type::RECONCILING);
+                self.drop(condition_type::STALLED);
             }
         }
     }
-    st
 }
 
 fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {
