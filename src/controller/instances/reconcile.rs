@@ -37,54 +37,11 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
     }
     let generation = obj.meta().generation;
     let old = obj.instance_status().cloned().unwrap_or_default();
-    let ns = obj.secret_namespace(&ctx.config.operator_namespace);
     let mut facts = Facts {
         domains: i64::try_from(users.len()).unwrap_or(i64::MAX),
         ..Default::default()
     };
-    let mut after = None;
-    let checked = match credentials::read_key(&ctx, &ns, obj.secret_ref()).await {
-        Err(e) => {
-            ctx.instances.forget(&ik);
-            Checked::Failed {
-                reason: e.reason(),
-                message: e.to_string(),
-            }
-        }
-        Ok((key, meta)) => {
-            secrets::ensure_in_use(&ctx, &meta).await?;
-            let fresh = ctx.config.resync / 2;
-            match ctx
-                .instances
-                .memo(&ik)
-                .filter(|m| m.key == key && m.generation == generation && m.at.elapsed() < fresh)
-            {
-                Some(m) => {
-                    facts.rate_limit = m.rate_limit;
-                    facts.checked_at = m.checked_at;
-                    m.checked
-                }
-                None => {
-                    let (checked, retry_after) = check(&ctx, &key, &old, &mut facts).await;
-                    after = retry_after;
-                    if is_transient(&checked) {
-                        ctx.instances.forget(&ik);
-                    } else {
-                        let memo = Memo {
-                            key,
-                            generation,
-                            at: Instant::now(),
-                            checked: checked.clone(),
-                            rate_limit: facts.rate_limit.clone(),
-                            checked_at: facts.checked_at.clone(),
-                        };
-                        ctx.instances.remember(&ik, memo);
-                    }
-                    checked
-                }
-            }
-        }
-    };
+    let (checked, after) = checked_key(&ctx, obj.as_ref(), &ik, &old, &mut facts).await?;
     let st = next(&old, generation, &checked, &facts, jiff::Timestamp::now());
     if st != old {
         if let Err(e) = write_status(&ctx, obj.as_ref(), &ik, &st).await {
@@ -95,22 +52,71 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
             announce(&ctx, obj.as_ref(), &checked).await;
         }
     }
-    let object = ik.to_string();
-    match &checked {
+    Ok(next_look(&ctx, &ik.to_string(), &checked, after))
+}
+
+/// The object's key, checked with Clerk (`GET /instance`) unless an equal key was checked for
+/// this generation within half a resync period. Returns the check and Clerk's `Retry-After`.
+async fn checked_key<K: InstanceObject>(
+    ctx: &Context,
+    obj: &K,
+    ik: &InstanceKey,
+    old: &ClerkInstanceStatus,
+    facts: &mut Facts,
+) -> Result<(Checked, Option<Duration>), Error> {
+    let ns = obj.secret_namespace(&ctx.config.operator_namespace);
+    let generation = obj.meta().generation;
+    let (key, meta) = match credentials::read_key(ctx, &ns, obj.secret_ref()).await {
+        Ok(found) => found,
+        Err(e) => {
+            ctx.instances.forget(ik);
+            let (reason, message) = (e.reason(), e.to_string());
+            return Ok((Checked::Failed { reason, message }, None));
+        }
+    };
+    secrets::ensure_in_use(ctx, &meta).await?;
+    let fresh = ctx.config.resync / 2;
+    let memo = ctx.instances.memo(ik);
+    if let Some(m) = memo.filter(|m| m.key == key && m.generation == generation && m.at.elapsed() < fresh) {
+        facts.rate_limit = m.rate_limit;
+        facts.checked_at = m.checked_at;
+        return Ok((m.checked, None));
+    }
+    let (checked, retry_after) = check(ctx, &key, old, facts).await;
+    if is_transient(&checked) {
+        ctx.instances.forget(ik);
+    } else {
+        let memo = Memo {
+            key,
+            generation,
+            at: Instant::now(),
+            checked: checked.clone(),
+            rate_limit: facts.rate_limit.clone(),
+            checked_at: facts.checked_at.clone(),
+        };
+        ctx.instances.remember(ik, memo);
+    }
+    Ok((checked, retry_after))
+}
+
+/// When to look at the object again: with backoff (no later than the resync) while it fails,
+/// at the resync once it is Ready.
+fn next_look(ctx: &Context, object: &str, checked: &Checked, after: Option<Duration>) -> Action {
+    match checked {
         Checked::Failed { reason, message } => {
             let retry = match reason.class() {
                 Class::Terminal => Retry::Terminal,
                 _ => Retry::Transient { after },
             };
-            let attempt = ctx.note_failure(&object);
+            let attempt = ctx.note_failure(object);
             let delay = backoff::delay(retry, attempt, rand::random())
                 .min(ctx.config.resync.max(Duration::from_secs(1)));
             tracing::info!(instance = %object, reason = %reason, message = %message, retry_in_secs = delay.as_secs(), "instance not ready");
-            Ok(Action::requeue(delay))
+            Action::requeue(delay)
         }
         Checked::Ok { .. } => {
-            ctx.note_success(&object);
-            Ok(Action::requeue(ctx.resync_delay()))
+            ctx.note_success(object);
+            Action::requeue(ctx.resync_delay())
         }
     }
 }
