@@ -2,6 +2,7 @@
 //! at start and at run time (`GET`/`PUT /__fake/faults`).
 
 use super::errors::ApiError;
+use super::fault_settings::{ScriptedFault, Window};
 use super::state::SharedState;
 use axum::{
     body::{Body, Bytes},
@@ -12,82 +13,7 @@ use axum::{
 };
 use clerk_model::InstanceKind;
 use rand::RngExt;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-/// What to inject. Probabilities are per request, in `[0, 1]`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Faults {
-    /// HTTP status (500, 502, 503, 429) -> probability. The request is not processed.
-    pub error_rates: BTreeMap<u16, f64>,
-    /// `Retry-After` seconds on injected 429 and 503 responses (default 1).
-    pub retry_after_secs: Option<u64>,
-    /// Each response is delayed by a uniform random time in `[latency_min_ms, latency_ms]`,
-    /// after the request was processed.
-    pub latency_ms: u64,
-    pub latency_min_ms: u64,
-    /// Probability that the connection drops before the request is processed.
-    pub drop_rate: f64,
-    /// Probability that the request is processed (e.g. a POST commits) but the response is lost.
-    pub drop_after_commit_rate: f64,
-    /// Emulate Clerk's rate limits per instance: 100 requests / 10 s for development instances,
-    /// 1000 / 10 s for production ones (fixed windows), answering 429 with `Retry-After`.
-    pub rate_limit: bool,
-    /// Override the emulated limit for every instance (requests per window).
-    pub rate_limit_requests: Option<u32>,
-    /// Override the emulated window length in seconds (default 10).
-    pub rate_limit_window_secs: Option<u64>,
-    /// Faults for specific upcoming requests, each used once, in order, by the first request
-    /// of its operation: makes a test's fault sequence deterministic.
-    pub scripted: Vec<Scripted>,
-}
-
-/// One scripted fault.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scripted {
-    /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain`, `GetInstance` or
-    /// `VerifyDomainProxy`.
-    pub operation: String,
-    /// Only for requests with this secret key (one instance); any key when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// What happens to that request.
-    pub fault: ScriptedFault,
-}
-
-/// What a scripted fault does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScriptedFault {
-    /// Answer with this status (429 and 503 carry `Retry-After`).
-    Status(u16),
-    /// Drop the connection without processing.
-    Drop,
-    /// Process the request, then drop the response.
-    DropAfterCommit,
-}
-
-/// What was injected.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct FaultStats {
-    /// Injected error responses by status.
-    pub injected: BTreeMap<u16, u64>,
-    /// 429s from the rate-limit emulation.
-    pub rate_limited: u64,
-    /// Connections dropped before processing.
-    pub dropped: u64,
-    /// Requests processed whose response was dropped.
-    pub dropped_after_commit: u64,
-}
-
-/// A fixed rate-limit window of one instance.
-#[derive(Clone, Copy, Debug)]
-pub struct Window {
-    pub start: Instant,
-    pub count: u32,
-}
 
 enum Decision {
     RateLimited(u64),
@@ -157,59 +83,71 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
 
 fn decide(state: &SharedState, op: &str, key: Option<&str>) -> Decision {
     let mut s = state.lock().unwrap();
-    if let Some(i) = s
+    if let Some(d) = scripted(&mut s, op, key) {
+        return d;
+    }
+    if let Some(d) = rate_limited(&mut s, key) {
+        return d;
+    }
+    random(&mut s)
+}
+
+/// The first scripted fault for this operation (and key), taken.
+fn scripted(s: &mut super::State, op: &str, key: Option<&str>) -> Option<Decision> {
+    let i = s
         .faults
         .scripted
         .iter()
-        .position(|x| x.operation == op && x.key.as_deref().is_none_or(|k| Some(k) == key))
-    {
-        let scripted = s.faults.scripted.remove(i);
-        return match scripted.fault {
-            ScriptedFault::Status(status) => {
-                *s.fault_stats.injected.entry(status).or_default() += 1;
-                Decision::Error(status)
-            }
-            ScriptedFault::Drop => {
-                s.fault_stats.dropped += 1;
-                Decision::Drop
-            }
-            ScriptedFault::DropAfterCommit => {
-                s.fault_stats.dropped_after_commit += 1;
-                Decision::Proceed {
-                    latency: Duration::ZERO,
-                    drop_after: true,
-                }
-            }
-        };
-    }
-    let f = s.faults.clone();
-    // The instance's own key: every key of an instance shares its window, as Clerk counts.
-    let key = key.and_then(|k| s.canonical(k)).map(str::to_string);
-    let key = key.as_deref();
-    let kind = key.and_then(|k| s.instances.get(k)).map(|i| i.kind);
-    if f.rate_limit
-        && let (Some(key), Some(kind)) = (key, kind)
-    {
-        let limit = f.rate_limit_requests.unwrap_or(match kind {
-            InstanceKind::Development => 100,
-            InstanceKind::Production => 1000,
-        });
-        let window = Duration::from_secs(f.rate_limit_window_secs.unwrap_or(10).max(1));
-        let now = Instant::now();
-        let w = s
-            .windows
-            .entry(key.to_string())
-            .or_insert(Window { start: now, count: 0 });
-        if now.duration_since(w.start) >= window {
-            *w = Window { start: now, count: 0 };
+        .position(|x| x.operation == op && x.key.as_deref().is_none_or(|k| Some(k) == key))?;
+    let scripted = s.faults.scripted.remove(i);
+    Some(match scripted.fault {
+        ScriptedFault::Status(status) => {
+            *s.fault_stats.injected.entry(status).or_default() += 1;
+            Decision::Error(status)
         }
-        if w.count >= limit {
-            let left = window.saturating_sub(now.duration_since(w.start));
-            s.fault_stats.rate_limited += 1;
-            return Decision::RateLimited(left.as_secs_f64().ceil().max(1.0) as u64);
+        ScriptedFault::Drop => {
+            s.fault_stats.dropped += 1;
+            Decision::Drop
         }
-        w.count += 1;
+        ScriptedFault::DropAfterCommit => {
+            s.fault_stats.dropped_after_commit += 1;
+            Decision::Proceed {
+                latency: Duration::ZERO,
+                drop_after: true,
+            }
+        }
+    })
+}
+
+/// Clerk's rate limit (when on): every key of an instance shares its instance's window.
+fn rate_limited(s: &mut super::State, key: Option<&str>) -> Option<Decision> {
+    let key = key.and_then(|k| s.canonical(k)).map(str::to_string)?;
+    let kind = s.instances.get(&key).map(|i| i.kind)?;
+    if !s.faults.rate_limit {
+        return None;
     }
+    let limit = s.faults.rate_limit_requests.unwrap_or(match kind {
+        InstanceKind::Development => 100,
+        InstanceKind::Production => 1000,
+    });
+    let window = Duration::from_secs(s.faults.rate_limit_window_secs.unwrap_or(10).max(1));
+    let now = Instant::now();
+    let w = s.windows.entry(key).or_insert(Window { start: now, count: 0 });
+    if now.duration_since(w.start) >= window {
+        *w = Window { start: now, count: 0 };
+    }
+    if w.count >= limit {
+        let left = window.saturating_sub(now.duration_since(w.start));
+        s.fault_stats.rate_limited += 1;
+        return Some(Decision::RateLimited(left.as_secs_f64().ceil().max(1.0) as u64));
+    }
+    w.count += 1;
+    None
+}
+
+/// Errors, drops and latency by their configured probabilities.
+fn random(s: &mut super::State) -> Decision {
+    let f = &s.faults;
     let mut rng = rand::rng();
     let mut roll: f64 = rng.random();
     for (status, p) in &f.error_rates {
@@ -224,11 +162,11 @@ fn decide(state: &SharedState, op: &str, key: Option<&str>) -> Decision {
         return Decision::Drop;
     }
     let drop_after = rng.random::<f64>() < f.drop_after_commit_rate;
+    let (lo, hi) = (f.latency_min_ms.min(f.latency_ms), f.latency_ms);
+    let latency = if hi == 0 { 0 } else { rng.random_range(lo..=hi) };
     if drop_after {
         s.fault_stats.dropped_after_commit += 1;
     }
-    let (lo, hi) = (f.latency_min_ms.min(f.latency_ms), f.latency_ms);
-    let latency = if hi == 0 { 0 } else { rng.random_range(lo..=hi) };
     Decision::Proceed {
         latency: Duration::from_millis(latency),
         drop_after,

@@ -94,7 +94,7 @@ pub struct State {
     pub requests: std::collections::VecDeque<RequestRecord>,
     pub faults: super::Faults,
     pub fault_stats: super::FaultStats,
-    pub windows: std::collections::HashMap<String, super::faults::Window>,
+    pub windows: std::collections::HashMap<String, super::fault_settings::Window>,
     /// How proxy checks are decided (`PUT /__fake/proxy-check-rule`).
     pub proxy_check_rule: ProxyCheckRule,
 }

@@ -177,93 +177,50 @@ mod tests {
         }
     }
 
+    /// A selector of one expression.
+    fn one(key: &str, op: &str, values: &[&str]) -> Option<LabelSelector> {
+        Some(LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![expr(key, op, values)]),
+        })
+    }
+
+    /// A selector of `matchLabels` only.
+    fn by_labels(pairs: &[(&str, &str)]) -> Option<LabelSelector> {
+        let labels = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(LabelSelector {
+            match_labels: Some(labels),
+            match_expressions: None,
+        })
+    }
+
     #[test]
     fn namespace_selector_table() {
         let labels: BTreeMap<String, String> =
             [("team".into(), "web".into()), ("tier".into(), "prod".into())].into();
-        let by_labels = |pairs: &[(&str, &str)]| LabelSelector {
-            match_labels: Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            match_expressions: None,
-        };
-        let by_exprs = |e: Vec<LabelSelectorRequirement>| LabelSelector {
-            match_labels: None,
-            match_expressions: Some(e),
-        };
-        let table: Vec<(&str, Option<LabelSelector>, Result<bool, ()>)> = vec![
+        type Row<'a> = (&'a str, Option<LabelSelector>, Result<bool, ()>);
+        #[rustfmt::skip]
+        let table: Vec<Row> = vec![
             ("unset selects all", None, Ok(true)),
             ("empty selects all", Some(LabelSelector::default()), Ok(true)),
-            ("matchLabels hit", Some(by_labels(&[("team", "web")])), Ok(true)),
-            ("matchLabels miss", Some(by_labels(&[("team", "api")])), Ok(false)),
-            (
-                "matchLabels all must hold",
-                Some(by_labels(&[("team", "web"), ("x", "y")])),
-                Ok(false),
-            ),
-            (
-                "In hit",
-                Some(by_exprs(vec![expr("tier", "In", &["prod", "staging"])])),
-                Ok(true),
-            ),
-            (
-                "In miss",
-                Some(by_exprs(vec![expr("tier", "In", &["dev"])])),
-                Ok(false),
-            ),
-            (
-                "In absent key",
-                Some(by_exprs(vec![expr("zone", "In", &["a"])])),
-                Ok(false),
-            ),
-            (
-                "NotIn hit",
-                Some(by_exprs(vec![expr("tier", "NotIn", &["dev"])])),
-                Ok(true),
-            ),
-            (
-                "NotIn absent key",
-                Some(by_exprs(vec![expr("zone", "NotIn", &["a"])])),
-                Ok(true),
-            ),
-            (
-                "NotIn miss",
-                Some(by_exprs(vec![expr("tier", "NotIn", &["prod"])])),
-                Ok(false),
-            ),
-            (
-                "Exists",
-                Some(by_exprs(vec![expr("team", "Exists", &[])])),
-                Ok(true),
-            ),
-            (
-                "Exists miss",
-                Some(by_exprs(vec![expr("zone", "Exists", &[])])),
-                Ok(false),
-            ),
-            (
-                "DoesNotExist",
-                Some(by_exprs(vec![expr("zone", "DoesNotExist", &[])])),
-                Ok(true),
-            ),
-            (
-                "DoesNotExist miss",
-                Some(by_exprs(vec![expr("team", "DoesNotExist", &[])])),
-                Ok(false),
-            ),
-            (
-                "In without values",
-                Some(by_exprs(vec![expr("team", "In", &[])])),
-                Err(()),
-            ),
-            (
-                "unknown operator",
-                Some(by_exprs(vec![expr("team", "Gt", &["1"])])),
-                Err(()),
-            ),
+            ("matchLabels hit", by_labels(&[("team", "web")]), Ok(true)),
+            ("matchLabels miss", by_labels(&[("team", "api")]), Ok(false)),
+            ("matchLabels all must hold", by_labels(&[("team", "web"), ("x", "y")]), Ok(false)),
+            ("In hit", one("tier", "In", &["prod", "staging"]), Ok(true)),
+            ("In miss", one("tier", "In", &["dev"]), Ok(false)),
+            ("In absent key", one("zone", "In", &["a"]), Ok(false)),
+            ("NotIn hit", one("tier", "NotIn", &["dev"]), Ok(true)),
+            ("NotIn absent key", one("zone", "NotIn", &["a"]), Ok(true)),
+            ("NotIn miss", one("tier", "NotIn", &["prod"]), Ok(false)),
+            ("Exists", one("team", "Exists", &[]), Ok(true)),
+            ("Exists miss", one("zone", "Exists", &[]), Ok(false)),
+            ("DoesNotExist", one("zone", "DoesNotExist", &[]), Ok(true)),
+            ("DoesNotExist miss", one("team", "DoesNotExist", &[]), Ok(false)),
+            ("In without values", one("team", "In", &[]), Err(())),
+            ("unknown operator", one("team", "Gt", &["1"]), Err(())),
         ];
         for (what, sel, want) in table {
             assert_eq!(selects(sel.as_ref(), &labels).map_err(|_| ()), want, "{what}");

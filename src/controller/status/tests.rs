@@ -139,23 +139,26 @@ fn failure_conditions_table() {
         assert_eq!(cond(&st, "Synced").status, "False", "{case}");
         assert_eq!(st.domain_id, want_id, "{case}");
     }
-    // Success after a failure clears Reconciling and Stalled.
-    let failed = next_status(
-        &obj(2, Some(ok.clone())),
-        &fail(Reason::ClerkRejected, None),
-        &Extras::default(),
-        t(30),
-    );
-    let healed = next_status(
-        &obj(2, Some(failed)),
-        &Outcome::Synced {
-            domain: &d,
-            adopted: false,
-            applied_is_secondary: None,
-        },
-        &Extras::default(),
-        t(40),
-    );
+}
+
+/// Success after a failure clears Reconciling and Stalled.
+#[test]
+fn success_after_a_failure_clears_reconciling_and_stalled() {
+    let d = domain();
+    let synced = Outcome::Synced {
+        domain: &d,
+        adopted: false,
+        applied_is_secondary: None,
+    };
+    let ok = next_status(&obj(1, None), &synced, &Extras::default(), t(10));
+    let rejected = Outcome::Failed {
+        reason: Reason::ClerkRejected,
+        message: "clerk said no",
+        domain: None,
+    };
+    let failed = next_status(&obj(2, Some(ok)), &rejected, &Extras::default(), t(30));
+    assert!(has(&failed, "Stalled"));
+    let healed = next_status(&obj(2, Some(failed)), &synced, &Extras::default(), t(40));
     assert!(!has(&healed, "Reconciling") && !has(&healed, "Stalled"));
     assert_eq!(cond(&healed, "Ready").status, "True");
 }
