@@ -19,135 +19,15 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-/// Where and how to hold the lease.
-#[derive(Clone, Debug)]
-pub struct LeaseConfig {
-    pub name: String,
-    pub namespace: String,
-    /// This process's identity (the pod name in a cluster).
-    pub identity: String,
-    /// How long a lease stays valid without renewal (`leaseDurationSeconds`).
-    pub duration: Duration,
-    /// Safety margin: the holder stops writing this long before a standby may take over.
-    pub grace: Duration,
-}
-
-impl LeaseConfig {
-    /// How long after starting its last successful renew the holder may still write.
-    pub fn validity(&self) -> Duration {
-        self.duration.saturating_sub(self.grace)
-    }
-
-    /// Time between two renew (holder) or acquire (standby) attempts: a quarter of the
-    /// validity, at most 2 s (client-go's retry period), so a few attempts fit before the fence
-    /// closes.
-    pub fn retry_period(&self) -> Duration {
-        (self.validity() / 4).clamp(Duration::from_millis(100), Duration::from_secs(2))
-    }
-
-    /// Timeout of each API call: shorter than the retry period.
-    pub fn call_timeout(&self) -> Duration {
-        self.retry_period().mul_f64(0.8)
-    }
-
-    /// `leaseDurationSeconds` as written to the Lease (whole seconds, at least 1).
-    fn duration_seconds(&self) -> i32 {
-        self.duration.as_secs().clamp(1, i32::MAX as u64) as i32
-    }
-
-    fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.duration.subsec_nanos() == 0 && self.duration >= Duration::from_secs(2),
-            "--lease-duration must be whole seconds, at least 2s (got {:?})",
-            self.duration
-        );
-        anyhow::ensure!(
-            self.grace >= Duration::from_millis(500) && self.validity() >= Duration::from_secs(1),
-            "--lease-grace must be at least 500ms and leave at least 1s of the lease duration \
-             (got grace {:?}, duration {:?})",
-            self.grace,
-            self.duration
-        );
-        Ok(())
-    }
-}
-
-/// Whether this process may write to Clerk *now*. Cheap to clone and check; shared by every
-/// Clerk client. Without leader election the fence is always open.
-#[derive(Clone, Default)]
-pub struct Fence {
-    inner: Option<Arc<FenceState>>,
-}
-
-struct FenceState {
-    base: Instant,
-    /// Nanoseconds after `base` until which this process leads; 0: not leading.
-    until: AtomicU64,
-}
-
-impl std::fmt::Debug for Fence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.inner {
-            None => f.write_str("Fence(open)"),
-            Some(_) => write!(f, "Fence(leading: {})", self.is_leading()),
-        }
-    }
-}
-
-impl Fence {
-    /// A fence that is always open (no leader election).
-    pub fn open() -> Self {
-        Self { inner: None }
-    }
-
-    /// A fence that opens only while [`extend_to`](Self::extend_to) says so.
-    pub fn closed() -> Self {
-        Self {
-            inner: Some(Arc::new(FenceState {
-                base: Instant::now(),
-                until: AtomicU64::new(0),
-            })),
-        }
-    }
-
-    /// Whether this process leads at this instant (always, without election).
-    pub fn is_leading(&self) -> bool {
-        match self.deadline() {
-            None => true,
-            Some(d) => Instant::now() < d,
-        }
-    }
-
-    /// When leadership ends unless renewed: `None` without election (never). A past instant
-    /// when not leading.
-    pub fn deadline(&self) -> Option<Instant> {
-        let s = self.inner.as_ref()?;
-        let nanos = s.until.load(Ordering::SeqCst);
-        Some(s.base + Duration::from_nanos(nanos))
-    }
-
-    /// Lead until `until` (a renew succeeded). Never moves the deadline backwards.
-    pub fn extend_to(&self, until: Instant) {
-        if let Some(s) = &self.inner {
-            let nanos = until.saturating_duration_since(s.base).as_nanos();
-            let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
-            s.until.fetch_max(nanos, Ordering::SeqCst);
-        }
-    }
-
-    /// Stop leading at once.
-    pub fn revoke(&self) {
-        if let Some(s) = &self.inner {
-            s.until.store(0, Ordering::SeqCst);
-        }
-    }
-}
+mod config;
+pub use config::LeaseConfig;
+mod fence;
+pub use fence::Fence;
 
 /// Where this process is in the election.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

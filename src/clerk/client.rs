@@ -28,29 +28,8 @@ pub const DEFAULT_API_VERSION: &str = "2026-05-12";
 /// The longest `Retry-After` honoured: a longer (or absurd) value pauses the instance this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The `User-Agent` of every request: `clerk-operator/VERSION`, plus `(IDENTITY)` when given
-/// (the pod name), so Clerk's logs and the fake's journal tell replicas apart.
-pub fn user_agent(identity: Option<&str>) -> String {
-    let base = concat!("clerk-operator/", env!("CARGO_PKG_VERSION"));
-    match identity.map(str::trim).filter(|i| !i.is_empty()) {
-        // Header values must be visible ASCII: anything else is replaced.
-        Some(id) => {
-            let id: String = id
-                .chars()
-                .take(128)
-                .map(|c| {
-                    if c.is_ascii_graphic() && c != '(' && c != ')' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            format!("{base} ({id})")
-        }
-        None => base.to_string(),
-    }
-}
+mod transport;
+pub use transport::{http_client_for, user_agent};
 
 /// Settings shared by every Clerk client the operator makes.
 #[derive(Clone, Debug)]
@@ -102,18 +81,6 @@ impl std::fmt::Debug for ClerkClient {
             .field("key", &self.key)
             .finish()
     }
-}
-
-/// Build the HTTP client once; clients for each key share its connection pool.
-pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
-    crate::install_crypto_provider();
-    reqwest::Client::builder()
-        .user_agent(user_agent(config.identity.as_deref()))
-        .timeout(config.timeout)
-        .connect_timeout(Duration::from_secs(5))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-        .expect("HTTP client builds with rustls")
 }
 
 impl ClerkClient {
@@ -407,34 +374,6 @@ async fn read_error(status: StatusCode, resp: reqwest::Response) -> ClerkApiErro
     }
 }
 
-/// Delay before retry `attempt` (1-based): `base` doubling, ±50% jitter, at most 7.5 s.
-/// A `jitter` outside `[0, 1]` is clamped (NaN counts as 0).
-pub(crate) fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
-    let raw = base
-        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-        .min(Duration::from_secs(5));
-    let jitter = if jitter.is_nan() {
-        0.0
-    } else {
-        jitter.clamp(0.0, 1.0)
-    };
-    raw.mul_f64(0.5 + jitter)
-}
-
-/// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110), at most
-/// [`MAX_RETRY_AFTER`]; a date in the past is zero.
-pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Any number of digits: one too large for u64 is still "a long time".
-        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
-        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
-    }
-    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let delta = when.as_millisecond().saturating_sub(now.as_millisecond());
-    Some(Duration::from_millis(delta.max(0) as u64).min(MAX_RETRY_AFTER))
-}
-
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     let mut msg = e.to_string();
@@ -451,5 +390,7 @@ fn encode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
+mod retry;
+pub(crate) use retry::{parse_retry_after, retry_delay};
 #[cfg(test)]
 mod tests;
