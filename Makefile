@@ -126,6 +126,19 @@ chart-check:
 	bash hack/chart-modes.sh "$$helm"; \
 	echo "chart-check: lint, templates, RBAC and CRD are fine"
 
+# The shape of the code: no import cycle between the modules of any crate
+# (hack/check-modules.py), no Rust file over 400 lines in src/ and crates/ (functions over 60
+# lines are refused by clippy: too_many_lines, clippy.toml).
+CRATE_ROOTS := src/lib.rs src/main.rs crates/clerk-model/src/lib.rs crates/fake-clerk/src/lib.rs \
+  crates/fake-clerk/src/main.rs crates/test-kit/src/lib.rs
+MAX_FILE_LINES := 400
+.PHONY: shape-check
+shape-check:
+	@python3 hack/check-modules.py $(CRATE_ROOTS)
+	@long=$$(find src crates -name '*.rs' -exec wc -l {} + | awk '$$2 != "total" && $$1 > $(MAX_FILE_LINES)'); \
+	if [ -n "$$long" ]; then echo "shape-check: files over $(MAX_FILE_LINES) lines:" >&2; echo "$$long" >&2; exit 1; fi; \
+	echo "shape-check: no Rust file in src/ or crates/ over $(MAX_FILE_LINES) lines"
+
 fmt:
 	$(CARGO) fmt --all
 
@@ -362,7 +375,7 @@ sbom-check:
 	bash hack/sbom.sh "$$cyclonedx" "$$out" >/dev/null; \
 	python3 hack/release-check.py sbom Cargo.lock "$$out"/*.cdx.json
 
-test: fmt-check clippy crd-check docs-check text-check chart-check health-check alerts-check dashboard-check \
+test: fmt-check clippy shape-check crd-check docs-check text-check chart-check health-check alerts-check dashboard-check \
   release-check docs-screenshots unit sdk-test contract e2e chaos-smoke bench-smoke e2e-node
 
 demo: tools dns-tools

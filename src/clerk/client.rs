@@ -25,8 +25,6 @@ pub struct ListedDomains {
 pub const DEFAULT_BASE_URL: &str = "https://api.clerk.com/v1";
 /// The API version this client is written against (the OpenAPI spec's `info.version`).
 pub const DEFAULT_API_VERSION: &str = "2026-05-12";
-/// The longest `Retry-After` honoured: a longer (or absurd) value pauses the instance this long.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 mod transport;
 pub use transport::{http_client_for, user_agent};
@@ -391,6 +389,7 @@ fn encode(segment: &str) -> String {
 }
 
 mod retry;
+pub use retry::MAX_RETRY_AFTER;
 pub(crate) use retry::{parse_retry_after, retry_delay};
 #[cfg(test)]
 mod tests;

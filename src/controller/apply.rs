@@ -4,10 +4,11 @@
 
 use super::backoff;
 use super::converge::{Converged, Record, converge};
+use super::failure::Failure;
 use super::plan::Memory;
 use super::reason::Reason;
 use super::status::{Extras, Outcome};
-use super::steps::{self, Failure, Target, key, report_failure, write_status};
+use super::steps::{self, Target, key, report_failure, write_status};
 use super::{Context, Error, events, secrets};
 use crate::api::ClerkDomain;
 use crate::api::annotations::{self, Annotations};

@@ -9,10 +9,11 @@
 //! object stays, says why (`Stalled`, an Event), and is released by setting
 //! `spec.deletionPolicy: Orphan` on it; transient failures are retried with backoff.
 
+use super::failure::Failure;
 use super::plan::{self, Cleanup, Memory, Release};
 use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome};
-use super::steps::{self, Failure, key, write_status};
+use super::steps::{self, key, write_status};
 use super::{Context, Error, events};
 use crate::api::ClerkDomain;
 use crate::api::annotations;

@@ -66,6 +66,9 @@ impl Default for Config {
     }
 }
 
+/// `namespace/name` of a Secret.
+pub type SecretKeyName = (String, String);
+
 /// `(namespace, name, key)` of a key in a Secret.
 type SecretKeyRefKey = (String, String, String);
 
@@ -97,7 +100,7 @@ struct Remembered {
 #[derive(Default)]
 struct SecretKeys {
     keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
-    tracked: Mutex<std::collections::HashSet<super::secrets::SecretKeyName>>,
+    tracked: Mutex<std::collections::HashSet<SecretKeyName>>,
 }
 
 /// What every reconcile shares: clients, the event recorder, settings, caches and memory.
@@ -144,7 +147,11 @@ impl Context {
             made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
                 .ok()
         });
-        let recorder = super::events::recorder(client.clone(), config.instance.clone());
+        let reporter = kube::runtime::events::Reporter {
+            controller: "clerk-operator".into(),
+            instance: config.instance.clone(),
+        };
+        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
         let instances = super::instances::Registry::new(stores.namespaced.clone(), stores.cluster.clone());
         let ownership = super::ownership::Ownership::new(stores.domains.clone());
         Self {
@@ -218,17 +225,17 @@ impl Context {
     }
 
     /// Remember a Secret carrying the in-use finalizer.
-    pub fn track_secret(&self, secret: super::secrets::SecretKeyName) {
+    pub fn track_secret(&self, secret: SecretKeyName) {
         self.secret_keys.tracked.lock().unwrap().insert(secret);
     }
 
     /// Forget a released Secret.
-    pub fn untrack_secret(&self, secret: &super::secrets::SecretKeyName) {
+    pub fn untrack_secret(&self, secret: &SecretKeyName) {
         self.secret_keys.tracked.lock().unwrap().remove(secret);
     }
 
     /// Secrets carrying the in-use finalizer.
-    pub fn tracked_secrets(&self) -> Vec<super::secrets::SecretKeyName> {
+    pub fn tracked_secrets(&self) -> Vec<SecretKeyName> {
         self.secret_keys.tracked.lock().unwrap().iter().cloned().collect()
     }
 

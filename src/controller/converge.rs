@@ -2,10 +2,11 @@
 //! (POST or PATCH, claiming what the object comes to own), until Clerk matches the spec.
 
 use super::Context;
+use super::failure::Failure;
 use super::ownership::DomainKey;
 use super::plan::{self, Memory, Step};
 use super::reason::Reason;
-use super::steps::{self, Failure, Target, key};
+use super::steps::{self, Target, key};
 use crate::api::ClerkDomain;
 use crate::clerk::{ClerkError, ClerkInstance, Domain};
 

@@ -1,20 +1,11 @@
-//! User-visible transitions as Kubernetes Events (events.k8s.io), published through
-//! kube-runtime's [`Recorder`], which folds repeats of the same Event into a series.
+//! User-visible transitions as Kubernetes Events (events.k8s.io), published through the
+//! context's [`Recorder`](kube::runtime::events::Recorder) (kube-runtime's, reporting as
+//! `clerk-operator` and the Pod's name), which folds repeats of the same Event into a series.
 
 use super::Context;
 use kube::Resource;
+use kube::runtime::events::Event;
 pub use kube::runtime::events::EventType;
-use kube::runtime::events::{Event, Recorder, Reporter};
-
-/// The recorder of one operator process, reporting as `clerk-operator` and `instance` (the
-/// Pod's name, when known).
-pub fn recorder(client: kube::Client, instance: Option<String>) -> Recorder {
-    let reporter = Reporter {
-        controller: "clerk-operator".into(),
-        instance,
-    };
-    Recorder::new(client, reporter)
-}
 
 /// Publish an Event about `obj`. Failing to publish is logged, never fatal.
 pub async fn publish<K: Resource<DynamicType = ()>>(

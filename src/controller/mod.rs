@@ -11,6 +11,7 @@ mod dns;
 mod error;
 mod events;
 pub mod export;
+mod failure;
 pub mod instances;
 pub mod ownership;
 pub mod plan;
@@ -20,6 +21,7 @@ mod run;
 pub mod secrets;
 pub mod status;
 mod steps;
+mod watch;
 
 pub use context::{Config, Context, Stores};
 pub use error::Error;

@@ -1,13 +1,14 @@
 //! Wiring: the caches (reflectors) of ClerkDomains, Secrets' metadata and instance objects,
 //! the shared [`Context`] built on them, and the controllers that run on it.
 
+use super::watch::{asks_for_work, events, scoped};
 use super::{Context, Stores, instances, reconcile, secrets};
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance, annotations::SECRET_IN_USE};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, Predicate, WatchStreamExt, controller, predicates, reflector, watcher};
+use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt, api::ListParams};
 use std::sync::Arc;
 
@@ -40,43 +41,6 @@ pub fn users_of_secret(
         .filter(|d| secrets::uses_secret(d, &ns, &name))
         .map(|d| ObjectRef::from_obj(d.as_ref()))
         .collect()
-}
-
-/// A watch as the caches take it: without managedFields (nothing here reads them), and backed
-/// off when the API server fails (client-go's schedule, 0.8 s growing to 30 s), so that an API
-/// server that is down or refusing is not asked again in a tight loop.
-pub(crate) fn events<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-{
-    watcher(api, config)
-        .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
-}
-
-/// What a user (or Kubernetes) changes to ask for work: the generation (the spec; deletion
-/// bumps a custom resource's generation too), annotations (pause, resync, adoption), labels and
-/// finalizers. The operator's own status writes change none of them, so they start no
-/// reconcile; a new object (another uid) always passes.
-pub(crate) fn asks_for_work<K: Resource + 'static>() -> impl Predicate<K> + 'static {
-    predicates::generation
-        .combine(predicates::annotations)
-        .combine(predicates::labels)
-        .combine(predicates::finalizers)
-}
-
-/// An `Api` of the watched namespace, or of all.
-fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// What the ClerkDomain controller is asked to look at again when a Secret changes: the

@@ -14,8 +14,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `namespace/name` of a Secret.
-pub type SecretKeyName = (String, String);
+pub use super::context::SecretKeyName;
 
 /// Add the finalizer to `secret` unless it has it.
 pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kube::Error> {

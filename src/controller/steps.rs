@@ -2,12 +2,13 @@
 //! check ownership, write status, report a failure.
 
 use super::backoff::{self, Retry};
+use super::failure::Failure;
 use super::ownership::{DomainKey, Owner};
 use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome, next_status};
 use super::{Context, Error, credentials};
 use crate::api::{ClerkDomain, FIELD_MANAGER};
-use crate::clerk::{ClerkError, ClerkInstance, Domain, InstanceKind};
+use crate::clerk::{ClerkInstance, InstanceKind};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -20,47 +21,6 @@ use std::time::Duration;
 /// `namespace/name`.
 pub(super) fn key(obj: &impl kube::Resource) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
-/// A failure carried to status: a typed reason, the words for the user (Clerk's own, when it
-/// answered), Clerk's `Retry-After`, and the owned domain as last seen.
-pub(super) struct Failure {
-    pub reason: Reason,
-    pub message: String,
-    pub after: Option<Duration>,
-    pub domain: Option<Box<Domain>>,
-}
-
-impl Failure {
-    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            message: message.into(),
-            after: None,
-            domain: None,
-        }
-    }
-
-    pub fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
-        Failure {
-            reason: Reason::from_clerk(e),
-            message: e.stable_message(),
-            after: e.retry_after(),
-            domain: domain.map(Box::new),
-        }
-    }
-
-    pub fn credentials(e: &credentials::CredentialsError) -> Self {
-        Failure::new(e.reason(), e.to_string())
-    }
-
-    /// How to retry: per the reason's class, no sooner than Clerk's `Retry-After`.
-    pub fn retry(&self) -> Retry {
-        match self.reason.class() {
-            Class::Terminal | Class::Paused => Retry::Terminal,
-            Class::Transient | Class::Ok => Retry::Transient { after: self.after },
-        }
-    }
 }
 
 /// Where an object's Clerk calls go: the instance of its key, checked against the pinned one.

@@ -1,25 +1,24 @@
-use super::errors::ApiError;
-use super::names::{valid_domain_name, valid_proxy_url};
 use super::state::{ProxyCheckRule, SharedState, State, Stats, describe, make_domain};
 use axum::{
     Json, Router,
-    body::Bytes,
-    extract::{Path, State as AxState},
+    extract::State as AxState,
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
     routing::{get, post},
 };
-use clerk_model::{DeletedObject, Domain, DomainList, Instance, InstanceKind, ProxyCheck};
-use serde_json::{Map, Value, json};
+use clerk_model::{Domain, DomainList, Instance, InstanceKind, ProxyCheck};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
 mod domains;
 mod proxy_check;
+mod request;
 
 use domains::{add_domain, delete_domain, update_domain};
 use proxy_check::proxy_check;
+use request::with_instance;
 
 /// How to start a fake.
 #[derive(Clone, Debug)]
@@ -205,62 +204,6 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/__fake/healthz", get(|| async { "ok" }))
         .with_state(state)
-}
-
-type Result<T> = std::result::Result<T, ApiError>;
-
-/// Run `f` against the caller's instance and count the request.
-fn with_instance<T: serde::Serialize>(
-    state: &SharedState,
-    headers: &HeaderMap,
-    operation: &str,
-    f: impl FnOnce(&mut super::InstanceState) -> Result<T>,
-) -> Response {
-    let mut s = state.lock().unwrap();
-    let result = match bearer(headers).and_then(|k| s.instance_mut(k)) {
-        None => Err(ApiError::unauthorized()),
-        Some(inst) => f(inst),
-    };
-    let resp = match result {
-        Ok(body) => (StatusCode::OK, Json(body)).into_response(),
-        Err(e) => e.into_response(),
-    };
-    s.record(operation, resp.status().as_u16());
-    resp
-}
-
-fn parse_object(body: &Bytes) -> Result<Map<String, Value>> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_request",
-            "malformed request",
-            "The request body could not be parsed as a JSON object.",
-        )),
-    }
-}
-
-fn string_field(m: &Map<String, Value>, name: &'static str) -> Result<Option<Option<String>>> {
-    match m.get(name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(ApiError::invalid(
-            "form_param_type_invalid",
-            name,
-            format!("{name} must be a string"),
-        )),
-    }
-}
-
-/// The secret key a request authenticates with.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
 }
 
 async fn list_domains(AxState(state): AxState<SharedState>, headers: HeaderMap) -> Response {

@@ -1,7 +1,9 @@
 //! When to ask Clerk again: the client's own backoff and Clerk's `Retry-After`.
 
-use super::MAX_RETRY_AFTER;
 use std::time::Duration;
+
+/// The longest `Retry-After` honoured: a longer (or absurd) value pauses the instance this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Delay before retry `attempt` (1-based): `base` doubling, ±50% jitter, at most 7.5 s.
 /// A `jitter` outside `[0, 1]` is clamped (NaN counts as 0).

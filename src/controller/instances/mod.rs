@@ -43,7 +43,7 @@ pub async fn run<K: InstanceObject>(
         wc = wc.labels(selector);
     }
     let hook = ctx.clone();
-    let objects = super::run::events(api, wc)
+    let objects = super::watch::events(api, wc)
         .reflect(writer)
         .inspect(move |e| {
             if let Ok(e) = e {
@@ -51,7 +51,7 @@ pub async fn run<K: InstanceObject>(
             }
         })
         .applied_objects()
-        .predicate_filter(super::run::asks_for_work(), Default::default());
+        .predicate_filter(super::watch::asks_for_work(), Default::default());
     Controller::for_stream(objects, store)
         .reconcile_on(wakeups)
         .with_config(controller::Config::default().concurrency(2))

@@ -1,8 +1,19 @@
 //! `POST /domains`, `PATCH` and `DELETE /domains/{id}`: Clerk's checks on names, proxies and
 //! the primary, in the order Clerk applies them.
 
-use super::*;
+use super::request::{Result, parse_object, string_field, with_instance};
+use crate::errors::ApiError;
+use crate::names::{valid_domain_name, valid_proxy_url};
+use crate::state::{SharedState, describe, make_domain};
+use axum::{
+    body::Bytes,
+    extract::{Path, State as AxState},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+};
 use clerk_model::UpdateDomain;
+use clerk_model::{DeletedObject, InstanceKind};
+use serde_json::Value;
 
 pub(super) fn check_name(kind: InstanceKind, name: &str) -> Result<()> {
     valid_domain_name(name, kind == InstanceKind::Development)

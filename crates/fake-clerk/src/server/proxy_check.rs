@@ -1,6 +1,16 @@
 //! `POST /proxy_checks`: the fake probes the proxy URL itself, unless a scripted rule answers.
 
-use super::*;
+use super::request::{Result, bearer, parse_object, string_field, with_instance};
+use crate::errors::ApiError;
+use crate::names::valid_proxy_url;
+use crate::state::{ProxyCheckRule, SharedState};
+use axum::{
+    body::Bytes,
+    extract::State as AxState,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use clerk_model::{InstanceKind, ProxyCheck};
 
 const VERIFY_PROXY: &str = "VerifyDomainProxy";
 

@@ -1,0 +1,48 @@
+//! A failure carried to status: a typed reason, Clerk's own words, and how to retry.
+
+use super::backoff::Retry;
+use super::credentials;
+use super::reason::{Class, Reason};
+use crate::clerk::{ClerkError, Domain};
+use std::time::Duration;
+
+/// A failure carried to status: a typed reason, the words for the user (Clerk's own, when it
+/// answered), Clerk's `Retry-After`, and the owned domain as last seen.
+pub(crate) struct Failure {
+    pub reason: Reason,
+    pub message: String,
+    pub after: Option<Duration>,
+    pub domain: Option<Box<Domain>>,
+}
+
+impl Failure {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            message: message.into(),
+            after: None,
+            domain: None,
+        }
+    }
+
+    pub fn clerk(e: &ClerkError, domain: Option<Domain>) -> Self {
+        Failure {
+            reason: Reason::from_clerk(e),
+            message: e.stable_message(),
+            after: e.retry_after(),
+            domain: domain.map(Box::new),
+        }
+    }
+
+    pub fn credentials(e: &credentials::CredentialsError) -> Self {
+        Failure::new(e.reason(), e.to_string())
+    }
+
+    /// How to retry: per the reason's class, no sooner than Clerk's `Retry-After`.
+    pub fn retry(&self) -> Retry {
+        match self.reason.class() {
+            Class::Terminal | Class::Paused => Retry::Terminal,
+            Class::Transient | Class::Ok => Retry::Transient { after: self.after },
+        }
+    }
+}

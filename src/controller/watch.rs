@@ -1,0 +1,43 @@
+//! How the controllers watch: each watch backed off and trimmed for its cache, and the changes
+//! that ask for a reconcile.
+
+use futures::Stream;
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, Resource};
+
+/// A watch as the caches take it: without managedFields (nothing here reads them), and backed
+/// off when the API server fails (client-go's schedule, 0.8 s growing to 30 s), so that an API
+/// server that is down or refusing is not asked again in a tight loop.
+pub(crate) fn events<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+}
+
+/// What a user (or Kubernetes) changes to ask for work: the generation (the spec; deletion
+/// bumps a custom resource's generation too), annotations (pause, resync, adoption), labels and
+/// finalizers. The operator's own status writes change none of them, so they start no
+/// reconcile; a new object (another uid) always passes.
+pub(crate) fn asks_for_work<K: Resource + 'static>() -> impl Predicate<K> + 'static {
+    predicates::generation
+        .combine(predicates::annotations)
+        .combine(predicates::labels)
+        .combine(predicates::finalizers)
+}
+
+/// An `Api` of the watched namespace, or of all.
+pub(crate) fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
