@@ -152,7 +152,7 @@ async fn resolve(
         super::instances::in_use::ensure_for(ctx, &via.key).await?;
     }
     if let Err(owner) = steps::check_owner(ctx, obj, &target.instance_id) {
-        ctx.ownership.wait_for(&owner.object, obj);
+        ctx.memory.ownership.wait_for(&owner.object, obj);
         let id = obj
             .status
             .as_ref()
@@ -199,7 +199,7 @@ async fn report_synced(
     for (reason, note) in &done.notes {
         events::normal(ctx, obj, reason, "Reconcile", note.clone()).await;
     }
-    ctx.note_success(&key(obj));
+    ctx.memory.note_success(&key(obj));
     Ok(Action::requeue(dns.recheck.map_or(resync, |r| resync.min(r))))
 }
 
@@ -213,7 +213,7 @@ async fn resync_period(ctx: &Context, obj: &ClerkDomain, notes: &Annotations<'_>
         _ => notes.resync_period_note.as_ref(),
     };
     if let Some(message) = warning
-        && ctx.first_warning(&key(obj), message)
+        && ctx.memory.first_warning(&key(obj), message)
     {
         events::warning(
             ctx,

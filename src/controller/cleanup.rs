@@ -23,8 +23,8 @@ use kube::runtime::controller::Action;
 pub(super) async fn cleanup(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Error> {
     let result = decide_and_act(obj, ctx).await;
     if result.is_ok() {
-        ctx.note_success(&key(obj));
-        ctx.secrets_changed.notify_one();
+        ctx.memory.note_success(&key(obj));
+        ctx.memory.secrets_changed.notify_one();
     }
     result
 }

@@ -1,14 +1,13 @@
+use super::memory::Memory;
 use crate::api::{ClerkDomain, ClusterClerkInstance};
 use crate::clerk::{ClerkInstance, ClerkPool, PoolConfig, SecretKey};
 use crate::metrics::Metrics;
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Client, ResourceExt};
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Operator settings, from the command line.
@@ -66,12 +65,6 @@ impl Default for Config {
     }
 }
 
-/// `namespace/name` of a Secret.
-pub type SecretKeyName = (String, String);
-
-/// `(namespace, name, key)` of a key in a Secret.
-type SecretKeyRefKey = (String, String, String);
-
 /// The caches the controllers share, built before the [`Context`].
 pub struct Stores {
     /// Every watched ClerkDomain.
@@ -84,26 +77,7 @@ pub struct Stores {
     pub cluster: Option<Store<ClusterClerkInstance>>,
 }
 
-/// What the process remembers of one ClerkDomain between reconciles (forgotten when it goes).
-#[derive(Default)]
-struct Remembered {
-    /// Consecutive failures.
-    failures: u32,
-    /// Consecutive DNS checks that did not verify.
-    dns_attempts: u32,
-    /// The last Warning published once per distinct message.
-    warned: Option<String>,
-}
-
-/// What the process keeps of Secrets: keys read (by resourceVersion), and the Secrets that
-/// carry the in-use finalizer.
-#[derive(Default)]
-struct SecretKeys {
-    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
-    tracked: Mutex<std::collections::HashSet<SecretKeyName>>,
-}
-
-/// What every reconcile shares: clients, the event recorder, settings, caches and memory.
+/// What every reconcile shares: clients, settings, caches and memory.
 pub struct Context {
     /// Kubernetes client.
     pub client: Client,
@@ -116,17 +90,10 @@ pub struct Context {
     /// The caches.
     pub stores: Stores,
     /// Resolves CNAME records for `DNSVerified` (none when verification is off).
-    pub verifier: Option<crate::dns::verify::Verifier>,
-    /// Who owns which Clerk domain.
-    pub ownership: super::ownership::Ownership,
-    /// ClerkInstances and ClusterClerkInstances: wakeups, users, checks.
-    pub instances: super::instances::Registry,
-    remembered: Mutex<HashMap<String, Remembered>>,
-    wake: UnboundedSender<ObjectRef<ClerkDomain>>,
-    /// Wakes the Secret release loop.
-    pub secrets_changed: tokio::sync::Notify,
-    secret_keys: SecretKeys,
-    pool: ClerkPool,
+    pub dns: Option<crate::dns::verify::Verifier>,
+    /// What the process remembers between reconciles.
+    pub memory: Memory,
+    clerk: ClerkPool,
 }
 
 impl Context {
@@ -152,28 +119,23 @@ impl Context {
             instance: config.instance.clone(),
         };
         let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter);
-        let instances = super::instances::Registry::new(stores.namespaced.clone(), stores.cluster.clone());
-        let ownership = super::ownership::Ownership::new(stores.domains.clone());
+        let instances = (stores.namespaced.clone(), stores.cluster.clone());
+        let memory = Memory::new(stores.domains.clone(), instances, wake);
         Self {
-            wake,
             client,
             recorder,
-            pool: ClerkPool::new(config.clerk.clone(), metrics.clone()),
+            clerk: ClerkPool::new(config.clerk.clone(), metrics.clone()),
             metrics,
             config,
             stores,
-            ownership,
-            instances,
-            remembered: Mutex::default(),
-            verifier,
-            secrets_changed: tokio::sync::Notify::new(),
-            secret_keys: SecretKeys::default(),
+            dns: verifier,
+            memory,
         }
     }
 
     /// The Clerk instance `key` belongs to (its rate limiter and list cache are shared).
     pub async fn clerk(&self, key: SecretKey) -> Result<Arc<ClerkInstance>, crate::clerk::ClerkError> {
-        self.pool.instance(key).await
+        self.clerk.instance(key).await
     }
 
     /// Delay until the next steady-state resync. Resyncs are aligned to multiples of the period
@@ -187,135 +149,16 @@ impl Context {
         self.stores.secrets.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// The key read earlier from `namespace/name`'s `key`, if the Secret is still at
-    /// `resource_version`.
-    pub fn cached_key(
-        &self,
-        namespace: &str,
-        name: &str,
-        key: &str,
-        resource_version: &str,
-    ) -> Option<SecretKey> {
-        let keys = self.secret_keys.keys.lock().unwrap();
-        keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
-            .filter(|(rv, _)| rv == resource_version)
-            .map(|(_, k)| k.clone())
-    }
-
-    /// Remember a key read from a Secret at `resource_version`.
-    pub fn remember_key(
-        &self,
-        namespace: &str,
-        name: &str,
-        key: &str,
-        resource_version: String,
-        value: SecretKey,
-    ) {
-        let mut keys = self.secret_keys.keys.lock().unwrap();
-        keys.insert(
-            (namespace.to_string(), name.to_string(), key.to_string()),
-            (resource_version, value),
-        );
-    }
-
     /// Forget keys of Secrets that are gone from the cache.
     pub fn prune_keys(&self) {
-        let mut keys = self.secret_keys.keys.lock().unwrap();
-        keys.retain(|(ns, name, _), _| self.secret_meta(ns, name).is_some());
+        self.memory
+            .prune_keys(|ns, name| self.secret_meta(ns, name).is_some());
     }
 
-    /// Remember a Secret carrying the in-use finalizer.
-    pub fn track_secret(&self, secret: SecretKeyName) {
-        self.secret_keys.tracked.lock().unwrap().insert(secret);
-    }
-
-    /// Forget a released Secret.
-    pub fn untrack_secret(&self, secret: &SecretKeyName) {
-        self.secret_keys.tracked.lock().unwrap().remove(secret);
-    }
-
-    /// Secrets carrying the in-use finalizer.
-    pub fn tracked_secrets(&self) -> Vec<SecretKeyName> {
-        self.secret_keys.tracked.lock().unwrap().iter().cloned().collect()
-    }
-
-    /// Count one more consecutive failure of `object`; returns the new count.
-    pub fn note_failure(&self, object: &str) -> u32 {
-        let mut m = self.remembered.lock().unwrap();
-        let r = m.entry(object.to_string()).or_default();
-        r.failures = r.failures.saturating_add(1);
-        r.failures
-    }
-
-    /// DNS of `object` was not verified again; returns the consecutive count.
-    pub fn dns_unverified(&self, object: &str) -> u32 {
-        let mut m = self.remembered.lock().unwrap();
-        let r = m.entry(object.to_string()).or_default();
-        r.dns_attempts = r.dns_attempts.saturating_add(1);
-        r.dns_attempts
-    }
-
-    /// DNS of `object` is verified.
-    pub fn dns_verified(&self, object: &str) {
-        if let Some(r) = self.remembered.lock().unwrap().get_mut(object) {
-            r.dns_attempts = 0;
-        }
-    }
-
-    /// Whether `object` failed last time and has not succeeded since.
-    pub fn is_failing(&self, object: &str) -> bool {
-        self.remembered
-            .lock()
-            .unwrap()
-            .get(object)
-            .is_some_and(|r| r.failures > 0)
-    }
-
-    /// Follow the ClerkDomain watch: the ownership index, the instance registry, and what the
+    /// Follow the ClerkDomain watch: the ownership rule, the instance registry, and what the
     /// process remembers of objects that are gone.
     pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
-        let default = self.config.default_instance.as_deref();
-        self.instances.follow(event, |d| {
-            let ns = d.namespace().unwrap_or_default();
-            match super::instances::choose(&d.spec, &ns, default) {
-                super::instances::KeySource::Instance(k) => Some(k),
-                _ => None,
-            }
-        });
-        let seen = self.ownership.observe(event);
-        for gone in seen.gone {
-            self.forget(&gone);
-        }
-        for (ns, name) in seen.wake {
-            self.wake_domain(&ns, &name);
-        }
-    }
-
-    /// Reconcile ClerkDomain `namespace/name` again soon.
-    pub fn wake_domain(&self, namespace: &str, name: &str) {
-        let _ = self.wake.unbounded_send(ObjectRef::new(name).within(namespace));
-    }
-
-    /// Drop what this process remembers of `object` (`namespace/name`).
-    pub fn forget(&self, object: &str) {
-        self.remembered.lock().unwrap().remove(object);
-    }
-
-    /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).
-    pub fn first_warning(&self, object: &str, message: &str) -> bool {
-        let mut m = self.remembered.lock().unwrap();
-        let r = m.entry(object.to_string()).or_default();
-        if r.warned.as_deref() == Some(message) {
-            return false;
-        }
-        r.warned = Some(message.to_string());
-        true
-    }
-
-    /// Forget the failures of `object` after a success.
-    pub fn note_success(&self, object: &str) {
-        if let Some(r) = self.remembered.lock().unwrap().get_mut(object) {
-            r.failures = 0;
-        }
+        self.memory
+            .observe(event, self.config.default_instance.as_deref());
     }
 }

@@ -30,10 +30,11 @@ pub(super) struct Converged {
 
 /// Claim `domain` for `obj` before adopting it: refused when another object owns it.
 fn claim(ctx: &Context, obj: &ClerkDomain, instance_id: &str, domain: &Domain) -> Result<(), Failure> {
-    ctx.ownership
+    ctx.memory
+        .ownership
         .claim(obj, &DomainKey::new(instance_id, &domain.id))
         .map_err(|owner| {
-            ctx.ownership.wait_for(&owner.object, obj);
+            ctx.memory.ownership.wait_for(&owner.object, obj);
             Failure::new(
                 Reason::AlreadyOwned,
                 format!(

@@ -90,7 +90,7 @@ pub async fn read_key(
 ) -> Result<(SecretKey, ObjectMeta), CredentialsError> {
     if let Some(meta) = ctx.secret_meta(namespace, &r.name)
         && let Some(rv) = meta.metadata.resource_version.as_deref()
-        && let Some(key) = ctx.cached_key(namespace, &r.name, &r.key, rv)
+        && let Some(key) = ctx.memory.cached_key(namespace, &r.name, &r.key, rv)
     {
         return Ok((key, meta.metadata.clone()));
     }
@@ -110,7 +110,8 @@ pub async fn read_key(
         })?;
     let key = key_from_secret(&secret, namespace, &r.name, &r.key)?;
     if let Some(rv) = secret.metadata.resource_version.clone() {
-        ctx.remember_key(namespace, &r.name, &r.key, rv, key.clone());
+        ctx.memory
+            .remember_key(namespace, &r.name, &r.key, rv, key.clone());
     }
     Ok((key, secret.metadata))
 }

@@ -110,7 +110,7 @@ async fn verified(
     out: &mut DnsOutcome,
 ) {
     let required = targets.iter().filter(|t| t.required).count();
-    let Some(verifier) = &ctx.verifier else {
+    let Some(verifier) = &ctx.dns else {
         out.drop_conditions.push(condition_type::DNS_VERIFIED);
         return;
     };
@@ -123,7 +123,7 @@ async fn verified(
     let v = verifier.verify(targets).await;
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     if v.verified {
-        ctx.dns_verified(&key);
+        ctx.memory.dns_verified(&key);
         let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
         if let Some(note) = v.clerk_side_note() {
             msg = format!("{msg}; {note}");
@@ -131,7 +131,7 @@ async fn verified(
         out.conditions
             .push(at.condition(condition_type::DNS_VERIFIED, true, "Verified", msg));
     } else {
-        let attempt = ctx.dns_unverified(&key);
+        let attempt = ctx.memory.dns_unverified(&key);
         // 15 s, 30 s, 1 min, ... until the resync period takes over.
         out.recheck = Some(Duration::from_secs(15).saturating_mul(1 << attempt.saturating_sub(1).min(10)));
         out.conditions

@@ -13,6 +13,7 @@ mod events;
 pub mod export;
 mod failure;
 pub mod instances;
+mod memory;
 pub mod ownership;
 pub mod plan;
 pub mod reason;

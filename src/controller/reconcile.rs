@@ -26,7 +26,7 @@ pub async fn reconcile(obj: Arc<ClerkDomain>, ctx: Arc<Context>) -> Result<Actio
     // `failure`: handled and reported in status (e.g. Clerk refused); `error`: the reconcile
     // itself failed (e.g. a Kubernetes API error) and goes to the error policy.
     let label = match &result {
-        Ok(_) if ctx.is_failing(&object) => "failure",
+        Ok(_) if ctx.memory.is_failing(&object) => "failure",
         Ok(_) => "success",
         Err(_) => "error",
     };
@@ -77,7 +77,7 @@ async fn reconcile_inner(obj: Arc<ClerkDomain>, ctx: &Arc<Context>) -> Result<Ac
 
 /// Retry delay for errors that ended a reconcile (Kubernetes API errors, unfinished cleanup).
 pub fn error_policy(obj: Arc<ClerkDomain>, err: &Error, ctx: Arc<Context>) -> Action {
-    let attempt = ctx.note_failure(&key(obj.as_ref()));
+    let attempt = ctx.memory.note_failure(&key(obj.as_ref()));
     let retry = err.retry();
     let mut delay = backoff::delay(retry, attempt, rand::random());
     if retry == Retry::Terminal {

@@ -49,14 +49,15 @@ pub fn users_of_secret(
 fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<ClerkDomain>> {
     let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
     if secret.finalizers().iter().any(|f| f == SECRET_IN_USE) {
-        ctx.track_secret((ns.clone(), name.clone()));
-        ctx.secrets_changed.notify_one();
+        ctx.memory.track_secret((ns.clone(), name.clone()));
+        ctx.memory.secrets_changed.notify_one();
     }
     for k in ctx
+        .memory
         .instances
         .using_secret(&ns, &name, &ctx.config.operator_namespace)
     {
-        ctx.instances.wake(&k);
+        ctx.memory.instances.wake(&k);
     }
     users_of_secret(&ctx.stores.domains, secret)
 }
@@ -105,7 +106,10 @@ fn spawn_instance_controllers(
     cluster: Option<reflector::store::Writer<ClusterClerkInstance>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let api = scoped::<ClerkInstance>(client, ctx.config.namespace.as_deref());
-    let (store, wakeups) = (ctx.stores.namespaced.clone(), ctx.instances.namespaced_wakeups());
+    let (store, wakeups) = (
+        ctx.stores.namespaced.clone(),
+        ctx.memory.instances.namespaced_wakeups(),
+    );
     let mut tasks = vec![tokio::spawn(instances::run(
         ctx.clone(),
         api,
@@ -116,7 +120,7 @@ fn spawn_instance_controllers(
     if let (Some(writer), Some(store)) = (cluster, ctx.stores.cluster.clone()) {
         let (api, wakeups) = (
             Api::<ClusterClerkInstance>::all(client.clone()),
-            ctx.instances.cluster_wakeups(),
+            ctx.memory.instances.cluster_wakeups(),
         );
         tasks.push(tokio::spawn(instances::run(
             ctx.clone(),

@@ -14,14 +14,14 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use super::context::SecretKeyName;
+pub use super::memory::SecretKeyName;
 
 /// Add the finalizer to `secret` unless it has it.
 pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kube::Error> {
     let finalizers = secret.finalizers.clone().unwrap_or_default();
     let ns = secret.namespace.clone().unwrap_or_default();
     let name = secret.name.clone().unwrap_or_default();
-    ctx.track_secret((ns.clone(), name.clone()));
+    ctx.memory.track_secret((ns.clone(), name.clone()));
     // A Secret being deleted may get no new finalizer (and one that has it is kept anyway).
     if finalizers.iter().any(|f| f == SECRET_IN_USE) || secret.deletion_timestamp.is_some() {
         return Ok(());
@@ -118,21 +118,22 @@ pub async fn release_unused(ctx: Arc<Context>) {
     loop {
         ctx.prune_keys();
         let objects = ctx.stores.domains.state();
-        let tracked = ctx.tracked_secrets();
+        let tracked = ctx.memory.tracked_secrets();
         tracing::trace!(
             tracked = tracked.len(),
             objects = objects.len(),
             "checking Secrets in use"
         );
         for secret in tracked {
-            let instances = ctx
-                .instances
-                .using_secret(&secret.0, &secret.1, &ctx.config.operator_namespace);
+            let instances =
+                ctx.memory
+                    .instances
+                    .using_secret(&secret.0, &secret.1, &ctx.config.operator_namespace);
             if in_use(&objects, &secret) || !instances.is_empty() {
                 continue;
             }
             match release(&ctx, &secret).await {
-                Ok(true) => ctx.untrack_secret(&secret),
+                Ok(true) => ctx.memory.untrack_secret(&secret),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, secret = %format!("{}/{}", secret.0, secret.1), "could not release Secret")
@@ -140,7 +141,7 @@ pub async fn release_unused(ctx: Arc<Context>) {
             }
         }
         tokio::select! {
-            _ = ctx.secrets_changed.notified() => {},
+            _ = ctx.memory.secrets_changed.notified() => {},
             _ = tokio::time::sleep(Duration::from_secs(5)) => {},
         }
     }

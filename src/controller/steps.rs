@@ -107,7 +107,7 @@ pub(super) fn recorded_domain(obj: &ClerkDomain, instance_id: &str) -> Option<Do
 /// domain (state from before ownership by identity) owns it instead.
 pub(super) fn check_owner(ctx: &Context, obj: &ClerkDomain, instance_id: &str) -> Result<(), Owner> {
     match recorded_domain(obj, instance_id) {
-        Some(k) => ctx.ownership.owns(obj, &k),
+        Some(k) => ctx.memory.ownership.owns(obj, &k),
         None => Ok(()),
     }
 }
@@ -134,7 +134,7 @@ impl<'a> OwnersOf<'a> {
     /// After a refusal: wake the object when an owner it was refused for changes or goes.
     pub fn wait_on_named(&self) {
         for owner in self.named.lock().unwrap().iter() {
-            self.ctx.ownership.wait_for(owner, self.obj);
+            self.ctx.memory.ownership.wait_for(owner, self.obj);
         }
     }
 }
@@ -143,6 +143,7 @@ impl super::plan::Owners for OwnersOf<'_> {
     fn other_owner(&self, domain_id: &str) -> Option<String> {
         let owner = self
             .ctx
+            .memory
             .ownership
             .other_owner(self.obj, &DomainKey::new(self.instance_id, domain_id))
             .map(|o| o.object.to_string());
@@ -176,7 +177,7 @@ pub(super) async fn report_failure(
         };
         super::events::publish(ctx, obj, type_, f.reason.as_str(), "Reconcile", f.message.clone()).await;
     }
-    let attempt = ctx.note_failure(&key(obj));
+    let attempt = ctx.memory.note_failure(&key(obj));
     let retry = f.retry();
     let mut delay = backoff::delay(retry, attempt, rand::random());
     if retry == Retry::Terminal {

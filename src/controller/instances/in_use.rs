@@ -94,6 +94,6 @@ pub async fn release<K: InstanceObject>(ctx: &Context, obj: &K) -> Result<bool, 
         .await?;
     tracing::info!(instance = %key, "removed in-use finalizer: no ClerkDomain uses it");
     // Its Secret may be free now.
-    ctx.secrets_changed.notify_one();
+    ctx.memory.secrets_changed.notify_one();
     Ok(true)
 }

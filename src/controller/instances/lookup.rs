@@ -32,7 +32,7 @@ pub(in crate::controller) async fn key_via(
     ik: &InstanceKey,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     match ik.kind {
-        InstanceRefKind::ClerkInstance => match ctx.instances.namespaced(ik) {
+        InstanceRefKind::ClerkInstance => match ctx.memory.instances.namespaced(ik) {
             Some(i) => usable_key(ctx, i.as_ref(), ik).await,
             None => Err(not_found(ik)),
         },
@@ -46,7 +46,7 @@ pub(in crate::controller) async fn key_via(
                     ),
                 ));
             }
-            let Some(i) = ctx.instances.cluster(ik) else {
+            let Some(i) = ctx.memory.instances.cluster(ik) else {
                 return Err(not_found(ik));
             };
             let namespace = obj.namespace().unwrap_or_default();

@@ -73,9 +73,9 @@ fn observe<K: InstanceObject>(ctx: &Context, event: &watcher::Event<K>) {
         watcher::Event::Delete(o) => (o.key(), None),
         watcher::Event::Init | watcher::Event::InitDone => return,
     };
-    if ctx.instances.seen(&key, hash) {
-        for (ns, name) in ctx.instances.users(&key) {
-            ctx.wake_domain(&ns, &name);
+    if ctx.memory.instances.seen(&key, hash) {
+        for (ns, name) in ctx.memory.instances.users(&key) {
+            ctx.memory.wake_domain(&ns, &name);
         }
     }
 }

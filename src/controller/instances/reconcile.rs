@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 /// Reconcile one instance object.
 pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ik = obj.key();
-    let users = ctx.instances.users(&ik);
+    let users = ctx.memory.instances.users(&ik);
     let has_finalizer = obj.finalizers().iter().any(|f| f == IN_USE);
     if obj.meta().deletion_timestamp.is_some() {
         return finish_deletion(&ctx, obj.as_ref(), &ik, &users).await;
@@ -45,7 +45,7 @@ pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Res
     let st = next(&old, generation, &checked, &facts, jiff::Timestamp::now());
     if st != old {
         if let Err(e) = write_status(&ctx, obj.as_ref(), &ik, &st).await {
-            ctx.instances.forget(&ik);
+            ctx.memory.instances.forget(&ik);
             return Err(e.into());
         }
         if st.conditions != old.conditions {
@@ -69,14 +69,14 @@ async fn checked_key<K: InstanceObject>(
     let (key, meta) = match credentials::read_key(ctx, &ns, obj.secret_ref()).await {
         Ok(found) => found,
         Err(e) => {
-            ctx.instances.forget(ik);
+            ctx.memory.instances.forget(ik);
             let (reason, message) = (e.reason(), e.to_string());
             return Ok((Checked::Failed { reason, message }, None));
         }
     };
     secrets::ensure_in_use(ctx, &meta).await?;
     let fresh = ctx.config.resync / 2;
-    let memo = ctx.instances.memo(ik);
+    let memo = ctx.memory.instances.memo(ik);
     if let Some(m) = memo.filter(|m| m.key == key && m.generation == generation && m.at.elapsed() < fresh) {
         facts.rate_limit = m.rate_limit;
         facts.checked_at = m.checked_at;
@@ -84,7 +84,7 @@ async fn checked_key<K: InstanceObject>(
     }
     let (checked, retry_after) = check(ctx, &key, old, facts).await;
     if is_transient(&checked) {
-        ctx.instances.forget(ik);
+        ctx.memory.instances.forget(ik);
     } else {
         let memo = Memo {
             key,
@@ -94,7 +94,7 @@ async fn checked_key<K: InstanceObject>(
             rate_limit: facts.rate_limit.clone(),
             checked_at: facts.checked_at.clone(),
         };
-        ctx.instances.remember(ik, memo);
+        ctx.memory.instances.remember(ik, memo);
     }
     Ok((checked, retry_after))
 }
@@ -108,14 +108,14 @@ fn next_look(ctx: &Context, object: &str, checked: &Checked, after: Option<Durat
                 Class::Terminal => Retry::Terminal,
                 _ => Retry::Transient { after },
             };
-            let attempt = ctx.note_failure(object);
+            let attempt = ctx.memory.note_failure(object);
             let delay = backoff::delay(retry, attempt, rand::random())
                 .min(ctx.config.resync.max(Duration::from_secs(1)));
             tracing::info!(instance = %object, reason = %reason, message = %message, retry_in_secs = delay.as_secs(), "instance not ready");
             Action::requeue(delay)
         }
         Checked::Ok { .. } => {
-            ctx.note_success(object);
+            ctx.memory.note_success(object);
             Action::requeue(ctx.resync_delay())
         }
     }
@@ -254,15 +254,15 @@ async fn finish_deletion<K: InstanceObject>(
             names.len(),
             names.join(", ")
         );
-        if ctx.first_warning(&ik.to_string(), &note) {
+        if ctx.memory.first_warning(&ik.to_string(), &note) {
             events::publish(ctx, obj, EventType::Normal, "InUse", "Delete", note).await;
         }
         // Woken when a user goes; the recheck is a safety net.
         return Ok(Action::requeue(Duration::from_secs(30)));
     }
     if in_use::release(ctx, obj).await? {
-        ctx.instances.forget(ik);
-        ctx.forget(&ik.to_string());
+        ctx.memory.instances.forget(ik);
+        ctx.memory.forget(&ik.to_string());
         Ok(Action::await_change())
     } else {
         Ok(Action::requeue(Duration::from_secs(2)))
@@ -272,7 +272,7 @@ async fn finish_deletion<K: InstanceObject>(
 /// Retry delay after an error that ended a reconcile (a Kubernetes API error).
 pub fn error_policy<K: InstanceObject>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     let object = obj.key().to_string();
-    let attempt = ctx.note_failure(&object);
+    let attempt = ctx.memory.note_failure(&object);
     let delay = backoff::delay(Retry::Transient { after: None }, attempt, rand::random());
     tracing::warn!(instance = %object, error = %err, attempt, retry_in_secs = delay.as_secs(), "instance reconcile failed");
     Action::requeue(delay)

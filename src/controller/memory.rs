@@ -1,0 +1,194 @@
+//! What the process remembers between reconciles: per object (consecutive failures, DNS checks,
+//! the last Warning), who owns which Clerk domain (claims not yet in status), the instance
+//! objects' users and checks, keys read from Secrets (by resourceVersion) and the Secrets that
+//! carry the in-use finalizer. What it remembers of an object is forgotten when the object goes.
+
+use super::instances::{KeySource, Registry, choose};
+use super::ownership::Ownership;
+use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
+use crate::clerk::SecretKey;
+use futures::channel::mpsc::UnboundedSender;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+/// `namespace/name` of a Secret.
+pub type SecretKeyName = (String, String);
+
+/// `(namespace, name, key)` of a key in a Secret.
+type SecretKeyRefKey = (String, String, String);
+
+/// What the process remembers of one ClerkDomain between reconciles.
+#[derive(Default)]
+struct Remembered {
+    /// Consecutive failures.
+    failures: u32,
+    /// Consecutive DNS checks that did not verify.
+    dns_attempts: u32,
+    /// The last Warning published once per distinct message.
+    warned: Option<String>,
+}
+
+/// The process's memory (see the module).
+pub struct Memory {
+    /// Who owns which Clerk domain.
+    pub ownership: Ownership,
+    /// ClerkInstances and ClusterClerkInstances: wakeups, users, checks.
+    pub instances: Registry,
+    /// Wakes the Secret release loop.
+    pub secrets_changed: tokio::sync::Notify,
+    objects: Mutex<HashMap<String, Remembered>>,
+    wake: UnboundedSender<ObjectRef<ClerkDomain>>,
+    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
+    tracked: Mutex<HashSet<SecretKeyName>>,
+}
+
+impl Memory {
+    /// Memory over the caches of ClerkDomains and of instance objects (`cluster` when they
+    /// are served); `wake` asks the ClerkDomain controller to reconcile an object again.
+    pub fn new(
+        domains: Store<ClerkDomain>,
+        (namespaced, cluster): (Store<ClerkInstance>, Option<Store<ClusterClerkInstance>>),
+        wake: UnboundedSender<ObjectRef<ClerkDomain>>,
+    ) -> Self {
+        Self {
+            ownership: Ownership::new(domains),
+            instances: Registry::new(namespaced, cluster),
+            secrets_changed: tokio::sync::Notify::new(),
+            objects: Mutex::default(),
+            wake,
+            keys: Mutex::default(),
+            tracked: Mutex::default(),
+        }
+    }
+
+    /// The key read earlier from `namespace/name`'s `key`, if the Secret is still at
+    /// `resource_version`.
+    pub fn cached_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        resource_version: &str,
+    ) -> Option<SecretKey> {
+        let keys = self.keys.lock().unwrap();
+        keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
+            .filter(|(rv, _)| rv == resource_version)
+            .map(|(_, k)| k.clone())
+    }
+
+    /// Remember a key read from a Secret at `resource_version`.
+    pub fn remember_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        resource_version: String,
+        value: SecretKey,
+    ) {
+        let mut keys = self.keys.lock().unwrap();
+        let at = (namespace.to_string(), name.to_string(), key.to_string());
+        keys.insert(at, (resource_version, value));
+    }
+
+    /// Forget keys of Secrets for which `exists` says no.
+    pub fn prune_keys(&self, exists: impl Fn(&str, &str) -> bool) {
+        self.keys
+            .lock()
+            .unwrap()
+            .retain(|(ns, name, _), _| exists(ns, name));
+    }
+
+    /// Remember a Secret carrying the in-use finalizer.
+    pub fn track_secret(&self, secret: SecretKeyName) {
+        self.tracked.lock().unwrap().insert(secret);
+    }
+
+    /// Forget a released Secret.
+    pub fn untrack_secret(&self, secret: &SecretKeyName) {
+        self.tracked.lock().unwrap().remove(secret);
+    }
+
+    /// Secrets carrying the in-use finalizer.
+    pub fn tracked_secrets(&self) -> Vec<SecretKeyName> {
+        self.tracked.lock().unwrap().iter().cloned().collect()
+    }
+
+    /// Apply `f` to what is remembered of `object`.
+    fn with<R>(&self, object: &str, f: impl FnOnce(&mut Remembered) -> R) -> R {
+        let mut m = self.objects.lock().unwrap();
+        f(m.entry(object.to_string()).or_default())
+    }
+
+    /// Count one more consecutive failure of `object`; returns the new count.
+    pub fn note_failure(&self, object: &str) -> u32 {
+        self.with(object, |r| {
+            r.failures = r.failures.saturating_add(1);
+            r.failures
+        })
+    }
+
+    /// Forget the failures of `object` after a success.
+    pub fn note_success(&self, object: &str) {
+        self.with(object, |r| r.failures = 0);
+    }
+
+    /// Whether `object` failed last time and has not succeeded since.
+    pub fn is_failing(&self, object: &str) -> bool {
+        let m = self.objects.lock().unwrap();
+        m.get(object).is_some_and(|r| r.failures > 0)
+    }
+
+    /// DNS of `object` was not verified again; returns the consecutive count.
+    pub fn dns_unverified(&self, object: &str) -> u32 {
+        self.with(object, |r| {
+            r.dns_attempts = r.dns_attempts.saturating_add(1);
+            r.dns_attempts
+        })
+    }
+
+    /// DNS of `object` is verified.
+    pub fn dns_verified(&self, object: &str) {
+        self.with(object, |r| r.dns_attempts = 0);
+    }
+
+    /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).
+    pub fn first_warning(&self, object: &str, message: &str) -> bool {
+        self.with(object, |r| {
+            let new = r.warned.as_deref() != Some(message);
+            r.warned = Some(message.to_string());
+            new
+        })
+    }
+
+    /// Drop what this process remembers of `object` (`namespace/name`).
+    pub fn forget(&self, object: &str) {
+        self.objects.lock().unwrap().remove(object);
+    }
+
+    /// Reconcile ClerkDomain `namespace/name` again soon.
+    pub fn wake_domain(&self, namespace: &str, name: &str) {
+        let _ = self.wake.unbounded_send(ObjectRef::new(name).within(namespace));
+    }
+
+    /// Follow the ClerkDomain watch (objects without an instance reference use
+    /// `default_instance`, when set).
+    pub fn observe(&self, event: &watcher::Event<ClerkDomain>, default_instance: Option<&str>) {
+        self.instances.follow(event, |d| {
+            let ns = d.namespace().unwrap_or_default();
+            match choose(&d.spec, &ns, default_instance) {
+                KeySource::Instance(k) => Some(k),
+                _ => None,
+            }
+        });
+        let seen = self.ownership.observe(event);
+        for gone in seen.gone {
+            self.forget(&gone);
+        }
+        for (ns, name) in seen.wake {
+            self.wake_domain(&ns, &name);
+        }
+    }
+}
