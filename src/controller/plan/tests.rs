@@ -147,8 +147,41 @@ fn plan_table() {
     ];
     for (name, spec, memory, domains, want) in cases {
         let got = plan(&spec, &memory, &domains, &nobody);
+        if let Step::Update { id, body, .. } = &got {
+            patched_is_in_sync(name, &spec, &memory, &domains, id, body);
+        }
         assert_step(name, got, want);
     }
+}
+
+/// A planned PATCH, applied as Clerk applies it (`Domain::apply`, shared with the fake Clerk),
+/// brings the domain to the spec: the next plan is in sync.
+fn patched_is_in_sync(
+    name: &str,
+    spec: &ClerkDomainSpec,
+    memory: &Memory,
+    domains: &[Domain],
+    id: &str,
+    body: &UpdateDomain,
+) {
+    let mut after = domains.to_vec();
+    let patched = after
+        .iter_mut()
+        .find(|d| d.id == id)
+        .expect("the plan patches a listed domain");
+    patched.apply(body);
+    let memory = Memory {
+        domain_id: Some(id),
+        applied_is_secondary: body.is_secondary.or(memory.applied_is_secondary),
+        adopt_id: None,
+        pending: None,
+        ..memory.clone()
+    };
+    let next = plan(spec, &memory, &after, &nobody);
+    assert!(
+        matches!(next, Step::InSync { .. }),
+        "{name}: after the PATCH: {next:?}"
+    );
 }
 
 fn assert_step(name: &str, got: Step, want: Step) {
