@@ -392,7 +392,7 @@ demo: tools dns-tools
 #   landing page and a reference page with headless Chromium (hack/chromium.sh installs it) into
 #   site-screenshots/, checked to be larger than 20 KB and not a single colour;
 # - text-check fails on development-process text (diary words, issue numbers) in tracked files.
-DOCS_GENERATED := clerkdomain-fields.md instances-fields.md helm-values.md cli.md
+DOCS_GENERATED := clerkdomain-fields.md instances-fields.md helm-values.md cli.md reasons.md
 DOCS_VENV = $$(bash hack/mkdocs.sh | tail -n1)
 .PHONY: docs docs-gen docs-check docs-screenshots text-check
 
@@ -412,7 +412,11 @@ docs-check:
 	  diff -u docs/reference/$$f "$$out/$$f" >&2 \
 	    || { echo "docs-check: docs/reference/$$f is stale: run 'make docs-gen' and commit the result" >&2; exit 1; }; \
 	done; \
-	echo "docs-check: the generated reference pages are up to date"
+	echo "docs-check: the generated reference pages are up to date"; \
+	words=$$(wc -w < README.md); [ "$$words" -le 1200 ] || { echo "docs-check: README.md has $$words words (at most 1200)" >&2; exit 1; }; \
+	long=$$(for f in $$(git ls-files 'docs/*.md'); do n=$$(wc -w < "$$f"); [ "$$n" -le 2000 ] || echo "$$f: $$n words"; done); \
+	[ -z "$$long" ] || { echo "docs-check: pages over 2000 words:" >&2; echo "$$long" >&2; exit 1; }; \
+	echo "docs-check: README.md $$words words; every page under docs/ at most 2000 words"
 
 docs:
 	@set -euo pipefail; venv="$(DOCS_VENV)"; start=$$(date +%s); \

@@ -1,4 +1,5 @@
-//! Command-line interface: `clerk-operator run` and `clerk-operator crd`.
+//! Command-line interface: `clerk-operator run`, `clerk-operator crd` and
+//! `clerk-operator reasons`.
 
 use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, PoolConfig, Rate, SecretKey};
 use crate::controller::{self, Config};
@@ -31,6 +32,9 @@ pub enum Command {
         #[arg(value_enum)]
         kind: Option<crate::api::CrdKind>,
     },
+    /// Print every condition reason of a ClerkDomain or instance object as Markdown: what it
+    /// means and what to do.
+    Reasons,
 }
 
 /// Flags of `run`. The default Clerk secret key comes from the environment variable
@@ -142,6 +146,10 @@ pub async fn main() -> anyhow::Result<()> {
                 None => crate::api::crd_yaml(),
             };
             print!("{yaml}");
+            Ok(())
+        }
+        Command::Reasons => {
+            print!("{}", controller::reason::markdown());
             Ok(())
         }
         Command::Run(args) => run(*args).await,

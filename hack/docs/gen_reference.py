@@ -6,6 +6,7 @@
     docs/reference/helm-values.md         from deploy/helm/clerk-operator/values.yaml (its `# --`
                                           comments) and values.schema.json
     docs/reference/cli.md                 from `clerk-operator --help`, `run --help`, `crd --help`
+    docs/reference/reasons.md             from `clerk-operator reasons` (the `Reason` enum)
 
 Each page starts with the handwritten intro of hack/docs/templates/<page>.md; the rest is
 generated. Usage:
@@ -460,6 +461,8 @@ def main():
                                ["deploy/helm/clerk-operator/values.yaml",
                                 "deploy/helm/clerk-operator/values.schema.json"], helm_values()),
         "cli.md": page("cli", cli_sources, cli_body),
+        "reasons.md": page("reasons", ["clerk-operator reasons (src/controller/reason.rs)"],
+                           help_text(args.bin, ["reasons"])),
     }
     for name, text in pages.items():
         (out / name).write_text(text)

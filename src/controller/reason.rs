@@ -17,10 +17,10 @@ pub enum Class {
 }
 
 macro_rules! reasons {
-    ($($(#[$doc:meta])* $name:ident => $class:ident,)*) => {
+    ($($name:ident => $class:ident, $meaning:literal, $action:literal,)*) => {
         /// A condition reason (CamelCase, as Kubernetes conventions want).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum Reason { $($(#[$doc])* $name,)* }
+        pub enum Reason { $(#[doc = $meaning] $name,)* }
 
         impl Reason {
             /// Every reason, for tables and documentation.
@@ -35,84 +35,173 @@ macro_rules! reasons {
             pub fn class(self) -> Class {
                 match self { $(Reason::$name => Class::$class,)* }
             }
+
+            /// What the reason means, for the user.
+            pub fn meaning(self) -> &'static str {
+                match self { $(Reason::$name => $meaning,)* }
+            }
+
+            /// What the user does about it.
+            pub fn action(self) -> &'static str {
+                match self { $(Reason::$name => $action,)* }
+            }
         }
     };
 }
 
 reasons! {
-    /// `Ready=True`: the domain is registered on the pinned instance and matches the spec.
     Registered => Ok,
-    /// `Synced=True`: the last reconcile found Clerk matching the spec.
+        "`Ready=True`: the domain is registered on the pinned instance and matches the spec.",
+        "Nothing: healthy.",
     InSync => Ok,
-    /// An instance object's `Ready=True`: its key works and belongs to the pinned instance.
+        "`Synced=True`: the last reconcile found Clerk matching the spec.",
+        "Nothing: healthy.",
     Verified => Ok,
-    /// Annotation `clerk-operator.io/paused` is `"true"`.
+        "An instance object's `Ready=True`: its key works and belongs to the pinned instance.",
+        "Nothing: healthy.",
     Paused => Paused,
-    /// `Ready=False` while Clerk has not applied the current generation yet (the registered
-    /// domain stays in status).
+        "The annotation `clerk-operator.io/paused: \"true\"` is set: no Clerk calls.",
+        "Remove the annotation to resume.",
     UpdatePending => Transient,
-    /// A new object: the operator has begun looking at Clerk.
+        "`Ready=False` while Clerk has not applied the current generation yet; the registered domain stays in status.",
+        "Nothing, unless `Synced` shows a failure: then act on that reason.",
     Progressing => Transient,
-    /// A create was sent and its answer is awaited.
+        "A new object: the operator has begun looking at Clerk.",
+        "Nothing; it becomes `Registered` within a reconcile or two.",
     Creating => Transient,
+        "A create was sent and its answer is awaited.",
+        "Nothing. If it persists, the answer was lost: the next reconcile finds the domain by `status.pendingDomain`.",
     ClerkUnreachable => Transient,
+        "No answer from Clerk: DNS, TCP, TLS or a timeout (`--clerk-timeout`).",
+        "Check egress from the operator's pod to `api.clerk.com` (a NetworkPolicy's `egress` rules, a proxy) and Clerk's status page.",
     ClerkUnavailable => Transient,
+        "Clerk answered 5xx.",
+        "Wait; check Clerk's status page.",
     ClerkRateLimited => Transient,
+        "Clerk answered 429, or the instance is paused after one; the object is requeued after the pause.",
+        "Nothing if rare. If frequent, another client shares the instance's budget: lower `--rate-limit-*` ([Clerk's rate limits](../concepts/rate-limits.md)).",
     ClerkResponseInvalid => Transient,
+        "Clerk's answer could not be read.",
+        "Usually passes; if it persists, check `--clerk-api-url` and `--clerk-api-version`.",
     ClerkNotFound => Transient,
+        "Clerk answered 404 where a domain was expected (e.g. deleted between list and patch).",
+        "Nothing; the next reconcile re-lists and recreates it if needed.",
     ClerkError => Transient,
-    /// This process does not hold the leader Lease (any more): it does not write to Clerk.
+        "Clerk answered another unexpected status.",
+        "Read the message; retried with backoff.",
     NotLeader => Transient,
+        "This process does not hold the leader Lease, so it did not write to Clerk.",
+        "Nothing during a failover; if it persists, check the Lease (`kubectl -n clerk-system get lease`) and the pods' logs.",
     CredentialsUnreadable => Transient,
-    /// The instance object the ClerkDomain uses has not been checked with Clerk yet (or is
-    /// retrying a transient failure).
+        "The Secret with the key could not be read from the API server.",
+        "Check the API server and the operator's RBAC on Secrets in that namespace.",
     InstanceNotReady => Transient,
-    /// Writing the object's status failed (so no create was sent).
+        "The ClerkInstance or ClusterClerkInstance used has not been checked with Clerk yet, or is retrying a transient failure.",
+        "Look at the instance object's conditions.",
     StatusWriteFailed => Transient,
-    /// Clerk kept changing under the operator's steps.
+        "Writing the object's status failed, so no create was sent.",
+        "Check the API server and RBAC on `clerkdomains/status`.",
     NotConverging => Transient,
+        "Clerk kept changing under the operator's steps (another client editing the same domain).",
+        "Find the other writer (a script, the Dashboard) and stop it.",
     ClerkUnauthorized => Terminal,
+        "Clerk answered 401: the key is wrong or revoked.",
+        "Put a valid key in the Secret; the change wakes the object.",
     ClerkPaymentRequired => Terminal,
+        "Clerk answered 402: the plan does not include the feature (satellite domains are a paid add-on).",
+        "Upgrade the Clerk plan, or delete the object with `deletionPolicy: Orphan`.",
     ClerkForbidden => Terminal,
+        "Clerk answered 403: the key may not do this to the instance.",
+        "Read Clerk's message in the condition; change the spec.",
     ClerkRejected => Terminal,
-    /// The Secret named by `spec.secretRef` does not exist.
+        "Clerk answered 400 or 422, e.g. the name is taken by a domain of another instance, or an invalid proxy URL. Clerk's `long_message` is in the condition.",
+        "Change the spec as the message says.",
     SecretNotFound => Terminal,
-    /// The key is missing from the Secret, empty, or there is no default key.
+        "The Secret named by `spec.secretRef` (or by the instance object) does not exist.",
+        "Create it; its creation wakes the object.",
     CredentialsNotFound => Terminal,
-    /// The operator's default key may not be used from this namespace.
+        "The key is missing from the Secret or empty, or there is no default key.",
+        "Add the key to the Secret, set `secretRef`/`instanceRef`, or give the operator a default key.",
     DefaultKeyNotAllowed => Terminal,
-    /// The key now belongs to another Clerk instance than `status.instanceId`.
+        "The operator's default key may not be used from this namespace (`--default-key-namespaces`).",
+        "Set `spec.secretRef` or `spec.instanceRef`, or add the namespace to `defaultKeyNamespaces`.",
     InstanceChanged => Terminal,
-    /// An instance object's key is refused by Clerk (401), in Clerk's words.
+        "The key now belongs to another Clerk instance than `status.instanceId`; nothing is written anywhere.",
+        "Put the old key back. To move to another instance, create a new object ([Ownership](../concepts/ownership.md#the-pinned-instance)).",
     InvalidKey => Terminal,
-    /// The ClerkInstance or ClusterClerkInstance named by `spec.instanceRef` (or
-    /// `--default-instance`) does not exist.
+        "An instance object's key is refused by Clerk (401), in Clerk's words.",
+        "Fix the key in the instance object's Secret.",
     InstanceNotFound => Terminal,
-    /// The instance object the ClerkDomain uses is `Stalled` (its message says why).
+        "The ClerkInstance or ClusterClerkInstance named by `spec.instanceRef` (or `--default-instance`) does not exist.",
+        "Create it, or fix the name.",
     InstanceStalled => Terminal,
-    /// The ClusterClerkInstance's `namespaceSelector` does not select the ClerkDomain's
-    /// namespace.
+        "The instance object the ClerkDomain uses is `Stalled`; its message says why.",
+        "Fix the instance object (usually `InvalidKey` or `SecretNotFound`).",
     NamespaceNotAllowed => Terminal,
-    /// A ClusterClerkInstance is named, but the operator watches one namespace (`--namespace`)
-    /// and serves no cluster-scoped instance objects.
+        "The ClusterClerkInstance's `namespaceSelector` does not select the ClerkDomain's namespace.",
+        "Label the namespace, or use another instance ([Multi-tenancy](../guides/multi-tenancy.md)).",
     ClusterInstancesNotServed => Terminal,
-    /// The Clerk domain to adopt (by name or annotation) is owned by another ClerkDomain.
+        "A ClusterClerkInstance is named, but the operator watches one namespace (`--namespace`) and serves none.",
+        "Use a ClerkInstance of the namespace, or run the operator for all namespaces.",
     AlreadyOwned => Terminal,
-    /// The new `spec.domain` is the name of a Clerk domain another ClerkDomain owns.
+        "The Clerk domain to adopt (by name or annotation) is owned by another ClerkDomain, named in the message.",
+        "Choose another name, or release the domain from its owner (delete the owner with `deletionPolicy: Orphan`); the object is woken when the owner goes.",
     NameTaken => Terminal,
-    /// Another, older ClerkDomain records the same Clerk domain (state from before ownership).
+        "The new `spec.domain` is the name of a Clerk domain another ClerkDomain owns. The object keeps its domain under the old name.",
+        "Choose another name; to swap two names, rename one to a temporary name first.",
     Conflict => Terminal,
+        "Another, older ClerkDomain records the same Clerk domain.",
+        "Delete the newer object with `deletionPolicy: Orphan`.",
     PortNotAllowed => Terminal,
+        "`spec.domain` has a `:port`, which only development instances (`sk_test_` keys) accept.",
+        "Remove the port, or use a development key.",
     PrimaryDomainNotFound => Terminal,
-    /// Clerk's primary domain has another name than `spec.domain`: the operator never renames
-    /// a primary domain.
+        "`isSatellite: false`, but the instance has no domain of that name; the operator never creates primary domains.",
+        "Set `spec.domain` to the instance's primary domain name (re-create the object: it is immutable).",
     PrimaryNameDiffers => Terminal,
+        "Clerk's primary domain has another name than `spec.domain`; the operator never renames a primary.",
+        "Rename it in the Clerk Dashboard, or re-create the object with Clerk's name.",
     SatelliteMismatch => Terminal,
+        "The Clerk domain found is a satellite while `spec.isSatellite` is `false`, or the other way round.",
+        "Re-create the object with the right `isSatellite` (it is immutable).",
     AdoptionTargetNotFound => Terminal,
-    /// An annotation under `clerk-operator.io/` is malformed.
+        "The annotation `clerk-operator.io/domain-id` names a domain this instance does not have.",
+        "Fix or remove the annotation.",
     InvalidAnnotation => Terminal,
-    /// Cleanup cannot delete the domain; the message says how to release the object.
+        "An annotation under `clerk-operator.io/` is malformed.",
+        "Fix it ([Annotations](../reference/annotations.md)).",
     DeletionBlocked => Terminal,
+        "Cleanup cannot delete the domain (no key, 401/403, `InstanceChanged`); the message says how to release the object.",
+        "Restore the key, or set `spec.deletionPolicy: Orphan` on the terminating object ([Deletion policy](../concepts/deletion-policy.md)).",
+}
+
+/// Every reason as Markdown: one table per class, with what it means and what to do
+/// (`clerk-operator reasons`, the generated troubleshooting reference).
+pub fn markdown() -> String {
+    let sections = [
+        ("Healthy", &[Class::Ok, Class::Paused][..]),
+        (
+            "Transient: the operator retries with backoff (`Reconciling=True`)",
+            &[Class::Transient],
+        ),
+        (
+            "Terminal: a person is needed (`Stalled=True`)",
+            &[Class::Terminal],
+        ),
+    ];
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut out = String::new();
+    for (title, classes) in sections {
+        out.push_str(&format!(
+            "## {title}\n\n| Reason | Meaning | What to do |\n|---|---|---|\n"
+        ));
+        for r in Reason::ALL.iter().filter(|r| classes.contains(&r.class())) {
+            let (meaning, action) = (cell(r.meaning()), cell(r.action()));
+            out.push_str(&format!("| `{}` | {meaning} | {action} |\n", r.as_str()));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 impl Reason {
