@@ -78,6 +78,7 @@ pub async fn metrics_endpoint_exports_operator_metrics(cp: Arc<ControlPlane>) ->
         "{text}"
     );
     ensure!(sum("clerk_operator_clerkdomains", &["ready=\"False\""]) == 0.0);
+    scrape_matches_alerts_and_dashboard(&text)?;
     ensure!(sum("clerk_operator_leader", &[]) == 1.0, "{text}");
     // What the fake saw matches what the operator counted.
     let fake = rel.fake.stats().count_status("AddDomain", 200) as f64;
@@ -184,5 +185,26 @@ pub async fn leader_election_failover(cp: Arc<ControlPlane>) -> anyhow::Result<(
     for n in ["first.example.com", "second.example.com"] {
         ensure!(names.iter().filter(|x| *x == n).count() == 1, "{names:?}");
     }
+    Ok(())
+}
+
+/// Every metric name the chart's alerts and Grafana dashboard use is in the list of exposed
+/// names, and every name this real scrape shows is in that list (hack/monitoring-check.py).
+fn scrape_matches_alerts_and_dashboard(text: &str) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let scrape = dir.path().join("metrics.txt");
+    std::fs::write(&scrape, text)?;
+    let out = std::process::Command::new("python3")
+        .arg("hack/monitoring-check.py")
+        .arg("--scrape")
+        .arg(&scrape)
+        .current_dir(test_kit::repo_root())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "monitoring-check against a real scrape failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }
