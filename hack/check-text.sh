@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/check-text.sh - fail when tracked files speak of how the project was developed instead of
-# what it is: "session 3", "(session", "issue #12", a bare "#12" reference, "turn 4".
+# what it is: numbered work sessions, turns or issues, and bare issue references.
 #
 # Usage: hack/check-text.sh   (make text-check)
 #   Greps every tracked text file (git ls-files; binary files and Cargo.lock skipped) and lists
@@ -11,11 +11,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Extended regular expressions, one per kind of reference.
 patterns=(
-  '[Ss]ession[ _-]?[0-9]'                          # session 3, session-12, session12
-  '\([Ss]ession'                                   # (session ...)
-  '[Ii]ssue[ _-]?#?[0-9]'                          # issue #12, issue 12
+  '[Ss]es''sion[ _-]?[0-9]'                        # a numbered work session
+  '\([Ss]es''sion'                                 # a parenthesised work session
+  '[Ii]s''sue[ _-]?#?[0-9]'                        # a numbered issue
   '(^|[^[:alnum:]&/_#-])#[0-9]+([^[:alnum:]_]|$)'  # a bare #12 reference in prose
-  '(^|[^[:alnum:]_])[Tt]urn[ _-]?[0-9]'            # turn 4
+  '(^|[^[:alnum:]_])[Tt]u''rn[ _-]?[0-9]'          # a numbered turn
 )
 args=()
 for p in "${patterns[@]}"; do args+=(-e "$p"); done

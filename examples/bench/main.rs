@@ -26,6 +26,7 @@ mod processes;
 mod report;
 mod scale;
 mod scenarios;
+mod targets;
 mod tracker;
 
 use anyhow::{Context as _, bail};
