@@ -44,6 +44,7 @@ pub struct Metrics {
     pub clerk_retries: Family<OperationLabels, Counter>,
     pub clerk_request_duration: Family<OperationLabels, Histogram>,
     pub rate_limiter_wait_seconds: Counter<f64, AtomicU64>,
+    pub rate_limiter_turns: Counter,
     pub list_cache_hits: Counter,
     pub reconciles: Family<ResultLabels, Counter>,
     pub reconcile_duration: Histogram,
@@ -59,6 +60,7 @@ const HELP_CLERK_REQUESTS: &str = "Clerk API requests by operation and HTTP stat
 const HELP_CLERK_RETRIES: &str = "Clerk API requests retried";
 const HELP_CLERK_REQUEST_DURATION: &str = "Duration of Clerk API requests";
 const HELP_RATE_LIMITER_WAIT_SECONDS: &str = "Time spent waiting on the client-side rate limiter";
+const HELP_RATE_LIMITER_TURNS: &str = "Reconciles requeued for their turn in an instance's spent client-side rate budget instead of waiting in a worker";
 const HELP_LIST_CACHE_HITS: &str = "Domain lists served from the shared cache";
 const HELP_RECONCILES: &str = "Reconciles by result";
 const HELP_RECONCILE_DURATION: &str = "Duration of reconciles";
@@ -92,6 +94,12 @@ impl Default for Metrics {
                 "clerk_rate_limiter_wait_seconds",
                 HELP_RATE_LIMITER_WAIT_SECONDS,
                 Default::default(),
+            ),
+            rate_limiter_turns: register(
+                r,
+                "clerk_rate_limiter_turns",
+                HELP_RATE_LIMITER_TURNS,
+                Counter::default(),
             ),
             list_cache_hits: register(
                 r,

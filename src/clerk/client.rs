@@ -208,13 +208,17 @@ impl ClerkClient {
     }
 
     /// Wait for the instance's rate budget, then (for a write) check leadership right before
-    /// it is sent. A pause Clerk asked for fails at once, so that the worker is free for other
-    /// instances' objects; the controller requeues after the pause.
+    /// it is sent. A pause Clerk asked for, or a budget that enough requests already wait for,
+    /// fails at once, so that the worker is free for other instances' objects; the controller
+    /// requeues after the pause or at the request's turn.
     async fn take_turn(&self, operation: &'static str, write: bool) -> Result<(), ClerkError> {
         if let Some(t) = &self.throttle {
-            let waited = t.acquire().await.map_err(|retry_after| ClerkError::RateLimited {
-                operation,
-                retry_after,
+            let waited = t.acquire().await.map_err(|wait| match wait {
+                super::Wait::Paused(retry_after) => ClerkError::RateLimited {
+                    operation,
+                    retry_after,
+                },
+                super::Wait::Turn(turn_in) => ClerkError::Queued { operation, turn_in },
             })?;
             if let Some(m) = &self.metrics {
                 m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());

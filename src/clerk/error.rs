@@ -106,6 +106,14 @@ pub enum ClerkError {
         operation: &'static str,
         retry_after: Duration,
     },
+    /// Not sent: the instance's client-side budget is spent and enough requests already wait
+    /// for it. Transient; [`retry_after`](ClerkError::retry_after) is the request's turn.
+    #[error("{operation}: not sent: the instance's rate budget is spent; its turn comes in {}",
+        humantime::format_duration(Duration::from_millis(turn_in.as_millis() as u64)))]
+    Queued {
+        operation: &'static str,
+        turn_in: Duration,
+    },
 }
 
 impl ClerkError {
@@ -130,6 +138,15 @@ impl ClerkError {
         matches!(self, ClerkError::Transport { connect: true, .. })
     }
 
+    /// Whether the request was certainly never sent to Clerk: refused by the client (not the
+    /// leader, the instance paused or its budget spent) or a connection that never reached it.
+    pub fn is_unsent(&self) -> bool {
+        match self {
+            ClerkError::NotLeader { .. } | ClerkError::RateLimited { .. } | ClerkError::Queued { .. } => true,
+            other => other.is_connect(),
+        }
+    }
+
     /// `404`: the resource does not exist (for a DELETE, the work is already done).
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
@@ -146,7 +163,7 @@ impl ClerkError {
             ClerkError::Transport { .. } => true,
             ClerkError::Api { error, .. } => error.status == 429 || error.status >= 500,
             ClerkError::Decode { .. } => false,
-            ClerkError::NotLeader { .. } | ClerkError::RateLimited { .. } => true,
+            ClerkError::NotLeader { .. } | ClerkError::RateLimited { .. } | ClerkError::Queued { .. } => true,
         }
     }
 
@@ -156,6 +173,7 @@ impl ClerkError {
         match self {
             ClerkError::Api { error, .. } => error.retry_after,
             ClerkError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ClerkError::Queued { turn_in, .. } => Some(*turn_in),
             _ => None,
         }
     }
@@ -181,6 +199,9 @@ impl ClerkError {
             ClerkError::RateLimited { operation, .. } => format!(
                 "{operation}: not sent: Clerk rate-limited this instance (Retry-After); retrying after the pause"
             ),
+            ClerkError::Queued { operation, .. } => {
+                format!("{operation}: not sent yet: waiting for its turn in the instance's rate budget")
+            }
             other => other.to_string(),
         }
     }
@@ -192,6 +213,7 @@ impl ClerkError {
             ClerkError::Decode { .. } => "ClerkResponseInvalid",
             ClerkError::NotLeader { .. } => "NotLeader",
             ClerkError::RateLimited { .. } => "ClerkRateLimited",
+            ClerkError::Queued { .. } => "RateBudgetWait",
             ClerkError::Api { error, .. } => match error.status {
                 401 => "ClerkUnauthorized",
                 402 => "ClerkPaymentRequired",

@@ -13,7 +13,7 @@ pub use client::{
 };
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
 pub use pool::{ClerkInstance, ClerkPool, PoolConfig};
-pub use throttle::{Rate, Throttle};
+pub use throttle::{Rate, Throttle, Wait};
 
 /// An instance's domains as the list cache shares them: one immutable list of shared domains,
 /// so that a write to the cache while a reader holds the list copies pointers, not domains.

@@ -29,6 +29,9 @@ pub struct PoolConfig {
     pub list_max_age: Duration,
     /// Keys unused this long are forgotten (longer than any resync period).
     pub idle: Duration,
+    /// How many requests of one instance may wait for its budget at once, each holding a
+    /// reconcile worker; the next ones are requeued for their turn (see [`Throttle`]).
+    pub max_waiting: u32,
     /// Clerk writes are sent only while this is open (the leader election's fence; always
     /// open by default, without election).
     pub fence: crate::leader::Fence,
@@ -43,8 +46,17 @@ impl Default for PoolConfig {
             list_ttl: Duration::from_secs(5),
             list_max_age: Duration::from_secs(60),
             idle: Duration::from_secs(60 * 60),
+            max_waiting: 2,
             fence: crate::leader::Fence::open(),
         }
+    }
+}
+
+impl PoolConfig {
+    /// [`max_waiting`](PoolConfig::max_waiting) for `concurrency` reconcile workers: a quarter
+    /// of them, at least one.
+    pub fn waiting_share(concurrency: u16) -> u32 {
+        u32::from(concurrency / 4).max(1)
     }
 }
 
@@ -103,7 +115,8 @@ impl ClerkInstance {
         self.shared.cache.invalidate();
     }
 
-    /// `POST /domains`; an ambiguous failure invalidates the cache so the next read re-lists.
+    /// `POST /domains`; an ambiguous failure invalidates the cache so the next read re-lists
+    /// (a request never sent changed nothing).
     pub async fn create_domain(&self, body: &CreateDomain) -> Result<Domain, ClerkError> {
         match self.client.create_domain(body).await {
             Ok(d) => {
@@ -111,7 +124,9 @@ impl ClerkInstance {
                 Ok(d)
             }
             Err(e) => {
-                self.shared.cache.invalidate();
+                if !e.is_unsent() {
+                    self.shared.cache.invalidate();
+                }
                 Err(e)
             }
         }
@@ -125,7 +140,7 @@ impl ClerkInstance {
                 Ok(d)
             }
             Err(e) => {
-                if !e.is_terminal() || e.is_not_found() {
+                if !e.is_unsent() && (!e.is_terminal() || e.is_not_found()) {
                     self.shared.cache.invalidate();
                 }
                 Err(e)
@@ -139,6 +154,7 @@ impl ClerkInstance {
         match &r {
             Ok(_) => self.shared.cache.remove(id),
             Err(e) if e.is_not_found() => self.shared.cache.remove(id),
+            Err(e) if e.is_unsent() => {}
             Err(_) => self.shared.cache.invalidate(),
         }
         r
@@ -204,7 +220,8 @@ impl ClerkPool {
             let mut keys = self.keys.lock().unwrap();
             keys.entry(key.clone())
                 .or_insert_with(|| {
-                    let throttle = Arc::new(Throttle::new(self.rate(key.kind())));
+                    // One lookup per key: its own limiter never sends it away.
+                    let throttle = Arc::new(Throttle::new(self.rate(key.kind()), u32::MAX));
                     Arc::new(KeyEntry {
                         lookup: self.client(key.clone(), throttle),
                         instance: tokio::sync::OnceCell::new(),
@@ -240,7 +257,7 @@ impl ClerkPool {
             return shared;
         }
         let shared = Arc::new(Shared {
-            throttle: Arc::new(Throttle::new(self.rate(kind))),
+            throttle: Arc::new(Throttle::new(self.rate(kind), self.config.max_waiting)),
             cache: ListCache::new(self.config.list_ttl, self.config.list_max_age),
         });
         instances.insert(id.to_string(), Arc::downgrade(&shared));

@@ -3,6 +3,12 @@
 //! instance fails fast (nobody sleeps through it holding a worker), so other instances' objects
 //! are not delayed.
 //!
+//! Fair share: at most a few requests of one instance ([`Throttle::new`]'s `max_waiting`) wait
+//! for its budget at once, each holding a reconcile worker. A request beyond them is not sent
+//! and gets a turn instead ([`Wait::Turn`]): a time, spaced from the turns given before it at
+//! the instance's rate, when the object is requeued. So a saturated instance keeps its budget in
+//! use with a few workers and leaves the others to other instances' objects.
+//!
 //! Clerk counts requests per window (100 per 10 s for a development instance). The log lets a
 //! request go when fewer than 10 went in the last tenth of that window plus [`PACING_SLACK`]
 //! (1.005 s), otherwise it waits until the oldest of them leaves; ten such parts end to end are
@@ -16,6 +22,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -117,6 +124,16 @@ impl Window {
     }
 }
 
+/// Why a request was not let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Clerk paused the instance (429 with `Retry-After`): the rest of the pause.
+    Paused(Duration),
+    /// The instance's budget is spent and enough requests already wait for it: come back after
+    /// this long, the request's turn.
+    Turn(Duration),
+}
+
 /// Pacing for one Clerk instance.
 pub struct Throttle {
     window: Window,
@@ -127,29 +144,68 @@ pub struct Throttle {
     /// When the requests of the last `window.span` were let through, oldest first (at most
     /// `window.requests`).
     sent: Mutex<VecDeque<Instant>>,
+    /// Requests let through per `window.span`, over the rate's whole window (for `usage`).
+    counted: Mutex<VecDeque<(Instant, u32)>>,
+    /// Requests waiting for the budget now, and how many may.
+    waiting: AtomicU32,
+    max_waiting: u32,
+    /// The latest turn given to a request sent away.
+    booked: Mutex<Option<Instant>>,
+}
+
+/// A place among the requests waiting for the budget; given back when dropped.
+struct Waiting<'a>(&'a AtomicU32);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Throttle {
-    /// A throttle allowing `rate`.
-    pub fn new(rate: Rate) -> Self {
+    /// A throttle allowing `rate`, with at most `max_waiting` (at least 1) requests waiting for
+    /// the budget at once.
+    pub fn new(rate: Rate, max_waiting: u32) -> Self {
         Self {
             window: Window::of(rate),
             rate,
             paused_until: Mutex::new(None),
             last_wait: Mutex::new(None),
             sent: Mutex::new(VecDeque::new()),
+            counted: Mutex::new(VecDeque::new()),
+            waiting: AtomicU32::new(0),
+            max_waiting: max_waiting.max(1),
+            booked: Mutex::new(None),
         }
     }
 
-    /// Requests let through in the last `per` of the rate, and the rate (read-only; for status).
+    /// Requests let through in the last `per` of the rate (counted per `window.span`, so up to
+    /// one span more), and the rate (read-only; for status).
     pub fn usage(&self) -> (u32, Rate) {
-        let sent = self.sent.lock().unwrap();
-        let now = Instant::now();
-        let recent = sent
-            .iter()
-            .filter(|t| now.saturating_duration_since(**t) < self.rate.per)
-            .count();
+        let mut counted = self.counted.lock().unwrap();
+        Self::forget_counts(&mut counted, self.rate.per);
+        let recent: u64 = counted.iter().map(|(_, n)| u64::from(*n)).sum();
         (u32::try_from(recent).unwrap_or(u32::MAX), self.rate)
+    }
+
+    fn forget_counts(counted: &mut VecDeque<(Instant, u32)>, per: Duration) {
+        let now = Instant::now();
+        while counted
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= per)
+        {
+            counted.pop_front();
+        }
+    }
+
+    /// Count one request let through now.
+    fn count(&self, now: Instant) {
+        let mut counted = self.counted.lock().unwrap();
+        match counted.back_mut() {
+            Some((start, n)) if now.saturating_duration_since(*start) < self.window.span => *n += 1,
+            _ => counted.push_back((now, 1)),
+        }
+        Self::forget_counts(&mut counted, self.rate.per);
     }
 
     /// Take a place in the log now, or say when the oldest entry leaves the window.
@@ -164,6 +220,8 @@ impl Throttle {
         }
         if sent.len() < self.window.requests as usize {
             sent.push_back(now);
+            drop(sent);
+            self.count(now);
             return Ok(());
         }
         let oldest = *sent.front().expect("a full log has entries");
@@ -171,21 +229,49 @@ impl Throttle {
     }
 
     /// Wait for a place in the log, unless the instance is paused: then fail at once with the
-    /// rest of the pause (also when a pause starts while waiting). Returns how long it waited.
-    pub async fn acquire(&self) -> Result<Duration, Duration> {
+    /// rest of the pause (also when a pause starts while waiting); or unless `max_waiting`
+    /// requests already wait: then fail at once with a turn. Returns how long it waited.
+    pub async fn acquire(&self) -> Result<Duration, Wait> {
         let start = Instant::now();
+        let mut place = None;
         loop {
             if let Some(left) = self.paused_for() {
-                return Err(left);
+                return Err(Wait::Paused(left));
             }
             match self.try_send() {
                 Ok(()) => return Ok(start.elapsed()),
                 Err(at) => {
                     *self.last_wait.lock().unwrap() = Some(Instant::now());
+                    if place.is_none() {
+                        place = Some(self.wait_in_line().ok_or_else(|| self.turn(at))?);
+                    }
                     tokio::time::sleep_until(at).await;
                 }
             }
         }
+    }
+
+    /// A place among the requests waiting for the budget, if one is free.
+    fn wait_in_line(&self) -> Option<Waiting<'_>> {
+        self.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_waiting).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(&self.waiting))
+    }
+
+    /// The turn of a request sent away while the budget frees at `free_at`: after the requests
+    /// waiting now and the turns given before, one place of the log's pace apart.
+    fn turn(&self, free_at: Instant) -> Wait {
+        let pace = self.window.span / self.window.requests.max(1);
+        let now = Instant::now();
+        let mut booked = self.booked.lock().unwrap();
+        let after_waiting = free_at + pace * self.waiting.load(Ordering::Acquire);
+        let after_booked = booked.filter(|b| *b > now).map(|b| b + pace);
+        let at = after_booked.map_or(after_waiting, |b| b.max(after_waiting));
+        *booked = Some(at);
+        Wait::Turn(at.saturating_duration_since(now))
     }
 
     /// Count a request that was sent without this throttle (a key's `GET /instance`, before its

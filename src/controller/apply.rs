@@ -116,7 +116,7 @@ async fn saying_started<T>(
         done = &mut work => return Ok((done, None)),
         () = tokio::time::sleep(STARTED_AFTER) => {}
     }
-    let status = steps::first_status(ctx, obj).await?;
+    let status = steps::first_status(ctx, obj, Reason::Progressing, "looking the domain up in Clerk").await?;
     Ok((work.await, Some(status)))
 }
 

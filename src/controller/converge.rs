@@ -214,6 +214,8 @@ async fn create_step(
             Ok(())
         }
         Err(CreateError::NotRecorded(f)) => Err(f),
+        // Never sent: nothing was created, and the record of the create to come stays.
+        Err(CreateError::Clerk(e)) if e.is_unsent() => Err(Failure::clerk(&e, before)),
         Err(CreateError::Clerk(e)) if answered(&e) => {
             p.answered(record);
             if e.status() != Some(422) || e.code() != Some("form_identifier_exists") {
@@ -261,12 +263,9 @@ fn listed(domains: &[std::sync::Arc<Domain>], id: &str) -> Option<Domain> {
 }
 
 /// Whether Clerk answered a POST definitively (it did or did not create): any answer but 408,
-/// 429 and 5xx, or a connection that never reached it.
+/// 429 and 5xx.
 fn answered(e: &ClerkError) -> bool {
-    match e.status() {
-        Some(s) => s < 500 && s != 408 && s != 429,
-        None => e.is_connect(),
-    }
+    e.status().is_some_and(|s| s < 500 && s != 408 && s != 429)
 }
 
 enum CreateError {

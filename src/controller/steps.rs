@@ -163,6 +163,9 @@ pub(super) async fn report_failure(
     extras: &Extras<'_>,
     terminal_recheck: Duration,
 ) -> Result<Action, Error> {
+    if f.reason == Reason::RateBudgetWait {
+        return waiting_for_turn(obj, ctx, &f).await;
+    }
     let outcome = Outcome::Failed {
         reason: f.reason,
         message: &f.message,
@@ -187,6 +190,18 @@ pub(super) async fn report_failure(
     Ok(Action::requeue(delay))
 }
 
+/// A request sent away for its turn in the instance's budget: not a failure, so no status change
+/// (a new object says that it waits), no Event, no backoff; requeued for the turn.
+async fn waiting_for_turn(obj: &ClerkDomain, ctx: &Context, f: &Failure) -> Result<Action, Error> {
+    if obj.status.is_none() {
+        first_status(ctx, obj, f.reason, &f.message).await?;
+    }
+    let turn = f.after.unwrap_or(backoff::MIN_AFTER);
+    tracing::debug!(object = %key(obj), turn_in_ms = turn.as_millis() as u64, "waiting for the instance's rate budget");
+    ctx.metrics.rate_limiter_turns.inc();
+    Ok(Action::requeue(turn))
+}
+
 /// Server-side apply the status when it differs from the current one. Returns whether it wrote.
 pub(super) async fn write_status(
     obj: &ClerkDomain,
@@ -202,11 +217,13 @@ pub(super) async fn write_status(
     Ok(true)
 }
 
-/// Write the first status of a new object (`Reconciling=True`, reason `Progressing`, and
+/// Write the first status of a new object (`Reconciling=True` with `reason` and `message`, and
 /// `observedGeneration`) and return it.
 pub(super) async fn first_status(
     ctx: &Context,
     obj: &ClerkDomain,
+    reason: Reason,
+    message: &str,
 ) -> Result<crate::api::ClerkDomainStatus, Error> {
     let mut status = crate::api::ClerkDomainStatus {
         observed_generation: obj.metadata.generation,
@@ -215,8 +232,8 @@ pub(super) async fn first_status(
     let c = crate::api::condition(
         crate::api::condition_type::RECONCILING,
         true,
-        Reason::Progressing.as_str(),
-        "looking the domain up in Clerk",
+        reason.as_str(),
+        message,
         obj.metadata.generation,
         jiff::Timestamp::now(),
     );

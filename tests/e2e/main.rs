@@ -7,6 +7,7 @@ mod admission;
 mod basic;
 mod dns;
 mod export;
+mod fairness;
 mod health;
 mod helm;
 mod instances;
@@ -19,6 +20,7 @@ use admission::*;
 use basic::*;
 use dns::*;
 use export::*;
+use fairness::*;
 use health::*;
 use helm::*;
 use instances::*;
@@ -63,6 +65,7 @@ fn main() {
         rate_limit_prevents_429,
         two_keys_of_one_instance_share_its_budget,
         rate_limited_instance_does_not_starve_others,
+        saturated_instance_leaves_workers_to_others,
         lost_create_then_rename_leaks_nothing,
         secret_is_read_only_when_it_changes,
         // DNS automation.

@@ -162,9 +162,10 @@ mod with_the_fake {
             }],
             ..Default::default()
         });
-        let throttle = Arc::new(Throttle::new(Rate::DEVELOPMENT));
+        let throttle = Arc::new(Throttle::new(Rate::DEVELOPMENT, u32::MAX));
         let c = client(&fake, KEY).with_throttle(throttle.clone());
-        let other = client(&fake, "sk_test_other").with_throttle(Arc::new(Throttle::new(Rate::DEVELOPMENT)));
+        let other = client(&fake, "sk_test_other")
+            .with_throttle(Arc::new(Throttle::new(Rate::DEVELOPMENT, u32::MAX)));
         let started = std::time::Instant::now();
         let err = c.list_domains().await.unwrap_err();
         assert_eq!(err.status(), Some(429));

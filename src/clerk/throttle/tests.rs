@@ -58,7 +58,7 @@ fn windows_never_allow_more_than_the_rate() {
 /// 104.4 s).
 #[tokio::test(start_paused = true)]
 async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
-    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT));
+    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT, u32::MAX));
     let start = Instant::now();
     let times = std::sync::Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -110,7 +110,7 @@ async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
 /// own clock, not tokio's paused one: the bench's run 2 is where the bucket's cost showed.
 #[tokio::test(start_paused = true)]
 async fn a_late_request_does_not_push_the_later_ones_back() {
-    let t = Throttle::new(Rate::DEVELOPMENT);
+    let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
     let start = Instant::now();
     for i in 0..200u32 {
         t.acquire().await.unwrap();
@@ -124,12 +124,12 @@ async fn a_late_request_does_not_push_the_later_ones_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_fails_every_caller_fast_until_it_ends() {
-    let t = Throttle::new(Rate::PRODUCTION);
+    let t = Throttle::new(Rate::PRODUCTION, u32::MAX);
     t.pause_for(Duration::from_secs(3));
     // No sleeping through the pause: the caller learns how long is left.
-    assert_eq!(t.acquire().await, Err(Duration::from_secs(3)));
+    assert_eq!(t.acquire().await, Err(Wait::Paused(Duration::from_secs(3))));
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(t.acquire().await, Err(Duration::from_secs(2)));
+    assert_eq!(t.acquire().await, Err(Wait::Paused(Duration::from_secs(2))));
     // A shorter pause does not shorten it.
     t.pause_for(Duration::from_secs(1));
     assert_eq!(t.paused_for(), Some(Duration::from_secs(2)));
@@ -141,10 +141,13 @@ async fn a_pause_fails_every_caller_fast_until_it_ends() {
 #[tokio::test]
 async fn busy_means_a_request_waited_recently() {
     // One request per 100 ms (+ 50 ms of slack).
-    let t = Throttle::new(Rate {
-        requests: 1,
-        per: Duration::from_millis(100),
-    });
+    let t = Throttle::new(
+        Rate {
+            requests: 1,
+            per: Duration::from_millis(100),
+        },
+        u32::MAX,
+    );
     // The first place is free: not busy.
     t.acquire().await.unwrap();
     assert!(!t.busy_within(Duration::from_secs(60)));
@@ -159,10 +162,13 @@ async fn busy_means_a_request_waited_recently() {
 /// A pause that starts while a request waits for its place fails it when it wakes.
 #[tokio::test(start_paused = true)]
 async fn a_pause_reaches_requests_already_waiting() {
-    let t = std::sync::Arc::new(Throttle::new(Rate {
-        requests: 1,
-        per: Duration::from_secs(1),
-    }));
+    let t = std::sync::Arc::new(Throttle::new(
+        Rate {
+            requests: 1,
+            per: Duration::from_secs(1),
+        },
+        u32::MAX,
+    ));
     t.acquire().await.unwrap();
     let waiting = tokio::spawn({
         let t = t.clone();
@@ -170,7 +176,9 @@ async fn a_pause_reaches_requests_already_waiting() {
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     t.pause_for(Duration::from_secs(30));
-    let left = waiting.await.unwrap().unwrap_err();
+    let Err(Wait::Paused(left)) = waiting.await.unwrap() else {
+        panic!("not paused")
+    };
     assert!(left > Duration::from_secs(28), "{left:?}");
 }
 
@@ -180,7 +188,7 @@ async fn usage_counts_the_requests_of_the_last_window() {
         requests: 10,
         per: Duration::from_secs(10),
     };
-    let t = Throttle::new(rate);
+    let t = Throttle::new(rate, u32::MAX);
     assert_eq!(t.usage(), (0, rate));
     for _ in 0..3 {
         t.acquire().await.unwrap();
@@ -196,11 +204,55 @@ async fn usage_counts_the_requests_of_the_last_window() {
 
 #[tokio::test(start_paused = true)]
 async fn pauses_are_capped_and_never_overflow() {
-    let t = Throttle::new(Rate::PRODUCTION);
+    let t = Throttle::new(Rate::PRODUCTION, u32::MAX);
     t.pause_for(Duration::MAX);
     assert_eq!(t.paused_for(), Some(crate::clerk::MAX_RETRY_AFTER));
     t.pause_for(Duration::from_secs(u64::MAX));
-    assert_eq!(t.acquire().await, Err(crate::clerk::MAX_RETRY_AFTER));
+    assert_eq!(
+        t.acquire().await,
+        Err(Wait::Paused(crate::clerk::MAX_RETRY_AFTER))
+    );
+}
+
+/// Usage counts every request of the rate's window, not only the log's last part of it.
+#[tokio::test(start_paused = true)]
+async fn usage_counts_beyond_one_part_of_the_window() {
+    let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
+    for _ in 0..45 {
+        t.acquire().await.unwrap();
+    }
+    // 45 requests in 4 parts of 1.005 s: all within the 10 s window.
+    assert_eq!(t.usage().0, 45);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(t.usage().0, 0);
+}
+
+/// With the budget spent, `max_waiting` requests wait for it; the next ones are sent away at
+/// once with turns one place of the pace apart, after the waiting ones.
+#[tokio::test(start_paused = true)]
+async fn beyond_the_waiting_requests_callers_get_turns() {
+    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT, 2));
+    for _ in 0..10 {
+        t.acquire().await.unwrap();
+    }
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let t = t.clone();
+            tokio::spawn(async move { t.acquire().await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let pace = Duration::from_micros(100_500);
+    let free_in = Duration::from_micros(1_005_000) - Duration::from_millis(1);
+    assert_eq!(t.acquire().await, Err(Wait::Turn(free_in + pace * 2)));
+    assert_eq!(t.acquire().await, Err(Wait::Turn(free_in + pace * 3)));
+    for w in waiters {
+        assert!(w.await.unwrap().is_ok());
+    }
+    // Nobody waits and the budget is free again: no turn.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(t.acquire().await.is_ok());
 }
 
 mod props {
@@ -212,7 +264,7 @@ mod props {
         fn any_rate_text_parses_or_fails_without_panic(text in any::<String>()) {
             if let Ok(rate) = text.parse::<Rate>() {
                 prop_assert!(rate.requests > 0 && !rate.per.is_zero());
-                let _ = Throttle::new(rate);
+                let _ = Throttle::new(rate, u32::MAX);
             }
         }
 
@@ -236,13 +288,13 @@ mod props {
             prop_assert!(
                 u128::from(w.requests) * total.as_nanos() <= u128::from(requests) * w.span.as_nanos()
             );
-            let t = Throttle::new(rate);
+            let t = Throttle::new(rate, u32::MAX);
             prop_assert_eq!(t.try_send(), Ok(()));
         }
 
         #[test]
         fn any_pause_is_capped(secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
-            let t = Throttle::new(Rate::DEVELOPMENT);
+            let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
             t.pause_for(Duration::new(secs, nanos));
             prop_assert!(t.paused_for().unwrap_or_default() <= crate::clerk::MAX_RETRY_AFTER);
         }
