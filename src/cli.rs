@@ -204,7 +204,6 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
             list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
             // Longer than any resync period, so that a key in use is never forgotten.
             idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
-            max_waiting: PoolConfig::waiting_share(args.concurrency),
             fence: crate::leader::Fence::open(),
         },
         default_key,

@@ -29,9 +29,6 @@ pub struct PoolConfig {
     pub list_max_age: Duration,
     /// Keys unused this long are forgotten (longer than any resync period).
     pub idle: Duration,
-    /// How many requests of one instance may wait for its budget at once, each holding a
-    /// reconcile worker; the next ones are requeued for their turn (see [`Throttle`]).
-    pub max_waiting: u32,
     /// Clerk writes are sent only while this is open (the leader election's fence; always
     /// open by default, without election).
     pub fence: crate::leader::Fence,
@@ -46,17 +43,8 @@ impl Default for PoolConfig {
             list_ttl: Duration::from_secs(5),
             list_max_age: Duration::from_secs(60),
             idle: Duration::from_secs(60 * 60),
-            max_waiting: 2,
             fence: crate::leader::Fence::open(),
         }
-    }
-}
-
-impl PoolConfig {
-    /// [`max_waiting`](PoolConfig::max_waiting) for `concurrency` reconcile workers: a quarter
-    /// of them, at least one.
-    pub fn waiting_share(concurrency: u16) -> u32 {
-        u32::from(concurrency / 4).max(1)
     }
 }
 
@@ -220,8 +208,7 @@ impl ClerkPool {
             let mut keys = self.keys.lock().unwrap();
             keys.entry(key.clone())
                 .or_insert_with(|| {
-                    // One lookup per key: its own limiter never sends it away.
-                    let throttle = Arc::new(Throttle::new(self.rate(key.kind()), u32::MAX));
+                    let throttle = Arc::new(Throttle::new(self.rate(key.kind())));
                     Arc::new(KeyEntry {
                         lookup: self.client(key.clone(), throttle),
                         instance: tokio::sync::OnceCell::new(),
@@ -257,7 +244,7 @@ impl ClerkPool {
             return shared;
         }
         let shared = Arc::new(Shared {
-            throttle: Arc::new(Throttle::new(self.rate(kind), self.config.max_waiting)),
+            throttle: Arc::new(Throttle::new(self.rate(kind))),
             cache: ListCache::new(self.config.list_ttl, self.config.list_max_age),
         });
         instances.insert(id.to_string(), Arc::downgrade(&shared));

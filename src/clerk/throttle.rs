@@ -3,11 +3,13 @@
 //! instance fails fast (nobody sleeps through it holding a worker), so other instances' objects
 //! are not delayed.
 //!
-//! Fair share: at most a few requests of one instance ([`Throttle::new`]'s `max_waiting`) wait
-//! for its budget at once, each holding a reconcile worker. A request beyond them is not sent
-//! and gets a turn instead ([`Wait::Turn`]): a time, spaced from the turns given before it at
-//! the instance's rate, when the object is requeued. So a saturated instance keeps its budget in
-//! use with a few workers and leaves the others to other instances' objects.
+//! Fair share: a request waits for its place in a reconcile worker only when the place comes
+//! within [`LEAD`] places of the instance's pace (after the requests already waiting); so a few
+//! workers at most wait for one instance, and briefly. A request whose place is further away is
+//! not sent and gets a turn instead ([`Wait::Turn`]): a time, spaced from the turns given
+//! before it at the pace and a place early (so it finds its place within the lead), when its
+//! object is requeued. A saturated instance keeps its budget in use and leaves the other
+//! workers to other instances' objects.
 //!
 //! Clerk counts requests per window (100 per 10 s for a development instance). The log lets a
 //! request go when fewer than 10 went in the last tenth of that window plus [`PACING_SLACK`]
@@ -124,6 +126,9 @@ impl Window {
     }
 }
 
+/// How many places of the pace ahead a request may wait for its place in a worker.
+pub const LEAD: u32 = 2;
+
 /// Why a request was not let through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -146,9 +151,8 @@ pub struct Throttle {
     sent: Mutex<VecDeque<Instant>>,
     /// Requests let through per `window.span`, over the rate's whole window (for `usage`).
     counted: Mutex<VecDeque<(Instant, u32)>>,
-    /// Requests waiting for the budget now, and how many may.
+    /// Requests waiting for the budget now.
     waiting: AtomicU32,
-    max_waiting: u32,
     /// The latest turn given to a request sent away.
     booked: Mutex<Option<Instant>>,
 }
@@ -163,9 +167,8 @@ impl Drop for Waiting<'_> {
 }
 
 impl Throttle {
-    /// A throttle allowing `rate`, with at most `max_waiting` (at least 1) requests waiting for
-    /// the budget at once.
-    pub fn new(rate: Rate, max_waiting: u32) -> Self {
+    /// A throttle allowing `rate`.
+    pub fn new(rate: Rate) -> Self {
         Self {
             window: Window::of(rate),
             rate,
@@ -174,7 +177,6 @@ impl Throttle {
             sent: Mutex::new(VecDeque::new()),
             counted: Mutex::new(VecDeque::new()),
             waiting: AtomicU32::new(0),
-            max_waiting: max_waiting.max(1),
             booked: Mutex::new(None),
         }
     }
@@ -229,8 +231,9 @@ impl Throttle {
     }
 
     /// Wait for a place in the log, unless the instance is paused: then fail at once with the
-    /// rest of the pause (also when a pause starts while waiting); or unless `max_waiting`
-    /// requests already wait: then fail at once with a turn. Returns how long it waited.
+    /// rest of the pause (also when a pause starts while waiting); or unless the place is more
+    /// than [`LEAD`] places of the pace away: then fail at once with a turn. Returns how long it
+    /// waited.
     pub async fn acquire(&self) -> Result<Duration, Wait> {
         let start = Instant::now();
         let mut place = None;
@@ -240,38 +243,45 @@ impl Throttle {
             }
             match self.try_send() {
                 Ok(()) => return Ok(start.elapsed()),
-                Err(at) => {
+                Err(free_at) => {
                     *self.last_wait.lock().unwrap() = Some(Instant::now());
                     if place.is_none() {
-                        place = Some(self.wait_in_line().ok_or_else(|| self.turn(at))?);
+                        place = Some(self.wait_in_line(free_at)?);
                     }
-                    tokio::time::sleep_until(at).await;
+                    tokio::time::sleep_until(free_at).await;
                 }
             }
         }
     }
 
-    /// A place among the requests waiting for the budget, if one is free.
-    fn wait_in_line(&self) -> Option<Waiting<'_>> {
-        self.waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_waiting).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Waiting(&self.waiting))
+    /// The time between two places of the log when requests are spread evenly.
+    fn pace(&self) -> Duration {
+        self.window.span / self.window.requests.max(1)
     }
 
-    /// The turn of a request sent away while the budget frees at `free_at`: after the requests
-    /// waiting now and the turns given before, one place of the log's pace apart.
-    fn turn(&self, free_at: Instant) -> Wait {
-        let pace = self.window.span / self.window.requests.max(1);
+    /// A place among the requests waiting for the budget, when the place after theirs comes
+    /// within [`LEAD`] places of the pace from now (the log frees its next place at `free_at`);
+    /// else a turn.
+    fn wait_in_line(&self, free_at: Instant) -> Result<Waiting<'_>, Wait> {
+        let ahead = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let place = Waiting(&self.waiting);
+        let mine = free_at + self.pace() * ahead;
+        if mine.saturating_duration_since(Instant::now()) <= self.pace() * LEAD {
+            return Ok(place);
+        }
+        drop(place);
+        Err(self.turn(mine))
+    }
+
+    /// The turn of a request sent away whose place would come at `mine`: no earlier, and one
+    /// place of the pace after the turns given before; told a place early.
+    fn turn(&self, mine: Instant) -> Wait {
+        let pace = self.pace();
         let now = Instant::now();
         let mut booked = self.booked.lock().unwrap();
-        let after_waiting = free_at + pace * self.waiting.load(Ordering::Acquire);
-        let after_booked = booked.filter(|b| *b > now).map(|b| b + pace);
-        let at = after_booked.map_or(after_waiting, |b| b.max(after_waiting));
+        let at = booked.filter(|b| *b > now).map_or(mine, |b| (b + pace).max(mine));
         *booked = Some(at);
-        Wait::Turn(at.saturating_duration_since(now))
+        Wait::Turn(at.saturating_duration_since(now).saturating_sub(pace))
     }
 
     /// Count a request that was sent without this throttle (a key's `GET /instance`, before its

@@ -155,10 +155,9 @@ impl Context {
             .prune_keys(|ns, name| self.secret_meta(ns, name).is_some());
     }
 
-    /// Follow the ClerkDomain watch: the ownership rule, the instance registry, and what the
-    /// process remembers of objects that are gone.
+    /// Follow the ClerkDomain watch after the cache took the event: the ownership rule and
+    /// what the process remembers of objects that are gone.
     pub fn observe(&self, event: &kube::runtime::watcher::Event<ClerkDomain>) {
-        self.memory
-            .observe(event, self.config.default_instance.as_deref());
+        self.memory.observe(event);
     }
 }

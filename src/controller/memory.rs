@@ -3,12 +3,11 @@
 //! objects' users and checks, keys read from Secrets (by resourceVersion) and the Secrets that
 //! carry the in-use finalizer. What it remembers of an object is forgotten when the object goes.
 
-use super::instances::{KeySource, Registry, choose};
+use super::instances::Registry;
 use super::ownership::Ownership;
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance};
 use crate::clerk::SecretKey;
 use futures::channel::mpsc::UnboundedSender;
-use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use std::collections::{HashMap, HashSet};
@@ -173,16 +172,8 @@ impl Memory {
         let _ = self.wake.unbounded_send(ObjectRef::new(name).within(namespace));
     }
 
-    /// Follow the ClerkDomain watch (objects without an instance reference use
-    /// `default_instance`, when set).
-    pub fn observe(&self, event: &watcher::Event<ClerkDomain>, default_instance: Option<&str>) {
-        self.instances.follow(event, |d| {
-            let ns = d.namespace().unwrap_or_default();
-            match choose(&d.spec, &ns, default_instance) {
-                KeySource::Instance(k) => Some(k),
-                _ => None,
-            }
-        });
+    /// Follow the ClerkDomain watch: ownership, and what is remembered of objects now gone.
+    pub fn observe(&self, event: &watcher::Event<ClerkDomain>) {
         let seen = self.ownership.observe(event);
         for gone in seen.gone {
             self.forget(&gone);

@@ -27,4 +27,5 @@ mod watch;
 pub use context::{Config, Context, Stores};
 pub use error::Error;
 pub use reconcile::{error_policy, reconcile};
-pub use run::{run, users_of_secret, wait_synced};
+pub use run::{run, users_of_secret};
+pub use watch::wait_synced;

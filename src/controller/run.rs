@@ -1,7 +1,7 @@
 //! Wiring: the caches (reflectors) of ClerkDomains, Secrets' metadata and instance objects,
 //! the shared [`Context`] built on them, and the controllers that run on it.
 
-use super::watch::{asks_for_work, events, scoped};
+use super::watch::{asks_for_work, events, scoped, wait_synced};
 use super::{Context, Stores, instances, reconcile, secrets};
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance, annotations::SECRET_IN_USE};
 use futures::StreamExt;
@@ -9,25 +9,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
-use kube::{Api, Client, Resource, ResourceExt, api::ListParams};
+use kube::{Api, Client, ResourceExt, api::ListParams};
 use std::sync::Arc;
-
-/// Resolves once `store` has completed its first list.
-pub async fn wait_synced<K: Clone + Resource + 'static>(
-    store: &Store<K>,
-) -> Result<(), reflector::store::WriterDropped>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    // The store's readiness signal wakes only its latest waiter (the controller waits on it
-    // too), so poll it rather than rely on being woken.
-    loop {
-        let wait = tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready());
-        if let Ok(result) = wait.await {
-            return result;
-        }
-    }
-}
 
 /// The ClerkDomains whose `spec.secretRef` names `secret` (same namespace only).
 pub fn users_of_secret(
@@ -163,18 +146,7 @@ pub async fn run(
         "controller starting"
     );
     ctx.metrics.objects.set_store(domains.clone());
-    // The ownership index and the instance registry follow the watch event by event; only what
-    // asks for work starts a reconcile ([`asks_for_work`]).
-    let hook = ctx.clone();
-    let objects = events(api, watch)
-        .reflect(writers.domains)
-        .inspect(move |e| {
-            if let Ok(e) = e {
-                hook.observe(e);
-            }
-        })
-        .applied_objects()
-        .predicate_filter(asks_for_work(), Default::default());
+    let objects = domain_objects(&ctx, api, watch, writers.domains);
     let secret_api = scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref());
     let secret_events = events(secret_api, watcher::Config::default().any_semantic())
         .reflect(writers.secrets)
@@ -200,6 +172,32 @@ pub async fn run(
     health.set_ready(false);
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// The ClerkDomains to reconcile, from their watch through the cache. Instance objects' users
+/// (before the cache changes) and ownership (after) follow the watch event by event; only what
+/// asks for work starts a reconcile ([`asks_for_work`]).
+fn domain_objects(
+    ctx: &Arc<Context>,
+    api: Api<ClerkDomain>,
+    watch: watcher::Config,
+    writer: reflector::store::Writer<ClerkDomain>,
+) -> impl futures::Stream<Item = Result<ClerkDomain, watcher::Error>> + Send + use<> {
+    let (users_hook, hook) = (ctx.clone(), ctx.clone());
+    events(api, watch)
+        .inspect(move |e| {
+            if let Ok(e) = e {
+                instances::users::follow(&users_hook, e);
+            }
+        })
+        .reflect(writer)
+        .inspect(move |e| {
+            if let Ok(e) = e {
+                hook.observe(e);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(asks_for_work(), Default::default())
 }
 
 /// Once the ClerkDomain cache is synced: ready, and Secrets nobody uses any more are released.

@@ -2,6 +2,7 @@
 //! that ask for a reconcile.
 
 use futures::Stream;
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource};
 
@@ -39,5 +40,22 @@ where
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
+    }
+}
+
+/// Resolves once `store` has completed its first list.
+pub async fn wait_synced<K: Clone + Resource + 'static>(
+    store: &Store<K>,
+) -> Result<(), reflector::store::WriterDropped>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    // The store's readiness signal wakes only its latest waiter (the controller waits on it
+    // too), so poll it rather than rely on being woken.
+    loop {
+        let wait = tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready());
+        if let Ok(result) = wait.await {
+            return result;
+        }
     }
 }

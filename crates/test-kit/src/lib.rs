@@ -149,7 +149,6 @@ impl TestEnv {
                 development_rate: opts
                     .development_rate
                     .unwrap_or(clerk_operator::clerk::Rate::DEVELOPMENT),
-                max_waiting: PoolConfig::waiting_share(opts.concurrency),
                 ..Default::default()
             },
             default_key: opts.default_key.map(SecretKey::new),

@@ -1,5 +1,15 @@
 use super::*;
 
+/// A request as an object makes it: sent away, it comes back at its turn.
+async fn send(t: &Throttle) {
+    while let Err(wait) = t.acquire().await {
+        let Wait::Turn(turn) = wait else {
+            panic!("{wait:?}")
+        };
+        tokio::time::sleep(turn).await;
+    }
+}
+
 #[test]
 fn parses_rates() {
     assert_eq!("100/10s".parse::<Rate>().unwrap(), Rate::DEVELOPMENT);
@@ -55,10 +65,10 @@ fn windows_never_allow_more_than_the_rate() {
 /// The log's promise, at Clerk's development limit: of the requests let through, never more
 /// than 100 fall in one 10 s window, whenever callers come back; and continuous demand gets
 /// the whole budget (a token bucket of the same rate without burst needs 1,039 x 100.5 ms =
-/// 104.4 s).
+/// 104.4 s), also when callers sent away come back at their turns, as requeued objects do.
 #[tokio::test(start_paused = true)]
 async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
-    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT, u32::MAX));
+    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT));
     let start = Instant::now();
     let times = std::sync::Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
@@ -66,7 +76,7 @@ async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
         let (t, times) = (t.clone(), times.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..130u64 {
-                t.acquire().await.unwrap();
+                send(&t).await;
                 times.lock().unwrap().push(Instant::now());
                 // Callers come back after 0-37 ms of other work.
                 let late = (worker * 7 + i * 13) % 38;
@@ -110,10 +120,10 @@ async fn no_window_holds_more_than_the_rate_and_the_budget_is_used() {
 /// own clock, not tokio's paused one: the bench's run 2 is where the bucket's cost showed.
 #[tokio::test(start_paused = true)]
 async fn a_late_request_does_not_push_the_later_ones_back() {
-    let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
+    let t = Throttle::new(Rate::DEVELOPMENT);
     let start = Instant::now();
     for i in 0..200u32 {
-        t.acquire().await.unwrap();
+        send(&t).await;
         if i % 5 == 4 {
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
@@ -124,7 +134,7 @@ async fn a_late_request_does_not_push_the_later_ones_back() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pause_fails_every_caller_fast_until_it_ends() {
-    let t = Throttle::new(Rate::PRODUCTION, u32::MAX);
+    let t = Throttle::new(Rate::PRODUCTION);
     t.pause_for(Duration::from_secs(3));
     // No sleeping through the pause: the caller learns how long is left.
     assert_eq!(t.acquire().await, Err(Wait::Paused(Duration::from_secs(3))));
@@ -141,13 +151,10 @@ async fn a_pause_fails_every_caller_fast_until_it_ends() {
 #[tokio::test]
 async fn busy_means_a_request_waited_recently() {
     // One request per 100 ms (+ 50 ms of slack).
-    let t = Throttle::new(
-        Rate {
-            requests: 1,
-            per: Duration::from_millis(100),
-        },
-        u32::MAX,
-    );
+    let t = Throttle::new(Rate {
+        requests: 1,
+        per: Duration::from_millis(100),
+    });
     // The first place is free: not busy.
     t.acquire().await.unwrap();
     assert!(!t.busy_within(Duration::from_secs(60)));
@@ -162,13 +169,10 @@ async fn busy_means_a_request_waited_recently() {
 /// A pause that starts while a request waits for its place fails it when it wakes.
 #[tokio::test(start_paused = true)]
 async fn a_pause_reaches_requests_already_waiting() {
-    let t = std::sync::Arc::new(Throttle::new(
-        Rate {
-            requests: 1,
-            per: Duration::from_secs(1),
-        },
-        u32::MAX,
-    ));
+    let t = std::sync::Arc::new(Throttle::new(Rate {
+        requests: 1,
+        per: Duration::from_secs(1),
+    }));
     t.acquire().await.unwrap();
     let waiting = tokio::spawn({
         let t = t.clone();
@@ -188,7 +192,7 @@ async fn usage_counts_the_requests_of_the_last_window() {
         requests: 10,
         per: Duration::from_secs(10),
     };
-    let t = Throttle::new(rate, u32::MAX);
+    let t = Throttle::new(rate);
     assert_eq!(t.usage(), (0, rate));
     for _ in 0..3 {
         t.acquire().await.unwrap();
@@ -204,7 +208,7 @@ async fn usage_counts_the_requests_of_the_last_window() {
 
 #[tokio::test(start_paused = true)]
 async fn pauses_are_capped_and_never_overflow() {
-    let t = Throttle::new(Rate::PRODUCTION, u32::MAX);
+    let t = Throttle::new(Rate::PRODUCTION);
     t.pause_for(Duration::MAX);
     assert_eq!(t.paused_for(), Some(crate::clerk::MAX_RETRY_AFTER));
     t.pause_for(Duration::from_secs(u64::MAX));
@@ -217,9 +221,9 @@ async fn pauses_are_capped_and_never_overflow() {
 /// Usage counts every request of the rate's window, not only the log's last part of it.
 #[tokio::test(start_paused = true)]
 async fn usage_counts_beyond_one_part_of_the_window() {
-    let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
+    let t = Throttle::new(Rate::DEVELOPMENT);
     for _ in 0..45 {
-        t.acquire().await.unwrap();
+        send(&t).await;
     }
     // 45 requests in 4 parts of 1.005 s: all within the 10 s window.
     assert_eq!(t.usage().0, 45);
@@ -227,26 +231,31 @@ async fn usage_counts_beyond_one_part_of_the_window() {
     assert_eq!(t.usage().0, 0);
 }
 
-/// With the budget spent, `max_waiting` requests wait for it; the next ones are sent away at
-/// once with turns one place of the pace apart, after the waiting ones.
+/// With the budget spent, requests whose place comes within two places of the pace wait for
+/// it; the next ones are sent away at once with turns a place of the pace apart, each a place
+/// before its own.
 #[tokio::test(start_paused = true)]
-async fn beyond_the_waiting_requests_callers_get_turns() {
-    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT, 2));
+async fn beyond_the_lead_callers_get_turns() {
+    let t = std::sync::Arc::new(Throttle::new(Rate::DEVELOPMENT));
     for _ in 0..10 {
         t.acquire().await.unwrap();
     }
+    let pace = Duration::from_micros(100_500);
+    // The log frees its next place in 50 ms.
+    tokio::time::advance(Duration::from_millis(955)).await;
+    let free_in = Duration::from_millis(50);
     let waiters: Vec<_> = (0..2)
         .map(|_| {
             let t = t.clone();
             tokio::spawn(async move { t.acquire().await })
         })
         .collect();
-    tokio::task::yield_now().await;
-    tokio::time::sleep(Duration::from_millis(1)).await;
-    let pace = Duration::from_micros(100_500);
-    let free_in = Duration::from_micros(1_005_000) - Duration::from_millis(1);
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    // Places at 50 and 150.5 ms wait; the next at 251 ms is sent away, told to come a place early.
+    assert_eq!(t.acquire().await, Err(Wait::Turn(free_in + pace)));
     assert_eq!(t.acquire().await, Err(Wait::Turn(free_in + pace * 2)));
-    assert_eq!(t.acquire().await, Err(Wait::Turn(free_in + pace * 3)));
     for w in waiters {
         assert!(w.await.unwrap().is_ok());
     }
@@ -264,7 +273,7 @@ mod props {
         fn any_rate_text_parses_or_fails_without_panic(text in any::<String>()) {
             if let Ok(rate) = text.parse::<Rate>() {
                 prop_assert!(rate.requests > 0 && !rate.per.is_zero());
-                let _ = Throttle::new(rate, u32::MAX);
+                let _ = Throttle::new(rate);
             }
         }
 
@@ -288,13 +297,13 @@ mod props {
             prop_assert!(
                 u128::from(w.requests) * total.as_nanos() <= u128::from(requests) * w.span.as_nanos()
             );
-            let t = Throttle::new(rate, u32::MAX);
+            let t = Throttle::new(rate);
             prop_assert_eq!(t.try_send(), Ok(()));
         }
 
         #[test]
         fn any_pause_is_capped(secs in any::<u64>(), nanos in 0u32..1_000_000_000) {
-            let t = Throttle::new(Rate::DEVELOPMENT, u32::MAX);
+            let t = Throttle::new(Rate::DEVELOPMENT);
             t.pause_for(Duration::new(secs, nanos));
             prop_assert!(t.paused_for().unwrap_or_default() <= crate::clerk::MAX_RETRY_AFTER);
         }

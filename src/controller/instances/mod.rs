@@ -7,7 +7,8 @@
 //! - [`in_use`]: the finalizer that keeps an object while ClerkDomains use it.
 //! - [`lookup`]: a ClerkDomain's key through an object (refused without a Clerk call when the
 //!   object is missing, not Ready, or does not select the namespace).
-//! - [`registry`]: what the process remembers (users, checks, wakeups).
+//! - [`users`]: which ClerkDomains use an object, from the ClerkDomain cache.
+//! - [`registry`]: what the process remembers (checks, wakeups).
 
 pub mod in_use;
 mod kind;
@@ -16,6 +17,7 @@ mod reconcile;
 mod registry;
 pub mod select;
 pub mod status;
+pub mod users;
 
 pub use kind::InstanceObject;
 pub use registry::Registry;
@@ -74,7 +76,7 @@ fn observe<K: InstanceObject>(ctx: &Context, event: &watcher::Event<K>) {
         watcher::Event::Init | watcher::Event::InitDone => return,
     };
     if ctx.memory.instances.seen(&key, hash) {
-        for (ns, name) in ctx.memory.instances.users(&key) {
+        for (ns, name) in users::users(ctx, &key) {
             ctx.memory.wake_domain(&ns, &name);
         }
     }

@@ -25,7 +25,11 @@ use std::time::{Duration, Instant};
 /// Reconcile one instance object.
 pub async fn reconcile<K: InstanceObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ik = obj.key();
-    let users = ctx.memory.instances.users(&ik);
+    // Users are read from the ClerkDomain cache: not before it is complete.
+    if crate::controller::wait_synced(&ctx.stores.domains).await.is_err() {
+        return Ok(Action::requeue(Duration::from_secs(1)));
+    }
+    let users = super::users::users(&ctx, &ik);
     let has_finalizer = obj.finalizers().iter().any(|f| f == IN_USE);
     if obj.meta().deletion_timestamp.is_some() {
         return finish_deletion(&ctx, obj.as_ref(), &ik, &users).await;

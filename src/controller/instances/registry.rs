@@ -1,16 +1,14 @@
 //! What the process keeps about instance objects: their caches, the channels that wake their
-//! controllers, which ClerkDomain uses which object (followed from the ClerkDomain watch), and
-//! the last check of each key with Clerk.
+//! controllers, and the last check of each key with Clerk.
 
 use super::select::InstanceKey;
 use super::status::Checked;
-use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance, InstanceRefKind};
+use crate::api::{ClerkInstance, ClusterClerkInstance, InstanceRefKind};
 use crate::clerk::SecretKey;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,21 +36,12 @@ fn channel<K: kube::Resource<DynamicType = ()>>() -> Channel<K> {
     (tx, Mutex::new(Some(rx)))
 }
 
-#[derive(Default)]
-struct Users {
-    /// `namespace/name` of a ClerkDomain -> the instance object it uses.
-    by_domain: HashMap<String, InstanceKey>,
-    /// ClerkDomains seen during a relist (those not seen are gone).
-    relisting: Option<HashSet<String>>,
-}
-
 /// Instance objects as the process sees them.
 pub struct Registry {
     namespaced: Store<ClerkInstance>,
     cluster: Option<Store<ClusterClerkInstance>>,
     wake_namespaced: Channel<ClerkInstance>,
     wake_cluster: Channel<ClusterClerkInstance>,
-    users: Mutex<Users>,
     checks: Mutex<HashMap<InstanceKey, Memo>>,
     /// A hash of what ClerkDomains read of each object, as last seen in its watch.
     seen: Mutex<HashMap<InstanceKey, u64>>,
@@ -66,7 +55,6 @@ impl Registry {
             cluster,
             wake_namespaced: channel(),
             wake_cluster: channel(),
-            users: Mutex::default(),
             checks: Mutex::default(),
             seen: Mutex::default(),
         }
@@ -136,68 +124,6 @@ impl Registry {
         taken(&self.wake_cluster.1)
     }
 
-    /// Follow the ClerkDomain watch: which object each ClerkDomain uses (`uses` computes it).
-    /// An instance object gains or loses a user: it is woken (to count, and to let its
-    /// finalizer go).
-    pub fn follow(
-        &self,
-        event: &watcher::Event<ClerkDomain>,
-        uses: impl Fn(&ClerkDomain) -> Option<InstanceKey>,
-    ) {
-        let mut wake = vec![];
-        {
-            let mut users = self.users.lock().unwrap();
-            let mut set = |users: &mut Users, domain: String, now: Option<InstanceKey>| {
-                let before = match &now {
-                    Some(k) => users.by_domain.insert(domain, k.clone()),
-                    None => users.by_domain.remove(&domain),
-                };
-                if before != now {
-                    wake.extend(before);
-                    wake.extend(now);
-                }
-            };
-            match event {
-                watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
-                    let domain = domain_key(o);
-                    if let (watcher::Event::InitApply(_), Some(seen)) = (event, users.relisting.as_mut()) {
-                        seen.insert(domain.clone());
-                    }
-                    set(&mut users, domain, uses(o));
-                }
-                watcher::Event::Delete(o) => set(&mut users, domain_key(o), None),
-                watcher::Event::Init => users.relisting = Some(HashSet::new()),
-                watcher::Event::InitDone => {
-                    if let Some(seen) = users.relisting.take() {
-                        let gone: Vec<String> = users
-                            .by_domain
-                            .keys()
-                            .filter(|d| !seen.contains(*d))
-                            .cloned()
-                            .collect();
-                        for d in gone {
-                            set(&mut users, d, None);
-                        }
-                    }
-                }
-            }
-        }
-        for k in wake {
-            self.wake(&k);
-        }
-    }
-
-    /// `namespace/name` of the ClerkDomains using `key`.
-    pub fn users(&self, key: &InstanceKey) -> Vec<(String, String)> {
-        let users = self.users.lock().unwrap();
-        users
-            .by_domain
-            .iter()
-            .filter(|(_, k)| *k == key)
-            .filter_map(|(d, _)| d.split_once('/').map(|(ns, n)| (ns.to_string(), n.to_string())))
-            .collect()
-    }
-
     /// Record what ClerkDomains read of `key`'s object (`None`: it is gone); returns whether it
     /// changed since last seen.
     pub fn seen(&self, key: &InstanceKey, hash: Option<u64>) -> bool {
@@ -223,10 +149,6 @@ impl Registry {
     pub fn forget(&self, key: &InstanceKey) {
         self.checks.lock().unwrap().remove(key);
     }
-}
-
-fn domain_key(o: &ClerkDomain) -> String {
-    format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any())
 }
 
 /// The receiver in `slot`, taken; an empty stream when it was taken before.
