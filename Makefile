@@ -207,6 +207,7 @@ chaos-smoke: tools
 .PHONY: image e2e-node
 image:
 	@bash hack/image.sh build
+	@bash hack/image.sh check
 	@bash hack/image.sh inspect
 
 # The chart's Pods on a real node: kubelet, kube-scheduler, kube-proxy (hack/tools), containerd,

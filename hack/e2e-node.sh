@@ -46,6 +46,7 @@ outer() {
   node_bin=$(bash "$HACK_DIR/envtest.sh" node | tail -n1)
   rt_bin=$(bash "$HACK_DIR/node-tools.sh" | tail -n1)
   image=$(bash "$HACK_DIR/image.sh" build | tail -n1)
+  bash "$HACK_DIR/image.sh" check
   pause=$(bash "$HACK_DIR/image.sh" pause | tail -n1)
   log "building fake-clerk"
   (cd "$REPO_DIR" && "${CARGO:-cargo}" build --locked -q -p fake-clerk --bin fake-clerk)

@@ -16,12 +16,20 @@
 #       in /usr/local/rustup and rustup's proxies in /usr/local/cargo/bin, with the official
 #       image's RUSTUP_HOME, CARGO_HOME, PATH and RUST_VERSION.
 #
+# The Dockerfile pins both bases by digest; those registry digests cannot exist locally, so the
+# build passes the tags alone (--build-arg RUST_IMAGE / RUNTIME_IMAGE) and the local equivalents
+# stand in. The image is built for this machine's architecture (--platform linux/<arch>): the
+# Dockerfile builds natively, one platform per builder.
+#
 # Usage:
 #   hack/image.sh [build]   build (cached: buildah --layers, bases keyed by their inputs); print
 #                           the docker-archive path as the LAST line of stdout
 #   hack/image.sh pause     build registry.k8s.io/pause:<version> from build/pause in the
 #                           k8s.io/kubernetes module (for the e2e-node test node); print its archive
 #   hack/image.sh inspect   print the built image's config (user, entrypoint, labels, ...)
+#   hack/image.sh check     read the built image's binary from the archive: its ELF machine must be
+#                           the config's architecture (this machine's); the base digest label must
+#                           be the Dockerfile's pinned one
 # Output: $CLERK_OPERATOR_CACHE (default ~/.cache/clerk-operator)/images/
 #   clerk-operator-<version>.docker.tar (docker-archive, `docker load` / `ctr images import`)
 #   clerk-operator-<version>.oci.tar    (oci-archive)
@@ -75,9 +83,14 @@ POLICY=(--signature-policy "$STORE/conf/policy.json")
 
 # The Dockerfile's ARG defaults.
 dockerfile_arg() { sed -n "s/^ARG $1=//p" "$REPO_DIR/Dockerfile" | head -n1; }
-RUST_IMAGE=$(dockerfile_arg RUST_IMAGE)
-RUNTIME_IMAGE=$(dockerfile_arg RUNTIME_IMAGE)
-[[ -n "$RUST_IMAGE" && -n "$RUNTIME_IMAGE" ]] || die "cannot read RUST_IMAGE/RUNTIME_IMAGE from the Dockerfile"
+RUST_REF=$(dockerfile_arg RUST_IMAGE)
+RUNTIME_REF=$(dockerfile_arg RUNTIME_IMAGE)
+[[ "$RUST_REF" == *@sha256:* && "$RUNTIME_REF" == *@sha256:* ]] || die "the Dockerfile's base images must be pinned by digest (NAME:TAG@sha256:...)"
+# The tags alone: what the local equivalents are called.
+RUST_IMAGE=${RUST_REF%@*}
+RUNTIME_IMAGE=${RUNTIME_REF%@*}
+ARCH=$(dpkg --print-architecture)
+[[ "$ARCH" == amd64 || "$ARCH" == arm64 ]] || die "no image for architecture $ARCH (amd64, arm64)"
 [[ "$RUNTIME_IMAGE" == gcr.io/distroless/cc-debian12:* ]] || die "no local recipe for $RUNTIME_IMAGE"
 [[ "$RUST_IMAGE" =~ ^rust:([0-9]+\.[0-9]+)(\.[0-9]+)?-bookworm$ ]] || die "no local recipe for $RUST_IMAGE"
 RUST_WANT=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
@@ -162,7 +175,7 @@ N
   local ctr
   ctr=$("${BUILDAH[@]}" from "${POLICY[@]}" --pull=never scratch)
   "${BUILDAH[@]}" add "$ctr" "$w/rootfs.tar" / >/dev/null
-  "${BUILDAH[@]}" config --os linux --arch amd64 --user 65532 --workingdir /home/nonroot \
+  "${BUILDAH[@]}" config --os linux --arch "$ARCH" --user 65532 --workingdir /home/nonroot \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     --label "org.clerk-operator.local-base=distroless cc-debian12 from bookworm packages (hack/image.sh)" "$ctr"
@@ -217,7 +230,7 @@ rust_base() {
   ctr=$("${BUILDAH[@]}" from "${POLICY[@]}" --pull=never scratch)
   "${BUILDAH[@]}" add "$ctr" "$w/rootfs.tar" / >/dev/null
   "${BUILDAH[@]}" copy "$ctr" "$s" / >/dev/null
-  "${BUILDAH[@]}" config --os linux --arch amd64 \
+  "${BUILDAH[@]}" config --os linux --arch "$ARCH" \
     --env RUSTUP_HOME=/usr/local/rustup --env CARGO_HOME=/usr/local/cargo \
     --env PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env RUST_VERSION="$v" --cmd bash \
@@ -283,7 +296,8 @@ build_image() {
   fi
   run_with_progress "building the image" "$IMG_DIR/build.log" \
     "${BUILDAH[@]}" build "${POLICY[@]}" --pull=never --layers --isolation chroot "${volumes[@]}" \
-    -f "$REPO_DIR/Dockerfile" \
+    -f "$REPO_DIR/Dockerfile" --platform "linux/$ARCH" \
+    --build-arg RUST_IMAGE="$RUST_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
     --build-arg VERSION="$VERSION" --build-arg REVISION="$rev" \
     --build-arg SOURCE="https://github.com/clerk-operator/clerk-operator" \
     --label org.opencontainers.image.revision="$rev" \
@@ -342,10 +356,40 @@ inspect_image() {
     labels: .config.Labels, layers: (.rootfs.diff_ids | length)}'
 }
 
+# The ELF machine of the image's /clerk-operator (read from the layer that holds it) against the
+# config's architecture, and the base digest label against the Dockerfile's pin.
+check_image() {
+  local tar="$IMG_DIR/clerk-operator-$VERSION.docker.tar" w cfg arch layer machine want label
+  [[ -s "$tar" ]] || die "no $tar: run hack/image.sh build"
+  w=$(mktemp -d)
+  trap 'rm -rf "$w"' RETURN
+  tar -xf "$tar" -C "$w" manifest.json
+  cfg=$(jq -r '.[0].Config' "$w/manifest.json")
+  tar -xf "$tar" -C "$w" "$cfg"
+  arch=$(jq -r .architecture "$w/$cfg")
+  for layer in $(jq -r '.[0].Layers | reverse | .[]' "$w/manifest.json"); do
+    tar -xf "$tar" -C "$w" "$layer"
+    if tar -tf "$w/$layer" 2>/dev/null | grep -qx 'clerk-operator\|\./clerk-operator'; then
+      tar -xf "$w/$layer" -C "$w" --wildcards 'clerk-operator' './clerk-operator' 2>/dev/null || true
+      break
+    fi
+  done
+  [[ -s "$w/clerk-operator" ]] || die "no /clerk-operator in any layer of $tar"
+  [[ "$(od -An -N4 -c "$w/clerk-operator" | tr -d ' ')" == '177ELF' ]] || die "/clerk-operator is not an ELF file"
+  machine=$(od -An -j18 -N2 -tu2 "$w/clerk-operator" | tr -d ' ')
+  case "$arch" in amd64) want=62 ;; arm64) want=183 ;; *) die "image architecture $arch" ;; esac
+  [[ "$machine" == "$want" ]] || die "image for $arch, but /clerk-operator has ELF machine $machine (want $want)"
+  [[ "$arch" == "$ARCH" ]] || die "image for $arch built on $ARCH"
+  label=$(jq -r '.config.Labels["org.opencontainers.image.base.digest"] // ""' "$w/$cfg")
+  [[ "$label" == "${RUNTIME_REF#*@}" ]] || die "base digest label $label is not the Dockerfile's ${RUNTIME_REF#*@}"
+  log "image check: linux/$arch, /clerk-operator is ELF machine $machine ($(du -h "$w/clerk-operator" | cut -f1)), base pinned at ${RUNTIME_REF#*@}"
+}
+
 case "${1:-build}" in
   build) build_image ;;
+  check) check_image ;;
   pause) pause_image ;;
   inspect) inspect_image ;;
   -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" ;;
-  *) die "unknown command '$1' (try: build, pause, inspect, help)" ;;
+  *) die "unknown command '$1' (try: build, pause, inspect, check, help)" ;;
 esac

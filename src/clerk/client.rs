@@ -218,7 +218,7 @@ impl ClerkClient {
                     operation,
                     retry_after,
                 },
-                super::Wait::Turn(turn_in) => ClerkError::Queued { operation, turn_in },
+                super::Wait::Turn(turn_at) => ClerkError::Queued { operation, turn_at },
             })?;
             if let Some(m) = &self.metrics {
                 m.rate_limiter_wait_seconds.inc_by(waited.as_secs_f64());

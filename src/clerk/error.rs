@@ -109,10 +109,11 @@ pub enum ClerkError {
     /// Not sent: the instance's client-side budget is spent and enough requests already wait
     /// for it. Transient; [`retry_after`](ClerkError::retry_after) is the request's turn.
     #[error("{operation}: not sent: the instance's rate budget is spent; its turn comes in {}",
-        humantime::format_duration(Duration::from_millis(turn_in.as_millis() as u64)))]
+        humantime::format_duration(Duration::from_millis(
+            turn_at.saturating_duration_since(tokio::time::Instant::now()).as_millis() as u64)))]
     Queued {
         operation: &'static str,
-        turn_in: Duration,
+        turn_at: tokio::time::Instant,
     },
 }
 
@@ -173,7 +174,9 @@ impl ClerkError {
         match self {
             ClerkError::Api { error, .. } => error.retry_after,
             ClerkError::RateLimited { retry_after, .. } => Some(*retry_after),
-            ClerkError::Queued { turn_in, .. } => Some(*turn_in),
+            ClerkError::Queued { turn_at, .. } => {
+                Some(turn_at.saturating_duration_since(tokio::time::Instant::now()))
+            }
             _ => None,
         }
     }

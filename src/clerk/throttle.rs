@@ -134,9 +134,8 @@ pub const LEAD: u32 = 2;
 pub enum Wait {
     /// Clerk paused the instance (429 with `Retry-After`): the rest of the pause.
     Paused(Duration),
-    /// The instance's budget is spent and enough requests already wait for it: come back after
-    /// this long, the request's turn.
-    Turn(Duration),
+    /// The request's place is too far away to wait for it: come back at this time, its turn.
+    Turn(Instant),
 }
 
 /// Pacing for one Clerk instance.
@@ -281,7 +280,7 @@ impl Throttle {
         let mut booked = self.booked.lock().unwrap();
         let at = booked.filter(|b| *b > now).map_or(mine, |b| (b + pace).max(mine));
         *booked = Some(at);
-        Wait::Turn(at.saturating_duration_since(now).saturating_sub(pace))
+        Wait::Turn(at.checked_sub(pace).unwrap_or(now).max(now))
     }
 
     /// Count a request that was sent without this throttle (a key's `GET /instance`, before its

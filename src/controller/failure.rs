@@ -13,6 +13,8 @@ pub(crate) struct Failure {
     pub message: String,
     pub after: Option<Duration>,
     pub domain: Option<Box<Domain>>,
+    /// When a request sent away for its turn in the instance's budget is to come back.
+    pub turn_at: Option<tokio::time::Instant>,
 }
 
 impl Failure {
@@ -22,6 +24,7 @@ impl Failure {
             message: message.into(),
             after: None,
             domain: None,
+            turn_at: None,
         }
     }
 
@@ -31,6 +34,10 @@ impl Failure {
             message: e.stable_message(),
             after: e.retry_after(),
             domain: domain.map(Box::new),
+            turn_at: match e {
+                ClerkError::Queued { turn_at, .. } => Some(*turn_at),
+                _ => None,
+            },
         }
     }
 

@@ -196,7 +196,10 @@ async fn waiting_for_turn(obj: &ClerkDomain, ctx: &Context, f: &Failure) -> Resu
     if obj.status.is_none() {
         first_status(ctx, obj, f.reason, &f.message).await?;
     }
-    let turn = f.after.unwrap_or(backoff::MIN_AFTER);
+    // Counted from now, not from when the turn was given: the status write took time.
+    let turn = f.turn_at.map_or(backoff::MIN_AFTER, |at| {
+        at.saturating_duration_since(tokio::time::Instant::now())
+    });
     tracing::debug!(object = %key(obj), turn_in_ms = turn.as_millis() as u64, "waiting for the instance's rate budget");
     ctx.metrics.rate_limiter_turns.inc();
     Ok(Action::requeue(turn))
