@@ -1,10 +1,11 @@
-//! DNS automation after a successful sync: publish the CNAME records as an external-dns
-//! DNSEndpoint (`DNSPublished`), check that they resolve (`DNSVerified`), and ask Clerk whether
-//! the proxy works (`ProxyVerified`). `Ready` stays about Clerk registration.
+//! DNS automation after a successful sync: publish Clerk's records (CNAMEs, and TXT when
+//! `spec.dns.publishTXT` asks) as an external-dns DNSEndpoint (`DNSPublished`), check that they
+//! resolve (`DNSVerified`), and ask Clerk whether the proxy works (`ProxyVerified`). `Ready`
+//! stays about Clerk registration.
 
 use super::Context;
-use crate::api::{ClerkDomain, FIELD_MANAGER, condition, condition_type};
-use crate::clerk::{ClerkInstance, CreateProxyCheck, Domain};
+use crate::api::{ClerkDomain, DnsSpec, FIELD_MANAGER, condition, condition_type};
+use crate::clerk::{ClerkInstance, CreateProxyCheck, DnsTarget, Domain};
 use crate::dns::endpoint::{DNSEndpoint, Owner, controlled_by, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -39,15 +40,51 @@ pub(crate) async fn reconcile(
         generation: obj.metadata.generation,
         now: jiff::Timestamp::now(),
     };
-    let targets = domain.cname_targets.clone().unwrap_or_default();
-    published(ctx, obj, &targets, at, &mut out).await;
-    verified(ctx, obj, &targets, at, &mut out).await;
+    let records = Records {
+        all: domain.records(),
+        types: DnsSpec::record_types(obj.spec.dns.as_ref()),
+    };
+    published(ctx, obj, &records, at, &mut out).await;
+    verified(ctx, obj, &records, at, &mut out).await;
     if production {
         proxy(clerk, obj, domain, forced, at, &mut out).await;
     } else {
         out.drop_conditions.push(condition_type::PROXY_VERIFIED);
     }
     out
+}
+
+/// Every record Clerk expects for the domain, and the types the spec publishes and verifies.
+struct Records {
+    all: Vec<DnsTarget>,
+    types: &'static [&'static str],
+}
+
+impl Records {
+    /// The required records of the published types.
+    fn required(&self) -> impl Iterator<Item = &DnsTarget> {
+        self.all
+            .iter()
+            .filter(|t| t.required && self.types.iter().any(|k| t.is_type(k)))
+    }
+
+    /// The published types for a message: `CNAME` or `CNAME and TXT`.
+    fn label(&self) -> String {
+        self.types.join(" and ")
+    }
+
+    /// A note on required TXT records that are not published or verified, for a message.
+    fn unchecked_note(&self) -> Option<String> {
+        if self.types.contains(&"TXT") {
+            return None;
+        }
+        let n = self.all.iter().filter(|t| t.required && t.is_type("TXT")).count();
+        (n > 0).then(|| {
+            format!(
+                "{n} required TXT record(s) not checked: set spec.dns.publishTXT to publish and verify them"
+            )
+        })
+    }
 }
 
 /// The generation and time the conditions of one reconcile are written for.
@@ -65,13 +102,7 @@ impl At {
 
 /// `DNSPublished`: the DNSEndpoint when external-dns is enabled; removed (with the condition)
 /// when it is not.
-async fn published(
-    ctx: &Context,
-    obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
-    at: At,
-    out: &mut DnsOutcome,
-) {
+async fn published(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, out: &mut DnsOutcome) {
     let wanted = obj
         .spec
         .dns
@@ -80,7 +111,7 @@ async fn published(
         .filter(|e| e.enabled);
     match wanted {
         Some(ext) => {
-            let (ok, reason, message) = publish(ctx, obj, targets, ext).await;
+            let (ok, reason, message) = publish(ctx, obj, records, ext).await;
             out.conditions
                 .push(at.condition(condition_type::DNS_PUBLISHED, ok, reason, message));
         }
@@ -100,32 +131,34 @@ async fn published(
     }
 }
 
-/// `DNSVerified`: whether the required records resolve to Clerk's targets (when verification
-/// is on); rechecked sooner, with backoff, while they do not.
-async fn verified(
-    ctx: &Context,
-    obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
-    at: At,
-    out: &mut DnsOutcome,
-) {
-    let required = targets.iter().filter(|t| t.required).count();
+/// `DNSVerified`: whether the required records of the published types resolve as Clerk
+/// expects (when verification is on); rechecked sooner, with backoff, while they do not.
+async fn verified(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, out: &mut DnsOutcome) {
+    let required: Vec<DnsTarget> = records.required().cloned().collect();
     let Some(verifier) = &ctx.dns else {
         out.drop_conditions.push(condition_type::DNS_VERIFIED);
         return;
     };
-    if required == 0 {
-        let message = "Clerk requires no CNAME records for this domain";
+    let label = records.label();
+    if required.is_empty() {
+        let mut message = format!("Clerk requires no {label} records for this domain");
+        if let Some(note) = records.unchecked_note() {
+            message = format!("{message}; {note}");
+        }
         out.conditions
             .push(at.condition(condition_type::DNS_VERIFIED, true, "NoRecordsRequired", message));
         return;
     }
-    let v = verifier.verify(targets).await;
+    let v = verifier.verify(&required).await;
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     if v.verified {
         ctx.memory.dns_verified(&key);
-        let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
-        if let Some(note) = v.clerk_side_note() {
+        let n = required.len();
+        let mut msg = format!("all {n} required {label} records point to Clerk's targets");
+        for note in [v.clerk_side_note(), records.unchecked_note()]
+            .into_iter()
+            .flatten()
+        {
             msg = format!("{msg}; {note}");
         }
         out.conditions
@@ -196,13 +229,19 @@ async fn proxy(
 async fn publish(
     ctx: &Context,
     obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
+    records: &Records,
     ext: &crate::api::ExternalDnsSpec,
 ) -> (bool, &'static str, String) {
     let Some(owner) = Owner::of(obj) else {
         return (false, "NotPublished", "the object has no uid yet".into());
     };
-    let desired = desired_endpoint(&owner, targets, ext.record_ttl, &ext.provider_specific);
+    let desired = desired_endpoint(
+        &owner,
+        &records.all,
+        records.types,
+        ext.record_ttl,
+        &ext.provider_specific,
+    );
     let count = desired.spec.endpoints.len();
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     match api.get_opt(&obj.name_any()).await {
@@ -226,7 +265,11 @@ async fn publish(
         Ok(_) => (
             true,
             "Published",
-            format!("DNSEndpoint {} holds {count} CNAME records", obj.name_any()),
+            format!(
+                "DNSEndpoint {} holds {count} {} records",
+                obj.name_any(),
+                records.label()
+            ),
         ),
         Err(kube::Error::Api(s)) if s.code == 404 => (
             false,

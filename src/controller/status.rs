@@ -1,7 +1,9 @@
 //! The status the operator wants an object to have, computed purely from what happened.
 
 use super::reason::{Class, Reason};
-use crate::api::{ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition};
+use crate::api::{
+    ClerkDomain, ClerkDomainStatus, CnameTarget, DnsRecord, condition, condition_type, set_condition,
+};
 use crate::clerk::Domain;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -197,6 +199,17 @@ fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {
             host: t.host.clone(),
             value: t.value.clone(),
             required: t.required,
+        })
+        .collect();
+    st.dns_records = d
+        .records()
+        .into_iter()
+        .map(|t| DnsRecord {
+            host: t.host,
+            record_type: t.record_type,
+            value: t.value,
+            required: t.required,
+            automation_disposition: t.automation_disposition,
         })
         .collect();
     st.frontend_api_url = non_empty(&d.frontend_api_url);

@@ -70,6 +70,7 @@ fn main() {
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
+        external_dns_publishes_clerks_txt_records,
         // Export to a ConfigMap.
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,

@@ -167,6 +167,22 @@ impl FakeClerk {
         self.state.lock().unwrap().requests.iter().cloned().collect()
     }
 
+    /// Give the instance of `key` a DMARC record (see [`InstanceState::dmarc`](super::InstanceState))
+    /// or take it away; its domains are described anew. False for an unknown key.
+    pub fn set_dmarc(&self, key: &str, on: bool) -> bool {
+        let mut s = self.state.lock().unwrap();
+        let Some(inst) = s.instance_mut(key) else {
+            return false;
+        };
+        inst.dmarc = on;
+        let mut domains = std::mem::take(&mut inst.domains);
+        for d in &mut domains {
+            describe(inst, d);
+        }
+        inst.domains = domains;
+        true
+    }
+
     /// Decide how `POST /proxy_checks` sets `successful` from now on.
     pub fn set_proxy_check_rule(&self, rule: ProxyCheckRule) {
         self.state.lock().unwrap().proxy_check_rule = rule;

@@ -25,6 +25,7 @@ fn domain() -> Domain {
             value: "frontend-api.clerk.services".into(),
             required: true,
         }]),
+        dns_targets: None,
     }
 }
 
@@ -50,6 +51,16 @@ fn synced_fills_everything_and_is_idempotent() {
     let first = next_status(&obj(1, None), &outcome, &Extras::default(), t(10));
     assert_eq!(first.domain_id.as_deref(), Some("dmn_a"));
     assert_eq!(first.cname_targets.len(), 1);
+    assert_eq!(
+        first.dns_records,
+        [crate::api::DnsRecord {
+            host: "clerk.a.example.com".into(),
+            record_type: "CNAME".into(),
+            value: "frontend-api.clerk.services".into(),
+            required: true,
+            automation_disposition: None,
+        }]
+    );
     assert_eq!(
         first.frontend_api_url.as_deref(),
         Some("https://clerk.a.example.com")
