@@ -357,6 +357,10 @@ pub struct DnsRecord {
     /// Who Clerk expects to create the record, as Clerk says it (absent when Clerk does not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub automation_disposition: Option<String>,
+    /// What DNS verification (`--dns-verify`) last found wrong with this required record, e.g.
+    /// `no CNAME record`; absent when it verified or was not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// A CNAME record Clerk expects for the domain.

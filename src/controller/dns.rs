@@ -5,12 +5,14 @@
 
 use super::Context;
 use crate::api::{ClerkDomain, DnsSpec, FIELD_MANAGER, condition, condition_type};
-use crate::clerk::{ClerkInstance, CreateProxyCheck, DnsTarget, Domain};
+use crate::clerk::{ClerkInstance, DnsTarget, Domain};
 use crate::dns::endpoint::{DNSEndpoint, Owner, controlled_by, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use std::time::Duration;
+
+use super::proxy::{ProxyStep, proxy};
 
 /// What DNS automation found: conditions to set or drop, and when to look again.
 #[derive(Default)]
@@ -21,10 +23,10 @@ pub(crate) struct DnsOutcome {
     pub(crate) recheck: Option<Duration>,
     /// Set when Clerk's proxy check ran now (`status.lastProxyCheckTime`).
     pub(crate) proxy_checked_at: Option<String>,
+    /// What verification found wrong, by host (`status.dnsRecords[].problem`); `Some(empty)`
+    /// when every checked record verified, `None` when nothing was checked.
+    pub(crate) record_problems: Option<Vec<(String, String)>>,
 }
-
-/// A failing proxy check is repeated at most this often.
-pub(crate) const PROXY_RECHECK: Duration = Duration::from_secs(300);
 
 /// Run the three checks for `obj`, whose Clerk domain is `domain`.
 pub(crate) async fn reconcile(
@@ -47,7 +49,17 @@ pub(crate) async fn reconcile(
     published(ctx, obj, &records, at, &mut out).await;
     verified(ctx, obj, &records, at, &mut out).await;
     if production {
-        proxy(clerk, obj, domain, forced, at, &mut out).await;
+        match proxy(clerk, obj, domain, forced, at.now).await {
+            ProxyStep::Drop => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
+            ProxyStep::Keep(c) => out.conditions.extend(c),
+            ProxyStep::Checked {
+                condition,
+                checked_at,
+            } => {
+                out.conditions.push(condition);
+                out.proxy_checked_at = Some(checked_at);
+            }
+        }
     } else {
         out.drop_conditions.push(condition_type::PROXY_VERIFIED);
     }
@@ -135,6 +147,7 @@ async fn published(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, 
 /// expects (when verification is on); rechecked sooner, with backoff, while they do not.
 async fn verified(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, out: &mut DnsOutcome) {
     let required: Vec<DnsTarget> = records.required().cloned().collect();
+    out.record_problems = Some(vec![]);
     let Some(verifier) = &ctx.dns else {
         out.drop_conditions.push(condition_type::DNS_VERIFIED);
         return;
@@ -150,6 +163,16 @@ async fn verified(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, o
         return;
     }
     let v = verifier.verify(&required).await;
+    out.record_problems = Some(
+        v.problems
+            .iter()
+            .map(|p| {
+                let text = p.to_string();
+                let what = text.strip_prefix(&format!("{}: ", p.host())).unwrap_or(&text);
+                (p.host().to_string(), what.to_string())
+            })
+            .collect(),
+    );
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     if v.verified {
         ctx.memory.dns_verified(&key);
@@ -170,59 +193,6 @@ async fn verified(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, o
         out.conditions
             .push(at.condition(condition_type::DNS_VERIFIED, false, v.reason(), v.summary()));
     }
-}
-
-/// `ProxyVerified` (production instances with a proxy): Clerk's own proxy check, at most once
-/// per generation (or per forced resync) while it succeeds, and every 5 minutes while it fails.
-async fn proxy(
-    clerk: &ClerkInstance,
-    obj: &ClerkDomain,
-    domain: &Domain,
-    forced: bool,
-    at: At,
-    out: &mut DnsOutcome,
-) {
-    let Some(proxy) = obj.spec.proxy_url.as_ref().filter(|p| !p.is_empty()) else {
-        out.drop_conditions.push(condition_type::PROXY_VERIFIED);
-        return;
-    };
-    let status = obj.status.as_ref();
-    let previous = status.and_then(|s| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
-    });
-    let last_check = status
-        .and_then(|s| s.last_proxy_check_time.as_deref())
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-    if !proxy_check_due(previous, last_check, at.generation, forced, at.now) {
-        if let Some(c) = previous {
-            let mut c = c.clone();
-            c.observed_generation = at.generation;
-            out.conditions.push(c);
-        }
-        return;
-    }
-    let body = CreateProxyCheck {
-        domain_id: domain.id.clone(),
-        proxy_url: proxy.clone(),
-    };
-    out.proxy_checked_at = Some(at.now.to_string());
-    let (ok, reason, message) = match clerk.client.proxy_check(&body).await {
-        Ok(check) if check.successful => (
-            true,
-            "ProxyWorks",
-            format!("Clerk reached Clerk's Frontend API through {proxy}"),
-        ),
-        Ok(_) => (
-            false,
-            "ProxyFailed",
-            format!("Clerk could not reach its Frontend API through {proxy}"),
-        ),
-        Err(e) => (false, e.reason(), e.stable_message()),
-    };
-    out.conditions
-        .push(at.condition(condition_type::PROXY_VERIFIED, ok, reason, message));
 }
 
 /// Server-side apply the DNSEndpoint. Returns (ok, reason, message) for `DNSPublished`.
@@ -320,72 +290,6 @@ async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
         Err(e) => {
             tracing::warn!(error = %e, "could not delete the DNSEndpoint");
             Err(format!("deleting the DNSEndpoint: {e}"))
-        }
-    }
-}
-
-/// Whether Clerk's proxy check is due: first time, a new generation or a forced resync, or
-/// [`PROXY_RECHECK`] after the last real check while it fails.
-pub(crate) fn proxy_check_due(
-    previous: Option<&Condition>,
-    last_check: Option<jiff::Timestamp>,
-    generation: Option<i64>,
-    forced: bool,
-    now: jiff::Timestamp,
-) -> bool {
-    match previous {
-        None => true,
-        Some(c) if c.observed_generation != generation || forced => true,
-        Some(c) if c.status == "False" => last_check
-            .is_none_or(|t| now.as_second().saturating_sub(t.as_second()) >= PROXY_RECHECK.as_secs() as i64),
-        Some(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: i64) -> jiff::Timestamp {
-        jiff::Timestamp::from_second(s).unwrap()
-    }
-
-    #[test]
-    fn failing_proxy_checks_wait_five_minutes_after_the_last_real_check() {
-        // The condition turned False long ago (its transition time is old), but the last real
-        // check was a minute ago: not due. This was due on every reconcile before.
-        let failed = condition(
-            condition_type::PROXY_VERIFIED,
-            false,
-            "ProxyFailed",
-            "",
-            Some(1),
-            at(0),
-        );
-        let ok = condition(
-            condition_type::PROXY_VERIFIED,
-            true,
-            "ProxyWorks",
-            "",
-            Some(1),
-            at(0),
-        );
-        #[rustfmt::skip]
-        let cases = [
-            ("never checked", None, None, Some(1), false, at(10), true),
-            ("failed, checked 1 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3660), false),
-            ("failed, checked 5 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3900), true),
-            ("failed, no recorded check", Some(&failed), None, Some(1), false, at(10), true),
-            ("works: not repeated", Some(&ok), Some(at(0)), Some(1), false, at(99_999), false),
-            ("new generation", Some(&ok), Some(at(0)), Some(2), false, at(1), true),
-            ("forced", Some(&ok), Some(at(0)), Some(1), true, at(1), true),
-        ];
-        for (case, prev, last, generation, forced, now, want) in cases {
-            assert_eq!(
-                proxy_check_due(prev, last, generation, forced, now),
-                want,
-                "{case}"
-            );
         }
     }
 }

@@ -14,6 +14,7 @@ mod leader;
 mod lifecycle;
 mod ownership;
 mod robustness;
+mod status;
 
 use admission::*;
 use basic::*;
@@ -27,6 +28,7 @@ use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use ownership::*;
 use robustness::*;
+use status::*;
 use std::sync::Arc;
 use test_kit::*;
 
@@ -71,6 +73,8 @@ fn main() {
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
         external_dns_publishes_clerks_txt_records,
+        // Readiness as the cluster reports it: `clerk-operator status`.
+        status_command_reports_readiness,
         // Export to a ConfigMap.
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,
