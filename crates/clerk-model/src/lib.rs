@@ -6,6 +6,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod key;
+pub mod platform;
 
 pub use key::{InstanceKind, SecretKey};
 use serde::{Deserialize, Serialize};

@@ -28,6 +28,9 @@ struct Args {
     /// in `dns_targets`. Repeatable.
     #[arg(long = "dmarc-key")]
     dmarc_keys: Vec<String>,
+    /// A Platform API access token to accept (it reaches every application). Repeatable.
+    #[arg(long = "platform-token")]
+    platform_tokens: Vec<String>,
     /// Name of each instance's primary domain.
     #[arg(long, default_value = "example.com")]
     primary_domain: String,
@@ -112,6 +115,9 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     for key in &args.dmarc_keys {
         anyhow::ensure!(fake.set_dmarc(key, true), "--dmarc-key names no --secret-key");
+    }
+    for token in &args.platform_tokens {
+        fake.add_platform_token(token);
     }
     tracing::info!(base_url = %fake.base_url(), "fake Clerk listening");
     println!("{}", fake.base_url());

@@ -20,6 +20,10 @@ pub struct InstanceState {
     /// carry the typed `dns_targets` list, with a TXT record at `_dmarc.<domain>` besides the
     /// CNAMEs. Without it, domains have `cname_targets` only, as older answers do.
     pub dmarc: bool,
+    /// The Clerk application the instance belongs to (`app_...`), for the Platform API.
+    pub application_id: String,
+    /// When the latest Platform API DNS check of each domain started (Unix ms), by domain ID.
+    pub dns_checks: BTreeMap<String, crate::platform::CheckStart>,
 }
 
 /// How the fake decides a proxy check's `successful`.
@@ -101,6 +105,10 @@ pub struct State {
     pub windows: std::collections::HashMap<String, super::fault_settings::Window>,
     /// How proxy checks are decided (`PUT /__fake/proxy-check-rule`).
     pub proxy_check_rule: ProxyCheckRule,
+    /// Platform API access tokens the fake accepts (any of them reaches every application).
+    pub platform_tokens: std::collections::BTreeSet<String>,
+    /// How the Platform API decides readiness (`PUT /__fake/platform-rule`).
+    pub platform_rule: crate::platform::PlatformRule,
 }
 
 /// State shared between the server and the test that embeds it.
@@ -127,6 +135,8 @@ impl State {
             proxy_checks: BTreeMap::new(),
             journal: vec![],
             dmarc: false,
+            application_id: new_id("app"),
+            dns_checks: BTreeMap::new(),
         };
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);

@@ -9,6 +9,8 @@ fn instance(kind: InstanceKind) -> InstanceState {
         proxy_checks: BTreeMap::new(),
         journal: vec![],
         dmarc: false,
+        application_id: "app_1".into(),
+        dns_checks: BTreeMap::new(),
     }
 }
 
