@@ -1,5 +1,6 @@
-//! Command-line interface: `clerk-operator run`, `clerk-operator crd` and
-//! `clerk-operator reasons`.
+//! Command-line interface: `clerk-operator run`, `clerk-operator crd`,
+//! `clerk-operator reasons` and `clerk-operator status` (also `kubectl clerk status` when the
+//! binary is installed as `kubectl-clerk`).
 
 use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, PoolConfig, Rate, SecretKey};
 use crate::controller::{self, Config};
@@ -8,7 +9,7 @@ use crate::leader::{Election, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::telemetry::{self, LogFormat};
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,10 @@ pub enum Command {
     /// Print every condition reason of a ClerkDomain or instance object as Markdown: what it
     /// means and what to do.
     Reasons,
+    /// Show each ClerkDomain's readiness (registration, DNS, SSL, email, proxy, Frontend API)
+    /// and the DNS records still missing, from the cluster only. Exit code 0 when every check
+    /// that ran passes, 1 when one does not, 2 when the cluster cannot be read.
+    Status(crate::readiness::command::StatusArgs),
 }
 
 /// Flags of `run`. The default Clerk secret key comes from the environment variable
@@ -138,7 +143,7 @@ pub struct RunArgs {
 
 /// Parse the command line and run it.
 pub async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = parse();
     match cli.command {
         Command::Crd { kind } => {
             let yaml = match kind {
@@ -153,7 +158,39 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(*args).await,
+        Command::Status(args) => {
+            crate::install_crypto_provider();
+            let passed = match kube_client(args.kubeconfig.as_deref()).await {
+                Ok(client) => crate::readiness::command::run(client, &args).await,
+                Err(e) => Err(e),
+            };
+            match passed {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::exit(2)
+                }
+            }
+        }
     }
+}
+
+/// The command line, named `kubectl clerk` in help and errors when the binary runs as the
+/// kubectl plugin `kubectl-clerk`.
+fn parse() -> Cli {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let plugin = std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("kubectl-clerk"));
+    if !plugin {
+        return Cli::parse();
+    }
+    let matches = Cli::command()
+        .name("kubectl clerk")
+        .bin_name("kubectl clerk")
+        .get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// `clerk-operator run`.

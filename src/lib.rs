@@ -3,7 +3,8 @@
 //! - [`api`]: the `ClerkDomain` custom resource.
 //! - [`clerk`]: a client for Clerk's Backend API.
 //! - [`controller`]: the reconcile loop (pure decisions in [`controller::plan`]).
-//! - [`dns`]: external-dns `DNSEndpoint`s for CNAME targets, and DNS verification.
+//! - [`dns`]: external-dns `DNSEndpoint`s for Clerk's records, and DNS verification.
+//! - [`readiness`]: `clerk-operator status`, readiness as the cluster reports it.
 //!
 //! The fake Clerk for tests and CI is the `fake-clerk` crate (`crates/fake-clerk`), a
 //! dev-dependency only.
@@ -19,6 +20,7 @@ pub mod dns;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod readiness;
 pub mod telemetry;
 
 /// Install rustls' ring crypto provider once per process (kube and reqwest both use rustls).

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate the reference pages of the documentation from their sources.
 
-    docs/reference/clerkdomain-fields.md  from crds/clerkdomain.yaml
+    docs/reference/clerkdomain-fields.md  from crds/clerkdomain.yaml (spec)
+    docs/reference/clerkdomain-status-fields.md  from crds/clerkdomain.yaml (status)
     docs/reference/instances-fields.md    from crds/clerkinstance.yaml, crds/clusterclerkinstance.yaml
     docs/reference/helm-values.md         from deploy/helm/clerk-operator/values.yaml (its `# --`
                                           comments) and values.schema.json
@@ -131,7 +132,9 @@ def walk(schema, path, required, rows):
             walk(items["properties"][name], f"{path}[].{name}", name in req, rows)
 
 
-def crd_tables(crd_path):
+def crd_tables(crd_path, parts=("spec", "status")):
+    """The kind's facts, printer columns and field tables of `parts` (the facts and columns
+    only when `spec` is among them)."""
     crd = yaml.safe_load(crd_path.read_text())
     spec = crd["spec"]
     names = spec["names"]
@@ -149,6 +152,13 @@ def crd_tables(crd_path):
         if names.get("categories"):
             facts.append("categories " + ", ".join(f"`{n}`" for n in names["categories"]))
         lines.append(f"## {names['kind']} ({version['name']})\n")
+        if "spec" not in parts:
+            for part in parts:
+                rows = []
+                sub = root.get("properties", {}).get(part, {})
+                walk(sub, part, False, rows)
+                lines.append(fields_table(names["kind"], part, sub, rows))
+            continue
         lines.append(cell(root.get("description", "")) + "\n")
         lines.append("; ".join(facts) + ". " + ("Served" if version.get("served") else "Not served")
                      + (", storage version." if version.get("storage") else ".") + "\n")
@@ -162,28 +172,31 @@ def crd_tables(crd_path):
                 shown = "with `-o wide`" if c.get("priority", 0) > 0 else "always"
                 lines.append(f"| {c['name']} | {code(c['jsonPath'])} | {c['type']} | {shown} |")
             lines.append("")
-        for part in ("spec", "status"):
+        for part in parts:
             sub = root.get("properties", {}).get(part)
             if not sub:
                 continue
             rows = []
             walk(sub, part, part in root.get("required", []), rows)
-            lines.append(f"### {names['kind']} `.{part}`\n")
-            lines.append(cell(sub.get("description", "")) + "\n")
-            lines.append("| Field | Type | Description |")
-            lines.append("|---|---|---|")
-            for path, s, req in rows[1:]:
-                kind = [schema_type(s)]
-                if req:
-                    kind.append("**required**")
-                if "default" in s:
-                    kind.append(f"default {code(s['default'])}")
-                desc = cell(s.get("description", ""))
-                rules = validations(s)
-                if rules:
-                    desc += ("<br><br>" if desc else "") + "*Validation:* " + cell(rules)
-                lines.append(f"| {path_html(path)} | {cell('<br>'.join(kind))} | {desc} |")
-            lines.append("")
+            lines.append(fields_table(names["kind"], part, sub, rows))
+    return "\n".join(lines)
+
+
+def fields_table(kind_name, part, sub, rows):
+    lines = [f"### {kind_name} `.{part}`\n", cell(sub.get("description", "")) + "\n",
+             "| Field | Type | Description |", "|---|---|---|"]
+    for path, s, req in rows[1:]:
+        kind = [schema_type(s)]
+        if req:
+            kind.append("**required**")
+        if "default" in s:
+            kind.append(f"default {code(s['default'])}")
+        desc = cell(s.get("description", ""))
+        rules = validations(s)
+        if rules:
+            desc += ("<br><br>" if desc else "") + "*Validation:* " + cell(rules)
+        lines.append(f"| {path_html(path)} | {cell('<br>'.join(kind))} | {desc} |")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -452,7 +465,9 @@ def main():
     cli_body, cli_sources = cli_page(args.bin)
     pages = {
         "clerkdomain-fields.md": page("clerkdomain-fields", ["crds/clerkdomain.yaml"],
-                                      crd_tables(REPO / "crds" / "clerkdomain.yaml")),
+                                      crd_tables(REPO / "crds" / "clerkdomain.yaml", ("spec",))),
+        "clerkdomain-status-fields.md": page("clerkdomain-status-fields", ["crds/clerkdomain.yaml"],
+                                             crd_tables(REPO / "crds" / "clerkdomain.yaml", ("status",))),
         "instances-fields.md": page("instances-fields",
                                     ["crds/clerkinstance.yaml", "crds/clusterclerkinstance.yaml"],
                                     crd_tables(REPO / "crds" / "clerkinstance.yaml") + "\n"

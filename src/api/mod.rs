@@ -27,9 +27,10 @@ pub mod condition_type {
     /// A failure that retrying cannot fix until the spec, the key or Clerk changes (kstatus:
     /// Failed).
     pub const STALLED: &str = "Stalled";
-    /// The CNAME records are published as an external-dns DNSEndpoint.
+    /// Clerk's records (CNAMEs, and TXT with `spec.dns.publishTXT`) are published as an
+    /// external-dns DNSEndpoint.
     pub const DNS_PUBLISHED: &str = "DNSPublished";
-    /// Every required CNAME record resolves to Clerk's target.
+    /// Every required record of the published types resolves as Clerk expects.
     pub const DNS_VERIFIED: &str = "DNSVerified";
     /// Clerk's proxy check of `spec.proxyUrl` succeeded.
     pub const PROXY_VERIFIED: &str = "ProxyVerified";

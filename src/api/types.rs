@@ -106,7 +106,8 @@ pub struct ClerkDomainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_ref: Option<InstanceRef>,
 
-    /// DNS automation: publish the CNAME records through external-dns.
+    /// DNS automation: publish Clerk's CNAME records (and, when asked, its TXT records) through
+    /// external-dns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsSpec>,
 
@@ -174,6 +175,24 @@ pub struct DnsSpec {
     /// delete the records, `--policy=sync`).
     #[serde(default, rename = "externalDNS", skip_serializing_if = "Option::is_none")]
     pub external_dns: Option<ExternalDnsSpec>,
+    /// Also publish and verify Clerk's required TXT records (such as DMARC at
+    /// `_dmarc.<domain>`), not only its CNAMEs. external-dns publishes TXT records only when
+    /// started with `--managed-record-types` given once for each of A, AAAA, CNAME and TXT; it
+    /// never overwrites a TXT record of that name made by hand, which `DNSVerified` then reports.
+    #[serde(default, rename = "publishTXT", skip_serializing_if = "std::ops::Not::not")]
+    pub publish_txt: bool,
+}
+
+impl DnsSpec {
+    /// The record types the operator publishes and verifies for this spec: `CNAME`, and `TXT`
+    /// when `publishTXT` is set.
+    pub fn record_types(dns: Option<&Self>) -> &'static [&'static str] {
+        if dns.is_some_and(|d| d.publish_txt) {
+            &["CNAME", "TXT"]
+        } else {
+            &["CNAME"]
+        }
+    }
 }
 
 /// How to publish through external-dns.
@@ -258,6 +277,12 @@ pub struct ClerkDomainStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cname_targets: Vec<CnameTarget>,
 
+    /// Every DNS record Clerk expects for the domain, of any type (CNAME, TXT such as DMARC,
+    /// ...), from Clerk's typed record list (or its CNAME list when Clerk sends no typed one).
+    /// `required` records must exist before Clerk counts the domain as deployed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_records: Vec<DnsRecord>,
+
     /// URL of Clerk's Frontend API for this domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frontend_api_url: Option<String>,
@@ -316,7 +341,29 @@ pub struct ClerkDomainStatus {
     pub conditions: Vec<Condition>,
 }
 
-/// A DNS record Clerk expects for the domain.
+/// A DNS record Clerk expects for the domain, of any type.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsRecord {
+    /// Record name, e.g. `clerk.marketing.example.com` or `_dmarc.marketing.example.com`.
+    pub host: String,
+    /// Record type as Clerk names it: `CNAME`, `TXT`, or a type this operator does not know
+    /// (shown, never published or verified).
+    pub record_type: String,
+    /// Record data: the CNAME target, or the TXT text (e.g. `v=DMARC1; p=none`).
+    pub value: String,
+    /// Whether Clerk needs this record before the domain counts as deployed.
+    pub required: bool,
+    /// Who Clerk expects to create the record, as Clerk says it (absent when Clerk does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation_disposition: Option<String>,
+    /// What DNS verification (`--dns-verify`) last found wrong with this required record, e.g.
+    /// `no CNAME record`; absent when it verified or was not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// A CNAME record Clerk expects for the domain.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 pub struct CnameTarget {
     /// Record name, e.g. `clerk.marketing.example.com`.

@@ -192,6 +192,7 @@ async fn report_synced(
     extras.conditions = dns.conditions;
     extras.drop_conditions = dns.drop_conditions;
     extras.proxy_checked_at = dns.proxy_checked_at;
+    extras.record_problems = dns.record_problems;
     super::export::reconcile(ctx, obj, &done.domain, &target.clerk, target.production)
         .await
         .record(&mut extras);

@@ -1,15 +1,18 @@
-//! DNS automation after a successful sync: publish the CNAME records as an external-dns
-//! DNSEndpoint (`DNSPublished`), check that they resolve (`DNSVerified`), and ask Clerk whether
-//! the proxy works (`ProxyVerified`). `Ready` stays about Clerk registration.
+//! DNS automation after a successful sync: publish Clerk's records (CNAMEs, and TXT when
+//! `spec.dns.publishTXT` asks) as an external-dns DNSEndpoint (`DNSPublished`), check that they
+//! resolve (`DNSVerified`), and ask Clerk whether the proxy works (`ProxyVerified`). `Ready`
+//! stays about Clerk registration.
 
 use super::Context;
-use crate::api::{ClerkDomain, FIELD_MANAGER, condition, condition_type};
-use crate::clerk::{ClerkInstance, CreateProxyCheck, Domain};
+use crate::api::{ClerkDomain, DnsSpec, FIELD_MANAGER, condition, condition_type};
+use crate::clerk::{ClerkInstance, DnsTarget, Domain};
 use crate::dns::endpoint::{DNSEndpoint, Owner, controlled_by, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use std::time::Duration;
+
+use super::proxy::{ProxyStep, proxy};
 
 /// What DNS automation found: conditions to set or drop, and when to look again.
 #[derive(Default)]
@@ -20,10 +23,10 @@ pub(crate) struct DnsOutcome {
     pub(crate) recheck: Option<Duration>,
     /// Set when Clerk's proxy check ran now (`status.lastProxyCheckTime`).
     pub(crate) proxy_checked_at: Option<String>,
+    /// What verification found wrong, by host (`status.dnsRecords[].problem`); `Some(empty)`
+    /// when every checked record verified, `None` when nothing was checked.
+    pub(crate) record_problems: Option<Vec<(String, String)>>,
 }
-
-/// A failing proxy check is repeated at most this often.
-pub(crate) const PROXY_RECHECK: Duration = Duration::from_secs(300);
 
 /// Run the three checks for `obj`, whose Clerk domain is `domain`.
 pub(crate) async fn reconcile(
@@ -39,15 +42,61 @@ pub(crate) async fn reconcile(
         generation: obj.metadata.generation,
         now: jiff::Timestamp::now(),
     };
-    let targets = domain.cname_targets.clone().unwrap_or_default();
-    published(ctx, obj, &targets, at, &mut out).await;
-    verified(ctx, obj, &targets, at, &mut out).await;
+    let records = Records {
+        all: domain.records(),
+        types: DnsSpec::record_types(obj.spec.dns.as_ref()),
+    };
+    published(ctx, obj, &records, at, &mut out).await;
+    verified(ctx, obj, &records, at, &mut out).await;
     if production {
-        proxy(clerk, obj, domain, forced, at, &mut out).await;
+        match proxy(clerk, obj, domain, forced, at.now).await {
+            ProxyStep::Drop => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
+            ProxyStep::Keep(c) => out.conditions.extend(c),
+            ProxyStep::Checked {
+                condition,
+                checked_at,
+            } => {
+                out.conditions.push(condition);
+                out.proxy_checked_at = Some(checked_at);
+            }
+        }
     } else {
         out.drop_conditions.push(condition_type::PROXY_VERIFIED);
     }
     out
+}
+
+/// Every record Clerk expects for the domain, and the types the spec publishes and verifies.
+struct Records {
+    all: Vec<DnsTarget>,
+    types: &'static [&'static str],
+}
+
+impl Records {
+    /// The required records of the published types.
+    fn required(&self) -> impl Iterator<Item = &DnsTarget> {
+        self.all
+            .iter()
+            .filter(|t| t.required && self.types.iter().any(|k| t.is_type(k)))
+    }
+
+    /// The published types for a message: `CNAME` or `CNAME and TXT`.
+    fn label(&self) -> String {
+        self.types.join(" and ")
+    }
+
+    /// A note on required TXT records that are not published or verified, for a message.
+    fn unchecked_note(&self) -> Option<String> {
+        if self.types.contains(&"TXT") {
+            return None;
+        }
+        let n = self.all.iter().filter(|t| t.required && t.is_type("TXT")).count();
+        (n > 0).then(|| {
+            format!(
+                "{n} required TXT record(s) not checked: set spec.dns.publishTXT to publish and verify them"
+            )
+        })
+    }
 }
 
 /// The generation and time the conditions of one reconcile are written for.
@@ -65,13 +114,7 @@ impl At {
 
 /// `DNSPublished`: the DNSEndpoint when external-dns is enabled; removed (with the condition)
 /// when it is not.
-async fn published(
-    ctx: &Context,
-    obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
-    at: At,
-    out: &mut DnsOutcome,
-) {
+async fn published(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, out: &mut DnsOutcome) {
     let wanted = obj
         .spec
         .dns
@@ -80,7 +123,7 @@ async fn published(
         .filter(|e| e.enabled);
     match wanted {
         Some(ext) => {
-            let (ok, reason, message) = publish(ctx, obj, targets, ext).await;
+            let (ok, reason, message) = publish(ctx, obj, records, ext).await;
             out.conditions
                 .push(at.condition(condition_type::DNS_PUBLISHED, ok, reason, message));
         }
@@ -100,32 +143,45 @@ async fn published(
     }
 }
 
-/// `DNSVerified`: whether the required records resolve to Clerk's targets (when verification
-/// is on); rechecked sooner, with backoff, while they do not.
-async fn verified(
-    ctx: &Context,
-    obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
-    at: At,
-    out: &mut DnsOutcome,
-) {
-    let required = targets.iter().filter(|t| t.required).count();
+/// `DNSVerified`: whether the required records of the published types resolve as Clerk
+/// expects (when verification is on); rechecked sooner, with backoff, while they do not.
+async fn verified(ctx: &Context, obj: &ClerkDomain, records: &Records, at: At, out: &mut DnsOutcome) {
+    let required: Vec<DnsTarget> = records.required().cloned().collect();
+    out.record_problems = Some(vec![]);
     let Some(verifier) = &ctx.dns else {
         out.drop_conditions.push(condition_type::DNS_VERIFIED);
         return;
     };
-    if required == 0 {
-        let message = "Clerk requires no CNAME records for this domain";
+    let label = records.label();
+    if required.is_empty() {
+        let mut message = format!("Clerk requires no {label} records for this domain");
+        if let Some(note) = records.unchecked_note() {
+            message = format!("{message}; {note}");
+        }
         out.conditions
             .push(at.condition(condition_type::DNS_VERIFIED, true, "NoRecordsRequired", message));
         return;
     }
-    let v = verifier.verify(targets).await;
+    let v = verifier.verify(&required).await;
+    out.record_problems = Some(
+        v.problems
+            .iter()
+            .map(|p| {
+                let text = p.to_string();
+                let what = text.strip_prefix(&format!("{}: ", p.host())).unwrap_or(&text);
+                (p.host().to_string(), what.to_string())
+            })
+            .collect(),
+    );
     let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     if v.verified {
         ctx.memory.dns_verified(&key);
-        let mut msg = format!("all {required} required CNAME records point to Clerk's targets");
-        if let Some(note) = v.clerk_side_note() {
+        let n = required.len();
+        let mut msg = format!("all {n} required {label} records point to Clerk's targets");
+        for note in [v.clerk_side_note(), records.unchecked_note()]
+            .into_iter()
+            .flatten()
+        {
             msg = format!("{msg}; {note}");
         }
         out.conditions
@@ -139,70 +195,23 @@ async fn verified(
     }
 }
 
-/// `ProxyVerified` (production instances with a proxy): Clerk's own proxy check, at most once
-/// per generation (or per forced resync) while it succeeds, and every 5 minutes while it fails.
-async fn proxy(
-    clerk: &ClerkInstance,
-    obj: &ClerkDomain,
-    domain: &Domain,
-    forced: bool,
-    at: At,
-    out: &mut DnsOutcome,
-) {
-    let Some(proxy) = obj.spec.proxy_url.as_ref().filter(|p| !p.is_empty()) else {
-        out.drop_conditions.push(condition_type::PROXY_VERIFIED);
-        return;
-    };
-    let status = obj.status.as_ref();
-    let previous = status.and_then(|s| {
-        s.conditions
-            .iter()
-            .find(|c| c.type_ == condition_type::PROXY_VERIFIED)
-    });
-    let last_check = status
-        .and_then(|s| s.last_proxy_check_time.as_deref())
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-    if !proxy_check_due(previous, last_check, at.generation, forced, at.now) {
-        if let Some(c) = previous {
-            let mut c = c.clone();
-            c.observed_generation = at.generation;
-            out.conditions.push(c);
-        }
-        return;
-    }
-    let body = CreateProxyCheck {
-        domain_id: domain.id.clone(),
-        proxy_url: proxy.clone(),
-    };
-    out.proxy_checked_at = Some(at.now.to_string());
-    let (ok, reason, message) = match clerk.client.proxy_check(&body).await {
-        Ok(check) if check.successful => (
-            true,
-            "ProxyWorks",
-            format!("Clerk reached Clerk's Frontend API through {proxy}"),
-        ),
-        Ok(_) => (
-            false,
-            "ProxyFailed",
-            format!("Clerk could not reach its Frontend API through {proxy}"),
-        ),
-        Err(e) => (false, e.reason(), e.stable_message()),
-    };
-    out.conditions
-        .push(at.condition(condition_type::PROXY_VERIFIED, ok, reason, message));
-}
-
 /// Server-side apply the DNSEndpoint. Returns (ok, reason, message) for `DNSPublished`.
 async fn publish(
     ctx: &Context,
     obj: &ClerkDomain,
-    targets: &[crate::clerk::CnameTarget],
+    records: &Records,
     ext: &crate::api::ExternalDnsSpec,
 ) -> (bool, &'static str, String) {
     let Some(owner) = Owner::of(obj) else {
         return (false, "NotPublished", "the object has no uid yet".into());
     };
-    let desired = desired_endpoint(&owner, targets, ext.record_ttl, &ext.provider_specific);
+    let desired = desired_endpoint(
+        &owner,
+        &records.all,
+        records.types,
+        ext.record_ttl,
+        &ext.provider_specific,
+    );
     let count = desired.spec.endpoints.len();
     let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     match api.get_opt(&obj.name_any()).await {
@@ -226,7 +235,11 @@ async fn publish(
         Ok(_) => (
             true,
             "Published",
-            format!("DNSEndpoint {} holds {count} CNAME records", obj.name_any()),
+            format!(
+                "DNSEndpoint {} holds {count} {} records",
+                obj.name_any(),
+                records.label()
+            ),
         ),
         Err(kube::Error::Api(s)) if s.code == 404 => (
             false,
@@ -277,72 +290,6 @@ async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
         Err(e) => {
             tracing::warn!(error = %e, "could not delete the DNSEndpoint");
             Err(format!("deleting the DNSEndpoint: {e}"))
-        }
-    }
-}
-
-/// Whether Clerk's proxy check is due: first time, a new generation or a forced resync, or
-/// [`PROXY_RECHECK`] after the last real check while it fails.
-pub(crate) fn proxy_check_due(
-    previous: Option<&Condition>,
-    last_check: Option<jiff::Timestamp>,
-    generation: Option<i64>,
-    forced: bool,
-    now: jiff::Timestamp,
-) -> bool {
-    match previous {
-        None => true,
-        Some(c) if c.observed_generation != generation || forced => true,
-        Some(c) if c.status == "False" => last_check
-            .is_none_or(|t| now.as_second().saturating_sub(t.as_second()) >= PROXY_RECHECK.as_secs() as i64),
-        Some(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: i64) -> jiff::Timestamp {
-        jiff::Timestamp::from_second(s).unwrap()
-    }
-
-    #[test]
-    fn failing_proxy_checks_wait_five_minutes_after_the_last_real_check() {
-        // The condition turned False long ago (its transition time is old), but the last real
-        // check was a minute ago: not due. This was due on every reconcile before.
-        let failed = condition(
-            condition_type::PROXY_VERIFIED,
-            false,
-            "ProxyFailed",
-            "",
-            Some(1),
-            at(0),
-        );
-        let ok = condition(
-            condition_type::PROXY_VERIFIED,
-            true,
-            "ProxyWorks",
-            "",
-            Some(1),
-            at(0),
-        );
-        #[rustfmt::skip]
-        let cases = [
-            ("never checked", None, None, Some(1), false, at(10), true),
-            ("failed, checked 1 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3660), false),
-            ("failed, checked 5 min ago", Some(&failed), Some(at(3600)), Some(1), false, at(3900), true),
-            ("failed, no recorded check", Some(&failed), None, Some(1), false, at(10), true),
-            ("works: not repeated", Some(&ok), Some(at(0)), Some(1), false, at(99_999), false),
-            ("new generation", Some(&ok), Some(at(0)), Some(2), false, at(1), true),
-            ("forced", Some(&ok), Some(at(0)), Some(1), true, at(1), true),
-        ];
-        for (case, prev, last, generation, forced, now, want) in cases {
-            assert_eq!(
-                proxy_check_due(prev, last, generation, forced, now),
-                want,
-                "{case}"
-            );
         }
     }
 }

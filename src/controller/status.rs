@@ -1,7 +1,9 @@
 //! The status the operator wants an object to have, computed purely from what happened.
 
 use super::reason::{Class, Reason};
-use crate::api::{ClerkDomain, ClerkDomainStatus, CnameTarget, condition, condition_type, set_condition};
+use crate::api::{
+    ClerkDomain, ClerkDomainStatus, CnameTarget, DnsRecord, condition, condition_type, set_condition,
+};
 use crate::clerk::Domain;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -39,6 +41,9 @@ pub struct Extras<'a> {
     pub drop_conditions: Vec<&'static str>,
     /// `status.exportedConfigMap`: `Some(None)` clears it.
     pub exported_config_map: Option<Option<String>>,
+    /// What DNS verification found wrong, as `(host, problem)`: sets `problem` of the required
+    /// records at those hosts and clears it elsewhere. `None` keeps what status says.
+    pub record_problems: Option<Vec<(String, String)>>,
 }
 
 /// The next status of `obj` after `outcome`. Equal to the current status when nothing changed,
@@ -78,7 +83,28 @@ pub fn next_status(
             domain,
         } => conditions.failed(&old, *reason, message, *domain),
     }
+    mark_problems(&mut st, &old, extras.record_problems.as_deref());
     st
+}
+
+/// `problem` of each record: from this verification when it ran, else as it was (by host and
+/// type); only required records carry one.
+fn mark_problems(st: &mut ClerkDomainStatus, old: &ClerkDomainStatus, problems: Option<&[(String, String)]>) {
+    let same = |a: &str, b: &str| crate::dns::normalize_name(a) == crate::dns::normalize_name(b);
+    for r in &mut st.dns_records {
+        r.problem = match problems {
+            Some(found) => found
+                .iter()
+                .find(|(host, _)| r.required && same(host, &r.host))
+                .map(|(_, p)| p.clone()),
+            None => old
+                .dns_records
+                .iter()
+                .find(|o| same(&o.host, &r.host) && o.record_type == r.record_type && o.value == r.value)
+                .and_then(|o| o.problem.clone())
+                .filter(|_| r.required),
+        };
+    }
 }
 
 /// `old` with what the reconcile found besides its outcome.
@@ -197,6 +223,18 @@ fn fill_from_domain(st: &mut ClerkDomainStatus, d: &Domain) {
             host: t.host.clone(),
             value: t.value.clone(),
             required: t.required,
+        })
+        .collect();
+    st.dns_records = d
+        .records()
+        .into_iter()
+        .map(|t| DnsRecord {
+            host: t.host,
+            record_type: t.record_type,
+            value: t.value,
+            required: t.required,
+            automation_disposition: t.automation_disposition,
+            problem: None,
         })
         .collect();
     st.frontend_api_url = non_empty(&d.frontend_api_url);

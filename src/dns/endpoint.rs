@@ -120,8 +120,10 @@ pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
 }
 
 /// The DNSEndpoint the operator wants for a ClerkDomain: named and namespaced like it, owned by
-/// it, labelled `app.kubernetes.io/managed-by: clerk-operator`, with one CNAME endpoint per
-/// *required* target (the first target wins when two share a host), sorted by name. Names are
+/// it, labelled `app.kubernetes.io/managed-by: clerk-operator`, with one endpoint per host and
+/// type of the *required* targets whose type is in `types` (`CNAME`, `TXT`), sorted by name and
+/// type. A CNAME has one target (the first wins when two share a host); a TXT endpoint holds
+/// every required text of its host, each quoted as external-dns writes TXT data. Names are
 /// written without a trailing dot and in lowercase. `ttl` is `recordTTL` of every endpoint and
 /// `provider_specific` (in its order) the `providerSpecific` of every endpoint (left out when
 /// empty).
@@ -131,6 +133,7 @@ pub fn controlled_by(meta: &ObjectMeta, uid: &str) -> bool {
 pub fn desired_endpoint<T: CnameLike>(
     owner: &Owner<'_>,
     targets: &[T],
+    types: &[&str],
     ttl: Option<i64>,
     provider_specific: &[crate::api::ProviderSpecific],
 ) -> DNSEndpoint {
@@ -143,23 +146,39 @@ pub fn desired_endpoint<T: CnameLike>(
             })
             .collect::<Vec<_>>()
     });
-    let mut by_host: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_host: BTreeMap<(String, &'static str), Vec<String>> = BTreeMap::new();
     for t in targets.iter().filter(|t| t.required()) {
         let host = normalize_name(t.host());
+        let Some(kind) = published_type(t.record_type(), types) else {
+            continue;
+        };
         if host.is_empty() {
             continue;
         }
-        by_host.entry(host).or_insert_with(|| normalize_name(t.value()));
+        let values = by_host.entry((host, kind)).or_default();
+        match kind {
+            "CNAME" if values.is_empty() => values.push(normalize_name(t.value())),
+            "TXT" => {
+                let v = quote_txt(t.value());
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            _ => {}
+        }
     }
     let endpoints = by_host
         .into_iter()
-        .map(|(host, value)| Endpoint {
-            dns_name: host,
-            targets: vec![value],
-            record_type: "CNAME".into(),
-            record_ttl: ttl,
-            provider_specific: provider_specific.clone(),
-            ..Default::default()
+        .map(|((host, kind), mut targets)| {
+            targets.sort();
+            Endpoint {
+                dns_name: host,
+                targets,
+                record_type: kind.into(),
+                record_ttl: ttl,
+                provider_specific: provider_specific.clone(),
+                ..Default::default()
+            }
         })
         .collect();
     DNSEndpoint {
@@ -173,6 +192,21 @@ pub fn desired_endpoint<T: CnameLike>(
         spec: DNSEndpointSpec { endpoints },
         status: None,
     }
+}
+
+/// The record type `t` as the operator publishes it, when it is one of `types` (compared
+/// case-insensitively) and one the operator knows (`CNAME`, `TXT`).
+fn published_type(t: &str, types: &[&str]) -> Option<&'static str> {
+    ["CNAME", "TXT"]
+        .into_iter()
+        .find(|k| k.eq_ignore_ascii_case(t) && types.iter().any(|w| w.eq_ignore_ascii_case(k)))
+}
+
+/// TXT data as external-dns passes it to providers: one quoted character-string, with `"` and
+/// `\` escaped (unquoted, a `;` would start a comment in the RFC 2136 provider's record text).
+pub fn quote_txt(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
 }
 
 #[cfg(test)]

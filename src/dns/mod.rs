@@ -1,8 +1,9 @@
-//! DNS for a ClerkDomain's CNAME targets: publish them through external-dns ([`endpoint`]) and
-//! check that they resolve as Clerk expects ([`verify`]).
+//! DNS for the records Clerk expects for a ClerkDomain (CNAMEs and TXT): publish them through
+//! external-dns ([`endpoint`]) and check that they resolve as Clerk expects ([`verify`]).
 //!
-//! Both take targets through [`CnameLike`], so they accept the Clerk client's
-//! [`crate::clerk::CnameTarget`] and plain `(host, value, required)` tuples alike.
+//! Both take records through [`CnameLike`], so they accept the Clerk client's
+//! [`crate::clerk::CnameTarget`] and [`crate::clerk::DnsTarget`] and plain
+//! `(host, value, required)` tuples (CNAMEs) alike.
 
 pub mod endpoint;
 pub mod verify;
@@ -13,11 +14,31 @@ pub use endpoint::{
 };
 pub use verify::{Problem, Verification, Verifier, VerifierConfig};
 
-/// A CNAME record Clerk expects: `host` should be a CNAME to `value`. Only `required` ones count.
+/// A record Clerk expects: `host` should hold a record of `record_type` (a CNAME unless said
+/// otherwise) with `value`. Only `required` ones count.
 pub trait CnameLike {
     fn host(&self) -> &str;
     fn value(&self) -> &str;
     fn required(&self) -> bool;
+    /// `CNAME`, `TXT`, ... as Clerk spells it.
+    fn record_type(&self) -> &str {
+        "CNAME"
+    }
+}
+
+impl CnameLike for crate::clerk::DnsTarget {
+    fn host(&self) -> &str {
+        &self.host
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
+    fn required(&self) -> bool {
+        self.required
+    }
+    fn record_type(&self) -> &str {
+        &self.record_type
+    }
 }
 
 impl CnameLike for crate::clerk::CnameTarget {

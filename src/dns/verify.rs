@@ -1,6 +1,6 @@
-//! Check that a domain's required CNAME records resolve to what Clerk expects.
+//! Check that a domain's required CNAME (and TXT) records resolve to what Clerk expects.
 //!
-//! Each required host is asked for its CNAME record (as an absolute name, so no search domains
+//! Each required host is asked for its CNAME record (or, for a TXT record, its TXT records) (as an absolute name, so no search domains
 //! apply), all hosts at once. The resolver keeps no cache that could hide a change: its cache
 //! holds nothing and is cleared before every verification.
 //!
@@ -84,13 +84,25 @@ pub enum Problem {
     },
     /// The lookup failed (timeout, SERVFAIL, refused, ...): the record's state is unknown.
     Error { host: String, message: String },
+    /// The name does not exist or has no TXT record.
+    MissingTxt { host: String },
+    /// The name has TXT records, none with Clerk's text: `found` are their texts.
+    WrongTxt {
+        host: String,
+        found: Vec<String>,
+        want: String,
+    },
 }
 
 impl Problem {
     /// The host the problem is about.
     pub fn host(&self) -> &str {
         match self {
-            Problem::Missing { host } | Problem::Wrong { host, .. } | Problem::Error { host, .. } => host,
+            Problem::Missing { host }
+            | Problem::Wrong { host, .. }
+            | Problem::Error { host, .. }
+            | Problem::MissingTxt { host }
+            | Problem::WrongTxt { host, .. } => host,
         }
     }
 }
@@ -103,6 +115,11 @@ impl std::fmt::Display for Problem {
                 write!(f, "{host}: CNAME points to {}, expected {want}", found.join(", "))
             }
             Problem::Error { host, message } => write!(f, "{host}: lookup failed: {message}"),
+            Problem::MissingTxt { host } => write!(f, "{host}: no TXT record"),
+            Problem::WrongTxt { host, found, want } => {
+                let found: Vec<String> = found.iter().map(|t| format!("{t:?}")).collect();
+                write!(f, "{host}: TXT is {}, expected {want:?}", found.join(", "))
+            }
         }
     }
 }
@@ -132,7 +149,7 @@ impl Verification {
             "Verified"
         } else if any(|p| matches!(p, Problem::Error { .. })) {
             "LookupFailed"
-        } else if any(|p| matches!(p, Problem::Missing { .. })) {
+        } else if any(|p| matches!(p, Problem::Missing { .. } | Problem::MissingTxt { .. })) {
             "RecordsMissing"
         } else {
             "WrongTarget"
@@ -202,19 +219,29 @@ impl Verifier {
         Self::new(VerifierConfig::default())
     }
 
-    /// Check every *required* target: its host must have a CNAME to its value (compared
-    /// case-insensitively, ignoring a trailing dot). Optional targets are not looked up. Then
-    /// the values of the right records are looked up (A) to fill
+    /// Check every *required* CNAME and TXT target: a CNAME's host must have a CNAME to its
+    /// value (compared case-insensitively, ignoring a trailing dot), a TXT's host a TXT record
+    /// whose text is its value. Optional targets and other types are not looked up. Then the
+    /// values of the right CNAME records are looked up (A) to fill
     /// [`Verification::unresolved_targets`]; that never makes a record a problem.
     pub async fn verify<T: CnameLike>(&self, targets: &[T]) -> Verification {
         self.resolver.clear_cache();
-        let required: Vec<&T> = targets.iter().filter(|t| t.required()).collect();
-        let checks = required.iter().map(|t| self.check(t.host(), t.value()));
+        let required: Vec<&T> = targets
+            .iter()
+            .filter(|t| t.required() && (is_cname(*t) || is_txt(*t)))
+            .collect();
+        let checks = required.iter().map(|t| async move {
+            if is_txt(*t) {
+                self.check_txt(t.host(), t.value()).await
+            } else {
+                self.check(t.host(), t.value()).await
+            }
+        });
         let results = futures::future::join_all(checks).await;
         let mut right: Vec<String> = required
             .iter()
             .zip(&results)
-            .filter(|(_, problem)| problem.is_none())
+            .filter(|(t, problem)| problem.is_none() && is_cname(**t))
             .map(|(t, _)| normalize_name(t.value()))
             .collect();
         right.sort();
@@ -236,6 +263,52 @@ impl Verifier {
             verified: problems.is_empty(),
             problems,
             unresolved_targets,
+        }
+    }
+
+    /// The TXT texts at `host` (each record's strings joined), or `Ok(empty)` when it has none
+    /// or does not exist.
+    pub async fn txts(&self, host: &str) -> Result<Vec<String>, NetError> {
+        let fqdn = format!("{}.", normalize_name(host));
+        match self.resolver.lookup(fqdn.as_str(), RecordType::TXT).await {
+            Ok(lookup) => {
+                let mut found: Vec<String> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| normalize_name(&r.name.to_ascii()) == normalize_name(host))
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(t) => Some(
+                            t.txt_data
+                                .iter()
+                                .map(|b| String::from_utf8_lossy(b).into_owned())
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                found.sort();
+                found.dedup();
+                Ok(found)
+            }
+            Err(e) if e.is_no_records_found() => Ok(vec![]),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn check_txt(&self, host: &str, value: &str) -> Option<Problem> {
+        let display = normalize_name(host);
+        match self.txts(host).await {
+            Ok(found) if found.is_empty() => Some(Problem::MissingTxt { host: display }),
+            Ok(found) if found.iter().any(|f| f == value) => None,
+            Ok(found) => Some(Problem::WrongTxt {
+                host: display,
+                found,
+                want: value.to_string(),
+            }),
+            Err(e) => Some(Problem::Error {
+                host: display,
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -281,112 +354,13 @@ impl Verifier {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_reads_well() {
-        let v = Verification {
-            verified: false,
-            problems: vec![
-                Problem::Missing {
-                    host: "clerk.a.example.com".into(),
-                },
-                Problem::Wrong {
-                    host: "clkmail.a.example.com".into(),
-                    found: vec!["x".into()],
-                    want: "y".into(),
-                },
-                Problem::Error {
-                    host: "clk._domainkey.a.example.com".into(),
-                    message: "request timed out".into(),
-                },
-            ],
-            unresolved_targets: vec![],
-        };
-        assert_eq!(
-            v.summary(),
-            "clerk.a.example.com: no CNAME record; clkmail.a.example.com: CNAME points to x, expected y; \
-             clk._domainkey.a.example.com: lookup failed: request timed out"
-        );
-        assert!(v.has_errors());
-        assert_eq!(v.reason(), "LookupFailed");
-        assert_eq!(v.problems[1].host(), "clkmail.a.example.com");
-    }
-
-    #[tokio::test]
-    async fn nothing_required_is_verified_without_lookups() {
-        // A server that never answers: any lookup would be an error.
-        let v = Verifier::with_server("127.0.0.1:9".parse().unwrap()).unwrap();
-        let out = v
-            .verify(&[("clerk.a.example.com", "frontend-api.clerk.services", false)])
-            .await;
-        assert_eq!(
-            out,
-            Verification {
-                verified: true,
-                problems: vec![],
-                unresolved_targets: vec![],
-            }
-        );
-    }
-
-    #[test]
-    fn reasons_and_clerk_side_notes() {
-        let missing = Problem::Missing { host: "a".into() };
-        let wrong = Problem::Wrong {
-            host: "b".into(),
-            found: vec!["x".into()],
-            want: "y".into(),
-        };
-        let error = Problem::Error {
-            host: "c".into(),
-            message: "timeout".into(),
-        };
-        let v = |problems: Vec<Problem>, unresolved: &[&str]| Verification {
-            verified: problems.is_empty(),
-            problems,
-            unresolved_targets: unresolved.iter().map(|s| s.to_string()).collect(),
-        };
-        assert_eq!(v(vec![], &[]).reason(), "Verified");
-        assert_eq!(v(vec![wrong.clone()], &[]).reason(), "WrongTarget");
-        assert_eq!(
-            v(vec![wrong.clone(), missing.clone()], &[]).reason(),
-            "RecordsMissing"
-        );
-        assert_eq!(v(vec![missing, wrong, error], &[]).reason(), "LookupFailed");
-        assert_eq!(v(vec![], &[]).clerk_side_note(), None);
-        assert_eq!(
-            v(vec![], &["frontend-api.clerk.services"])
-                .clerk_side_note()
-                .unwrap(),
-            "Clerk's target frontend-api.clerk.services does not resolve (NXDOMAIN) right now: \
-             that is on Clerk's side, the records are right"
-        );
-        assert!(
-            v(vec![], &["a.clerk.services", "b.clerk.services"])
-                .clerk_side_note()
-                .unwrap()
-                .starts_with("Clerk's targets a.clerk.services, b.clerk.services do not resolve")
-        );
-    }
-
-    #[tokio::test]
-    async fn unreachable_server_is_an_error_not_missing() {
-        let v = Verifier::new(VerifierConfig {
-            server: Some("127.0.0.1:9".parse().unwrap()),
-            timeout: Duration::from_millis(300),
-            attempts: 1,
-        })
-        .unwrap();
-        let out = v
-            .verify(&[("clerk.a.example.com", "frontend-api.clerk.services", true)])
-            .await;
-        assert!(!out.verified);
-        assert!(
-            matches!(&out.problems[..], [Problem::Error { host, .. }] if host == "clerk.a.example.com"),
-            "{out:?}"
-        );
-    }
+fn is_cname<T: CnameLike>(t: &T) -> bool {
+    t.record_type().eq_ignore_ascii_case("CNAME")
 }
+
+fn is_txt<T: CnameLike>(t: &T) -> bool {
+    t.record_type().eq_ignore_ascii_case("TXT")
+}
+
+#[cfg(test)]
+mod tests;

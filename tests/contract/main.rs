@@ -10,9 +10,15 @@
 //!   by a raw request with the same method, headers and body shape (to read `sl-violations`).
 //!   Needs prism: `PRISM_BIN`, as `make contract` sets it from `hack/prism.sh`.
 //!
-//! Both skip, with a loud message, when the spec (or prism) is absent.
+//! - `fake_platform_endpoints_match_the_platform_spec` and
+//!   `fake_platform_endpoints_agree_with_the_spec_through_prism`: the fake's Platform API
+//!   readiness endpoints against Clerk's Platform API spec (`platform-beta.yml`), directly and
+//!   through prism.
+//!
+//! They skip, with a loud message, when a spec (or prism) is absent.
 
 mod error_cases;
+mod platform;
 mod prism;
 mod schemas;
 mod spec;

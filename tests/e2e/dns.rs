@@ -15,7 +15,9 @@ use test_kit::real_dns::*;
 use test_kit::*;
 
 mod real_chain;
+mod real_txt;
 pub use real_chain::*;
+pub use real_txt::*;
 
 fn manifest(name: &str, spec: &str) -> String {
     format!(

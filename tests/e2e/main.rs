@@ -15,6 +15,7 @@ mod leader;
 mod lifecycle;
 mod ownership;
 mod robustness;
+mod status;
 
 use admission::*;
 use basic::*;
@@ -29,6 +30,7 @@ use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use ownership::*;
 use robustness::*;
+use status::*;
 use std::sync::Arc;
 use test_kit::*;
 
@@ -73,6 +75,9 @@ fn main() {
         dns_is_verified_against_a_real_server,
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
+        external_dns_publishes_clerks_txt_records,
+        // Readiness as the cluster reports it: `clerk-operator status`.
+        status_command_reports_readiness,
         // Export to a ConfigMap.
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,

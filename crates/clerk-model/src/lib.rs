@@ -6,6 +6,7 @@
 #![warn(clippy::too_many_lines)]
 
 mod key;
+pub mod platform;
 
 pub use key::{InstanceKind, SecretKey};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,15 @@ pub struct Domain {
     pub development_origin: String,
     #[serde(default)]
     pub cname_targets: Option<Vec<CnameTarget>>,
+    /// The typed record list (CNAME, TXT, ...) next to `cname_targets`; absent from older
+    /// answers. Decoded leniently: an entry that does not decode is skipped, any other value
+    /// than a list reads as absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_targets"
+    )]
+    pub dns_targets: Option<Vec<DnsTarget>>,
 }
 
 fn domain_object() -> String {
@@ -61,6 +71,76 @@ pub struct CnameTarget {
     pub value: String,
     #[serde(default)]
     pub required: bool,
+}
+
+/// A DNS record Clerk expects for a domain (`dns_targets`): `host` should hold a record of
+/// `record_type` with `value`. `record_type` and `automation_disposition` are kept as Clerk
+/// spells them, including values this version does not know.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DnsTarget {
+    pub host: String,
+    pub value: String,
+    #[serde(default)]
+    pub required: bool,
+    /// `CNAME`, `TXT`, ... (uppercase by convention; compare with [`DnsTarget::is_type`]).
+    #[serde(default)]
+    pub record_type: String,
+    /// Whether Clerk or the user is expected to create the record, as Clerk says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation_disposition: Option<String>,
+}
+
+impl DnsTarget {
+    /// Whether the record is of type `t` (compared case-insensitively).
+    pub fn is_type(&self, t: &str) -> bool {
+        self.record_type.eq_ignore_ascii_case(t)
+    }
+}
+
+impl From<&CnameTarget> for DnsTarget {
+    fn from(t: &CnameTarget) -> Self {
+        Self {
+            host: t.host.clone(),
+            value: t.value.clone(),
+            required: t.required,
+            record_type: "CNAME".into(),
+            automation_disposition: None,
+        }
+    }
+}
+
+impl Domain {
+    /// Every record Clerk expects: `dns_targets` in Clerk's order, then each `cname_targets`
+    /// entry whose host has no CNAME in `dns_targets` (all of them when Clerk sent no typed list).
+    pub fn records(&self) -> Vec<DnsTarget> {
+        let mut out: Vec<DnsTarget> = self.dns_targets.clone().unwrap_or_default();
+        for c in self.cname_targets.iter().flatten() {
+            let listed = out
+                .iter()
+                .any(|t| t.is_type("CNAME") && t.host.eq_ignore_ascii_case(&c.host));
+            if !listed {
+                out.push(c.into());
+            }
+        }
+        out
+    }
+}
+
+/// `dns_targets` as a list of the entries that decode; `None` for `null` or a non-list.
+fn lenient_targets<'de, D>(de: D) -> Result<Option<Vec<DnsTarget>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = Option::<serde_json::Value>::deserialize(de)?;
+    Ok(match value {
+        Some(serde_json::Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect(),
+        ),
+        _ => None,
+    })
 }
 
 /// `GET /domains` response.
@@ -182,130 +262,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn domain_tolerates_nulls_missing_and_extra_fields() {
-        let d: Domain = serde_json::from_value(json!({
-            "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
-            "cname_targets": null, "accounts_portal_url": null,
-            "dns_targets": [{"x": 1}], "frontend_api_url": "https://clerk.a.example.com"
-        }))
-        .unwrap();
-        assert_eq!(d.cname_targets, None);
-        assert_eq!(d.development_origin, "");
-        assert_eq!(d.object, "domain");
-    }
-
-    #[test]
-    fn apply_changes_what_clerk_reports() {
-        let mut d: Domain = serde_json::from_value(json!({
-            "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
-            "proxy_url": "https://a.example.com/__clerk"
-        }))
-        .unwrap();
-        d.apply(&UpdateDomain {
-            name: Some("b.example.com".into()),
-            is_secondary: Some(true),
-            ..Default::default()
-        });
-        assert_eq!(
-            (d.name.as_str(), d.proxy_url.as_deref()),
-            ("b.example.com", Some("https://a.example.com/__clerk"))
-        );
-        d.apply(&UpdateDomain {
-            proxy_url: Some(Some(String::new())),
-            ..Default::default()
-        });
-        assert_eq!(d.proxy_url, None);
-        d.apply(&UpdateDomain {
-            proxy_url: Some(Some("https://b.example.com/__clerk".into())),
-            ..Default::default()
-        });
-        assert_eq!(d.proxy_url.as_deref(), Some("https://b.example.com/__clerk"));
-        d.apply(&UpdateDomain {
-            proxy_url: Some(None),
-            ..Default::default()
-        });
-        assert_eq!(d.proxy_url, None);
-        assert!(UpdateDomain::default().is_empty());
-        assert!(
-            !UpdateDomain {
-                is_secondary: Some(false),
-                ..Default::default()
-            }
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn update_sends_null_proxy_only_when_asked() {
-        let clear = UpdateDomain {
-            proxy_url: Some(None),
-            ..Default::default()
-        };
-        assert_eq!(serde_json::to_value(&clear).unwrap(), json!({"proxy_url": null}));
-        let rename = UpdateDomain {
-            name: Some("b.example.com".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            serde_json::to_value(&rename).unwrap(),
-            json!({"name": "b.example.com"})
-        );
-        let parsed: UpdateDomain = serde_json::from_value(json!({"proxy_url": null})).unwrap();
-        assert_eq!(parsed.proxy_url, Some(None));
-        let parsed: UpdateDomain = serde_json::from_value(json!({})).unwrap();
-        assert_eq!(parsed.proxy_url, None);
-    }
-
-    #[test]
-    fn fields_are_the_keys_of_the_body() {
-        assert!(UpdateDomain::default().fields().is_empty());
-        let clear = UpdateDomain {
-            proxy_url: Some(None),
-            is_secondary: Some(false),
-            ..Default::default()
-        };
-        assert_eq!(clear.fields(), ["is_secondary", "proxy_url"]);
-        let rename = UpdateDomain {
-            name: Some("b.example.com".into()),
-            ..Default::default()
-        };
-        assert_eq!(rename.fields(), ["name"]);
-    }
-
-    #[test]
-    fn field_list_names_every_field() {
-        // Every field, without `..Default::default()`: a new field fails to compile here.
-        let all = UpdateDomain {
-            name: Some("b.example.com".into()),
-            proxy_url: Some(Some("https://b.example.com/__clerk".into())),
-            is_secondary: Some(true),
-        };
-        let mut fields = all.fields();
-        fields.sort();
-        let mut want = UpdateDomain::FIELDS.to_vec();
-        want.sort();
-        assert_eq!(fields, want);
-        let parsed: UpdateDomain = serde_json::from_value(serde_json::to_value(&all).unwrap()).unwrap();
-        assert_eq!(parsed, all);
-    }
-
-    #[test]
-    fn proxy_check_decodes_leniently() {
-        let c: ProxyCheck = serde_json::from_value(json!({
-            "object": "proxy_check", "id": "prxc_1", "domain_id": "dmn_1",
-            "last_run_at": null, "proxy_url": "https://a.example.com/__clerk",
-            "successful": true, "created_at": 1, "updated_at": 2, "extra": "x"
-        }))
-        .unwrap();
-        assert!(c.successful);
-        assert_eq!(c.last_run_at, None);
-        let c: ProxyCheck = serde_json::from_value(json!({"id": "prxc_2"})).unwrap();
-        assert_eq!(c.object, "proxy_check");
-        assert!(!c.successful);
-    }
-}
+mod tests;

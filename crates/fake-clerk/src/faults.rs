@@ -32,6 +32,8 @@ pub fn operation(method: &Method, path: &str) -> &'static str {
         ("DELETE", ["domains", _]) => "DeleteDomain",
         ("GET", ["instance"]) => "GetInstance",
         ("POST", ["proxy_checks"]) => "VerifyDomainProxy",
+        ("GET", ["platform", "applications", _, "domains", _, "status"]) => "GetDomainStatus",
+        ("POST", ["platform", "applications", _, "domains", _, "dns_check"]) => "TriggerDNSCheck",
         _ => "Other",
     }
 }
@@ -237,5 +239,19 @@ mod tests {
         assert_eq!(operation(&Method::GET, "/v1/instance"), "GetInstance");
         assert_eq!(operation(&Method::POST, "/v1/proxy_checks"), "VerifyDomainProxy");
         assert_eq!(operation(&Method::GET, "/v1/users"), "Other");
+        assert_eq!(
+            operation(
+                &Method::GET,
+                "/v1/platform/applications/app_1/domains/dmn_1/status"
+            ),
+            "GetDomainStatus"
+        );
+        assert_eq!(
+            operation(
+                &Method::POST,
+                "/v1/platform/applications/app_1/domains/dmn_1/dns_check"
+            ),
+            "TriggerDNSCheck"
+        );
     }
 }

@@ -9,10 +9,12 @@ mod errors;
 mod fault_settings;
 pub mod faults;
 mod names;
+pub mod platform;
 mod server;
 mod state;
 
 pub use fault_settings::{FaultStats, Faults, Scripted, ScriptedFault};
+pub use platform::PlatformRule;
 pub use server::{FakeClerk, FakeConfig, router};
 pub use state::{InstanceState, ProxyCheckRule, REQUEST_LOG_LIMIT, RequestRecord, SharedState, State, Stats};
 

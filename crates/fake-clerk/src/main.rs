@@ -24,6 +24,13 @@ struct Args {
     /// of --secret-key) the key NEW as well; both share its data and its rate limit. Repeatable.
     #[arg(long = "extra-key", value_parser = parse_extra_key)]
     extra_keys: Vec<(String, String)>,
+    /// A key (one of --secret-key) whose instance lists a DMARC TXT record next to its CNAMEs
+    /// in `dns_targets`. Repeatable.
+    #[arg(long = "dmarc-key")]
+    dmarc_keys: Vec<String>,
+    /// A Platform API access token to accept (it reaches every application). Repeatable.
+    #[arg(long = "platform-token")]
+    platform_tokens: Vec<String>,
     /// Name of each instance's primary domain.
     #[arg(long, default_value = "example.com")]
     primary_domain: String,
@@ -106,6 +113,12 @@ async fn main() -> anyhow::Result<()> {
         },
     })
     .await?;
+    for key in &args.dmarc_keys {
+        anyhow::ensure!(fake.set_dmarc(key, true), "--dmarc-key names no --secret-key");
+    }
+    for token in &args.platform_tokens {
+        fake.add_platform_token(token);
+    }
     tracing::info!(base_url = %fake.base_url(), "fake Clerk listening");
     println!("{}", fake.base_url());
     shutdown_signal().await?;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 
 mod domains;
+mod platform;
 mod proxy_check;
 mod request;
 
@@ -167,6 +168,42 @@ impl FakeClerk {
         self.state.lock().unwrap().requests.iter().cloned().collect()
     }
 
+    /// Give the instance of `key` a DMARC record (see [`InstanceState::dmarc`](super::InstanceState))
+    /// or take it away; its domains are described anew. False for an unknown key.
+    pub fn set_dmarc(&self, key: &str, on: bool) -> bool {
+        let mut s = self.state.lock().unwrap();
+        let Some(inst) = s.instance_mut(key) else {
+            return false;
+        };
+        inst.dmarc = on;
+        let mut domains = std::mem::take(&mut inst.domains);
+        for d in &mut domains {
+            describe(inst, d);
+        }
+        inst.domains = domains;
+        true
+    }
+
+    /// Accept `token` as a Platform API access token (it reaches every application).
+    pub fn add_platform_token(&self, token: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .platform_tokens
+            .insert(token.to_string());
+    }
+
+    /// The Clerk application (`app_...`) of the instance of `key`.
+    pub fn application_id(&self, key: &str) -> Option<String> {
+        let s = self.state.lock().unwrap();
+        s.instance(key).map(|i| i.application_id.clone())
+    }
+
+    /// Decide how the Platform API reports readiness from now on.
+    pub fn set_platform_rule(&self, rule: super::PlatformRule) {
+        self.state.lock().unwrap().platform_rule = rule;
+    }
+
     /// Decide how `POST /proxy_checks` sets `successful` from now on.
     pub fn set_proxy_check_rule(&self, rule: ProxyCheckRule) {
         self.state.lock().unwrap().proxy_check_rule = rule;
@@ -189,6 +226,14 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/instance", get(get_instance))
         .route("/v1/proxy_checks", post(proxy_check))
+        .route(
+            "/v1/platform/applications/{app}/domains/{domain}/status",
+            get(platform::get_status),
+        )
+        .route(
+            "/v1/platform/applications/{app}/domains/{domain}/dns_check",
+            post(platform::dns_check),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::faults::layer,
@@ -201,6 +246,10 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/__fake/proxy-check-rule",
             get(get_proxy_check_rule).put(put_proxy_check_rule),
+        )
+        .route(
+            "/__fake/platform-rule",
+            get(get_platform_rule).put(put_platform_rule),
         )
         .route("/__fake/healthz", get(|| async { "ok" }))
         .with_state(state)
@@ -239,6 +288,18 @@ async fn put_proxy_check_rule(
     Json(rule): Json<ProxyCheckRule>,
 ) -> StatusCode {
     state.lock().unwrap().proxy_check_rule = rule;
+    StatusCode::NO_CONTENT
+}
+
+async fn get_platform_rule(AxState(state): AxState<SharedState>) -> Json<super::PlatformRule> {
+    Json(state.lock().unwrap().platform_rule)
+}
+
+async fn put_platform_rule(
+    AxState(state): AxState<SharedState>,
+    Json(rule): Json<super::PlatformRule>,
+) -> StatusCode {
+    state.lock().unwrap().platform_rule = rule;
     StatusCode::NO_CONTENT
 }
 

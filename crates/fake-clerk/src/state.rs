@@ -1,5 +1,5 @@
 use super::names::new_id;
-use clerk_model::{CnameTarget, Domain, InstanceKind, ProxyCheck, SecretKey};
+use clerk_model::{CnameTarget, DnsTarget, Domain, InstanceKind, ProxyCheck, SecretKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,14 @@ pub struct InstanceState {
     pub proxy_checks: BTreeMap<String, ProxyCheck>,
     /// Every change made through the API, with its time, for tests that investigate.
     pub journal: Vec<(jiff::Timestamp, String)>,
+    /// The instance sends email from its domains with a DMARC policy: its production domains
+    /// carry the typed `dns_targets` list, with a TXT record at `_dmarc.<domain>` besides the
+    /// CNAMEs. Without it, domains have `cname_targets` only, as older answers do.
+    pub dmarc: bool,
+    /// The Clerk application the instance belongs to (`app_...`), for the Platform API.
+    pub application_id: String,
+    /// When the latest Platform API DNS check of each domain started (Unix ms), by domain ID.
+    pub dns_checks: BTreeMap<String, crate::platform::CheckStart>,
 }
 
 /// How the fake decides a proxy check's `successful`.
@@ -97,6 +105,10 @@ pub struct State {
     pub windows: std::collections::HashMap<String, super::fault_settings::Window>,
     /// How proxy checks are decided (`PUT /__fake/proxy-check-rule`).
     pub proxy_check_rule: ProxyCheckRule,
+    /// Platform API access tokens the fake accepts (any of them reaches every application).
+    pub platform_tokens: std::collections::BTreeSet<String>,
+    /// How the Platform API decides readiness (`PUT /__fake/platform-rule`).
+    pub platform_rule: crate::platform::PlatformRule,
 }
 
 /// State shared between the server and the test that embeds it.
@@ -122,6 +134,9 @@ impl State {
             secondary: BTreeMap::new(),
             proxy_checks: BTreeMap::new(),
             journal: vec![],
+            dmarc: false,
+            application_id: new_id("app"),
+            dns_checks: BTreeMap::new(),
         };
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);
@@ -196,6 +211,7 @@ pub fn make_domain(inst: &InstanceState, name: &str, satellite: bool, proxy_url:
         proxy_url,
         development_origin: String::new(),
         cname_targets: None,
+        dns_targets: None,
     };
     describe(inst, &mut d);
     d
@@ -210,7 +226,33 @@ pub fn make_domain(inst: &InstanceState, name: &str, satellite: bool, proxy_url:
 /// `clerk.<domain>` ("add a CNAME record for the `clerk` subdomain", Clerk's satellite-domains
 /// guide), and none when it is proxied (the proxy replaces that record): sign-in, the Account
 /// Portal and email all live on the primary domain.
+///
+/// For an instance with [`InstanceState::dmarc`], a production domain also carries
+/// `dns_targets`: every CNAME above, typed, then a required TXT record `_dmarc.<domain>` with
+/// a DMARC policy.
 pub fn describe(inst: &InstanceState, d: &mut Domain) {
+    describe_cnames(inst, d);
+    d.dns_targets = match (inst.kind, inst.dmarc) {
+        (InstanceKind::Production, true) => {
+            let host = d.name.split(':').next().unwrap_or(&d.name).to_string();
+            let mut typed: Vec<DnsTarget> = d.cname_targets.iter().flatten().map(DnsTarget::from).collect();
+            typed.push(DnsTarget {
+                host: format!("_dmarc.{host}"),
+                value: DMARC_POLICY.into(),
+                required: true,
+                record_type: "TXT".into(),
+                automation_disposition: Some("manual".into()),
+            });
+            Some(typed)
+        }
+        _ => None,
+    };
+}
+
+/// The DMARC policy of [`describe`]'s TXT record.
+pub const DMARC_POLICY: &str = "v=DMARC1; p=none";
+
+fn describe_cnames(inst: &InstanceState, d: &mut Domain) {
     let host = d.name.split(':').next().unwrap_or(&d.name).to_string();
     let tag: String = inst.id.chars().skip(4).take(8).collect::<String>().to_lowercase();
     match inst.kind {
@@ -291,74 +333,4 @@ fn slug(instance_id: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn instance(kind: InstanceKind) -> InstanceState {
-        InstanceState {
-            id: "ins_2abcdefghijk".into(),
-            kind,
-            domains: vec![],
-            secondary: BTreeMap::new(),
-            proxy_checks: BTreeMap::new(),
-            journal: vec![],
-        }
-    }
-
-    fn hosts(d: &Domain) -> Vec<(String, String)> {
-        d.cname_targets
-            .iter()
-            .flatten()
-            .map(|t| {
-                assert!(t.required, "{t:?}");
-                (t.host.clone(), t.value.clone())
-            })
-            .collect()
-    }
-
-    #[test]
-    fn cname_targets_follow_clerks_docs() {
-        let prod = instance(InstanceKind::Production);
-        let pair = |h: &str, v: &str| (h.to_string(), v.to_string());
-        // A primary domain: Frontend API, Account Portal, mail and DKIM.
-        let primary = make_domain(&prod, "example.com", false, None);
-        assert_eq!(
-            hosts(&primary),
-            vec![
-                pair("clerk.example.com", "frontend-api.clerk.services"),
-                pair("accounts.example.com", "accounts.clerk.services"),
-                pair("clkmail.example.com", "mail.2abcdefg.clerk.services"),
-                pair("clk._domainkey.example.com", "dkim1.2abcdefg.clerk.services"),
-                pair("clk2._domainkey.example.com", "dkim2.2abcdefg.clerk.services"),
-            ]
-        );
-        // A proxied primary drops only the Frontend API record.
-        let proxied = make_domain(
-            &prod,
-            "example.com",
-            false,
-            Some("https://example.com/__clerk".into()),
-        );
-        assert_eq!(hosts(&proxied).len(), 4);
-        assert!(!hosts(&proxied).iter().any(|(h, _)| h == "clerk.example.com"));
-        // A satellite: only the Frontend API record; none when proxied.
-        let satellite = make_domain(&prod, "satellite.dev", true, None);
-        assert_eq!(
-            hosts(&satellite),
-            vec![pair("clerk.satellite.dev", "frontend-api.clerk.services")]
-        );
-        let proxied = make_domain(
-            &prod,
-            "satellite.dev",
-            true,
-            Some("https://satellite.dev/__clerk".into()),
-        );
-        assert_eq!(proxied.cname_targets, Some(vec![]));
-        // Development instances need no DNS.
-        let dev = instance(InstanceKind::Development);
-        assert_eq!(
-            make_domain(&dev, "localhost:3000", true, None).cname_targets,
-            None
-        );
-    }
-}
+mod tests;

@@ -11,6 +11,7 @@ fn domain(name: &str, satellite: bool, fapi: &str, proxy: Option<&str>, portal: 
         proxy_url: proxy.map(str::to_string),
         development_origin: String::new(),
         cname_targets: None,
+        dns_targets: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
         proxy_url: proxy.map(str::to_string),
         development_origin: String::new(),
         cname_targets: None,
+        dns_targets: None,
     }
 }
 

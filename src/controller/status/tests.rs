@@ -25,6 +25,7 @@ fn domain() -> Domain {
             value: "frontend-api.clerk.services".into(),
             required: true,
         }]),
+        dns_targets: None,
     }
 }
 
@@ -50,6 +51,33 @@ fn synced_fills_everything_and_is_idempotent() {
     let first = next_status(&obj(1, None), &outcome, &Extras::default(), t(10));
     assert_eq!(first.domain_id.as_deref(), Some("dmn_a"));
     assert_eq!(first.cname_targets.len(), 1);
+    assert_eq!(
+        first.dns_records,
+        [crate::api::DnsRecord {
+            host: "clerk.a.example.com".into(),
+            record_type: "CNAME".into(),
+            value: "frontend-api.clerk.services".into(),
+            required: true,
+            automation_disposition: None,
+            problem: None,
+        }]
+    );
+    // A verification's problems land on the required record of their host, and stay until the
+    // next verification.
+    let checked = Extras {
+        record_problems: Some(vec![("Clerk.A.example.com.".into(), "no CNAME record".into())]),
+        ..Default::default()
+    };
+    let found = next_status(&obj(1, Some(first.clone())), &outcome, &checked, t(100));
+    assert_eq!(found.dns_records[0].problem.as_deref(), Some("no CNAME record"));
+    let kept = next_status(&obj(1, Some(found.clone())), &outcome, &Extras::default(), t(101));
+    assert_eq!(kept, found);
+    let fixed = Extras {
+        record_problems: Some(vec![]),
+        ..Default::default()
+    };
+    let cleared = next_status(&obj(1, Some(found)), &outcome, &fixed, t(102));
+    assert_eq!(cleared.dns_records[0].problem, None);
     assert_eq!(
         first.frontend_api_url.as_deref(),
         Some("https://clerk.a.example.com")

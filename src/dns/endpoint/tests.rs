@@ -66,7 +66,7 @@ fn desired_endpoint_table() {
         },
     ];
     for c in cases {
-        let got = desired_endpoint(&OWNER, &c.targets, c.ttl, &[]);
+        let got = desired_endpoint(&OWNER, &c.targets, &["CNAME"], c.ttl, &[]);
         assert_eq!(got.spec.endpoints, c.want, "{}", c.name);
         assert_eq!(got.metadata.name.as_deref(), Some("marketing"), "{}", c.name);
         assert_eq!(got.metadata.namespace.as_deref(), Some("web"), "{}", c.name);
@@ -80,7 +80,7 @@ fn desired_endpoint_metadata_and_wire_format() {
         value: "frontend-api.clerk.services".into(),
         required: true,
     }];
-    let e = desired_endpoint(&OWNER, &targets, Some(120), &[]);
+    let e = desired_endpoint(&OWNER, &targets, &["CNAME"], Some(120), &[]);
     let v = serde_json::to_value(&e).unwrap();
     assert_eq!(
         v,
@@ -141,7 +141,7 @@ fn provider_specific_goes_on_every_endpoint() {
             value: "true".into(),
         },
     ];
-    let e = desired_endpoint(&OWNER, &targets, None, &props);
+    let e = desired_endpoint(&OWNER, &targets, &["CNAME"], None, &props);
     let v = serde_json::to_value(&e.spec.endpoints).unwrap();
     let want = json!([
         {"name": "cloudflare/proxied", "value": "false"},
@@ -154,9 +154,18 @@ fn provider_specific_goes_on_every_endpoint() {
     // Changing a property is a change external-dns must see; dropping all of them too.
     let mut other = props.clone();
     other[0].value = "true".into();
-    assert_ne!(e.spec, desired_endpoint(&OWNER, &targets, None, &other).spec);
-    assert_ne!(e.spec, desired_endpoint(&OWNER, &targets, None, &[]).spec);
-    assert_eq!(e.spec, desired_endpoint(&OWNER, &targets, None, &props).spec);
+    assert_ne!(
+        e.spec,
+        desired_endpoint(&OWNER, &targets, &["CNAME"], None, &other).spec
+    );
+    assert_ne!(
+        e.spec,
+        desired_endpoint(&OWNER, &targets, &["CNAME"], None, &[]).spec
+    );
+    assert_eq!(
+        e.spec,
+        desired_endpoint(&OWNER, &targets, &["CNAME"], None, &props).spec
+    );
 }
 
 #[test]
@@ -191,4 +200,54 @@ fn controlled_by_needs_the_uid_as_controller() {
     };
     assert!(!controlled_by(&with(vec![not_controller]), OWNER.uid));
     assert!(!controlled_by(&ObjectMeta::default(), OWNER.uid));
+}
+
+/// TXT records are published only when asked, quoted, all texts of a host in one endpoint;
+/// types the operator does not know never are.
+#[test]
+fn txt_records_only_when_asked() {
+    let typed = |host: &str, value: &str, required: bool, t: &str| crate::clerk::DnsTarget {
+        host: host.into(),
+        value: value.into(),
+        required,
+        record_type: t.into(),
+        automation_disposition: None,
+    };
+    let targets = [
+        typed(
+            "clerk.a.example.com",
+            "frontend-api.clerk.services",
+            true,
+            "CNAME",
+        ),
+        typed("_dmarc.a.example.com", "v=DMARC1; p=none", true, "txt"),
+        typed("_dmarc.a.example.com", "v=DMARC1; p=none", true, "TXT"),
+        typed("x.a.example.com", "say \"hi\"", true, "TXT"),
+        typed("x.a.example.com", "optional", false, "TXT"),
+        typed("h.a.example.com", "1 . alpn=h2", true, "HTTPS"),
+    ];
+    let cnames = desired_endpoint(&OWNER, &targets, &["CNAME"], None, &[]);
+    assert_eq!(
+        cnames.spec.endpoints,
+        [cname("clerk.a.example.com", "frontend-api.clerk.services")]
+    );
+    let both = desired_endpoint(&OWNER, &targets, &["CNAME", "TXT"], Some(60), &[]);
+    let txt = |host: &str, targets: &[&str]| Endpoint {
+        dns_name: host.into(),
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        record_type: "TXT".into(),
+        record_ttl: Some(60),
+        ..Default::default()
+    };
+    assert_eq!(
+        both.spec.endpoints,
+        [
+            txt("_dmarc.a.example.com", &["\"v=DMARC1; p=none\""]),
+            Endpoint {
+                record_ttl: Some(60),
+                ..cname("clerk.a.example.com", "frontend-api.clerk.services")
+            },
+            txt("x.a.example.com", &[r#""say \"hi\"""#]),
+        ]
+    );
 }

@@ -19,6 +19,18 @@ impl ExternalDns {
         namespace: &str,
         owner_id: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with(cp, bind, zone, namespace, owner_id, &[])
+    }
+
+    /// [`ExternalDns::start`] with more flags, e.g. `--managed-record-types=A,AAAA,CNAME,TXT`.
+    pub fn start_with(
+        cp: &ControlPlane,
+        bind: &Bind,
+        zone: &str,
+        namespace: &str,
+        owner_id: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("clerk-external-dns-").tempdir()?;
         let bin = external_dns_dir().join("external-dns");
         ensure!(bin.exists(), "no external-dns at {}", bin.display());
@@ -46,7 +58,9 @@ impl ExternalDns {
             format!("--metrics-address=127.0.0.1:{}", free_port()),
             "--log-level=debug".into(),
         ]
-        .into();
+        .into_iter()
+        .chain(extra.iter().map(|a| a.to_string()))
+        .collect();
         let child = spawn("external-dns", &bin, &args, &dir.path().join("external-dns.log"));
         Ok(Self { dir, child })
     }
