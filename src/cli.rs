@@ -52,6 +52,9 @@ pub struct RunArgs {
     /// Clerk Backend API base URL.
     #[arg(long, env = "CLERK_API_URL", default_value = DEFAULT_BASE_URL)]
     pub clerk_api_url: url::Url,
+    /// Clerk Platform API base URL, for instance objects with `spec.platform`.
+    #[arg(long, env = "CLERK_PLATFORM_API_URL", default_value = crate::clerk::DEFAULT_PLATFORM_URL)]
+    pub clerk_platform_api_url: url::Url,
     /// Value of the `Clerk-API-Version` header.
     #[arg(long, env = "CLERK_API_VERSION", default_value = DEFAULT_API_VERSION)]
     pub clerk_api_version: String,
@@ -253,6 +256,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         selector: args.watch_label_selector.clone().filter(|s| !s.trim().is_empty()),
         operator_namespace: args.lease_namespace.clone(),
         default_instance: args.default_instance.clone().filter(|s| !s.trim().is_empty()),
+        platform_url: args.clerk_platform_api_url.clone(),
     };
     anyhow::ensure!(
         config.default_instance.is_none() || config.namespace.is_none(),

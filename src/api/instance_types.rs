@@ -37,6 +37,25 @@ pub struct ClerkInstanceSpec {
     /// (`GET /instance`) and keeps the Secret (finalizer `clerk-operator.io/in-use`) while this
     /// object exists.
     pub secret_ref: SecretKeyRef,
+    /// Optional: read each domain's readiness from Clerk's Platform API (private beta), as
+    /// Clerk's dashboard shows it. When set, the ClerkDomains using this object get the
+    /// conditions `ClerkDNSVerified`, `SSLIssued`, `MailVerified` (and `ClerkProxyVerified` for
+    /// proxied domains). They inform and never gate `Ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformSpec>,
+}
+
+/// Clerk's Platform API settings of an instance object: the application and the access token.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSpec {
+    /// The Clerk application (`app_...`) the instance belongs to, as the dashboard shows it.
+    #[schemars(length(min = 1, max = 253))]
+    pub application_id: String,
+    /// Secret holding a Platform API access token, in the same namespace as `secretRef`'s
+    /// Secret. The token is sent to Clerk's Platform API only; it never appears in logs,
+    /// Events, status or metrics.
+    pub token_secret_ref: SecretKeyRef,
 }
 
 /// A Clerk instance for the whole cluster, reached with the secret key in a Secret of the
@@ -72,6 +91,10 @@ pub struct ClusterClerkInstanceSpec {
     /// `NamespaceNotAllowed`) without any Clerk call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
+    /// Optional: read each domain's readiness from Clerk's Platform API (private beta); the
+    /// token's Secret is in the operator's namespace. See `ClerkInstance.spec.platform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformSpec>,
 }
 
 /// Observed state of a ClerkInstance or ClusterClerkInstance, from Clerk's `GET /instance`.

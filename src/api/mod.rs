@@ -36,6 +36,16 @@ pub mod condition_type {
     pub const PROXY_VERIFIED: &str = "ProxyVerified";
     /// The settings of `spec.export` are in the ConfigMap the operator owns.
     pub const EXPORTED: &str = "Exported";
+    /// Clerk's Platform API says the domain's DNS records verified (instance `spec.platform`).
+    pub const CLERK_DNS_VERIFIED: &str = "ClerkDNSVerified";
+    /// Clerk's Platform API says the domain's certificates are issued.
+    pub const SSL_ISSUED: &str = "SSLIssued";
+    /// Clerk's Platform API says the domain's email DNS records verified.
+    pub const MAIL_VERIFIED: &str = "MailVerified";
+    /// Clerk's Platform API says the domain's proxy works (proxied domains only).
+    pub const CLERK_PROXY_VERIFIED: &str = "ClerkProxyVerified";
+    /// The conditions read from Clerk's Platform API.
+    pub const PLATFORM: [&str; 4] = [CLERK_DNS_VERIFIED, SSL_ISSUED, MAIL_VERIFIED, CLERK_PROXY_VERIFIED];
 }
 
 /// Finalizer on Secrets and instance objects that ClerkDomains use, so that the key outlives

@@ -1,8 +1,10 @@
-//! A small client for Clerk's Backend API: the domain endpoints and `GET /instance`.
+//! Small clients for Clerk's Backend API (the domain endpoints and `GET /instance`) and for
+//! its Platform API (a domain's readiness), sharing one HTTP connection pool.
 
 mod cache;
 mod client;
 mod error;
+mod platform_client;
 mod pool;
 mod throttle;
 
@@ -12,6 +14,7 @@ pub use client::{
     http_client_for, user_agent,
 };
 pub use error::{ClerkApiError, ClerkError, ErrorItem};
+pub use platform_client::{CheckStarted, DEFAULT_PLATFORM_URL, PlatformClient, PlatformError, PlatformToken};
 pub use pool::{ClerkInstance, ClerkPool, PoolConfig};
 pub use throttle::{Rate, Throttle, Wait};
 

@@ -183,6 +183,11 @@ impl ClerkPool {
         }
     }
 
+    /// A Platform API client for `token` at `base`, on the pool's HTTP connection pool.
+    pub fn platform(&self, base: url::Url, token: super::PlatformToken) -> super::PlatformClient {
+        super::PlatformClient::new(self.http.clone(), base, token, self.config.client.timeout)
+    }
+
     fn rate(&self, kind: InstanceKind) -> Rate {
         match kind {
             InstanceKind::Development => self.config.development_rate,

@@ -193,6 +193,10 @@ async fn report_synced(
     extras.drop_conditions = dns.drop_conditions;
     extras.proxy_checked_at = dns.proxy_checked_at;
     extras.record_problems = dns.record_problems;
+    let settings = target.via.as_ref().and_then(|v| v.platform.as_ref());
+    let platform = super::platform::reconcile(ctx, obj, &done.domain.id, settings, forced).await;
+    extras.conditions.extend(platform.conditions);
+    extras.drop_conditions.extend(platform.drop_conditions);
     super::export::reconcile(ctx, obj, &done.domain, &target.clerk, target.production)
         .await
         .record(&mut extras);
@@ -201,7 +205,8 @@ async fn report_synced(
         events::normal(ctx, obj, reason, "Reconcile", note.clone()).await;
     }
     ctx.memory.note_success(&key(obj));
-    Ok(Action::requeue(dns.recheck.map_or(resync, |r| resync.min(r))))
+    let soonest = [dns.recheck, platform.recheck].into_iter().flatten().min();
+    Ok(Action::requeue(soonest.map_or(resync, |r| resync.min(r))))
 }
 
 /// The delay to the object's next resync: its own period (annotation

@@ -36,6 +36,8 @@ pub struct Config {
     pub operator_namespace: String,
     /// The ClusterClerkInstance used by ClerkDomains without `instanceRef` and `secretRef`.
     pub default_instance: Option<String>,
+    /// Clerk's Platform API base URL (with `/v1`), for instance objects with `spec.platform`.
+    pub platform_url: url::Url,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             selector: None,
             operator_namespace: "default".into(),
             default_instance: None,
+            platform_url: url::Url::parse(crate::clerk::DEFAULT_PLATFORM_URL).expect("valid URL"),
         }
     }
 }
@@ -136,6 +139,11 @@ impl Context {
     /// The Clerk instance `key` belongs to (its rate limiter and list cache are shared).
     pub async fn clerk(&self, key: SecretKey) -> Result<Arc<ClerkInstance>, crate::clerk::ClerkError> {
         self.clerk.instance(key).await
+    }
+
+    /// A Platform API client for `token`, sharing the Backend clients' connection pool.
+    pub fn platform(&self, token: crate::clerk::PlatformToken) -> crate::clerk::PlatformClient {
+        self.clerk.platform(self.config.platform_url.clone(), token)
     }
 
     /// Delay until the next steady-state resync. Resyncs are aligned to multiples of the period

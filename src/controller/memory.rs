@@ -26,6 +26,8 @@ struct Remembered {
     failures: u32,
     /// Consecutive DNS checks that did not verify.
     dns_attempts: u32,
+    /// Consecutive Platform API readings that were not complete.
+    platform_attempts: u32,
     /// The last Warning published once per distinct message.
     warned: Option<String>,
 }
@@ -151,6 +153,15 @@ impl Memory {
     /// DNS of `object` is verified.
     pub fn dns_verified(&self, object: &str) {
         self.with(object, |r| r.dns_attempts = 0);
+    }
+
+    /// Whether Clerk's Platform API found `object` incomplete again (counted) or settled (the
+    /// count resets). Returns the consecutive count.
+    pub fn platform_incomplete(&self, object: &str, incomplete: bool) -> u32 {
+        self.with(object, |r| {
+            r.platform_attempts = if incomplete { r.platform_attempts.saturating_add(1) } else { 0 };
+            r.platform_attempts
+        })
     }
 
     /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).

@@ -16,6 +16,7 @@ pub mod instances;
 mod memory;
 pub mod ownership;
 pub mod plan;
+mod platform;
 mod proxy;
 pub mod reason;
 mod reconcile;

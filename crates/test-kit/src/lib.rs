@@ -162,6 +162,8 @@ impl TestEnv {
             // The test's namespace plays the operator's: ClusterClerkInstances' Secrets are there.
             operator_namespace: self.ns.clone(),
             default_instance: opts.default_instance.clone(),
+            // The fake serves the Platform API next to the Backend API.
+            platform_url: url::Url::parse(&self.fake.base_url()).unwrap(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

@@ -3,7 +3,9 @@
 //! (cluster-scoped, key in the operator's namespace).
 
 use super::select::InstanceKey;
-use crate::api::{ClerkInstance, ClerkInstanceStatus, ClusterClerkInstance, InstanceRefKind, SecretKeyRef};
+use crate::api::{
+    ClerkInstance, ClerkInstanceStatus, ClusterClerkInstance, InstanceRefKind, PlatformSpec, SecretKeyRef,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Serialize, de::DeserializeOwned};
@@ -16,6 +18,8 @@ pub trait InstanceObject:
     const KIND: InstanceRefKind;
     /// The Secret with the key.
     fn secret_ref(&self) -> &SecretKeyRef;
+    /// Clerk's Platform API settings, if any.
+    fn platform(&self) -> Option<&PlatformSpec>;
     /// The recorded status.
     fn instance_status(&self) -> Option<&ClerkInstanceStatus>;
     /// Which namespaces may use it (cluster kind only; `None` = all).
@@ -43,6 +47,9 @@ impl InstanceObject for ClerkInstance {
     fn secret_ref(&self) -> &SecretKeyRef {
         &self.spec.secret_ref
     }
+    fn platform(&self) -> Option<&PlatformSpec> {
+        self.spec.platform.as_ref()
+    }
     fn instance_status(&self) -> Option<&ClerkInstanceStatus> {
         self.status.as_ref()
     }
@@ -58,6 +65,9 @@ impl InstanceObject for ClusterClerkInstance {
     const KIND: InstanceRefKind = InstanceRefKind::ClusterClerkInstance;
     fn secret_ref(&self) -> &SecretKeyRef {
         &self.spec.secret_ref
+    }
+    fn platform(&self) -> Option<&PlatformSpec> {
+        self.spec.platform.as_ref()
     }
     fn instance_status(&self) -> Option<&ClerkInstanceStatus> {
         self.status.as_ref()

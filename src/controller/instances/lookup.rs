@@ -23,6 +23,8 @@ pub struct Via {
     pub instance_id: String,
     /// Whether it carries the in-use finalizer already.
     pub has_finalizer: bool,
+    /// Its Clerk Platform API settings, and the namespace of the token's Secret.
+    pub platform: Option<(crate::api::PlatformSpec, String)>,
 }
 
 /// The key of the instance object `ik` for `obj`, with its Secret's metadata.
@@ -113,6 +115,7 @@ async fn usable_key<K: InstanceObject>(
         key: ik.clone(),
         instance_id,
         has_finalizer: inst.finalizers().iter().any(|f| f == IN_USE),
+        platform: inst.platform().map(|p| (p.clone(), ns.clone())),
     };
     Ok((key, meta, via))
 }
