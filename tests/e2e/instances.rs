@@ -15,8 +15,10 @@ use test_kit::*;
 
 mod kit;
 mod lifecycle;
+mod platform;
 use kit::*;
 pub use lifecycle::*;
+pub use platform::*;
 
 /// reach Ready through them; `kubectl get` prints the columns.
 /// Both kinds become Ready with what Clerk says (instance ID, environment), count their

@@ -109,6 +109,9 @@ fn main() {
         switched_key_stops_instance_and_domains,
         instance_deletion_waits_for_domains,
         shared_cluster_instance_lists_once_per_resync,
+        // Clerk's Platform API readiness through an instance object.
+        platform_status_sets_readiness_conditions,
+        wrong_platform_token_is_reported_without_leaking,
         // GitOps health: kstatus, Argo CD's Lua check and kubectl wait.
         gitops_health_verdicts,
         new_object_is_reconciling_before_clerk_answers,

@@ -1,0 +1,161 @@
+//! Clerk's Platform API readiness on the real apiserver with the fake Clerk: an instance object
+//! with `spec.platform` gives its ClerkDomains `ClerkDNSVerified`, `SSLIssued` and
+//! `MailVerified`, which never gate `Ready`; without it none appears.
+
+use super::kit::*;
+use super::*;
+use clerk_operator::api::ClerkDomain;
+use fake_clerk::PlatformRule;
+
+const TOKEN: &str = "ak_platform_e2e_token_value_0001";
+const WRONG: &str = "ak_platform_e2e_wrong_value_0002";
+
+/// A ClerkInstance `name` reading the key from Secret `clerk` and, with `app`, the Platform
+/// token from Secret `platform`.
+async fn instance_with_platform(env: &TestEnv, name: &str, app: Option<&str>) -> anyhow::Result<()> {
+    let mut spec = json!({"secretRef": {"name": "clerk", "key": "key"}});
+    if let Some(app) = app {
+        spec["platform"] = json!({"applicationId": app, "tokenSecretRef": {"name": "platform", "key": "key"}});
+    }
+    let o: ClerkInstance = serde_json::from_value(json!({
+        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
+        "metadata": {"name": name, "namespace": env.ns}, "spec": spec,
+    }))?;
+    Api::<ClerkInstance>::namespaced(env.client.clone(), &env.ns)
+        .create(&Default::default(), &labelled(env, o))
+        .await?;
+    Ok(())
+}
+
+async fn request_reconcile(env: &TestEnv, name: &str, at: &str) -> anyhow::Result<()> {
+    let patch = json!({"metadata": {"annotations": {"clerk-operator.io/reconcile-requested-at": at}}});
+    env.domains()
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+async fn wait_reason(env: &TestEnv, name: &str, type_: &str, reason: &str) -> anyhow::Result<ClerkDomain> {
+    wait_for(&env.domains(), name, &format!("{type_} {reason}"), CONVERGE, |o| {
+        condition(o, type_).is_some_and(|c| c.reason == reason)
+    })
+    .await
+}
+
+fn dns_checks(env: &TestEnv, status: u16) -> u64 {
+    let s = env.fake.state();
+    let s = s.lock().unwrap();
+    s.stats
+        .requests
+        .get("TriggerDNSCheck")
+        .and_then(|m| m.get(&status))
+        .copied()
+        .unwrap_or_default() as u64
+}
+
+/// Not complete, then True after Clerk's DNS check finished; a forced resync while the check
+/// runs gets a 409 and says "running"; a failing certificate gives `SSLIssued=False` with
+/// Clerk's hint; `Ready` stays True throughout; an instance without `spec.platform` gives none.
+pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = start(cp, "platform", EnvOptions::default()).await?;
+    let ns = env.ns.clone();
+    secret_in(&env, &ns, "clerk", LIVE_KEY).await?;
+    secret_in(&env, &ns, "platform", TOKEN).await?;
+    env.fake.add_platform_token(TOKEN);
+    env.fake.set_platform_rule(PlatformRule {
+        check_ms: 8_000,
+        cooldown_ms: 60_000,
+        ..Default::default()
+    });
+    let app = env.fake.application_id(LIVE_KEY).context("the fake's application")?;
+    instance_with_platform(&env, "team", Some(&app)).await?;
+    instance_with_platform(&env, "plain", None).await?;
+    env.create_in(&ns, &domain("a", "a.platform.example.com", Some(("ClerkInstance", "team"))))
+        .await?;
+    env.create_in(&ns, &domain("p", "p.platform.example.com", Some(("ClerkInstance", "plain"))))
+        .await?;
+
+    // The first reading starts a check: not complete yet, and Ready regardless.
+    let a = wait_reason(&env, "a", "ClerkDNSVerified", "ClerkCheckPending").await?;
+    ensure!(is_true(&a, "Ready"), "Platform conditions never gate Ready");
+    ensure!(condition(&a, "SSLIssued").is_some_and(|c| c.status == "False"));
+    ensure!(condition(&a, "MailVerified").is_some_and(|c| c.reason == "ClerkCheckNotRequired"));
+    ensure!(condition(&a, "ClerkProxyVerified").is_none(), "no proxy");
+    ensure!(dns_checks(&env, 200) == 1, "one DNS check started");
+
+    // A forced resync while it runs: Clerk answers 409, which is "running", not an error.
+    request_reconcile(&env, "a", "first").await?;
+    let a = wait_reason(&env, "a", "ClerkDNSVerified", "ClerkCheckRunning").await?;
+    ensure!(dns_checks(&env, 409) == 1, "the second check was refused");
+    ensure!(is_true(&a, "Ready"));
+
+    // Read again with backoff until Clerk reports the check complete.
+    let a = wait_for(&env.domains(), "a", "complete", Duration::from_secs(90), |o| {
+        ["ClerkDNSVerified", "SSLIssued", "MailVerified"]
+            .iter()
+            .all(|t| is_true(o, t))
+    })
+    .await?;
+    ensure!(dns_checks(&env, 200) == 1, "no check without a spec change or a request");
+    let ssl = condition(&a, "SSLIssued").unwrap();
+    ensure!(ssl.reason == "ClerkCheckComplete", "{ssl:?}");
+    ensure!(ssl.message.contains("overall status: complete"), "{}", ssl.message);
+
+    // Certificate issuance fails: SSLIssued=False with Clerk's hint; Ready stays True.
+    env.fake.set_platform_rule(PlatformRule {
+        ssl_fails: true,
+        cooldown_ms: 0,
+        ..Default::default()
+    });
+    request_reconcile(&env, "a", "second").await?;
+    let a = wait_reason(&env, "a", "SSLIssued", "ClerkCheckFailed").await?;
+    let ssl = condition(&a, "SSLIssued").unwrap();
+    ensure!(ssl.status == "False" && ssl.message.contains("ssl_issuance_failed"), "{ssl:?}");
+    ensure!(is_true(&a, "Ready") && is_true(&a, "ClerkDNSVerified"));
+
+    // Without spec.platform: no Platform condition at all.
+    let p = wait_domain_ready(&env, &ns, "p").await?;
+    for t in clerk_operator::api::condition_type::PLATFORM {
+        ensure!(condition(&p, t).is_none(), "{t} on an instance without spec.platform");
+    }
+    Ok(())
+}
+
+/// A token Clerk refuses gives `PlatformUnauthorized` (Unknown) on the three conditions, with
+/// `Ready` untouched; the token appears in no status and no Event; the right token fixes it.
+pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = start(cp, "platform-token", EnvOptions::default()).await?;
+    let ns = env.ns.clone();
+    secret_in(&env, &ns, "clerk", LIVE_KEY).await?;
+    secret_in(&env, &ns, "platform", WRONG).await?;
+    env.fake.add_platform_token(TOKEN);
+    env.fake.set_platform_rule(PlatformRule {
+        cooldown_ms: 0,
+        ..Default::default()
+    });
+    let app = env.fake.application_id(LIVE_KEY).context("the fake's application")?;
+    instance_with_platform(&env, "team", Some(&app)).await?;
+    env.create_in(&ns, &domain("a", "a.token.example.com", Some(("ClerkInstance", "team"))))
+        .await?;
+    let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
+    ensure!(is_true(&a, "Ready"), "Platform conditions never gate Ready");
+    for t in ["ClerkDNSVerified", "SSLIssued", "MailVerified"] {
+        let c = condition(&a, t).context(t)?;
+        ensure!(c.status == "Unknown" && c.message.contains("tokenSecretRef"), "{c:?}");
+    }
+    let text = serde_json::to_string(&a)?;
+    let events = serde_json::to_string(&env.events_in(&ns, "a").await?)?;
+    for secret in [WRONG, TOKEN, "ak_platform_e2e"] {
+        ensure!(!text.contains(secret) && !events.contains(secret), "the token leaked");
+    }
+    // The right token, then a requested reconcile: a DNS check runs and the conditions are True.
+    set_key(&env, &ns, "platform", TOKEN).await?;
+    request_reconcile(&env, "a", "fixed").await?;
+    wait_for(&env.domains(), "a", "complete", CONVERGE, |o| {
+        ["ClerkDNSVerified", "SSLIssued", "MailVerified"]
+            .iter()
+            .all(|t| is_true(o, t))
+    })
+    .await?;
+    Ok(())
+}
