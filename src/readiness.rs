@@ -3,7 +3,9 @@
 //! DNS, SSL, email, proxy, Frontend API) and the DNS records still missing. It reads ClerkDomains
 //! from the cluster only; it never talks to Clerk.
 //!
-//! A row reads the conditions the operator wrote. A row whose conditions are absent is "not
+//! A row reads the conditions the operator wrote (DNS: `DNSVerified` and, with Clerk's Platform
+//! API, `ClerkDNSVerified`; SSL: `SSLIssued`; Email: `MailVerified`; Proxy: `ProxyVerified` and
+//! `ClerkProxyVerified`). A row whose conditions are absent is "not
 //! checked" and does not count; the command fails (exit 1) when the domain is not registered
 //! for its current generation or a present check is False or Unknown.
 
@@ -86,10 +88,16 @@ pub struct MissingRecord {
 /// The rows: each check's name and the condition types behind it.
 const ROWS: [(&str, &[&str]); 6] = [
     ("Registered", &[condition_type::READY]),
-    ("DNS", &[condition_type::DNS_VERIFIED]),
-    ("SSL", &["SSLIssued"]),
-    ("Email", &["MailVerified"]),
-    ("Proxy", &[condition_type::PROXY_VERIFIED]),
+    (
+        "DNS",
+        &[condition_type::DNS_VERIFIED, condition_type::CLERK_DNS_VERIFIED],
+    ),
+    ("SSL", &[condition_type::SSL_ISSUED]),
+    ("Email", &[condition_type::MAIL_VERIFIED]),
+    (
+        "Proxy",
+        &[condition_type::PROXY_VERIFIED, condition_type::CLERK_PROXY_VERIFIED],
+    ),
     ("Frontend API", &["FrontendAPIReachable"]),
 ];
 
@@ -121,7 +129,10 @@ fn check(name: &'static str, types: &[&str], conditions: &[Condition], generatio
         .iter()
         .filter(|c| types.contains(&c.type_.as_str()))
         .collect();
+    // Clerk's Platform API still checking is pending, not failed.
+    let checking = |c: &Condition| matches!(c.reason.as_str(), "ClerkCheckPending" | "ClerkCheckRunning");
     let state_of = |c: &Condition| match c.status.as_str() {
+        "False" if checking(c) => State::Pending,
         "False" => State::Fail,
         "True" if c.observed_generation.is_none() || c.observed_generation == generation => State::Pass,
         _ => State::Pending,

@@ -98,6 +98,28 @@ fn a_failing_check_or_an_unregistered_domain_fails() {
 }
 
 #[test]
+fn platform_conditions_fill_the_ssl_and_email_rows() {
+    let r = report(&domain(&[
+        ("Ready", true, "Registered"),
+        ("ClerkDNSVerified", true, "ClerkCheckComplete"),
+        ("SSLIssued", false, "ClerkCheckPending"),
+        ("MailVerified", true, "ClerkCheckNotRequired"),
+        ("ClerkProxyVerified", false, "ClerkCheckFailed"),
+    ]));
+    let got: Vec<(&str, State)> = states(&r)[1..5].to_vec();
+    assert_eq!(
+        got,
+        [
+            ("DNS", State::Pass),
+            ("SSL", State::Pending),
+            ("Email", State::Pass),
+            ("Proxy", State::Fail),
+        ]
+    );
+    assert!(!r.passed);
+}
+
+#[test]
 fn records_with_problems_are_missing_and_verified_ones_are_not() {
     let mut obj = domain(&[
         ("Ready", true, "Registered"),
