@@ -117,6 +117,11 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
     let ssl = condition(&a, "SSLIssued").unwrap();
     ensure!(ssl.status == "False" && ssl.message.contains("ssl_issuance_failed"), "{ssl:?}");
     ensure!(is_true(&a, "Ready") && is_true(&a, "ClerkDNSVerified"));
+    // Argo CD calls a required check that Clerk reports failed Degraded; kstatus, which reads
+    // only Ready, Reconciling and Stalled, stays Current.
+    let (kstatus, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
+    ensure!(kstatus.status == "Current", "{kstatus:?}");
+    ensure!(argo.status == "Degraded" && argo.message.starts_with("SSLIssued: "), "{argo:?}");
 
     // Without spec.platform: no Platform condition at all.
     let p = wait_domain_ready(&env, &ns, "p").await?;
@@ -143,6 +148,8 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     env.create_in(&ns, &domain("a", "a.token.example.com", Some(("ClerkInstance", "team"))))
         .await?;
     let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
+    let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
+    ensure!(argo.status == "Healthy", "an unreadable Platform status only informs: {argo:?}");
     ensure!(is_true(&a, "Ready"), "Platform conditions never gate Ready");
     for t in ["ClerkDNSVerified", "SSLIssued", "MailVerified"] {
         let c = condition(&a, t).context(t)?;

@@ -14,6 +14,10 @@
 --   no Ready condition yet                   -> Progressing  (kstatus: Current)
 --   Ready=True but its observedGeneration is not metadata.generation
 --                                            -> Progressing  (kstatus: Current)
+--   Ready=True but Clerk's Platform API reports a required check failed
+--   (ClerkDNSVerified, SSLIssued, MailVerified or ClerkProxyVerified False
+--   with reason ClerkCheckFailed)            -> Degraded     (kstatus: Current)
+-- Those conditions otherwise only inform: still checking is Healthy.
 -- The message is the deciding condition's message (its reason when empty).
 --
 -- Written for Lua without its standard libraries (an argocd-cm customization
@@ -108,6 +112,14 @@ if ready.status == "True" then
     hs.status = "Progressing"
     hs.message = "Ready describes generation " .. ready.observedGeneration .. ", not the current generation " .. generation
     return hs
+  end
+  for _, t in ipairs({"ClerkDNSVerified", "SSLIssued", "MailVerified", "ClerkProxyVerified"}) do
+    local p = find(t)
+    if p ~= nil and p.status == "False" and p.reason == "ClerkCheckFailed" then
+      hs.status = "Degraded"
+      hs.message = t .. ": " .. text(p, "ClerkCheckFailed")
+      return hs
+    end
   end
   hs.status = "Healthy"
   hs.message = text(ready, "Ready")
