@@ -96,7 +96,10 @@ const ROWS: [(&str, &[&str]); 6] = [
     ("Email", &[condition_type::MAIL_VERIFIED]),
     (
         "Proxy",
-        &[condition_type::PROXY_VERIFIED, condition_type::CLERK_PROXY_VERIFIED],
+        &[
+            condition_type::PROXY_VERIFIED,
+            condition_type::CLERK_PROXY_VERIFIED,
+        ],
     ),
     ("Frontend API", &["FrontendAPIReachable"]),
 ];

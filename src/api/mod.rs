@@ -45,7 +45,12 @@ pub mod condition_type {
     /// Clerk's Platform API says the domain's proxy works (proxied domains only).
     pub const CLERK_PROXY_VERIFIED: &str = "ClerkProxyVerified";
     /// The conditions read from Clerk's Platform API.
-    pub const PLATFORM: [&str; 4] = [CLERK_DNS_VERIFIED, SSL_ISSUED, MAIL_VERIFIED, CLERK_PROXY_VERIFIED];
+    pub const PLATFORM: [&str; 4] = [
+        CLERK_DNS_VERIFIED,
+        SSL_ISSUED,
+        MAIL_VERIFIED,
+        CLERK_PROXY_VERIFIED,
+    ];
 }
 
 /// Finalizer on Secrets and instance objects that ClerkDomains use, so that the key outlives

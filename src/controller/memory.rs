@@ -159,7 +159,11 @@ impl Memory {
     /// count resets). Returns the consecutive count.
     pub fn platform_incomplete(&self, object: &str, incomplete: bool) -> u32 {
         self.with(object, |r| {
-            r.platform_attempts = if incomplete { r.platform_attempts.saturating_add(1) } else { 0 };
+            r.platform_attempts = if incomplete {
+                r.platform_attempts.saturating_add(1)
+            } else {
+                0
+            };
             r.platform_attempts
         })
     }

@@ -52,7 +52,13 @@ pub(crate) async fn reconcile(
     };
     let token = match credentials::read_key(ctx, namespace, &spec.token_secret_ref).await {
         Ok((key, _)) => PlatformToken::new(key.expose()),
-        Err(e) => return unknown(at, Reason::PlatformTokenUnreadable, format!("the Platform API token: {e}")),
+        Err(e) => {
+            return unknown(
+                at,
+                Reason::PlatformTokenUnreadable,
+                format!("the Platform API token: {e}"),
+            );
+        }
     };
     let client = ctx.platform(token);
     let app = spec.application_id.as_str();
@@ -182,15 +188,43 @@ pub(crate) fn from_status(s: &DomainStatus, running: bool, at: At) -> PlatformOu
         w => w,
     };
     let mut out = PlatformOutcome::default();
-    out.conditions.push(part(ct::CLERK_DNS_VERIFIED, "DNS", dns_word, true, &dns_hints, &tail));
+    out.conditions.push(part(
+        ct::CLERK_DNS_VERIFIED,
+        "DNS",
+        dns_word,
+        true,
+        &dns_hints,
+        &tail,
+    ));
     let ssl_hints = s.ssl.failure_hints.clone().unwrap_or_default();
-    out.conditions.push(part(ct::SSL_ISSUED, "SSL", &s.ssl.status, s.ssl.required, &ssl_hints, &tail));
+    out.conditions.push(part(
+        ct::SSL_ISSUED,
+        "SSL",
+        &s.ssl.status,
+        s.ssl.required,
+        &ssl_hints,
+        &tail,
+    ));
     match &s.mail {
-        Some(m) => out.conditions.push(part(ct::MAIL_VERIFIED, "email DNS", &m.status, m.required, &[], &tail)),
+        Some(m) => out.conditions.push(part(
+            ct::MAIL_VERIFIED,
+            "email DNS",
+            &m.status,
+            m.required,
+            &[],
+            &tail,
+        )),
         None => out.drop_conditions.push(ct::MAIL_VERIFIED),
     }
     match &s.proxy {
-        Some(p) => out.conditions.push(part(ct::CLERK_PROXY_VERIFIED, "the proxy", &p.status, p.required, &[], &tail)),
+        Some(p) => out.conditions.push(part(
+            ct::CLERK_PROXY_VERIFIED,
+            "the proxy",
+            &p.status,
+            p.required,
+            &[],
+            &tail,
+        )),
         None => out.drop_conditions.push(ct::CLERK_PROXY_VERIFIED),
     }
     out
@@ -208,7 +242,9 @@ fn explain(e: &PlatformError, app: &str, domain_id: &str) -> (Reason, String) {
             "{e}: Clerk refused the Platform API access token (spec.platform.tokenSecretRef of the instance object)"
         ),
         Reason::PlatformNotFound => {
-            format!("{e}: Clerk's Platform API knows no domain {domain_id} in application {app} (spec.platform.applicationId)")
+            format!(
+                "{e}: Clerk's Platform API knows no domain {domain_id} in application {app} (spec.platform.applicationId)"
+            )
         }
         _ => e.to_string(),
     };

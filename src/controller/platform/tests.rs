@@ -29,13 +29,30 @@ fn parts_become_conditions_with_hints_and_the_overall_status() {
     }));
     let out = from_status(&s, false, at());
     let dns = find(&out, ct::CLERK_DNS_VERIFIED);
-    assert_eq!((dns.status.as_str(), dns.reason.as_str()), ("True", "ClerkCheckComplete"));
+    assert_eq!(
+        (dns.status.as_str(), dns.reason.as_str()),
+        ("True", "ClerkCheckComplete")
+    );
     let ssl = find(&out, ct::SSL_ISSUED);
-    assert_eq!((ssl.status.as_str(), ssl.reason.as_str()), ("False", "ClerkCheckFailed"));
-    assert!(ssl.message.contains("ssl_issuance_failed: CAA record forbids it"), "{}", ssl.message);
-    assert!(ssl.message.contains("overall status: incomplete"), "{}", ssl.message);
+    assert_eq!(
+        (ssl.status.as_str(), ssl.reason.as_str()),
+        ("False", "ClerkCheckFailed")
+    );
+    assert!(
+        ssl.message.contains("ssl_issuance_failed: CAA record forbids it"),
+        "{}",
+        ssl.message
+    );
+    assert!(
+        ssl.message.contains("overall status: incomplete"),
+        "{}",
+        ssl.message
+    );
     let mail = find(&out, ct::MAIL_VERIFIED);
-    assert_eq!((mail.status.as_str(), mail.reason.as_str()), ("True", "ClerkCheckNotRequired"));
+    assert_eq!(
+        (mail.status.as_str(), mail.reason.as_str()),
+        ("True", "ClerkCheckNotRequired")
+    );
     assert_eq!(out.drop_conditions, vec![ct::CLERK_PROXY_VERIFIED]);
     assert_eq!(ssl.observed_generation, Some(3));
     assert!(settled(&out.conditions), "a failure in Clerk's words is settled");
@@ -78,7 +95,10 @@ fn errors_name_the_setting_and_never_the_token() {
     let (r, m) = explain(&PlatformError::Status(404), "app_1", "dmn_1");
     assert_eq!(r, Reason::PlatformNotFound);
     assert!(m.contains("app_1") && m.contains("dmn_1"));
-    assert_eq!(explain(&PlatformError::Status(503), "a", "d").0, Reason::PlatformUnavailable);
+    assert_eq!(
+        explain(&PlatformError::Status(503), "a", "d").0,
+        Reason::PlatformUnavailable
+    );
     let out = unknown(at(), Reason::PlatformUnauthorized, m);
     assert!(out.conditions.iter().all(|c| c.status == "Unknown"));
     assert_eq!(out.conditions.len(), 3);

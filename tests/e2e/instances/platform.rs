@@ -15,7 +15,8 @@ const WRONG: &str = "ak_platform_e2e_wrong_value_0002";
 async fn instance_with_platform(env: &TestEnv, name: &str, app: Option<&str>) -> anyhow::Result<()> {
     let mut spec = json!({"secretRef": {"name": "clerk", "key": "key"}});
     if let Some(app) = app {
-        spec["platform"] = json!({"applicationId": app, "tokenSecretRef": {"name": "platform", "key": "key"}});
+        spec["platform"] =
+            json!({"applicationId": app, "tokenSecretRef": {"name": "platform", "key": "key"}});
     }
     let o: ClerkInstance = serde_json::from_value(json!({
         "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
@@ -36,9 +37,13 @@ async fn request_reconcile(env: &TestEnv, name: &str, at: &str) -> anyhow::Resul
 }
 
 async fn wait_reason(env: &TestEnv, name: &str, type_: &str, reason: &str) -> anyhow::Result<ClerkDomain> {
-    wait_for(&env.domains(), name, &format!("{type_} {reason}"), CONVERGE, |o| {
-        condition(o, type_).is_some_and(|c| c.reason == reason)
-    })
+    wait_for(
+        &env.domains(),
+        name,
+        &format!("{type_} {reason}"),
+        CONVERGE,
+        |o| condition(o, type_).is_some_and(|c| c.reason == reason),
+    )
     .await
 }
 
@@ -67,13 +72,22 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
         cooldown_ms: 60_000,
         ..Default::default()
     });
-    let app = env.fake.application_id(LIVE_KEY).context("the fake's application")?;
+    let app = env
+        .fake
+        .application_id(LIVE_KEY)
+        .context("the fake's application")?;
     instance_with_platform(&env, "team", Some(&app)).await?;
     instance_with_platform(&env, "plain", None).await?;
-    env.create_in(&ns, &domain("a", "a.platform.example.com", Some(("ClerkInstance", "team"))))
-        .await?;
-    env.create_in(&ns, &domain("p", "p.platform.example.com", Some(("ClerkInstance", "plain"))))
-        .await?;
+    env.create_in(
+        &ns,
+        &domain("a", "a.platform.example.com", Some(("ClerkInstance", "team"))),
+    )
+    .await?;
+    env.create_in(
+        &ns,
+        &domain("p", "p.platform.example.com", Some(("ClerkInstance", "plain"))),
+    )
+    .await?;
 
     // The first reading starts a check: not complete yet, and Ready regardless. (A reconcile
     // that read the object before that status was written asks again and is told "running".)
@@ -101,10 +115,17 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
             .all(|t| is_true(o, t))
     })
     .await?;
-    ensure!(dns_checks(&env, 200) == 1, "no check without a spec change or a request");
+    ensure!(
+        dns_checks(&env, 200) == 1,
+        "no check without a spec change or a request"
+    );
     let ssl = condition(&a, "SSLIssued").unwrap();
     ensure!(ssl.reason == "ClerkCheckComplete", "{ssl:?}");
-    ensure!(ssl.message.contains("overall status: complete"), "{}", ssl.message);
+    ensure!(
+        ssl.message.contains("overall status: complete"),
+        "{}",
+        ssl.message
+    );
 
     // Certificate issuance fails: SSLIssued=False with Clerk's hint; Ready stays True.
     env.fake.set_platform_rule(PlatformRule {
@@ -115,18 +136,28 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
     request_reconcile(&env, "a", "second").await?;
     let a = wait_reason(&env, "a", "SSLIssued", "ClerkCheckFailed").await?;
     let ssl = condition(&a, "SSLIssued").unwrap();
-    ensure!(ssl.status == "False" && ssl.message.contains("ssl_issuance_failed"), "{ssl:?}");
+    ensure!(
+        ssl.status == "False" && ssl.message.contains("ssl_issuance_failed"),
+        "{ssl:?}"
+    );
     ensure!(is_true(&a, "Ready") && is_true(&a, "ClerkDNSVerified"));
     // Argo CD calls a required check that Clerk reports failed Degraded; kstatus, which reads
     // only Ready, Reconciling and Stalled, stays Current.
-    let (kstatus, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
+    let (kstatus, argo) =
+        test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
     ensure!(kstatus.status == "Current", "{kstatus:?}");
-    ensure!(argo.status == "Degraded" && argo.message.starts_with("SSLIssued: "), "{argo:?}");
+    ensure!(
+        argo.status == "Degraded" && argo.message.starts_with("SSLIssued: "),
+        "{argo:?}"
+    );
 
     // Without spec.platform: no Platform condition at all.
     let p = wait_domain_ready(&env, &ns, "p").await?;
     for t in clerk_operator::api::condition_type::PLATFORM {
-        ensure!(condition(&p, t).is_none(), "{t} on an instance without spec.platform");
+        ensure!(
+            condition(&p, t).is_none(),
+            "{t} on an instance without spec.platform"
+        );
     }
     Ok(())
 }
@@ -143,22 +174,37 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
         cooldown_ms: 0,
         ..Default::default()
     });
-    let app = env.fake.application_id(LIVE_KEY).context("the fake's application")?;
+    let app = env
+        .fake
+        .application_id(LIVE_KEY)
+        .context("the fake's application")?;
     instance_with_platform(&env, "team", Some(&app)).await?;
-    env.create_in(&ns, &domain("a", "a.token.example.com", Some(("ClerkInstance", "team"))))
-        .await?;
+    env.create_in(
+        &ns,
+        &domain("a", "a.token.example.com", Some(("ClerkInstance", "team"))),
+    )
+    .await?;
     let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
     let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
-    ensure!(argo.status == "Healthy", "an unreadable Platform status only informs: {argo:?}");
+    ensure!(
+        argo.status == "Healthy",
+        "an unreadable Platform status only informs: {argo:?}"
+    );
     ensure!(is_true(&a, "Ready"), "Platform conditions never gate Ready");
     for t in ["ClerkDNSVerified", "SSLIssued", "MailVerified"] {
         let c = condition(&a, t).context(t)?;
-        ensure!(c.status == "Unknown" && c.message.contains("tokenSecretRef"), "{c:?}");
+        ensure!(
+            c.status == "Unknown" && c.message.contains("tokenSecretRef"),
+            "{c:?}"
+        );
     }
     let text = serde_json::to_string(&a)?;
     let events = serde_json::to_string(&env.events_in(&ns, "a").await?)?;
     for secret in [WRONG, TOKEN, "ak_platform_e2e"] {
-        ensure!(!text.contains(secret) && !events.contains(secret), "the token leaked");
+        ensure!(
+            !text.contains(secret) && !events.contains(secret),
+            "the token leaked"
+        );
     }
     // The right token, then a requested reconcile: a DNS check runs and the conditions are True.
     set_key(&env, &ns, "platform", TOKEN).await?;
