@@ -37,10 +37,8 @@ pub struct ClerkInstanceSpec {
     /// (`GET /instance`) and keeps the Secret (finalizer `clerk-operator.io/in-use`) while this
     /// object exists.
     pub secret_ref: SecretKeyRef,
-    /// Optional: read each domain's readiness from Clerk's Platform API (private beta), as
-    /// Clerk's dashboard shows it. When set, the ClerkDomains using this object get the
-    /// conditions `ClerkDNSVerified`, `SSLIssued`, `MailVerified` (and `ClerkProxyVerified` for
-    /// proxied domains). They inform and never gate `Ready`.
+    /// Optional: Clerk's own readiness of each domain from its Platform API (conditions
+    /// `ClerkDNSVerified`, `SSLIssued`, `MailVerified`, `ClerkProxyVerified`); never gates `Ready`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformSpec>,
 }
@@ -49,12 +47,11 @@ pub struct ClerkInstanceSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformSpec {
-    /// The Clerk application (`app_...`) the instance belongs to, as the dashboard shows it.
+    /// The Clerk application (`app_...`) of the instance.
     #[schemars(length(min = 1, max = 253))]
     pub application_id: String,
-    /// Secret holding a Platform API access token, in the same namespace as `secretRef`'s
-    /// Secret. The token is sent to Clerk's Platform API only; it never appears in logs,
-    /// Events, status or metrics.
+    /// Secret with a Platform API access token (`key`: its key), in `secretRef`'s namespace;
+    /// never logged or written.
     pub token_secret_ref: SecretKeyRef,
 }
 
@@ -91,8 +88,7 @@ pub struct ClusterClerkInstanceSpec {
     /// `NamespaceNotAllowed`) without any Clerk call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
-    /// Optional: read each domain's readiness from Clerk's Platform API (private beta); the
-    /// token's Secret is in the operator's namespace. See `ClerkInstance.spec.platform`.
+    /// As `ClerkInstance.spec.platform`; the token's Secret is in the operator's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformSpec>,
 }

@@ -58,7 +58,7 @@ impl fmt::Display for PlatformError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckStarted {
     /// A check started; the status as of its start.
-    Started(DnsCheck),
+    Started(Box<DnsCheck>),
     /// 409: a check is running or ran recently.
     Running,
 }
@@ -96,7 +96,7 @@ impl PlatformClient {
         if resp.status() == StatusCode::CONFLICT {
             return Ok(CheckStarted::Running);
         }
-        decode(resp).await.map(CheckStarted::Started)
+        decode(resp).await.map(|c| CheckStarted::Started(Box::new(c)))
     }
 
     async fn send(

@@ -109,8 +109,10 @@ fn a_dns_check_is_due_for_a_new_generation_a_forced_resync_or_after_a_failed_rea
     let mut obj = ClerkDomain::new("a", crate::api::ClerkDomainSpec::for_domain("a.example.com"));
     obj.metadata.generation = Some(3);
     assert!(check_due(&obj, Some(3), false), "never read");
-    let mut st = crate::api::ClerkDomainStatus::default();
-    st.conditions = from_status(&DomainStatus::default(), false, at()).conditions;
+    let mut st = crate::api::ClerkDomainStatus {
+        conditions: from_status(&DomainStatus::default(), false, at()).conditions,
+        ..Default::default()
+    };
     obj.status = Some(st.clone());
     assert!(!check_due(&obj, Some(3), false));
     assert!(check_due(&obj, Some(3), true), "forced");

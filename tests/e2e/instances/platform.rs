@@ -55,7 +55,7 @@ fn dns_checks(env: &TestEnv, status: u16) -> u64 {
         .get("TriggerDNSCheck")
         .and_then(|m| m.get(&status))
         .copied()
-        .unwrap_or_default() as u64
+        .unwrap_or_default()
 }
 
 /// Not complete, then True after Clerk's DNS check finished; a forced resync while the check
