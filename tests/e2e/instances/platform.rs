@@ -215,5 +215,20 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
             .all(|t| is_true(o, t))
     })
     .await?;
+    // spec.platform removed from the instance object: its ClerkDomains lose the conditions.
+    let remove = json!([{"op": "remove", "path": "/spec/platform"}]);
+    Api::<ClerkInstance>::namespaced(env.client.clone(), &ns)
+        .patch(
+            "team",
+            &PatchParams::default(),
+            &Patch::<()>::Json(serde_json::from_value(remove)?),
+        )
+        .await?;
+    wait_for(&env.domains(), "a", "no Platform conditions", CONVERGE, |o| {
+        clerk_operator::api::condition_type::PLATFORM
+            .iter()
+            .all(|t| condition(o, t).is_none())
+    })
+    .await?;
     Ok(())
 }
