@@ -5,7 +5,7 @@
 //! A DNS check (`POST …/dns_check`) is started only for a new generation, a new
 //! `reconcile-requested-at`, or after the last reading failed; a 409 means one is running.
 //! Otherwise the status is read (`GET …/status`), again after 15 s, 30 s, ... up to 5 minutes
-//! while Clerk reports the domain incomplete.
+//! while Clerk reports the domain incomplete or cannot be asked.
 
 use super::Context;
 use super::credentials;
@@ -87,7 +87,10 @@ pub(crate) async fn reconcile(
         }
         Err(e) => {
             let (reason, message) = explain(&e, app, domain_id);
-            unknown(at, reason, message)
+            let mut out = unknown(at, reason, message);
+            // Asked again with the same backoff: a fixed token or application ID is seen soon.
+            out.recheck = Some(recheck_after(ctx.memory.platform_incomplete(&key, true)));
+            out
         }
     }
 }

@@ -163,7 +163,8 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
 }
 
 /// A token Clerk refuses gives `PlatformUnauthorized` (Unknown) on the three conditions, with
-/// `Ready` untouched; the token appears in no status and no Event; the right token fixes it.
+/// `Ready` untouched; the token appears in no status and no Event; the right token fixes it
+/// (a proxied domain also gets `ClerkProxyVerified`); removing `spec.platform` drops them all.
 pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = start(cp, "platform-token", EnvOptions::default()).await?;
     let ns = env.ns.clone();
@@ -184,6 +185,12 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
         &domain("a", "a.token.example.com", Some(("ClerkInstance", "team"))),
     )
     .await?;
+    // A proxied domain: Clerk's status has a proxy part, hence ClerkProxyVerified.
+    env.fake
+        .set_proxy_check_rule(fake_clerk::ProxyCheckRule::AlwaysSucceed);
+    let proxied = domain("q", "q.token.example.com", Some(("ClerkInstance", "team")))
+        + "  proxyUrl: https://q.token.example.com/__clerk\n";
+    env.create_in(&ns, &proxied).await?;
     let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
     let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
     ensure!(
@@ -209,12 +216,18 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     // The right token, then a requested reconcile: a DNS check runs and the conditions are True.
     set_key(&env, &ns, "platform", TOKEN).await?;
     request_reconcile(&env, "a", "fixed").await?;
+    request_reconcile(&env, "q", "fixed").await?;
     wait_for(&env.domains(), "a", "complete", CONVERGE, |o| {
         ["ClerkDNSVerified", "SSLIssued", "MailVerified"]
             .iter()
             .all(|t| is_true(o, t))
     })
     .await?;
+    let q = wait_for(&env.domains(), "q", "ClerkProxyVerified", CONVERGE, |o| {
+        is_true(o, "ClerkProxyVerified") && is_true(o, "SSLIssued")
+    })
+    .await?;
+    ensure!(condition(&q, "ClerkProxyVerified").unwrap().reason == "ClerkCheckComplete");
     // spec.platform removed from the instance object: its ClerkDomains lose the conditions.
     let remove = json!([{"op": "remove", "path": "/spec/platform"}]);
     Api::<ClerkInstance>::namespaced(env.client.clone(), &ns)
