@@ -10,6 +10,8 @@
 //!   by a raw request with the same method, headers and body shape (to read `sl-violations`).
 //!   Needs prism: `PRISM_BIN`, as `make contract` sets it from `hack/prism.sh`.
 //!
+//! - `operator_platform_client_agrees_with_the_spec_through_prism`: the operator's Platform
+//!   client through Prism against the fake.
 //! - `fake_platform_endpoints_match_the_platform_spec` and
 //!   `fake_platform_endpoints_agree_with_the_spec_through_prism`: the fake's Platform API
 //!   readiness endpoints against Clerk's Platform API spec (`platform-beta.yml`), directly and

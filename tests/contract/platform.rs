@@ -191,3 +191,65 @@ pub(crate) async fn fake_platform_endpoints_agree_with_the_spec_through_prism() 
     let served = stats.count("GetDomainStatus") + stats.count("TriggerDNSCheck");
     assert_eq!(served, 11, "{stats:?}");
 }
+
+/// The operator's Platform client through Prism: its requests match the spec (paths, bearer),
+/// and it reads every answer: a status, a started check, `409` as "running", `401` and `404`.
+#[tokio::test]
+pub(crate) async fn operator_platform_client_agrees_with_the_spec_through_prism() {
+    use clerk_operator::clerk::{CheckStarted, PlatformClient, PlatformError, PlatformToken};
+    const TEST: &str = "operator_platform_client_agrees_with_the_spec_through_prism";
+    let Some(spec_file) = platform_spec_path() else {
+        spec::skip(
+            TEST,
+            &format!("Clerk's Platform API spec not found at {PLATFORM_SPEC}"),
+        );
+        return;
+    };
+    let Some(bin) = prism_bin() else {
+        spec::skip(TEST, "prism not found: run `make contract`");
+        return;
+    };
+    let fake = platform_fake().await;
+    fake.set_platform_rule(PlatformRule {
+        cooldown_ms: 60_000,
+        ..Default::default()
+    });
+    let prism = Prism::start(&bin, &spec_file, &fake.base_url()).await;
+    let http = clerk_operator::clerk::http_client_for(&Default::default());
+    let base = url::Url::parse(&prism.base_url()).unwrap();
+    let client = |t: &str| {
+        PlatformClient::new(
+            http.clone(),
+            base.clone(),
+            PlatformToken::new(t),
+            Duration::from_secs(10),
+        )
+    };
+    let app = fake.application_id(LIVE).unwrap_or_default();
+    let id = fake.insert_domain(LIVE, "client.example.com", None).id;
+    let ok = client(TOKEN);
+    let before = ok.status(&app, &id).await.expect("status");
+    assert_eq!(before.dns.status, "not_started");
+    match ok.dns_check(&app, &id).await.expect("dns_check") {
+        CheckStarted::Started(c) => assert_eq!(
+            (c.domain_id.as_str(), c.status.dns.status.as_str()),
+            (id.as_str(), "complete")
+        ),
+        other => panic!("{TEST}: {other:?}"),
+    }
+    assert_eq!(ok.dns_check(&app, &id).await, Ok(CheckStarted::Running));
+    assert_eq!(ok.status(&app, &id).await.expect("status").status, "complete");
+    assert_eq!(
+        client("ak_wrong").status(&app, &id).await,
+        Err(PlatformError::Status(401))
+    );
+    assert_eq!(ok.status(&app, "dmn_nope").await, Err(PlatformError::Status(404)));
+    let flagged = prism.flagged();
+    assert!(flagged.is_empty(), "{TEST}:\n{}", flagged.join("\n"));
+    let stats = fake.stats();
+    assert_eq!(
+        stats.count("GetDomainStatus") + stats.count("TriggerDNSCheck"),
+        6,
+        "{stats:?}"
+    );
+}
