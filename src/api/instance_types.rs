@@ -52,7 +52,33 @@ pub struct PlatformSpec {
     pub application_id: String,
     /// Secret with a Platform API access token (`key`: its key), in `secretRef`'s namespace;
     /// never logged or written.
-    pub token_secret_ref: SecretKeyRef,
+    pub token_secret_ref: TokenSecretRef,
+}
+
+/// The key of a Secret holding a Platform API access token.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+pub struct TokenSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("tokenSecretRef.name must be a valid Secret name"))]
+    pub name: String,
+    /// Key within the Secret whose value is the token.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[-._a-zA-Z0-9]+$')").message("tokenSecretRef.key must be a valid Secret key"),
+        validation = Rule::new("self != '.' && !self.startsWith('..')").message("tokenSecretRef.key must not be '.' or start with '..'"),
+    )]
+    pub key: String,
+}
+
+impl TokenSecretRef {
+    /// As a [`SecretKeyRef`], to read it like a secret key's Secret.
+    pub fn as_key_ref(&self) -> SecretKeyRef {
+        SecretKeyRef {
+            name: self.name.clone(),
+            key: self.key.clone(),
+        }
+    }
 }
 
 /// A Clerk instance for the whole cluster, reached with the secret key in a Secret of the

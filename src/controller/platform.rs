@@ -50,7 +50,7 @@ pub(crate) async fn reconcile(
         generation: obj.metadata.generation,
         now: jiff::Timestamp::now(),
     };
-    let token = match credentials::read_key(ctx, namespace, &spec.token_secret_ref).await {
+    let token = match credentials::read_key(ctx, namespace, &spec.token_secret_ref.as_key_ref()).await {
         Ok((key, _)) => PlatformToken::new(key.expose()),
         Err(e) => {
             return unknown(

@@ -179,6 +179,24 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
         .fake
         .application_id(LIVE_KEY)
         .context("the fake's application")?;
+    // The apiserver refuses a malformed reference, naming the field.
+    let bad: ClerkInstance = serde_json::from_value(json!({
+        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
+        "metadata": {"name": "bad", "namespace": ns},
+        "spec": {"secretRef": {"name": "clerk", "key": "key"},
+                 "platform": {"applicationId": app, "tokenSecretRef": {"name": "Bad_Name", "key": ".."}}},
+    }))?;
+    let refused = Api::<ClerkInstance>::namespaced(env.client.clone(), &ns)
+        .create(&Default::default(), &bad)
+        .await
+        .err()
+        .context("a malformed tokenSecretRef was accepted")?
+        .to_string();
+    ensure!(
+        refused.contains("tokenSecretRef.name must be a valid Secret name")
+            && refused.contains("tokenSecretRef.key must not be '.'"),
+        "{refused}"
+    );
     instance_with_platform(&env, "team", Some(&app)).await?;
     env.create_in(
         &ns,
