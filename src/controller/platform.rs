@@ -50,14 +50,12 @@ pub(crate) async fn reconcile(
         generation: obj.metadata.generation,
         now: jiff::Timestamp::now(),
     };
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     let token = match credentials::read_key(ctx, namespace, &spec.token_secret_ref.as_key_ref()).await {
-        Ok((key, _)) => PlatformToken::new(key.expose()),
+        Ok((secret, _)) => PlatformToken::new(secret.expose()),
         Err(e) => {
-            return unknown(
-                at,
-                Reason::PlatformTokenUnreadable,
-                format!("the Platform API token: {e}"),
-            );
+            let message = format!("the Platform API token: {e}");
+            return retried(ctx, &key, unknown(at, Reason::PlatformTokenUnreadable, message));
         }
     };
     let client = ctx.platform(token);
@@ -75,7 +73,6 @@ pub(crate) async fn reconcile(
     } else {
         client.status(app, domain_id).await
     };
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
     match answer {
         Ok(status) => {
             let mut out = from_status(&status, running, at);
@@ -87,12 +84,16 @@ pub(crate) async fn reconcile(
         }
         Err(e) => {
             let (reason, message) = explain(&e, app, domain_id);
-            let mut out = unknown(at, reason, message);
-            // Asked again with the same backoff: a fixed token or application ID is seen soon.
-            out.recheck = Some(recheck_after(ctx.memory.platform_incomplete(&key, true)));
-            out
+            retried(ctx, &key, unknown(at, reason, message))
         }
     }
+}
+
+/// `out` (a failed reading), asked again with the incomplete backoff: a fixed Secret, token or
+/// application ID is seen soon.
+fn retried(ctx: &Context, key: &str, mut out: PlatformOutcome) -> PlatformOutcome {
+    out.recheck = Some(recheck_after(ctx.memory.platform_incomplete(key, true)));
+    out
 }
 
 /// Whether a DNS check is due: no reading yet for this generation, a forced resync, or the last

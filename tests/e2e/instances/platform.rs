@@ -169,7 +169,6 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     let env = start(cp, "platform-token", EnvOptions::default()).await?;
     let ns = env.ns.clone();
     secret_in(&env, &ns, "clerk", LIVE_KEY).await?;
-    secret_in(&env, &ns, "platform", WRONG).await?;
     env.fake.add_platform_token(TOKEN);
     env.fake.set_platform_rule(PlatformRule {
         cooldown_ms: 0,
@@ -209,6 +208,13 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     let proxied = domain("q", "q.token.example.com", Some(("ClerkInstance", "team")))
         + "  proxyUrl: https://q.token.example.com/__clerk\n";
     env.create_in(&ns, &proxied).await?;
+    // No token Secret yet: Unknown, naming the Secret.
+    let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformTokenUnreadable").await?;
+    let c = condition(&a, "SSLIssued").context("SSLIssued")?;
+    ensure!(c.status == "Unknown" && c.message.contains("platform"), "{c:?}");
+    // A token Clerk refuses.
+    secret_in(&env, &ns, "platform", WRONG).await?;
+    request_reconcile(&env, "a", "wrong").await?;
     let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
     let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
     ensure!(
