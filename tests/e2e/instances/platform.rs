@@ -162,7 +162,8 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
     Ok(())
 }
 
-/// A token Clerk refuses gives `PlatformUnauthorized` (Unknown) on the three conditions, with
+/// A missing token Secret gives `PlatformTokenUnreadable`, a token Clerk refuses
+/// `PlatformUnauthorized` (both Unknown) on the three conditions, with
 /// `Ready` untouched; the token appears in no status and no Event; the right token fixes it
 /// (a proxied domain also gets `ClerkProxyVerified`); removing `spec.platform` drops them all.
 pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
