@@ -60,7 +60,8 @@ fn dns_checks(env: &TestEnv, status: u16) -> u64 {
 
 /// Not complete, then True after Clerk's DNS check finished; a forced resync while the check
 /// runs gets a 409 and says "running"; a failing certificate gives `SSLIssued=False` with
-/// Clerk's hint; `Ready` stays True throughout; an instance without `spec.platform` gives none.
+/// Clerk's hint; `Ready` stays True throughout; a ClusterClerkInstance works alike; an instance
+/// without `spec.platform` gives none.
 pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = start(cp, "platform", EnvOptions::default()).await?;
     let ns = env.ns.clone();
@@ -150,6 +151,31 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
         argo.status == "Degraded" && argo.message.starts_with("SSLIssued: "),
         "{argo:?}"
     );
+
+    // A ClusterClerkInstance reads its token from the operator's namespace the same way.
+    let shared = format!("shared-{ns}");
+    let cluster: ClusterClerkInstance = serde_json::from_value(json!({
+        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClusterClerkInstance",
+        "metadata": {"name": shared},
+        "spec": {"secretRef": {"name": "clerk", "key": "key"},
+                 "platform": {"applicationId": app, "tokenSecretRef": {"name": "platform", "key": "key"}}},
+    }))?;
+    Api::<ClusterClerkInstance>::all(env.client.clone())
+        .create(&Default::default(), &labelled(&env, cluster))
+        .await?;
+    env.create_in(
+        &ns,
+        &domain(
+            "c",
+            "c.platform.example.com",
+            Some(("ClusterClerkInstance", &shared)),
+        ),
+    )
+    .await?;
+    wait_for(&env.domains(), "c", "Clerk's DNS status", CONVERGE, |o| {
+        condition(o, "ClerkDNSVerified").is_some_and(|c| c.reason.starts_with("ClerkCheck"))
+    })
+    .await?;
 
     // Without spec.platform: no Platform condition at all.
     let p = wait_domain_ready(&env, &ns, "p").await?;
