@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Readiness flags, set by the controller.
+/// Readiness flags, set by the controller, and what it is waiting for.
 #[derive(Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    /// Optional CRDs not served, with what that means; listed in the body of `/readyz`.
+    missing: Arc<std::sync::Mutex<std::collections::BTreeMap<String, String>>>,
 }
 
 impl Health {
@@ -21,6 +23,26 @@ impl Health {
     /// Whether ready.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Record that the optional CRD `crd` is missing (`Some(what it means)`) or served.
+    pub fn set_missing(&self, crd: &str, message: Option<String>) {
+        let mut missing = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match message {
+            Some(m) => missing.insert(crd.to_string(), m),
+            None => missing.remove(crd),
+        };
+    }
+
+    /// The body of `/readyz`: `ready` or `not ready`, then one line per missing optional CRD.
+    /// A missing optional CRD does not make the process unready.
+    pub fn report(&self) -> String {
+        let mut body = String::from(if self.is_ready() { "ready" } else { "not ready" });
+        let missing = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (crd, message) in missing.iter() {
+            body.push_str(&format!("\nmissing optional CRD {crd}: {message}"));
+        }
+        body
     }
 }
 
@@ -74,11 +96,11 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.health.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    }
+    let code = match s.health.is_ready() {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, s.health.report())
 }
 
 #[cfg(test)]
@@ -107,6 +129,16 @@ mod tests {
         assert_eq!(get("/healthz").await.0, 200);
         assert_eq!(get("/readyz").await.0, 503);
         health.set_ready(true);
-        assert_eq!(get("/readyz").await.0, 200);
+        assert_eq!(get("/readyz").await, (200, "ready".to_string()));
+        health.set_missing("dnsendpoints.externaldns.k8s.io", Some("not served".into()));
+        assert_eq!(
+            get("/readyz").await,
+            (
+                200,
+                "ready\nmissing optional CRD dnsendpoints.externaldns.k8s.io: not served".to_string()
+            )
+        );
+        health.set_missing("dnsendpoints.externaldns.k8s.io", None);
+        assert_eq!(get("/readyz").await.1, "ready");
     }
 }

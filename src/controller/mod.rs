@@ -3,10 +3,12 @@
 
 mod apply;
 pub mod backoff;
+mod children;
 mod cleanup;
 mod context;
 mod converge;
 pub mod credentials;
+pub mod crds;
 mod dns;
 mod error;
 mod events;
