@@ -76,6 +76,8 @@ CHART_VALUES := \
   existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web \
   serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,grafanaDashboard.namespace=monitoring \
   installCRDs=false,watchNamespace=team-a,existingSecret=clerk \
+  secretProtection.enabled=true,secretCacheTTL=30s \
+  secretProtection.enabled=true,watchNamespace=apps,installCRDs=false \
   image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,replicaCount=2,podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
   podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null,podSecurityContext.fsGroup=null,securityContext.runAsUser=null \
   serviceMonitor.enabled=true,serviceMonitor.force=true \

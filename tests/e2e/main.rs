@@ -5,6 +5,7 @@
 
 mod admission;
 mod basic;
+mod children;
 mod dns;
 mod export;
 mod health;
@@ -17,6 +18,7 @@ mod robustness;
 
 use admission::*;
 use basic::*;
+use children::*;
 use dns::*;
 use export::*;
 use health::*;
@@ -110,6 +112,8 @@ fn main() {
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
         leader_election_failover,
+        // external-dns's CRD applied while the operator runs; owned children put back.
+        optional_crd_is_awaited_and_used_without_restart,
         // The chart on control planes of their own (no CRD before the install).
         helm_first_install_upgrade_uninstall_and_reinstall,
         helm_first_install_with_cluster_instance_then_upgrade_and_second_release,

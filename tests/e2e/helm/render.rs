@@ -17,10 +17,25 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let docs = render(&cp, home, &[])?;
     let cr = find(&docs, "ClusterRole", fullname).context("ClusterRole")?;
     ensure!(
-        rule_set(&cr["rules"]) == cluster_rules(),
+        rule_set(&cr["rules"]) == cluster_rules(false),
         "ClusterRole rules: {:#}",
         cr["rules"]
     );
+    // Secret protection grants list, watch and patch on Secrets, and passes the flag.
+    let protected = render(&cp, home, &["secretProtection.enabled=true"])?;
+    let pcr = find(&protected, "ClusterRole", fullname).context("ClusterRole")?;
+    ensure!(
+        rule_set(&pcr["rules"]) == cluster_rules(true),
+        "{:#}",
+        pcr["rules"]
+    );
+    let deploy_args = |docs: &[serde_json::Value]| -> Vec<String> {
+        find(docs, "Deployment", fullname)
+            .and_then(|d| serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).ok())
+            .unwrap_or_default()
+    };
+    ensure!(deploy_args(&protected).contains(&"--secret-protection".to_string()));
+    ensure!(!deploy_args(&docs).contains(&"--secret-protection".to_string()));
     let crb = find(&docs, "ClusterRoleBinding", fullname).context("ClusterRoleBinding")?;
     ensure!(crb["subjects"][0]["name"] == fullname && crb["subjects"][0]["namespace"] == "clerk-system");
     let lease_role = find(&docs, "Role", &format!("{fullname}-leader-election")).context("lease Role")?;
@@ -175,10 +190,22 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let role = find(&docs, "Role", fullname).context("Role")?;
     ensure!(role["metadata"]["namespace"] == "apps");
     ensure!(
-        rule_set(&role["rules"]) == operator_rules(),
+        rule_set(&role["rules"]) == operator_rules(false),
         "Role rules: {:#}",
         role["rules"]
     );
+    // Events about the operator's own Pod, in the release namespace.
+    let lease_role = find(&docs, "Role", &format!("{fullname}-leader-election")).context("lease Role")?;
+    let mut own_ns = lease_rules.clone();
+    own_ns.insert(rule("events.k8s.io", "events", "", &["create", "patch"]));
+    ensure!(rule_set(&lease_role["rules"]) == own_ns, "{:#}", lease_role["rules"]);
+    let protected = render(
+        &cp,
+        home,
+        &["watchNamespace=apps,installCRDs=false,secretProtection.enabled=true"],
+    )?;
+    let role = find(&protected, "Role", fullname).context("Role")?;
+    ensure!(rule_set(&role["rules"]) == operator_rules(true), "{:#}", role["rules"]);
     let rb = find(&docs, "RoleBinding", fullname).context("RoleBinding")?;
     ensure!(rb["metadata"]["namespace"] == "apps" && rb["subjects"][0]["namespace"] == "clerk-system");
     let deploy = find(&docs, "Deployment", fullname).context("Deployment")?;
