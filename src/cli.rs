@@ -75,7 +75,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let health = Health::default();
     if !args.metrics_addr.is_empty() {
         let addr: std::net::SocketAddr = args.metrics_addr.parse().context("--metrics-addr")?;
-        http::spawn(addr, metrics.clone(), health.clone()).await?;
+        let secure = args.metrics_secure.then(|| http::Secure {
+            client: client.clone(),
+            cert_dir: args.metrics_cert_dir.clone(),
+        });
+        http::spawn(addr, metrics.clone(), health.clone(), secure).await?;
     }
     if !args.leader_elect {
         metrics.leader.set(1);

@@ -1,4 +1,9 @@
 //! The operator's HTTP server: `/metrics` (Prometheus text format), `/healthz`, `/readyz`.
+//! Plain HTTP, or HTTPS with `/metrics` behind Kubernetes authentication and authorization
+//! ([`auth`], [`tls`]); `/healthz` and `/readyz` answer everyone either way.
+
+pub mod auth;
+pub mod tls;
 
 use crate::metrics::Metrics;
 use axum::{Router, extract::State, http::StatusCode, http::header, response::IntoResponse, routing::get};
@@ -52,25 +57,56 @@ struct AppState {
     health: Health,
 }
 
-/// The routes.
-pub fn router(metrics: Arc<Metrics>, health: Health) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics_handler))
+/// Serving `/metrics` securely: over HTTPS, to callers the API server (through `client`)
+/// authenticates and authorizes.
+pub struct Secure {
+    pub client: kube::Client,
+    /// Where `tls.crt` and `tls.key` are; `None`: a self-signed certificate.
+    pub cert_dir: Option<std::path::PathBuf>,
+}
+
+/// The routes; `/metrics` behind [`auth::require`] when `auth` is given.
+pub fn router(metrics: Arc<Metrics>, health: Health, auth: Option<kube::Client>) -> Router {
+    let mut routes = Router::new().route("/metrics", get(metrics_handler));
+    if let Some(client) = auth {
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(client, auth::require));
+    }
+    routes
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(AppState { metrics, health })
 }
 
-/// Bind `addr` and serve in the background; returns the bound address.
-pub async fn spawn(addr: SocketAddr, metrics: Arc<Metrics>, health: Health) -> anyhow::Result<SocketAddr> {
+/// Bind `addr` and serve in the background (HTTPS when `secure`); returns the bound address.
+pub async fn spawn(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Health,
+    secure: Option<Secure>,
+) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    tracing::info!(%bound, "serving /metrics, /healthz and /readyz");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(metrics, health)).await {
-            tracing::error!(error = %e, "HTTP server stopped");
+    let scheme = if secure.is_some() { "https" } else { "http" };
+    tracing::info!(%bound, scheme, "serving /metrics, /healthz and /readyz");
+    match secure {
+        Some(s) => {
+            let config = tls::server_config(s.cert_dir.as_deref())?;
+            let listener = tls::TlsListener::new(listener, config)?;
+            let app = router(metrics, health, Some(s.client));
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "HTTPS server stopped");
+                }
+            });
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router(metrics, health, None)).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
+        }
+    }
     Ok(bound)
 }
 
@@ -113,7 +149,7 @@ mod tests {
         metrics.reconcile_panics.inc();
         let whole = metrics.encode().unwrap();
         let health = Health::default();
-        let addr = spawn("127.0.0.1:0".parse().unwrap(), metrics, health.clone())
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), metrics, health.clone(), None)
             .await
             .unwrap();
         crate::install_crypto_provider();

@@ -111,6 +111,7 @@ fn main() {
         helm_install_and_lifecycle_as_service_account,
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
+        metrics_need_a_token_allowed_to_get_metrics,
         leader_election_failover,
         // external-dns's CRD applied while the operator runs; owned children put back.
         optional_crd_is_awaited_and_used_without_restart,
