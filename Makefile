@@ -78,6 +78,8 @@ CHART_VALUES := \
   installCRDs=false,watchNamespace=team-a,existingSecret=clerk \
   secretProtection.enabled=true,secretCacheTTL=30s \
   secretProtection.enabled=true,watchNamespace=apps,installCRDs=false \
+  metrics.secure=false,serviceMonitor.enabled=true,serviceMonitor.force=true \
+  metrics.certSecret=operator-metrics-tls,serviceMonitor.enabled=true,serviceMonitor.force=true,serviceMonitor.tlsConfig.serverName=clerk-operator-metrics \
   image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,replicaCount=2,podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
   podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null,podSecurityContext.fsGroup=null,securityContext.runAsUser=null \
   serviceMonitor.enabled=true,serviceMonitor.force=true \

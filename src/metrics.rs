@@ -71,7 +71,7 @@ const HELP_RECONCILES: &str = "Reconciles by result";
 const HELP_RECONCILE_DURATION: &str = "Duration of reconciles";
 const HELP_RECONCILE_PANICS: &str = "Reconciles that panicked (contained; the object is retried)";
 const HELP_SECRET_READS: &str =
-    "Secrets read from the API server for their key (only when their resourceVersion changed)";
+    "Secrets read from the API server for their key (when changed, or after the key cache TTL)";
 const HELP_LEADER: &str = "1 while this process holds the leader Lease (or runs without election)";
 const HELP_CRD_MISSING: &str =
     "1 while an optional CRD the operator uses (external-dns's DNSEndpoint) is not served";

@@ -60,7 +60,6 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("watch", "configmaps", None),
         ("patch", "configmaps", app),
         ("delete", "configmaps", app),
-        ("watch", "dnsendpoints.externaldns.k8s.io", None),
         ("create", "leases.coordination.k8s.io", sys),
         ("patch", &format!("leases.coordination.k8s.io/{}", rel.name), sys),
     ] {

@@ -181,7 +181,8 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
         home,
         &["watchNamespace=apps,installCRDs=false,replicaCount=2,secretKey=sk_test_abc"],
     )?;
-    // Cluster-scoped: only what /metrics behind Kubernetes auth needs (reviews, the reader role).
+    // Cluster-scoped: only what /metrics behind Kubernetes auth needs (reviews, the reader role),
+    // and the `helm test` hook's role (get on the three CRDs).
     let cluster_scoped: BTreeSet<String> = docs
         .iter()
         .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
@@ -191,6 +192,8 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
         format!("ClusterRole/{fullname}-metrics-auth"),
         format!("ClusterRoleBinding/{fullname}-metrics-auth"),
         format!("ClusterRole/{fullname}-metrics-reader"),
+        format!("ClusterRole/{fullname}-test"),
+        format!("ClusterRoleBinding/{fullname}-test"),
     ]);
     ensure!(cluster_scoped == metrics_only, "{cluster_scoped:?}");
     ensure!(!docs.iter().any(|d| d["kind"] == "CustomResourceDefinition"));
