@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 mod args;
 mod check;
+mod connect;
 pub use args::RunArgs;
 pub use check::CheckArgs;
 use std::time::Duration;
@@ -69,7 +70,7 @@ pub async fn main() -> anyhow::Result<()> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level)?;
     crate::install_crypto_provider();
-    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let client = connect::client(args.kubeconfig.as_deref()).await?;
     let config = config(&args)?;
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
@@ -256,16 +257,4 @@ fn default_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretKe
         }
         None => Ok(None),
     }
-}
-
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
 }

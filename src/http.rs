@@ -32,7 +32,10 @@ impl Health {
 
     /// Record that the optional CRD `crd` is missing (`Some(what it means)`) or served.
     pub fn set_missing(&self, crd: &str, message: Option<String>) {
-        let mut missing = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut missing = self
+            .missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match message {
             Some(m) => missing.insert(crd.to_string(), m),
             None => missing.remove(crd),
@@ -43,7 +46,10 @@ impl Health {
     /// A missing optional CRD does not make the process unready.
     pub fn report(&self) -> String {
         let mut body = String::from(if self.is_ready() { "ready" } else { "not ready" });
-        let missing = self.missing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let missing = self
+            .missing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (crd, message) in missing.iter() {
             body.push_str(&format!("\nmissing optional CRD {crd}: {message}"));
         }

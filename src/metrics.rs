@@ -145,7 +145,9 @@ fn register<M: prometheus_client::registry::Metric + Clone>(
 impl Metrics {
     /// `crd_missing{crd}`: 1 while `crd` is not served.
     pub fn set_crd_missing(&self, crd: &'static str, missing: bool) {
-        self.crd_missing.get_or_create(&CrdLabels { crd }).set(i64::from(missing));
+        self.crd_missing
+            .get_or_create(&CrdLabels { crd })
+            .set(i64::from(missing));
     }
 
     /// Count one Clerk request.

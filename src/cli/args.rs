@@ -123,4 +123,3 @@ pub struct RunArgs {
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 }
-

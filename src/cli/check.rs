@@ -39,7 +39,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<()> {
         }
     }
     if !args.crds.is_empty() {
-        let client = super::kube_client(args.kubeconfig.as_deref()).await?;
+        let client = super::connect::client(args.kubeconfig.as_deref()).await?;
         for name in &args.crds {
             match established(&client, name).await {
                 Ok(()) => println!("ok: CRD {name} is established"),

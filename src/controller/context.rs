@@ -89,7 +89,7 @@ pub struct Stores {
     /// Every ClusterClerkInstance, when the operator serves them (it watches all namespaces).
     pub cluster: Option<Store<ClusterClerkInstance>>,
     /// Which optional CRDs the API server serves.
-    pub served: super::crds::Served,
+    pub served: super::served::Served,
 }
 
 /// What every reconcile shares: clients, settings, caches and memory.

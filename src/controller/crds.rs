@@ -11,60 +11,12 @@
 
 use super::Context;
 use super::events::EventType;
+pub use super::served::{CHECK_EVERY, DNS_ENDPOINT_CRD, Served};
+use super::served::{DNS_ENDPOINT_GROUP_VERSION, dns_endpoint_served};
 use crate::http::Health;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::Client;
 use kube::runtime::events::Event;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// The DNSEndpoint CRD's name.
-pub const DNS_ENDPOINT_CRD: &str = "dnsendpoints.externaldns.k8s.io";
-const DNS_ENDPOINT_GROUP_VERSION: &str = "externaldns.k8s.io/v1alpha1";
-const DNS_ENDPOINT_PLURAL: &str = "dnsendpoints";
-
-/// How often discovery is asked whether a missing CRD is served now (and a served one still is).
-pub const CHECK_EVERY: Duration = Duration::from_secs(10);
-
-/// Whether the optional CRDs are served, as last seen by discovery.
-#[derive(Clone)]
-pub struct Served {
-    dns_endpoint: watch::Sender<bool>,
-}
-
-impl Served {
-    /// Start from what discovery says now (served when discovery cannot answer: then the
-    /// requests themselves report what is wrong).
-    pub async fn discover(client: &Client) -> Self {
-        let now = dns_endpoint_served(client).await.unwrap_or(true);
-        Self {
-            dns_endpoint: watch::Sender::new(now),
-        }
-    }
-
-    /// Whether the DNSEndpoint CRD is served.
-    pub fn dns_endpoint(&self) -> bool {
-        *self.dns_endpoint.borrow()
-    }
-
-    /// Resolves once the DNSEndpoint CRD is served.
-    pub fn dns_endpoint_served(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.dns_endpoint.subscribe();
-        async move {
-            let _ = rx.wait_for(|served| *served).await;
-        }
-    }
-}
-
-/// Whether discovery lists `dnsendpoints` in `externaldns.k8s.io/v1alpha1`.
-async fn dns_endpoint_served(client: &Client) -> Result<bool, kube::Error> {
-    match client.list_api_group_resources(DNS_ENDPOINT_GROUP_VERSION).await {
-        Ok(list) => Ok(list.resources.iter().any(|r| r.name == DNS_ENDPOINT_PLURAL)),
-        Err(e) if super::children::is_not_found(&e) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
 
 /// Follow discovery until the process stops, reporting each change (see the module's contract).
 pub async fn follow(ctx: Arc<Context>, health: Health) {
@@ -88,11 +40,14 @@ pub async fn follow(ctx: Arc<Context>, health: Health) {
 /// Report that the DNSEndpoint CRD is served (`true`) or missing.
 async fn report(ctx: &Context, health: &Health, served: bool) {
     ctx.metrics.set_crd_missing(DNS_ENDPOINT_CRD, !served);
-    let was = ctx.stores.served.dns_endpoint.send_replace(served);
+    let was = ctx.stores.served.set_dns_endpoint(served);
     if served {
         health.set_missing(DNS_ENDPOINT_CRD, None);
         if !was {
-            tracing::info!(crd = DNS_ENDPOINT_CRD, "optional CRD is served now; publishing DNSEndpoints");
+            tracing::info!(
+                crd = DNS_ENDPOINT_CRD,
+                "optional CRD is served now; publishing DNSEndpoints"
+            );
         }
         wake_external_dns_users(ctx);
         return;

@@ -3,9 +3,9 @@
 //! the proxy works (`ProxyVerified`). `Ready` stays about Clerk registration.
 
 use super::Context;
+use super::children::{Applied, apply_owned, delete_owned, is_not_found};
 use crate::api::{ClerkDomain, FIELD_MANAGER, condition, condition_type};
 use crate::clerk::{ClerkInstance, CreateProxyCheck, Domain};
-use super::children::{Applied, apply_owned, delete_owned, is_not_found};
 use crate::dns::endpoint::{DNSEndpoint, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{Api, ResourceExt};

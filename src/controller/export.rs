@@ -6,10 +6,10 @@
 //! this object controls), like the DNSEndpoint of [`super::dns`].
 
 use super::Context;
+use super::children::{self, Applied, apply_owned};
 use super::status::Extras;
 use crate::api::{ClerkDomain, ExportSpec, condition, condition_type};
 use crate::clerk::{ClerkInstance, Domain};
-use super::children::{self, Applied, apply_owned};
 use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};

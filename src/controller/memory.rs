@@ -81,7 +81,13 @@ impl Memory {
 
     /// The key read from `namespace/name`'s `key` less than `max_age` ago (used when no Secret
     /// watch tells whether the Secret changed).
-    pub fn fresh_key(&self, namespace: &str, name: &str, key: &str, max_age: std::time::Duration) -> Option<SecretKey> {
+    pub fn fresh_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        max_age: std::time::Duration,
+    ) -> Option<SecretKey> {
         let keys = self.keys.lock().unwrap();
         keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
             .filter(|(_, _, at)| at.elapsed() < max_age)

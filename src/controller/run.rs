@@ -4,8 +4,8 @@
 use super::watch::{asks_for_work, events, owned, scoped};
 use super::{Context, Stores, instances, reconcile, secrets};
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance, annotations::SECRET_IN_USE};
-use futures::StreamExt;
 use crate::dns::endpoint::DNSEndpoint;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -72,7 +72,7 @@ struct Writers {
 }
 
 /// Empty caches and their writers; ClusterClerkInstances only when `cluster` is served.
-fn stores(cluster: bool, served: super::crds::Served) -> (Stores, Writers) {
+fn stores(cluster: bool, served: super::served::Served) -> (Stores, Writers) {
     let (domains, domains_w) = reflector::store();
     let (secrets, secrets_w) = reflector::store();
     let (namespaced, namespaced_w) = reflector::store();
@@ -155,7 +155,7 @@ pub async fn run(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let served = super::crds::Served::discover(&client).await;
+    let served = super::served::Served::discover(&client).await;
     let (stores, writers) = stores(namespace.is_none(), served);
     let domains = stores.domains.clone();
     let (wake, wakeups) = futures::channel::mpsc::unbounded();
@@ -206,7 +206,10 @@ pub async fn run(
 /// The owned children: the exported ConfigMaps, and the DNSEndpoints once their CRD is served.
 fn with_children(c: Controller<ClerkDomain>, ctx: &Arc<Context>) -> Controller<ClerkDomain> {
     let ns = ctx.config.namespace.as_deref();
-    let config_maps = owned(scoped::<PartialObjectMeta<ConfigMap>>(&ctx.client, ns), std::future::ready(()));
+    let config_maps = owned(
+        scoped::<PartialObjectMeta<ConfigMap>>(&ctx.client, ns),
+        std::future::ready(()),
+    );
     let endpoints = owned(
         scoped::<PartialObjectMeta<DNSEndpoint>>(&ctx.client, ns),
         ctx.stores.served.dns_endpoint_served(),

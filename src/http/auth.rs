@@ -27,7 +27,11 @@ pub async fn require(State(client): State<kube::Client>, req: Request, next: Nex
         .map(str::trim)
         .filter(|t| !t.is_empty());
     let Some(token) = token else {
-        return (StatusCode::UNAUTHORIZED, "Unauthorized: a bearer token is required\n").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: a bearer token is required\n",
+        )
+            .into_response();
     };
     let path = req.uri().path().to_string();
     match allowed(&client, token, &path).await {

@@ -59,7 +59,9 @@ async fn pod_warnings(events: &Api<Event>) -> anyhow::Result<Vec<Event>> {
 }
 
 /// Start without external-dns's CRD, apply it, see it used; then the children come back.
-pub async fn optional_crd_is_awaited_and_used_without_restart(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn optional_crd_is_awaited_and_used_without_restart(
+    _shared: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
     let cp = Arc::new(ControlPlane::start());
     cp.install_crds();
     let ns = "apps";
@@ -90,7 +92,10 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(_shared: Arc<Contr
     let crd_label = format!("crd=\"{CRD}\"");
     ensure!(op.metric_sum("clerk_operator_crd_missing", &[&crd_label]).await? == 1.0);
     let events: Api<Event> = Api::namespaced(cp.client().await, ns);
-    eventually("warning on its Pod", &op, || async { Ok(!pod_warnings(&events).await?.is_empty()) }).await?;
+    eventually("warning on its Pod", &op, || async {
+        Ok(!pod_warnings(&events).await?.is_empty())
+    })
+    .await?;
     let warning = pod_warnings(&events).await?.remove(0);
     ensure!(warning.type_.as_deref() == Some("Warning"), "{warning:?}");
     let regarding = warning.regarding.clone().unwrap_or_default();
@@ -113,9 +118,11 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(_shared: Arc<Contr
 
     // Applied: used without a restart.
     install_external_dns_crd(&cp)?;
-    wait_for(&domains, "site", "published", CONVERGE, |o| published(o, "True", "Published"))
-        .await
-        .with_context(|| op.log_tail(30))?;
+    wait_for(&domains, "site", "published", CONVERGE, |o| {
+        published(o, "True", "Published")
+    })
+    .await
+    .with_context(|| op.log_tail(30))?;
     let endpoints: Api<DNSEndpoint> = Api::namespaced(client.clone(), ns);
     ensure!(endpoints.get_opt("site").await?.is_some(), "no DNSEndpoint");
     ensure!(op.is_running(), "the operator restarted: {}", op.log_tail(20));

@@ -144,12 +144,7 @@ fn operator_rules(secret_protection: bool) -> BTreeSet<(String, String, String, 
             "",
             &["get", "list", "watch", "patch", "delete"],
         ),
-        rule(
-            "",
-            "configmaps",
-            "",
-            &["get", "list", "watch", "patch", "delete"],
-        ),
+        rule("", "configmaps", "", &["get", "list", "watch", "patch", "delete"]),
         rule(
             "clerk-operator.io",
             "clerkinstances",

@@ -21,13 +21,24 @@ async fn rotate_tenant_key(rel: &Release, secrets: &Api<Secret>, op: &OperatorPr
     rel.domains()
         .patch("tenant", &PatchParams::default(), &Patch::Merge(spec))
         .await?;
-    wait_for(&rel.domains(), "tenant", "renamed with the new key", CONVERGE, |o: &ClerkDomain| {
-        is_true(o, "Ready")
-            && o.status.as_ref().and_then(|s| s.domain.as_deref()) == Some("tenant2.example.com")
-    })
+    wait_for(
+        &rel.domains(),
+        "tenant",
+        "renamed with the new key",
+        CONVERGE,
+        |o: &ClerkDomain| {
+            is_true(o, "Ready")
+                && o.status.as_ref().and_then(|s| s.domain.as_deref()) == Some("tenant2.example.com")
+        },
+    )
     .await
     .with_context(|| op.log_tail(40))?;
-    ensure!(rel.fake.domains(TEST_KEY).iter().any(|d| d.name == "tenant2.example.com"));
+    ensure!(
+        rel.fake
+            .domains(TEST_KEY)
+            .iter()
+            .any(|d| d.name == "tenant2.example.com")
+    );
     Ok(())
 }
 
@@ -158,7 +169,10 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
             .any(|d| d.name == "tenant.example.com")
     );
     let in_use = |s: &Secret| s.finalizers().iter().any(|f| f == "clerk-operator.io/in-use");
-    ensure!(!in_use(&secrets.get("tenant-key").await?), "in-use finalizer without Secret protection");
+    ensure!(
+        !in_use(&secrets.get("tenant-key").await?),
+        "in-use finalizer without Secret protection"
+    );
     rotate_tenant_key(&rel, &secrets, &op).await?;
 
     // Update: a PATCH reaches Clerk.

@@ -31,7 +31,9 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     );
     let deploy_args = |docs: &[serde_json::Value]| -> Vec<String> {
         find(docs, "Deployment", fullname)
-            .and_then(|d| serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).ok())
+            .and_then(|d| {
+                serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).ok()
+            })
             .unwrap_or_default()
     };
     ensure!(deploy_args(&protected).contains(&"--secret-protection".to_string()));
@@ -186,7 +188,13 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let cluster_scoped: BTreeSet<String> = docs
         .iter()
         .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
-        .map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or(""), d["metadata"]["name"].as_str().unwrap_or("")))
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     let metrics_only = BTreeSet::from([
         format!("ClusterRole/{fullname}-metrics-auth"),
@@ -209,14 +217,22 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let lease_role = find(&docs, "Role", &format!("{fullname}-leader-election")).context("lease Role")?;
     let mut own_ns = lease_rules.clone();
     own_ns.insert(rule("events.k8s.io", "events", "", &["create", "patch"]));
-    ensure!(rule_set(&lease_role["rules"]) == own_ns, "{:#}", lease_role["rules"]);
+    ensure!(
+        rule_set(&lease_role["rules"]) == own_ns,
+        "{:#}",
+        lease_role["rules"]
+    );
     let protected = render(
         &cp,
         home,
         &["watchNamespace=apps,installCRDs=false,secretProtection.enabled=true"],
     )?;
     let role = find(&protected, "Role", fullname).context("Role")?;
-    ensure!(rule_set(&role["rules"]) == operator_rules(true), "{:#}", role["rules"]);
+    ensure!(
+        rule_set(&role["rules"]) == operator_rules(true),
+        "{:#}",
+        role["rules"]
+    );
     let rb = find(&docs, "RoleBinding", fullname).context("RoleBinding")?;
     ensure!(rb["metadata"]["namespace"] == "apps" && rb["subjects"][0]["namespace"] == "clerk-system");
     let deploy = find(&docs, "Deployment", fullname).context("Deployment")?;
@@ -239,7 +255,11 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
 /// ServiceMonitor's token and TLS), plain HTTP as a choice; the `helm test` Pod checks /readyz
 /// through the Service and the three CRDs, without the operator's selector labels.
 fn metrics_and_helm_test_render(cp: &ControlPlane, home: &Path, fullname: &str) -> anyhow::Result<()> {
-    let docs = render(cp, home, &["serviceMonitor.enabled=true,serviceMonitor.force=true"])?;
+    let docs = render(
+        cp,
+        home,
+        &["serviceMonitor.enabled=true,serviceMonitor.force=true"],
+    )?;
     let auth = find(&docs, "ClusterRole", &format!("{fullname}-metrics-auth")).context("metrics-auth")?;
     ensure!(
         rule_set(&auth["rules"])
@@ -251,36 +271,83 @@ fn metrics_and_helm_test_render(cp: &ControlPlane, home: &Path, fullname: &str) 
         auth["rules"]
     );
     let reader = find(&docs, "ClusterRole", &format!("{fullname}-metrics-reader")).context("reader")?;
-    ensure!(reader["rules"] == json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]), "{reader}");
-    let c = &find(&docs, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"][0];
-    ensure!(c["args"].as_array().is_some_and(|a| a.contains(&json!("--metrics-secure"))));
-    ensure!(c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS" && c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS");
+    ensure!(
+        reader["rules"] == json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]),
+        "{reader}"
+    );
+    let c = &find(&docs, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"]
+        [0];
+    ensure!(
+        c["args"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("--metrics-secure")))
+    );
+    ensure!(
+        c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+            && c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    );
     let sm = find(&docs, "ServiceMonitor", fullname).context("ServiceMonitor")?;
     let ep = &sm["spec"]["endpoints"][0];
-    ensure!(ep["scheme"] == "https" && ep["tlsConfig"]["insecureSkipVerify"] == true, "{ep}");
-    ensure!(ep["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token", "{ep}");
+    ensure!(
+        ep["scheme"] == "https" && ep["tlsConfig"]["insecureSkipVerify"] == true,
+        "{ep}"
+    );
+    ensure!(
+        ep["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "{ep}"
+    );
     let test = find(&docs, "Pod", &format!("{fullname}-test")).context("helm test Pod")?;
     ensure!(test["metadata"]["annotations"]["helm.sh/hook"] == "test");
-    ensure!(test["metadata"]["labels"]["app.kubernetes.io/name"].is_null(), "selector label on the test Pod");
+    ensure!(
+        test["metadata"]["labels"]["app.kubernetes.io/name"].is_null(),
+        "selector label on the test Pod"
+    );
     let args: Vec<String> = serde_json::from_value(test["spec"]["containers"][0]["args"].clone())?;
     let url = format!("--url=https://{fullname}-metrics.clerk-system.svc:8080/readyz");
-    ensure!(args[0] == "check" && args.contains(&url) && args.contains(&"--insecure-skip-tls-verify".into()), "{args:?}");
+    ensure!(
+        args[0] == "check" && args.contains(&url) && args.contains(&"--insecure-skip-tls-verify".into()),
+        "{args:?}"
+    );
     for crd in ["clerkdomains", "clerkinstances", "clusterclerkinstances"] {
-        ensure!(args.contains(&format!("--crd={crd}.clerk-operator.io")), "{args:?}");
+        ensure!(
+            args.contains(&format!("--crd={crd}.clerk-operator.io")),
+            "{args:?}"
+        );
     }
     // The subcommand parses what the chart passes.
-    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator")).args(&args).arg("--help").env_clear().output()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
+        .args(&args)
+        .arg("--help")
+        .env_clear()
+        .output()?;
     ensure!(out.status.success(), "helm test args {args:?}: {}", text(&out));
     let role = find(&docs, "ClusterRole", &format!("{fullname}-test")).context("test ClusterRole")?;
-    ensure!(role["rules"][0]["verbs"] == json!(["get"]) && role["rules"][0]["resourceNames"].as_array().is_some_and(|n| n.len() == 3));
+    ensure!(
+        role["rules"][0]["verbs"] == json!(["get"])
+            && role["rules"][0]["resourceNames"]
+                .as_array()
+                .is_some_and(|n| n.len() == 3)
+    );
 
-    let plain = render(cp, home, &["metrics.secure=false,serviceMonitor.enabled=true,serviceMonitor.force=true"])?;
+    let plain = render(
+        cp,
+        home,
+        &["metrics.secure=false,serviceMonitor.enabled=true,serviceMonitor.force=true"],
+    )?;
     ensure!(find(&plain, "ClusterRole", &format!("{fullname}-metrics-auth")).is_none());
-    let c = &find(&plain, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"][0];
-    ensure!(!c["args"].to_string().contains("--metrics-secure") && c["readinessProbe"]["httpGet"]["scheme"] == "HTTP");
+    let c = &find(&plain, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"]
+        [0];
+    ensure!(
+        !c["args"].to_string().contains("--metrics-secure")
+            && c["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    );
     let ep = &find(&plain, "ServiceMonitor", fullname).context("ServiceMonitor")?["spec"]["endpoints"][0];
     ensure!(ep["scheme"].is_null() && ep["bearerTokenFile"].is_null(), "{ep}");
     let test = find(&plain, "Pod", &format!("{fullname}-test")).context("helm test Pod")?;
-    ensure!(test["spec"]["containers"][0]["args"].to_string().contains("--url=http://"));
+    ensure!(
+        test["spec"]["containers"][0]["args"]
+            .to_string()
+            .contains("--url=http://")
+    );
     Ok(())
 }

@@ -136,17 +136,31 @@ pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) 
     opts.extra_args.push("--metrics-secure".into());
     let op = OperatorProcess::spawn(&opts)?;
     let token_of = |sa: &str| -> anyhow::Result<String> {
-        ok(cp.kubectl(&["create", "serviceaccount", sa, "-n", &rel.ns]), "create sa")?;
-        Ok(ok(cp.kubectl(&["create", "token", sa, "-n", &rel.ns]), "create token")?
-            .trim()
-            .to_string())
+        ok(
+            cp.kubectl(&["create", "serviceaccount", sa, "-n", &rel.ns]),
+            "create sa",
+        )?;
+        Ok(ok(
+            cp.kubectl(&["create", "token", sa, "-n", &rel.ns]),
+            "create token",
+        )?
+        .trim()
+        .to_string())
     };
     let (scraper, stranger) = (token_of("scraper")?, token_of("stranger")?);
     let reader = format!("{}-metrics-reader", rel.name);
     let binding = format!("{}-scraper", rel.name);
     let sa = format!("{}:scraper", rel.ns);
     ok(
-        cp.kubectl(&["create", "clusterrolebinding", &binding, "--clusterrole", &reader, "--serviceaccount", &sa]),
+        cp.kubectl(&[
+            "create",
+            "clusterrolebinding",
+            &binding,
+            "--clusterrole",
+            &reader,
+            "--serviceaccount",
+            &sa,
+        ]),
         "bind the scraper",
     )?;
     let (status, body) = op.https_get("/readyz", None).await?;
@@ -154,11 +168,19 @@ pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) 
     for (who, token, want) in [
         ("no token", None, 401),
         ("a token the API server rejects", Some("not-a-token"), 401),
-        ("a ServiceAccount without get /metrics", Some(stranger.as_str()), 403),
+        (
+            "a ServiceAccount without get /metrics",
+            Some(stranger.as_str()),
+            403,
+        ),
     ] {
         let (status, body) = op.https_get("/metrics", token).await?;
-        ensure!(status == want, "{who}: {status} {body}
-{}", op.log_tail(20));
+        ensure!(
+            status == want,
+            "{who}: {status} {body}
+{}",
+            op.log_tail(20)
+        );
         ensure!(!body.contains("clerk_operator_"), "{who} saw metrics");
     }
     // RBAC changes reach the authorizer's cache at once; retry briefly anyway.
@@ -169,11 +191,17 @@ pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) 
             ensure!(body.contains("# TYPE clerk_operator_leader gauge"), "{body}");
             break;
         }
-        ensure!(start.elapsed() < Duration::from_secs(10), "scraper: {status} {body}");
+        ensure!(
+            start.elapsed() < Duration::from_secs(10),
+            "scraper: {status} {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let forbidden = op.log_lines(&["forbidden"]);
-    ensure!(forbidden.is_empty(), "the operator may not review callers: {forbidden:#?}");
+    ensure!(
+        forbidden.is_empty(),
+        "the operator may not review callers: {forbidden:#?}"
+    );
     ensure!(!op.logs().contains(&scraper), "a token reached the log");
     Ok(())
 }
