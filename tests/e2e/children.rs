@@ -1,21 +1,22 @@
 //! Owned children and the optional CRD, on a control plane of its own that starts without
-//! external-dns's CRD: the operator process waits for it (readiness body, metric, one Warning
-//! Event on its Pod), starts publishing once it is applied (no restart), and a deleted or edited
-//! child (DNSEndpoint, exported ConfigMap) comes back at once, through the owned-children watch
-//! (the resync period is far away).
+//! external-dns's CRD, with the operator as a process holding the chart's ServiceAccount token
+//! (so the chart's RBAC is enough for all of it): it waits for the CRD (readiness body, metric,
+//! one Warning Event on its Pod), starts publishing once it is applied (no restart), and a
+//! deleted or edited child (DNSEndpoint, exported ConfigMap) comes back at once, through the
+//! owned-children watch (the resync period is far away).
 
+use crate::helm::Release;
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
 use clerk_operator::dns::endpoint::DNSEndpoint;
-use fake_clerk::{FakeClerk, FakeConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use test_kit::operator_process::{OperatorOptions, OperatorProcess};
+use test_kit::operator_process::OperatorProcess;
 use test_kit::real_dns::install_external_dns_crd;
 use test_kit::*;
 
@@ -64,24 +65,8 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
 ) -> anyhow::Result<()> {
     let cp = Arc::new(ControlPlane::start());
     cp.install_crds();
-    let ns = "apps";
-    let out = cp.kubectl(&["create", "namespace", ns]);
-    ensure!(out.status.success(), "create namespace");
-    let fake = FakeClerk::start(FakeConfig {
-        secret_keys: vec![LIVE_KEY.into()],
-        ..Default::default()
-    })
-    .await?;
-    let mut op = OperatorProcess::spawn(&OperatorOptions {
-        binary: env!("CARGO_BIN_EXE_clerk-operator").into(),
-        kubeconfig: cp.kubeconfig.clone(),
-        clerk_api_url: fake.base_url(),
-        secret_key: Some(LIVE_KEY.into()),
-        namespace: Some(ns.into()),
-        identity: POD.into(),
-        extra_args: vec![format!("--lease-namespace={ns}")],
-        ..Default::default()
-    })?;
+    let rel = Release::install(cp.clone(), "crdwait", true).await?;
+    let mut op = OperatorProcess::spawn(&rel.operator(POD, false))?;
     // Missing: ready (the rest works) with the CRD named in the body, the metric, one Event.
     let missing_line = format!("missing optional CRD {CRD}");
     eventually("reporting the missing CRD", &op, || async {
@@ -91,7 +76,7 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
     .await?;
     let crd_label = format!("crd=\"{CRD}\"");
     ensure!(op.metric_sum("clerk_operator_crd_missing", &[&crd_label]).await? == 1.0);
-    let events: Api<Event> = Api::namespaced(cp.client().await, ns);
+    let events: Api<Event> = Api::namespaced(rel.client.clone(), &rel.ns);
     eventually("warning on its Pod", &op, || async {
         Ok(!pod_warnings(&events).await?.is_empty())
     })
@@ -99,17 +84,15 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
     let warning = pod_warnings(&events).await?.remove(0);
     ensure!(warning.type_.as_deref() == Some("Warning"), "{warning:?}");
     let regarding = warning.regarding.clone().unwrap_or_default();
-    ensure!(regarding.kind.as_deref() == Some("Pod") && regarding.namespace.as_deref() == Some(ns));
+    ensure!(
+        regarding.kind.as_deref() == Some("Pod") && regarding.namespace.as_deref() == Some(rel.ns.as_str())
+    );
 
-    let client = cp.client().await;
-    let domains: Api<ClerkDomain> = Api::namespaced(client.clone(), ns);
-    let obj: ClerkDomain = serde_json::from_value(json!({
-        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain",
-        "metadata": {"name": "site", "namespace": ns},
-        "spec": {"domain": "site.example.com", "dns": {"externalDNS": {"enabled": true}},
-                 "export": {"configMapName": "site-clerk"}},
-    }))?;
-    domains.create(&PostParams::default(), &obj).await?;
+    let (client, ns) = (rel.client.clone(), rel.app_ns.as_str());
+    let domains = rel.domains();
+    let spec = json!({"domain": "site.example.com", "dns": {"externalDNS": {"enabled": true}},
+                      "export": {"configMapName": "site-clerk"}});
+    rel.create_domain("site", spec).await?;
     wait_for(&domains, "site", "waiting for the CRD", CONVERGE, |o| {
         is_true(o, "Ready") && published(o, "False", "ExternalDNSNotInstalled")
     })
@@ -130,6 +113,11 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
     let (status, body) = op.http_get("/readyz").await?;
     ensure!(status == 200 && body == "ready", "/readyz {status} {body}");
     ensure!(pod_warnings(&events).await?.len() == 1, "one Warning Event only");
+    let forbidden = op.log_lines(&["forbidden"]);
+    ensure!(
+        forbidden.is_empty(),
+        "the chart's RBAC is not enough: {forbidden:#?}"
+    );
 
     children_come_back(&client, ns, &op).await
 }

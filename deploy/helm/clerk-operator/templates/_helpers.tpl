@@ -74,7 +74,8 @@ The operator's permissions on watched resources, exactly what it calls:
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
 - externaldns.k8s.io dnsendpoints and configmaps, the owned children: get (is it this
   object's?), list, watch (metadata-only watch of the operator's label: a changed or deleted child
-  reconciles its ClerkDomain), patch (server-side apply, which also creates), delete (when
+  reconciles its ClerkDomain), create and patch (server-side apply; the API server also checks
+  `create` when an apply creates the object), delete (when
   spec.dns.externalDNS or spec.export is turned off or renamed)
 - clerkinstances: list, watch (the instance controller), patch (the in-use finalizer);
   clerkinstances/status: patch (server-side apply of status)
@@ -98,10 +99,10 @@ The operator's permissions on watched resources, exactly what it calls:
   verbs: ["create", "patch"]
 - apiGroups: ["externaldns.k8s.io"]
   resources: ["dnsendpoints"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["clerk-operator.io"]
   resources: ["clerkinstances"]
   verbs: ["list", "watch", "patch"]
