@@ -48,8 +48,8 @@ async fn report(ctx: &Context, health: &Health, served: bool) {
                 crd = DNS_ENDPOINT_CRD,
                 "optional CRD is served now; publishing DNSEndpoints"
             );
+            wake_external_dns_users(ctx);
         }
-        wake_external_dns_users(ctx);
         return;
     }
     let message = format!(
