@@ -297,14 +297,14 @@ pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) ->
     op.terminate();
     op.wait_exit(Duration::from_secs(30)).await?;
 
-    // 2. No access to Secrets: the secretRef ClerkDomain says so in its status, the others work.
-    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets")))
+    // 2. No access to Secrets (and none to ConfigMaps): the secretRef ClerkDomain says so in its
+    // status, the others work.
+    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets") && !has(r, "configmaps")))
         .await?;
     let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
     let mut s = Secret::default();
     s.metadata.name = Some("tenant-key".into());
-    ensure!(rel.fake.add_key(OLD_TENANT_KEY, TEST_KEY) && rel.fake.add_key(NEW_TENANT_KEY, TEST_KEY));
-    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), OLD_TENANT_KEY.to_string())].into());
+    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), TEST_KEY.to_string())].into());
     secrets.create(&PostParams::default(), &s).await?;
     let op = OperatorProcess::spawn(&rel.operator(&format!("{}-b", rel.name), true))?;
     rel.create_domain(
@@ -332,9 +332,9 @@ pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) ->
     );
     rel.wait_event("tenant", "CredentialsUnreadable").await?;
     rel.wait_ready("plain", &op).await?;
-    // The Secret watch (a trigger) is refused too; that is logged, not fatal.
+    // The watch of owned ConfigMaps (a trigger) is refused too; that is logged, not fatal.
     let line = op
-        .wait_log(&["cannot list resource", "secrets"], CONVERGE)
+        .wait_log(&["cannot list resource", "configmaps"], CONVERGE)
         .await?;
     ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
     let mut op = op;

@@ -163,8 +163,16 @@ pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) 
         ]),
         "bind the scraper",
     )?;
-    let (status, body) = op.https_get("/readyz", None).await?;
-    ensure!(status == 200, "/readyz without a token: {status} {body}");
+    // Ready once the ClerkDomain cache is synced; /readyz answers without a token.
+    let start = Instant::now();
+    while op.https_get("/readyz", None).await?.0 != 200 {
+        ensure!(
+            start.elapsed() < CONVERGE,
+            "/readyz never 200: {}",
+            op.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     for (who, token, want) in [
         ("no token", None, 401),
         ("a token the API server rejects", Some("not-a-token"), 401),
@@ -203,6 +211,42 @@ pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) 
         "the operator may not review callers: {forbidden:#?}"
     );
     ensure!(!op.logs().contains(&scraper), "a token reached the log");
+    check_command(&cp, &op).await
+}
+
+/// `clerk-operator check`, what the chart's `helm test` Pod runs: passes against this operator
+/// (HTTPS /readyz) and the installed CRDs; fails, naming each problem, for a CRD that does not
+/// exist and a URL that does not answer 200.
+async fn check_command(cp: &ControlPlane, op: &OperatorProcess) -> anyhow::Result<()> {
+    let port = op.http_addr().await?.port();
+    let check = |url: String, crds: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clerk-operator"));
+        cmd.args(["check", "--insecure-skip-tls-verify", "--url", &url])
+            .arg(format!("--kubeconfig={}", cp.kubeconfig.display()))
+            .env_clear();
+        for c in crds {
+            cmd.arg(format!("--crd={c}"));
+        }
+        cmd.output()
+    };
+    let ours = [
+        "clerkdomains.clerk-operator.io",
+        "clerkinstances.clerk-operator.io",
+        "clusterclerkinstances.clerk-operator.io",
+    ];
+    let out = check(format!("https://localhost:{port}/readyz"), &ours)?;
+    ensure!(out.status.success(), "check failed: {}", text(&out));
+    ensure!(text(&out).contains("ok: CRD clusterclerkinstances.clerk-operator.io is established"));
+    let out = check(
+        format!("https://localhost:{port}/metrics"),
+        &["clerkdomains.clerk-operator.io", "nothing.example.com"],
+    )?;
+    let said = text(&out);
+    ensure!(!out.status.success(), "check passed: {said}");
+    ensure!(
+        said.contains("answered 401") && said.contains("CRD nothing.example.com: not found"),
+        "{said}"
+    );
     Ok(())
 }
 
