@@ -37,6 +37,17 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
             .unwrap_or_default()
     };
     ensure!(deploy_args(&protected).contains(&"--secret-protection".to_string()));
+    // Secret names the chart is told: `get` on those only.
+    let named = render(
+        &cp,
+        home,
+        &["rbac.secretNames[0]=clerk,rbac.secretNames[1]=clerk-dev"],
+    )?;
+    let ncr = find(&named, "ClusterRole", fullname).context("ClusterRole")?;
+    let mut want = cluster_rules(false);
+    want.remove(&rule("", "secrets", "", &["get"]));
+    want.insert(rule("", "secrets", "clerk,clerk-dev", &["get"]));
+    ensure!(rule_set(&ncr["rules"]) == want, "{:#}", ncr["rules"]);
     ensure!(!deploy_args(&docs).contains(&"--secret-protection".to_string()));
     let crb = find(&docs, "ClusterRoleBinding", fullname).context("ClusterRoleBinding")?;
     ensure!(crb["subjects"][0]["name"] == fullname && crb["subjects"][0]["namespace"] == "clerk-system");

@@ -68,7 +68,8 @@ app.kubernetes.io/component: operator
 The operator's permissions on watched resources, exactly what it calls:
 - clerkdomains: list, watch (the controller's watcher), patch (finalizer, JSON patch)
 - clerkdomains/status: patch (server-side apply of status)
-- secrets: get (the Secrets spec.secretRef and the instance objects name, read one by one);
+- secrets: get (the Secrets spec.secretRef and the instance objects name, read one by one; only
+  the Secrets of rbac.secretNames when set);
   with secretProtection.enabled also list, watch (metadata-only watch) and patch (the
   clerk-operator.io/in-use finalizer)
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
@@ -92,6 +93,9 @@ The operator's permissions on watched resources, exactly what it calls:
   {{- if .Values.secretProtection.enabled }}
   verbs: ["get", "list", "watch", "patch"]
   {{- else }}
+  {{- with .Values.rbac.secretNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
   verbs: ["get"]
   {{- end }}
 - apiGroups: ["events.k8s.io"]
