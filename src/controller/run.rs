@@ -1,5 +1,6 @@
-//! Wiring: the caches (reflectors) of ClerkDomains, Secrets' metadata and instance objects,
-//! the shared [`Context`] built on them, and the controllers that run on it.
+//! Wiring: the caches (reflectors) of ClerkDomains, instance objects and (with Secret
+//! protection) Secrets' metadata, the shared [`Context`] built on them, the controllers that run
+//! on it, the watches of their owned children, and the optional CRDs followed through discovery.
 
 use super::watch::{asks_for_work, events, owned, scoped};
 use super::{Context, Stores, instances, reconcile, secrets};
