@@ -75,7 +75,8 @@ pub struct Secure {
 pub fn router(metrics: Arc<Metrics>, health: Health, auth: Option<kube::Client>) -> Router {
     let mut routes = Router::new().route("/metrics", get(metrics_handler));
     if let Some(client) = auth {
-        routes = routes.route_layer(axum::middleware::from_fn_with_state(client, auth::require));
+        let reviewer = auth::Reviewer::new(client);
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(reviewer, auth::require));
     }
     routes
         .route("/healthz", get(|| async { "ok" }))

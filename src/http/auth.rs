@@ -4,7 +4,9 @@
 //! non-resource URL `/metrics` (SubjectAccessReview). No token, or one the API server does not
 //! accept: 401; a user without that permission: 403; the API server not answering: 503. The
 //! operator's identity needs `create` on `tokenreviews` and `subjectaccessreviews`. The token is
-//! never logged.
+//! never logged nor kept: verdicts are remembered by the token's SHA-256, an allowed caller for
+//! [`ALLOW_TTL`], any other for [`DENY_TTL`] (as controller-runtime's filter caches them), so a
+//! scrape every few seconds does not cost two API requests each time.
 
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -16,9 +18,75 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::Api;
 use kube::api::PostParams;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long an allowed caller's verdict is reused.
+pub const ALLOW_TTL: Duration = Duration::from_secs(60);
+/// How long a refused caller's verdict is reused.
+pub const DENY_TTL: Duration = Duration::from_secs(10);
+/// Verdicts kept at most; the oldest half goes beyond it.
+const CACHE_MAX: usize = 1024;
+
+/// Recent verdicts by SHA-256 of path and token, with when they were given.
+type Seen = HashMap<[u8; 32], (Verdict, Instant)>;
+
+/// Reviews callers through the API server (`client`), remembering recent verdicts.
+#[derive(Clone)]
+pub struct Reviewer {
+    client: kube::Client,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Reviewer {
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            seen: Arc::default(),
+        }
+    }
+
+    /// The verdict on `token` for `path`: remembered, or asked.
+    async fn verdict(&self, token: &str, path: &str) -> Result<Verdict, kube::Error> {
+        let mut key = [0u8; 32];
+        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{path}\n{token}").as_bytes());
+        key.copy_from_slice(digest.as_ref());
+        let now = Instant::now();
+        {
+            let seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((v, at)) = seen.get(&key) {
+                let ttl = if matches!(v, Verdict::Allowed) {
+                    ALLOW_TTL
+                } else {
+                    DENY_TTL
+                };
+                if now.duration_since(*at) < ttl {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let v = allowed(&self.client, token, path).await?;
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= CACHE_MAX {
+            let mut ages: Vec<Instant> = seen.values().map(|(_, at)| *at).collect();
+            ages.sort();
+            let cut = ages[ages.len() / 2];
+            seen.retain(|_, (_, at)| *at > cut);
+        }
+        seen.insert(key, (v.clone(), now));
+        Ok(v)
+    }
+}
 
 /// The middleware: pass the request on only for an authenticated and authorized caller.
-pub async fn require(State(client): State<kube::Client>, req: Request, next: Next) -> Response {
+pub async fn require(State(reviewer): State<Reviewer>, req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -34,7 +102,7 @@ pub async fn require(State(client): State<kube::Client>, req: Request, next: Nex
             .into_response();
     };
     let path = req.uri().path().to_string();
-    match allowed(&client, token, &path).await {
+    match reviewer.verdict(token, &path).await {
         Ok(Verdict::Allowed) => next.run(req).await,
         Ok(Verdict::Unauthenticated) => (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response(),
         Ok(Verdict::Forbidden(user)) => (
@@ -50,6 +118,7 @@ pub async fn require(State(client): State<kube::Client>, req: Request, next: Nex
 }
 
 /// What the API server says of a caller.
+#[derive(Clone)]
 enum Verdict {
     Allowed,
     Unauthenticated,
