@@ -154,6 +154,27 @@ async fn children_come_back(client: &kube::Client, ns: &str, op: &OperatorProces
         Ok(cm.is_some_and(|c| c.uid() != old_uid && c.data.clone().unwrap_or_default() == want_data))
     })
     .await?;
+    // The precondition the operator's apply carries: an apply at a resourceVersion the object has
+    // left is refused (409), forced or not, so a child replaced between the ownership check and
+    // the write is never overwritten.
+    let stale = configmaps.get("site-clerk").await?.resource_version();
+    let touch = json!({"metadata": {"annotations": {"e2e.clerk-operator.io/touched": "1"}}});
+    configmaps
+        .patch("site-clerk", &PatchParams::default(), &Patch::Merge(touch))
+        .await?;
+    let probe = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "site-clerk", "namespace": ns, "resourceVersion": stale}});
+    let refused = configmaps
+        .patch(
+            "site-clerk",
+            &PatchParams::apply("precondition-probe").force(),
+            &Patch::Apply(&probe),
+        )
+        .await;
+    ensure!(
+        matches!(&refused, Err(kube::Error::Api(s)) if s.code == 409),
+        "an apply at a stale resourceVersion was not refused: {refused:?}"
+    );
     let edit = json!({"data": {"CLERK_PUBLISHABLE_KEY": "pk_live_edited"}});
     configmaps
         .patch("site-clerk", &PatchParams::default(), &Patch::Merge(edit))
