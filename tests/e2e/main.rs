@@ -5,6 +5,7 @@
 
 mod admission;
 mod basic;
+mod children;
 mod dns;
 mod export;
 mod fairness;
@@ -19,6 +20,7 @@ mod status;
 
 use admission::*;
 use basic::*;
+use children::*;
 use dns::*;
 use export::*;
 use fairness::*;
@@ -117,7 +119,10 @@ fn main() {
         helm_install_and_lifecycle_as_service_account,
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
+        metrics_need_a_token_allowed_to_get_metrics,
         leader_election_failover,
+        // external-dns's CRD applied while the operator runs; owned children put back.
+        optional_crd_is_awaited_and_used_without_restart,
         // The chart on control planes of their own (no CRD before the install).
         helm_first_install_upgrade_uninstall_and_reinstall,
         helm_first_install_with_cluster_instance_then_upgrade_and_second_release,
