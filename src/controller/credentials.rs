@@ -166,6 +166,19 @@ pub fn key_from_secret(
     }
 }
 
+/// How soon to look again at a failure that only a Secret's creation or change fixes, when
+/// nothing watches Secrets (without Secret protection): after the key cache's TTL, instead of
+/// the slow recheck of other terminal failures. `None` for other reasons, or with the watch
+/// (the change itself wakes the object).
+pub(crate) fn secret_recheck(
+    ctx: &super::Context,
+    reason: super::reason::Reason,
+) -> Option<std::time::Duration> {
+    use super::reason::Reason;
+    let fixed_by_secret = matches!(reason, Reason::SecretNotFound | Reason::CredentialsNotFound);
+    (fixed_by_secret && !ctx.config.secret_protection).then_some(ctx.config.secret_cache_ttl)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ mod leader;
 mod lifecycle;
 mod ownership;
 mod robustness;
+mod secret_modes;
 mod status;
 
 use admission::*;
@@ -32,6 +33,7 @@ use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use ownership::*;
 use robustness::*;
+use secret_modes::*;
 use status::*;
 use std::sync::Arc;
 use test_kit::*;
@@ -60,6 +62,7 @@ fn main() {
         primary_never_deleted,
         wrong_key,
         missing_secret,
+        missing_secret_is_found_without_a_secret_watch,
         admission_rejects,
         admission_table,
         idle_object_is_quiet,
