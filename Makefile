@@ -76,6 +76,11 @@ CHART_VALUES := \
   existingSecret=clerk,clusterInstance.create=true,clusterInstance.namespaceSelector.matchLabels.team=web \
   serviceMonitor.enabled=true,prometheusRule.enabled=true,grafanaDashboard.enabled=true,grafanaDashboard.namespace=monitoring \
   installCRDs=false,watchNamespace=team-a,existingSecret=clerk \
+  secretProtection.enabled=true,secretCacheTTL=30s \
+  rbac.secretNames[0]=clerk,watchNamespace=apps,installCRDs=false \
+  secretProtection.enabled=true,watchNamespace=apps,installCRDs=false \
+  metrics.secure=false,serviceMonitor.enabled=true,serviceMonitor.force=true \
+  metrics.certSecret=operator-metrics-tls,serviceMonitor.enabled=true,serviceMonitor.force=true,serviceMonitor.tlsConfig.serverName=clerk-operator-metrics \
   image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,replicaCount=2,podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
   podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null,podSecurityContext.fsGroup=null,securityContext.runAsUser=null \
   serviceMonitor.enabled=true,serviceMonitor.force=true \
@@ -119,7 +124,8 @@ chart-check:
 	  watchNamespace=apps,existingSecret=a,clusterInstance.create=true clusterInstance.create=true \
 	  prometheusRule.disabledAlerts[0]=NoSuchAlert prometheusRule.unknownValue=1 grafanaDashboard.label= \
 	  image.digest=latest podDisruptionBudget.unhealthyPodEvictionPolicy=Never \
-	  topologySpreadConstraints[0].maxSkew=1 extraVolumeMounts[0].name=x podSecurityContext.runAsUser=-1; do \
+	  topologySpreadConstraints[0].maxSkew=1 extraVolumeMounts[0].name=x podSecurityContext.runAsUser=-1 \
+  rbac.secretNames[0]=Not_A_Name metrics.certSecret=Bad_Name; do \
 	  if "$$helm" template chart-check $(CHART) --set "$$bad" >/dev/null 2>&1; then \
 	    echo "chart-check: invalid values accepted: --set $$bad" >&2; exit 1; fi; \
 	done; \

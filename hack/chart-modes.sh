@@ -112,6 +112,12 @@ n=$(notes "serviceMonitor.enabled=true")
 has "$n" "does not serve monitoring.coreos.com/v1" "NOTES (serviceMonitor without its API)"
 n=$(notes "serviceMonitor.enabled=true,serviceMonitor.force=true")
 has "$n" "(ServiceMonitor chart-check-clerk-operator created)" "NOTES (serviceMonitor.force)"
+has "$n" "Metrics: https://chart-check-clerk-operator-metrics.clerk-system.svc:8080/metrics" "NOTES (metrics.secure)"
+has "$n" "bind ClusterRole chart-check-clerk-operator-metrics-reader" "NOTES (metrics.secure)"
+hasnt "$n" "and their Secrets" "NOTES (no secret protection)"
+n=$(notes "metrics.secure=false,secretProtection.enabled=true")
+has "$n" "Metrics: http://chart-check-clerk-operator-metrics.clerk-system.svc:8080/metrics (plain HTTP" "NOTES (metrics.secure=false)"
+has "$n" "the instances they use and their Secrets (clerk-operator.io/in-use)" "NOTES (secretProtection)"
 n=$(notes "replicaCount=3")
 has "$n" "3 replicas: only the holder of Lease clerk-system/chart-check-clerk-operator reconciles." "NOTES (replicas)"
 

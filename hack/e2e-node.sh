@@ -536,11 +536,17 @@ run_tests() {
     bash -c "test -s '$DIR/pod.log' && jq -e -s 'all(type == \"object\")' '$DIR/pod.log' >/dev/null"
   check "kubectl logs never show the Clerk key" bash -c "! grep -qF '$CLERK_KEY' '$DIR/pod.log'"
 
-  # 4. Metrics through the Service (kube-proxy nftables DNAT to the Pod).
+  # 4. Metrics through the Service (kube-proxy nftables DNAT to the Pod), over HTTPS and only
+  # with a token allowed to get /metrics (the chart's metrics-reader ClusterRole).
   local svc_ip
   svc_ip=$(kc -n "$NS" get svc "$REL-metrics" -o jsonpath='{.spec.clusterIP}')
-  check "metrics Service $svc_ip:8080 scraped (clerk_operator_clerk_requests_total, leader 1)" \
-    wait_for "metrics via Service" 60 bash -c "curl -sf 'http://$svc_ip:8080/metrics' | tee '$DIR/metrics.txt' | grep -q '^clerk_operator_clerk_requests_total' && grep -qx 'clerk_operator_leader 1' '$DIR/metrics.txt'"
+  kc -n "$NS" create serviceaccount scraper >/dev/null
+  kc create clusterrolebinding "$REL-scraper" --clusterrole="$REL-metrics-reader" --serviceaccount="$NS:scraper" >/dev/null
+  SCRAPE_TOKEN=$(kc -n "$NS" create token scraper)
+  check "metrics Service $svc_ip:8080 refuses a scrape without a token (401)" \
+    test "$(curl -sk -o /dev/null -w '%{http_code}' "https://$svc_ip:8080/metrics")" = 401
+  check "metrics Service $svc_ip:8080 scraped with the scraper's token (clerk_operator_clerk_requests_total, leader 1)" \
+    wait_for "metrics via Service" 60 bash -c "curl -sfk -H 'Authorization: Bearer $SCRAPE_TOKEN' 'https://$svc_ip:8080/metrics' | tee '$DIR/metrics.txt' | grep -q '^clerk_operator_clerk_requests_total' && grep -qx 'clerk_operator_leader 1' '$DIR/metrics.txt'"
 
   # 5. Two replicas: one leader; deleting the leader Pod fails over.
   helm_ upgrade "$REL" "$chart" -n "$NS" --reuse-values --set replicaCount=2 --wait --timeout 4m >"$DIR/logs/helm-upgrade-2.out" 2>&1 ||
@@ -556,7 +562,7 @@ run_tests() {
   local ip p leaders=0
   for p in $(ready_pods); do
     ip=$(pod_ip "$p")
-    if curl -sf "http://$ip:8080/metrics" | grep -qx 'clerk_operator_leader 1'; then leaders=$((leaders + 1)); fi
+    if curl -sfk -H "Authorization: Bearer $SCRAPE_TOKEN" "https://$ip:8080/metrics" | grep -qx 'clerk_operator_leader 1'; then leaders=$((leaders + 1)); fi
   done
   check "exactly one Pod reports clerk_operator_leader 1 ($leaders)" test "$leaders" = 1
   w0=$(log_lines)

@@ -1,17 +1,22 @@
 //! Command-line interface: `clerk-operator run`, `clerk-operator crd`,
-//! `clerk-operator reasons` and `clerk-operator status` (also `kubectl clerk status` when the
-//! binary is installed as `kubectl-clerk`).
+//! `clerk-operator reasons`, `clerk-operator check` and `clerk-operator status` (also
+//! `kubectl clerk status` when the binary is installed as `kubectl-clerk`).
 
-use crate::clerk::{ClientConfig, DEFAULT_API_VERSION, DEFAULT_BASE_URL, PoolConfig, Rate, SecretKey};
+use crate::clerk::{ClientConfig, PoolConfig, SecretKey};
 use crate::controller::{self, Config};
 use crate::http::{self, Health};
 use crate::leader::{Election, LeaseConfig};
 use crate::metrics::Metrics;
-use crate::telemetry::{self, LogFormat};
+use crate::telemetry;
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use std::path::PathBuf;
 use std::sync::Arc;
+
+mod args;
+mod check;
+mod connect;
+pub use args::RunArgs;
+pub use check::CheckArgs;
 use std::time::Duration;
 
 /// Kubernetes operator that makes Clerk domains declarative.
@@ -36,112 +41,13 @@ pub enum Command {
     /// Print every condition reason of a ClerkDomain or instance object as Markdown: what it
     /// means and what to do.
     Reasons,
+    /// Check an installation (the chart's `helm test`): the operator answers on its readiness
+    /// URL, and the CRDs are established. Exits non-zero, saying what failed, otherwise.
+    Check(CheckArgs),
     /// Show each ClerkDomain's readiness (registration, DNS, SSL, email, proxy, Frontend API)
     /// and the DNS records still missing, from the cluster only. Exit code 0 when every check
     /// that ran passes, 1 when one does not, 2 when the cluster cannot be read.
     Status(crate::readiness::command::StatusArgs),
-}
-
-/// Flags of `run`. The default Clerk secret key comes from the environment variable
-/// `CLERK_SECRET_KEY` or from `--secret-key-file`, never from a flag (flags show in `ps`).
-#[derive(clap::Args, Debug)]
-pub struct RunArgs {
-    /// Path to a kubeconfig; default: $KUBECONFIG, ~/.kube/config, or the in-cluster identity.
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Clerk Backend API base URL.
-    #[arg(long, env = "CLERK_API_URL", default_value = DEFAULT_BASE_URL)]
-    pub clerk_api_url: url::Url,
-    /// Clerk Platform API base URL, for instance objects with `spec.platform`.
-    #[arg(long, env = "CLERK_PLATFORM_API_URL", default_value = crate::clerk::DEFAULT_PLATFORM_URL)]
-    pub clerk_platform_api_url: url::Url,
-    /// Value of the `Clerk-API-Version` header.
-    #[arg(long, env = "CLERK_API_VERSION", default_value = DEFAULT_API_VERSION)]
-    pub clerk_api_version: String,
-    /// Timeout of one Clerk request.
-    #[arg(long, env = "CLERK_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
-    pub clerk_timeout: Duration,
-    /// Extra attempts after a transient Clerk failure (5xx, timeout, connection error); a 429
-    /// pauses the instance (at most 60 s) and its objects are requeued after the pause.
-    #[arg(long, env = "CLERK_RETRIES", default_value_t = 3)]
-    pub clerk_retries: u32,
-    /// Client-side rate limit for development instances (`sk_test_` keys).
-    #[arg(long, env = "CLERK_RATE_LIMIT_DEVELOPMENT", default_value = "100/10s")]
-    pub rate_limit_development: Rate,
-    /// Client-side rate limit for production instances (`sk_live_` keys).
-    #[arg(long, env = "CLERK_RATE_LIMIT_PRODUCTION", default_value = "1000/10s")]
-    pub rate_limit_production: Rate,
-    /// How long one `GET /domains` answer is shared by all reconciles of an instance.
-    #[arg(long, env = "CLERK_LIST_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub list_cache_ttl: Duration,
-    /// How long one `GET /domains` answer may be shared while the instance's rate budget is all
-    /// in use (during a burst a re-read would cost a write; the operator's own writes keep the
-    /// shared list current). At least the TTL; keep it below --resync-period.
-    #[arg(long, env = "CLERK_LIST_CACHE_MAX_AGE", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub list_cache_max_age: Duration,
-    /// Address of the HTTP server for /metrics, /healthz and /readyz (empty: disabled).
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
-    pub metrics_addr: String,
-    /// Check that each required CNAME record resolves to Clerk's target (condition DNSVerified).
-    #[arg(long, env = "DNS_VERIFY")]
-    pub dns_verify: bool,
-    /// DNS server for --dns-verify (e.g. 10.0.0.10:53); default: the system resolver.
-    #[arg(long, env = "DNS_RESOLVER")]
-    pub dns_resolver: Option<std::net::SocketAddr>,
-    /// Hold a Lease so that only one replica reconciles at a time.
-    #[arg(long, env = "LEADER_ELECT")]
-    pub leader_elect: bool,
-    /// Name of the leader election Lease.
-    #[arg(long, env = "LEASE_NAME", default_value = "clerk-operator")]
-    pub lease_name: String,
-    /// The operator's namespace (in a cluster: the Pod's): the leader election Lease lives
-    /// there, and so do the Secrets of ClusterClerkInstances.
-    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-    pub lease_namespace: String,
-    /// A ClusterClerkInstance that ClerkDomains without spec.instanceRef and spec.secretRef
-    /// use (instead of the default key), subject to its namespaceSelector. Needs the operator
-    /// to watch every namespace (no --namespace).
-    #[arg(long, env = "DEFAULT_INSTANCE")]
-    pub default_instance: Option<String>,
-    /// How long the Lease stays valid without renewal; a standby takes over after it.
-    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
-    pub lease_duration: Duration,
-    /// Safety margin: the leader stops writing to Clerk this long before a standby may take over
-    /// (it renews every min(2s, (duration - grace)/4) and stops after duration - grace without a
-    /// successful renewal).
-    #[arg(long, env = "LEASE_RENEW_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub lease_grace: Duration,
-    /// File holding the default Clerk secret key (used when CLERK_SECRET_KEY is unset).
-    #[arg(long, env = "CLERK_SECRET_KEY_FILE")]
-    pub secret_key_file: Option<PathBuf>,
-    /// How often each ClerkDomain is compared with Clerk when nothing changes.
-    #[arg(long, env = "RESYNC_PERIOD", default_value = "5m", value_parser = humantime::parse_duration)]
-    pub resync_period: Duration,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    pub namespace: Option<String>,
-    /// Namespaces whose ClerkDomains may use the default key (comma-separated); `*` allows
-    /// every namespace. ClerkDomains elsewhere must set spec.secretRef.
-    #[arg(
-        long,
-        env = "DEFAULT_KEY_NAMESPACES",
-        default_value = "*",
-        value_delimiter = ','
-    )]
-    pub default_key_namespaces: Vec<String>,
-    /// Reconcile only ClerkDomains matching this label selector (e.g. `shard=a`), so several
-    /// operators can split the objects between them.
-    #[arg(long, env = "WATCH_LABEL_SELECTOR")]
-    pub watch_label_selector: Option<String>,
-    /// How many ClerkDomains are reconciled at once.
-    #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
-    pub concurrency: u16,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// Log level or filter (e.g. `info`, `clerk_operator=debug`); RUST_LOG overrides it.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
-    pub log_level: String,
 }
 
 /// Parse the command line and run it.
@@ -161,9 +67,10 @@ pub async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => run(*args).await,
+        Command::Check(args) => check::run(args).await,
         Command::Status(args) => {
             crate::install_crypto_provider();
-            let passed = match kube_client(args.kubeconfig.as_deref()).await {
+            let passed = match connect::client(args.kubeconfig.as_deref()).await {
                 Ok(client) => crate::readiness::command::run(client, &args).await,
                 Err(e) => Err(e),
             };
@@ -200,13 +107,17 @@ fn parse() -> Cli {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format, &args.log_level)?;
     crate::install_crypto_provider();
-    let client = kube_client(args.kubeconfig.as_deref()).await?;
+    let client = connect::client(args.kubeconfig.as_deref()).await?;
     let config = config(&args)?;
     let metrics = Arc::new(Metrics::default());
     let health = Health::default();
     if !args.metrics_addr.is_empty() {
         let addr: std::net::SocketAddr = args.metrics_addr.parse().context("--metrics-addr")?;
-        http::spawn(addr, metrics.clone(), health.clone()).await?;
+        let secure = args.metrics_secure.then(|| http::Secure {
+            client: client.clone(),
+            cert_dir: args.metrics_cert_dir.clone(),
+        });
+        http::spawn(addr, metrics.clone(), health.clone(), secure).await?;
     }
     if !args.leader_elect {
         metrics.leader.set(1);
@@ -257,6 +168,9 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         operator_namespace: args.lease_namespace.clone(),
         default_instance: args.default_instance.clone().filter(|s| !s.trim().is_empty()),
         platform_url: args.clerk_platform_api_url.clone(),
+        pod: std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
+        secret_protection: args.secret_protection,
+        secret_cache_ttl: args.secret_cache_ttl,
     };
     anyhow::ensure!(
         config.default_instance.is_none() || config.namespace.is_none(),
@@ -381,16 +295,4 @@ fn default_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretKe
         }
         None => Ok(None),
     }
-}
-
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?
-        }
-        None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
 }

@@ -32,6 +32,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CrdLabels {
+    /// The CRD's name, e.g. `dnsendpoints.externaldns.k8s.io`.
+    pub crd: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     /// `success`, `failure` or `error`.
     pub result: &'static str,
@@ -54,6 +60,7 @@ pub struct Metrics {
     pub objects: ObjectCollector,
     pub leader: Gauge,
     pub clerk_writes_fenced: Counter,
+    pub crd_missing: Family<CrdLabels, Gauge>,
 }
 
 const HELP_CLERK_REQUESTS: &str = "Clerk API requests by operation and HTTP status";
@@ -66,8 +73,10 @@ const HELP_RECONCILES: &str = "Reconciles by result";
 const HELP_RECONCILE_DURATION: &str = "Duration of reconciles";
 const HELP_RECONCILE_PANICS: &str = "Reconciles that panicked (contained; the object is retried)";
 const HELP_SECRET_READS: &str =
-    "Secrets read from the API server for their key (only when their resourceVersion changed)";
+    "Secrets read from the API server for their key (when changed, or after the key cache TTL)";
 const HELP_LEADER: &str = "1 while this process holds the leader Lease (or runs without election)";
+const HELP_CRD_MISSING: &str =
+    "1 while an optional CRD the operator uses (external-dns's DNSEndpoint) is not served";
 const HELP_CLERK_WRITES_FENCED: &str =
     "Clerk writes refused or cancelled because this process did not hold the leader Lease";
 
@@ -123,6 +132,7 @@ impl Default for Metrics {
                 HELP_CLERK_WRITES_FENCED,
                 Default::default(),
             ),
+            crd_missing: register(r, "crd_missing", HELP_CRD_MISSING, Default::default()),
             objects,
             registry,
         }
@@ -141,6 +151,13 @@ fn register<M: prometheus_client::registry::Metric + Clone>(
 }
 
 impl Metrics {
+    /// `crd_missing{crd}`: 1 while `crd` is not served.
+    pub fn set_crd_missing(&self, crd: &'static str, missing: bool) {
+        self.crd_missing
+            .get_or_create(&CrdLabels { crd })
+            .set(i64::from(missing));
+    }
+
     /// Count one Clerk request.
     pub fn clerk_request(&self, operation: &'static str, status: Option<u16>, elapsed: Duration) {
         let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());

@@ -384,14 +384,20 @@ def cli_page(binary):
             commands.append(m.group(1))
     lines = []
     helps = [(["--help"], top)] + [([c, "--help"], help_text(binary, [c, "--help"])) for c in commands]
+    tabled = set()
     for args, text in helps[1:]:
         rows = flag_rows(text)
         if rows:
+            tabled.add(args[0])
+            usage = next((l for l in text.splitlines() if l.startswith("Usage:")), "")
             lines += [f"## `clerk-operator {args[0]}`\n", first_line(text) + ".\n",
+                      "```text", clean(usage), "```\n",
                       "| Flag | Environment variable | Default | Description |", "|---|---|---|---|", *rows, ""]
+    # The full help of the commands whose flags are not in a table above.
     lines.append("## Help texts\n")
     for args, text in helps:
-        lines += [f"### `clerk-operator {' '.join(args)}`\n", "```text", clean(text), "```\n"]
+        if args[0] not in tabled:
+            lines += [f"### `clerk-operator {' '.join(args)}`\n", "```text", clean(text), "```\n"]
     return "\n".join(lines), [f"clerk-operator {' '.join(a)}" for a, _ in helps]
 
 
@@ -459,8 +465,8 @@ def main():
 
     # Every env var named in src/cli.rs, so that a value set in the caller's environment does
     # not show up in the help text as if it were the default.
-    cli_rs = (REPO / "src" / "cli.rs").read_text()
-    ENV_OF_FLAGS.update(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', cli_rs))
+    for rs in [REPO / "src" / "cli.rs", *sorted((REPO / "src" / "cli").glob("*.rs"))]:
+        ENV_OF_FLAGS.update(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', rs.read_text()))
 
     cli_body, cli_sources = cli_page(args.bin)
     pages = {

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 pub struct ClerkInstanceSpec {
     /// Secret in this object's namespace holding the Clerk secret key (`sk_live_...` or
     /// `sk_test_...`). The operator reads it, asks Clerk which instance it belongs to
-    /// (`GET /instance`) and keeps the Secret (finalizer `clerk-operator.io/in-use`) while this
-    /// object exists.
+    /// (`GET /instance`); with the operator's Secret protection it also keeps the Secret
+    /// (finalizer `clerk-operator.io/in-use`) while this object exists.
     pub secret_ref: SecretKeyRef,
     /// Optional: Clerk's own readiness of each domain from its Platform API (conditions
     /// `ClerkDNSVerified`, `SSLIssued`, `MailVerified`, `ClerkProxyVerified`); never gates `Ready`.

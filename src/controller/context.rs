@@ -38,6 +38,16 @@ pub struct Config {
     pub default_instance: Option<String>,
     /// Clerk's Platform API base URL (with `/v1`), for instance objects with `spec.platform`.
     pub platform_url: url::Url,
+    /// The operator's Pod (`POD_NAME`, in `operator_namespace`): Events about the operator
+    /// itself (an optional CRD missing) are published on it.
+    pub pod: Option<String>,
+    /// Secret protection (`--secret-protection`): watch Secrets' metadata (list, watch) and put
+    /// the `clerk-operator.io/in-use` finalizer on the Secrets in use (patch). Off: the operator
+    /// only gets the Secrets it is pointed at, and re-reads a key after `secret_cache_ttl`.
+    pub secret_protection: bool,
+    /// Without Secret protection: how long a key read from a Secret is used before the Secret
+    /// is read again (a rotated key is picked up by the first reconcile after it).
+    pub secret_cache_ttl: Duration,
 }
 
 impl Config {
@@ -64,6 +74,9 @@ impl Default for Config {
             operator_namespace: "default".into(),
             default_instance: None,
             platform_url: url::Url::parse(crate::clerk::DEFAULT_PLATFORM_URL).expect("valid URL"),
+            pod: None,
+            secret_protection: false,
+            secret_cache_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -78,6 +91,8 @@ pub struct Stores {
     pub namespaced: Store<crate::api::ClerkInstance>,
     /// Every ClusterClerkInstance, when the operator serves them (it watches all namespaces).
     pub cluster: Option<Store<ClusterClerkInstance>>,
+    /// Which optional CRDs the API server serves.
+    pub served: super::served::Served,
 }
 
 /// What every reconcile shares: clients, settings, caches and memory.

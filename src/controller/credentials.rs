@@ -81,18 +81,31 @@ pub async fn resolve(
 }
 
 /// Read the key `r` names from a Secret of `namespace` (a ClerkDomain's own, or an instance
-/// object's). The Secret is read only when its resourceVersion (from the watched metadata)
-/// differs from the one the key was last read at.
+/// object's) with one GET of that Secret. With Secret protection the Secret is read only when
+/// its resourceVersion (from the watched metadata) differs from the one the key was last read
+/// at; without it, when the key was read `secret_cache_ttl` ago or earlier.
 pub async fn read_key(
     ctx: &Context,
     namespace: &str,
     r: &crate::api::SecretKeyRef,
 ) -> Result<(SecretKey, ObjectMeta), CredentialsError> {
-    if let Some(meta) = ctx.secret_meta(namespace, &r.name)
-        && let Some(rv) = meta.metadata.resource_version.as_deref()
-        && let Some(key) = ctx.memory.cached_key(namespace, &r.name, &r.key, rv)
+    if ctx.config.secret_protection {
+        if let Some(meta) = ctx.secret_meta(namespace, &r.name)
+            && let Some(rv) = meta.metadata.resource_version.as_deref()
+            && let Some(key) = ctx.memory.cached_key(namespace, &r.name, &r.key, rv)
+        {
+            return Ok((key, meta.metadata.clone()));
+        }
+    } else if let Some(key) = ctx
+        .memory
+        .fresh_key(namespace, &r.name, &r.key, ctx.config.secret_cache_ttl)
     {
-        return Ok((key, meta.metadata.clone()));
+        let meta = ObjectMeta {
+            namespace: Some(namespace.to_string()),
+            name: Some(r.name.clone()),
+            ..Default::default()
+        };
+        return Ok((key, meta));
     }
     ctx.metrics.secret_reads.inc();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -109,6 +122,9 @@ pub async fn read_key(
             name: r.name.clone(),
         })?;
     let key = key_from_secret(&secret, namespace, &r.name, &r.key)?;
+    if !ctx.config.secret_protection {
+        ctx.memory.prune_stale_keys(ctx.config.secret_cache_ttl);
+    }
     if let Some(rv) = secret.metadata.resource_version.clone() {
         ctx.memory
             .remember_key(namespace, &r.name, &r.key, rv, key.clone());
@@ -148,6 +164,19 @@ pub fn key_from_secret(
             key: key.into(),
         }),
     }
+}
+
+/// How soon to look again at a failure that only a Secret's creation or change fixes, when
+/// nothing watches Secrets (without Secret protection): after the key cache's TTL, instead of
+/// the slow recheck of other terminal failures. `None` for other reasons, or with the watch
+/// (the change itself wakes the object).
+pub(crate) fn secret_recheck(
+    ctx: &super::Context,
+    reason: super::reason::Reason,
+) -> Option<std::time::Duration> {
+    use super::reason::Reason;
+    let fixed_by_secret = matches!(reason, Reason::SecretNotFound | Reason::CredentialsNotFound);
+    (fixed_by_secret && !ctx.config.secret_protection).then_some(ctx.config.secret_cache_ttl)
 }
 
 #[cfg(test)]

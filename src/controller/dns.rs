@@ -4,11 +4,11 @@
 //! stays about Clerk registration.
 
 use super::Context;
+use super::children::{Applied, apply_owned, delete_owned, is_not_found};
 use crate::api::{ClerkDomain, DnsSpec, FIELD_MANAGER, condition, condition_type};
 use crate::clerk::{ClerkInstance, DnsTarget, Domain};
-use crate::dns::endpoint::{DNSEndpoint, Owner, controlled_by, desired_endpoint};
+use crate::dns::endpoint::{DNSEndpoint, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner, desired_endpoint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use std::time::Duration;
 
@@ -205,6 +205,9 @@ async fn publish(
     let Some(owner) = Owner::of(obj) else {
         return (false, "NotPublished", "the object has no uid yet".into());
     };
+    if !ctx.stores.served.dns_endpoint() {
+        return not_installed();
+    }
     let desired = desired_endpoint(
         &owner,
         &records.all,
@@ -213,43 +216,41 @@ async fn publish(
         &ext.provider_specific,
     );
     let count = desired.spec.endpoints.len();
-    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    match api.get_opt(&obj.name_any()).await {
-        Ok(Some(existing)) if !controlled_by(&existing.metadata, owner.uid) => {
-            return (
-                false,
-                "DNSEndpointNotOwned",
-                format!(
-                    "DNSEndpoint {} exists and is not owned by this ClerkDomain; the operator never \
-                     overwrites or deletes it: delete or rename it to let the operator publish",
-                    obj.name_any()
-                ),
-            );
-        }
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return (false, "PublishFailed", e.to_string()),
-    }
-    let pp = PatchParams::apply(FIELD_MANAGER).force();
-    match api.patch(&obj.name_any(), &pp, &Patch::Apply(&desired)).await {
-        Ok(_) => (
+    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), owner.namespace);
+    let name = owner.name;
+    // Compared by spec, labels and ownerReference, like the ConfigMap of the export.
+    let unchanged = |current: &DNSEndpoint| {
+        current.spec == desired.spec
+            && current.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+    };
+    match apply_owned(&api, owner.uid, FIELD_MANAGER, desired.clone(), unchanged).await {
+        Ok(Applied::Written | Applied::Unchanged) => (
             true,
             "Published",
+            format!("DNSEndpoint {name} holds {count} {} records", records.label()),
+        ),
+        Ok(Applied::NotOwned) => (
+            false,
+            "DNSEndpointNotOwned",
             format!(
-                "DNSEndpoint {} holds {count} {} records",
-                obj.name_any(),
-                records.label()
+                "DNSEndpoint {name} exists and is not owned by this ClerkDomain; the operator never \
+                 overwrites or deletes it: delete or rename it to let the operator publish"
             ),
         ),
-        Err(kube::Error::Api(s)) if s.code == 404 => (
-            false,
-            "ExternalDNSNotInstalled",
-            "the DNSEndpoint CRD (externaldns.k8s.io/v1alpha1) is not installed: install external-dns's CRD \
-             and run external-dns with --source=crd"
-                .into(),
-        ),
+        Err(e) if is_not_found(&e) => not_installed(),
         Err(e) => (false, "PublishFailed", e.to_string()),
     }
+}
+
+/// `DNSPublished` while external-dns's CRD is not served.
+fn not_installed() -> (bool, &'static str, String) {
+    (
+        false,
+        "ExternalDNSNotInstalled",
+        "the DNSEndpoint CRD (externaldns.k8s.io/v1alpha1) is not installed: install external-dns's CRD \
+         and run external-dns with --source=crd; the operator publishes as soon as it is served"
+            .into(),
+    )
 }
 
 /// Delete our DNSEndpoint if external-dns publishing was turned off. A DNSEndpoint this object
@@ -260,33 +261,13 @@ async fn unpublish(ctx: &Context, obj: &ClerkDomain) -> Result<(), String> {
             .iter()
             .any(|c| c.type_ == condition_type::DNS_PUBLISHED)
     });
-    if !has_condition {
-        return Ok(());
-    }
-    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let existing = match api.get_opt(&obj.name_any()).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(format!("deleting the DNSEndpoint: {e}")),
-    };
-    let Some(uid) = obj.metadata.uid.as_deref() else {
+    let Some(owner) = Owner::of(obj).filter(|_| has_condition && ctx.stores.served.dns_endpoint()) else {
         return Ok(());
     };
-    if !controlled_by(&existing.metadata, uid) {
-        return Ok(());
-    }
-    // Delete exactly the object checked above.
-    let dp = DeleteParams {
-        preconditions: Some(kube::api::Preconditions {
-            uid: existing.metadata.uid.clone(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(&obj.name_any(), &dp).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+    let api: Api<DNSEndpoint> = Api::namespaced(ctx.client.clone(), owner.namespace);
+    match delete_owned(&api, owner.name, owner.uid).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
         Err(e) => {
             tracing::warn!(error = %e, "could not delete the DNSEndpoint");
             Err(format!("deleting the DNSEndpoint: {e}"))

@@ -1,18 +1,18 @@
 //! `spec.export`: hand the application its Clerk settings in a ConfigMap the operator owns
 //! (condition `Exported`).
 //!
-//! [`desired_data`] and [`publishable_key`] are pure; [`reconcile`] reads the ConfigMap, checks
-//! that this object controls it (ownerReference UID), and server-side applies it with its own
-//! field manager, like the DNSEndpoint of [`super::dns`].
+//! [`desired_data`] and [`publishable_key`] are pure; [`reconcile`] writes the ConfigMap through
+//! [`super::children`] (server-side apply with the export's field manager, only over a ConfigMap
+//! this object controls), like the DNSEndpoint of [`super::dns`].
 
 use super::Context;
+use super::children::{self, Applied, apply_owned};
 use super::status::Extras;
 use crate::api::{ClerkDomain, ExportSpec, condition, condition_type};
 use crate::clerk::{ClerkInstance, Domain};
-use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner, controlled_by};
+use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Owner};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, ResourceExt};
 use std::collections::BTreeMap;
 
@@ -314,26 +314,21 @@ async fn export(
     let count = data.len();
     let desired = desired_config_map(&owner, name, data);
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), owner.namespace);
-    match api.get_opt(name).await {
-        Ok(Some(existing)) if !controlled_by(&existing.metadata, owner.uid) => {
-            return (
-                false,
-                "ConfigMapNotOwned",
-                format!(
-                    "ConfigMap {name} exists and is not owned by this ClerkDomain; the operator never \
-                     overwrites or deletes it: delete it or choose another spec.export.configMapName"
-                ),
-            );
-        }
-        Ok(Some(existing)) if up_to_date(&existing, &desired) => {
-            return (true, "Exported", format!("ConfigMap {name} holds {count} keys"));
-        }
-        Ok(_) => {}
-        Err(e) => return (false, "ExportFailed", format!("reading ConfigMap {name}: {e}")),
-    }
-    let pp = PatchParams::apply(EXPORT_FIELD_MANAGER).force();
-    match api.patch(name, &pp, &Patch::Apply(&desired)).await {
-        Ok(_) => (true, "Exported", format!("ConfigMap {name} holds {count} keys")),
+    let exported = (true, "Exported", format!("ConfigMap {name} holds {count} keys"));
+    match apply_owned(&api, owner.uid, EXPORT_FIELD_MANAGER, desired.clone(), |cm| {
+        up_to_date(cm, &desired)
+    })
+    .await
+    {
+        Ok(Applied::Written | Applied::Unchanged) => exported,
+        Ok(Applied::NotOwned) => (
+            false,
+            "ConfigMapNotOwned",
+            format!(
+                "ConfigMap {name} exists and is not owned by this ClerkDomain; the operator never \
+                 overwrites or deletes it: delete it or choose another spec.export.configMapName"
+            ),
+        ),
         Err(e) => (false, "ExportFailed", format!("writing ConfigMap {name}: {e}")),
     }
 }
@@ -344,26 +339,9 @@ async fn delete_owned(ctx: &Context, obj: &ClerkDomain, name: &str) -> Result<()
         return Ok(());
     };
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
-    let existing = match api.get_opt(name).await {
-        Ok(Some(cm)) => cm,
-        Ok(None) => return Ok(()),
-        Err(e) => return Err(format!("deleting ConfigMap {name}: {e}")),
-    };
-    if !controlled_by(&existing.metadata, uid) {
-        return Ok(());
-    }
-    let dp = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: existing.metadata.uid.clone(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(name, &dp).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(format!("deleting ConfigMap {name}: {e}")),
-    }
+    children::delete_owned(&api, name, uid)
+        .await
+        .map_err(|e| format!("deleting ConfigMap {name}: {e}"))
 }
 
 #[cfg(test)]

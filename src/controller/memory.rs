@@ -42,7 +42,7 @@ pub struct Memory {
     pub secrets_changed: tokio::sync::Notify,
     objects: Mutex<HashMap<String, Remembered>>,
     wake: UnboundedSender<ObjectRef<ClerkDomain>>,
-    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey)>>,
+    keys: Mutex<HashMap<SecretKeyRefKey, (String, SecretKey, std::time::Instant)>>,
     tracked: Mutex<HashSet<SecretKeyName>>,
 }
 
@@ -76,8 +76,31 @@ impl Memory {
     ) -> Option<SecretKey> {
         let keys = self.keys.lock().unwrap();
         keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
-            .filter(|(rv, _)| rv == resource_version)
-            .map(|(_, k)| k.clone())
+            .filter(|(rv, _, _)| rv == resource_version)
+            .map(|(_, k, _)| k.clone())
+    }
+
+    /// The key read from `namespace/name`'s `key` less than `max_age` ago (used when no Secret
+    /// watch tells whether the Secret changed).
+    pub fn fresh_key(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        max_age: std::time::Duration,
+    ) -> Option<SecretKey> {
+        let keys = self.keys.lock().unwrap();
+        keys.get(&(namespace.to_string(), name.to_string(), key.to_string()))
+            .filter(|(_, _, at)| at.elapsed() < max_age)
+            .map(|(_, k, _)| k.clone())
+    }
+
+    /// Forget keys read `max_age` ago or earlier.
+    pub fn prune_stale_keys(&self, max_age: std::time::Duration) {
+        self.keys
+            .lock()
+            .unwrap()
+            .retain(|_, (_, _, at)| at.elapsed() < max_age);
     }
 
     /// Remember a key read from a Secret at `resource_version`.
@@ -91,7 +114,7 @@ impl Memory {
     ) {
         let mut keys = self.keys.lock().unwrap();
         let at = (namespace.to_string(), name.to_string(), key.to_string());
-        keys.insert(at, (resource_version, value));
+        keys.insert(at, (resource_version, value, std::time::Instant::now()));
     }
 
     /// Forget keys of Secrets for which `exists` says no.

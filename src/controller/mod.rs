@@ -3,9 +3,11 @@
 
 mod apply;
 pub mod backoff;
+mod children;
 mod cleanup;
 mod context;
 mod converge;
+pub mod crds;
 pub mod credentials;
 mod dns;
 mod error;
@@ -22,6 +24,7 @@ pub mod reason;
 mod reconcile;
 mod run;
 pub mod secrets;
+mod served;
 pub mod status;
 mod steps;
 mod watch;

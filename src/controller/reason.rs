@@ -136,7 +136,7 @@ reasons! {
         "Change the spec as the message says.",
     SecretNotFound => Terminal,
         "The Secret named by `spec.secretRef` (or by the instance object) does not exist.",
-        "Create it; its creation wakes the object.",
+        "Create it. With Secret protection (`--secret-protection`) its creation wakes the object; without it the object looks again every `--secret-cache-ttl` (default 1 minute).",
     CredentialsNotFound => Terminal,
         "The key is missing from the Secret or empty, or there is no default key.",
         "Add the key to the Secret, set `secretRef`/`instanceRef`, or give the operator a default key.",

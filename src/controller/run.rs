@@ -1,11 +1,13 @@
-//! Wiring: the caches (reflectors) of ClerkDomains, Secrets' metadata and instance objects,
-//! the shared [`Context`] built on them, and the controllers that run on it.
+//! Wiring: the caches (reflectors) of ClerkDomains, instance objects and (with Secret
+//! protection) Secrets' metadata, the shared [`Context`] built on them, the controllers that run
+//! on it, the watches of their owned children, and the optional CRDs followed through discovery.
 
-use super::watch::{asks_for_work, events, scoped, wait_synced};
+use super::watch::{asks_for_work, events, owned, scoped, wait_synced};
 use super::{Context, Stores, instances, reconcile, secrets};
 use crate::api::{ClerkDomain, ClerkInstance, ClusterClerkInstance, annotations::SECRET_IN_USE};
+use crate::dns::endpoint::DNSEndpoint;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, reflector, watcher};
@@ -54,7 +56,7 @@ struct Writers {
 }
 
 /// Empty caches and their writers; ClusterClerkInstances only when `cluster` is served.
-fn stores(cluster: bool) -> (Stores, Writers) {
+fn stores(cluster: bool, served: super::served::Served) -> (Stores, Writers) {
     let (domains, domains_w) = reflector::store();
     let (secrets, secrets_w) = reflector::store();
     let (namespaced, namespaced_w) = reflector::store();
@@ -70,6 +72,7 @@ fn stores(cluster: bool) -> (Stores, Writers) {
         secrets,
         namespaced,
         cluster,
+        served,
     };
     let writers = Writers {
         domains: domains_w,
@@ -136,26 +139,25 @@ pub async fn run(
         Some(selector) => watcher::Config::default().labels(selector),
         None => watcher::Config::default(),
     };
-    let (stores, writers) = stores(namespace.is_none());
+    let served = super::served::Served::discover(&client).await;
+    let (stores, writers) = stores(namespace.is_none(), served);
     let domains = stores.domains.clone();
     let (wake, wakeups) = futures::channel::mpsc::unbounded();
     let ctx = Arc::new(Context::new(client.clone(), config, metrics, stores, wake));
     tracing::info!(
         namespace = namespace.as_deref().unwrap_or("<all>"),
         resync_secs = ctx.config.resync.as_secs(),
+        secret_protection = ctx.config.secret_protection,
         "controller starting"
     );
     ctx.metrics.objects.set_store(domains.clone());
     let objects = domain_objects(&ctx, api, watch, writers.domains);
-    let secret_api = scoped::<PartialObjectMeta<Secret>>(&client, namespace.as_deref());
-    let secret_events = events(secret_api, watcher::Config::default().any_semantic())
-        .reflect(writers.secrets)
-        .touched_objects();
     let mut tasks = spawn_instance_controllers(&ctx, &client, writers.namespaced, writers.cluster);
     tasks.push(tokio::spawn(when_synced(ctx.clone(), health.clone())));
-    let users = ctx.clone();
-    Controller::for_stream(objects, domains)
-        .watches_stream(secret_events, move |s| secret_users(&users, &s))
+    tasks.push(tokio::spawn(super::crds::follow(ctx.clone(), health.clone())));
+    let controller = with_children(Controller::for_stream(objects, domains), &ctx);
+    let controller = with_secrets(controller, &ctx, writers.secrets);
+    controller
         .reconcile_on(wakeups)
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(shutdown)
@@ -200,7 +202,40 @@ fn domain_objects(
         .predicate_filter(asks_for_work(), Default::default())
 }
 
-/// Once the ClerkDomain cache is synced: ready, and Secrets nobody uses any more are released.
+/// The owned children: the exported ConfigMaps, and the DNSEndpoints once their CRD is served.
+fn with_children(c: Controller<ClerkDomain>, ctx: &Arc<Context>) -> Controller<ClerkDomain> {
+    let ns = ctx.config.namespace.as_deref();
+    let config_maps = owned(
+        scoped::<PartialObjectMeta<ConfigMap>>(&ctx.client, ns),
+        std::future::ready(()),
+    );
+    let endpoints = owned(
+        scoped::<PartialObjectMeta<DNSEndpoint>>(&ctx.client, ns),
+        ctx.stores.served.dns_endpoint_served(),
+    );
+    c.owns_stream(config_maps).owns_stream(endpoints)
+}
+
+/// With Secret protection: the metadata-only Secret watch, which fills the Secret cache and
+/// reconciles the users of a Secret that changed. Without it nothing watches Secrets.
+fn with_secrets(
+    c: Controller<ClerkDomain>,
+    ctx: &Arc<Context>,
+    writer: reflector::store::Writer<PartialObjectMeta<Secret>>,
+) -> Controller<ClerkDomain> {
+    if !ctx.config.secret_protection {
+        return c;
+    }
+    let secret_api = scoped::<PartialObjectMeta<Secret>>(&ctx.client, ctx.config.namespace.as_deref());
+    let secret_events = events(secret_api, watcher::Config::default().any_semantic())
+        .reflect(writer)
+        .touched_objects();
+    let users = ctx.clone();
+    c.watches_stream(secret_events, move |s| secret_users(&users, &s))
+}
+
+/// Once the ClerkDomain cache is synced: ready, and (with Secret protection) Secrets nobody uses
+/// any more are released.
 async fn when_synced(ctx: Arc<Context>, health: crate::http::Health) {
     if let Err(e) = wait_synced(&ctx.stores.domains).await {
         tracing::warn!(error = %e, "ClerkDomain cache never synced");
@@ -208,7 +243,9 @@ async fn when_synced(ctx: Arc<Context>, health: crate::http::Health) {
     }
     health.set_ready(true);
     tracing::info!("ClerkDomain cache synced; ready");
-    secrets::release_unused(ctx).await;
+    if ctx.config.secret_protection {
+        secrets::release_unused(ctx).await;
+    }
 }
 
 #[cfg(test)]

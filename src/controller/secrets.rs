@@ -1,7 +1,8 @@
 //! The `clerk-operator.io/in-use` finalizer on Secrets that ClerkDomains and instance objects
 //! use: added when one reads its key, removed once no ClerkDomain (`secretRef`) and no
 //! ClerkInstance or ClusterClerkInstance refers to the Secret any more, so that deleting a
-//! namespace cannot take the key away before the ClerkDomains are cleaned up.
+//! namespace cannot take the key away before the ClerkDomains are cleaned up. Opt-in
+//! (`--secret-protection`): it needs `list`, `watch` and `patch` on Secrets.
 
 use super::Context;
 use crate::api::annotations::SECRET_IN_USE;
@@ -16,8 +17,12 @@ use std::time::Duration;
 
 pub use super::memory::SecretKeyName;
 
-/// Add the finalizer to `secret` unless it has it.
+/// Add the finalizer to `secret` unless it has it; nothing without Secret protection
+/// (`--secret-protection`).
 pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kube::Error> {
+    if !ctx.config.secret_protection {
+        return Ok(());
+    }
     let finalizers = secret.finalizers.clone().unwrap_or_default();
     let ns = secret.namespace.clone().unwrap_or_default();
     let name = secret.name.clone().unwrap_or_default();

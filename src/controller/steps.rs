@@ -184,7 +184,8 @@ pub(super) async fn report_failure(
     let retry = f.retry();
     let mut delay = backoff::delay(retry, attempt, rand::random());
     if retry == Retry::Terminal {
-        delay = delay.min(terminal_recheck.max(Duration::from_secs(1)));
+        let recheck = credentials::secret_recheck(ctx, f.reason).unwrap_or(terminal_recheck);
+        delay = delay.min(recheck.max(Duration::from_secs(1)));
     }
     tracing::info!(object = %key(obj), reason = %f.reason, message = %f.message, attempt, retry_in_secs = delay.as_secs(), "not synced");
     Ok(Action::requeue(delay))

@@ -1,7 +1,8 @@
 //! How the controllers watch: each watch backed off and trimmed for its cache, and the changes
 //! that ask for a reconcile.
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource};
@@ -58,4 +59,24 @@ where
             return result;
         }
     }
+}
+
+/// Changes of the owned children of kind `K` (the operator's label,
+/// `app.kubernetes.io/managed-by=clerk-operator`), metadata only: each one (a delete, an edit)
+/// reconciles the ClerkDomain its controller ownerReference names. Starts once `ready`
+/// resolves (when the kind's CRD is served).
+pub(crate) fn owned<K>(
+    api: Api<PartialObjectMeta<K>>,
+    ready: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    use crate::dns::endpoint::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    futures::stream::once(ready).flat_map(move |()| {
+        watcher(api.clone(), config.clone())
+            .default_backoff()
+            .touched_objects()
+    })
 }

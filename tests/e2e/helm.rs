@@ -121,8 +121,13 @@ fn rule(group: &str, resource: &str, names: &str, verbs: &[&str]) -> (String, St
     (group.into(), resource.into(), names.into(), v)
 }
 
-/// Exactly the calls the operator makes on watched namespaces.
-fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
+/// Exactly the calls the operator makes on watched namespaces: Secrets one by one (`get`), or
+/// with Secret protection also watched and patched (the in-use finalizer).
+fn operator_rules(secret_protection: bool) -> BTreeSet<(String, String, String, Vec<String>)> {
+    let secrets: &[&str] = match secret_protection {
+        true => &["get", "list", "watch", "patch"],
+        false => &["get"],
+    };
     BTreeSet::from([
         rule(
             "clerk-operator.io",
@@ -131,15 +136,20 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
             &["list", "watch", "patch"],
         ),
         rule("clerk-operator.io", "clerkdomains/status", "", &["patch"]),
-        rule("", "secrets", "", &["get", "list", "watch", "patch"]),
+        rule("", "secrets", "", secrets),
         rule("events.k8s.io", "events", "", &["create", "patch"]),
         rule(
             "externaldns.k8s.io",
             "dnsendpoints",
             "",
-            &["get", "patch", "delete"],
+            &["get", "list", "watch", "create", "patch", "delete"],
         ),
-        rule("", "configmaps", "", &["get", "create", "patch", "delete"]),
+        rule(
+            "",
+            "configmaps",
+            "",
+            &["get", "list", "watch", "create", "patch", "delete"],
+        ),
         rule(
             "clerk-operator.io",
             "clerkinstances",
@@ -151,8 +161,8 @@ fn operator_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
 }
 
 /// The cluster-scoped calls, granted only when the operator watches every namespace.
-fn cluster_rules() -> BTreeSet<(String, String, String, Vec<String>)> {
-    let mut rules = operator_rules();
+fn cluster_rules(secret_protection: bool) -> BTreeSet<(String, String, String, Vec<String>)> {
+    let mut rules = operator_rules(secret_protection);
     rules.extend([
         rule(
             "clerk-operator.io",

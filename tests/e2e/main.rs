@@ -5,6 +5,7 @@
 
 mod admission;
 mod basic;
+mod children;
 mod dns;
 mod export;
 mod fairness;
@@ -15,10 +16,12 @@ mod leader;
 mod lifecycle;
 mod ownership;
 mod robustness;
+mod secret_modes;
 mod status;
 
 use admission::*;
 use basic::*;
+use children::*;
 use dns::*;
 use export::*;
 use fairness::*;
@@ -30,6 +33,7 @@ use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use ownership::*;
 use robustness::*;
+use secret_modes::*;
 use status::*;
 use std::sync::Arc;
 use test_kit::*;
@@ -58,6 +62,7 @@ fn main() {
         primary_never_deleted,
         wrong_key,
         missing_secret,
+        missing_secret_is_found_without_a_secret_watch,
         admission_rejects,
         admission_table,
         idle_object_is_quiet,
@@ -120,7 +125,10 @@ fn main() {
         helm_install_and_lifecycle_as_service_account,
         missing_rbac_rule_is_reported_not_a_crash,
         metrics_endpoint_exports_operator_metrics,
+        metrics_need_a_token_allowed_to_get_metrics,
         leader_election_failover,
+        // external-dns's CRD applied while the operator runs; owned children put back.
+        optional_crd_is_awaited_and_used_without_restart,
         // The chart on control planes of their own (no CRD before the install).
         helm_first_install_upgrade_uninstall_and_reinstall,
         helm_first_install_with_cluster_instance_then_upgrade_and_second_release,

@@ -114,6 +114,11 @@ impl FakeClerk {
         self.state.lock().unwrap().add_key(key, existing)
     }
 
+    /// Revoke a key given with [`add_key`](Self::add_key). False when it is not such a key.
+    pub fn revoke_key(&self, key: &str) -> bool {
+        self.state.lock().unwrap().revoke_key(key)
+    }
+
     /// Add a domain behind the operator's back (as the Clerk dashboard would).
     pub fn insert_domain(&self, key: &str, name: &str, proxy_url: Option<&str>) -> Domain {
         let mut s = self.state.lock().unwrap();

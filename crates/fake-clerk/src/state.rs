@@ -156,6 +156,12 @@ impl State {
         true
     }
 
+    /// Revoke `key`, a key added with [`add_key`](Self::add_key) (as deleting it in Clerk's
+    /// dashboard): it is refused from now on. False when it is not such a key.
+    pub fn revoke_key(&mut self, key: &str) -> bool {
+        self.aliases.remove(key).is_some()
+    }
+
     /// The key an instance is stored under, for any of its keys; `None` for an unknown key.
     pub fn canonical<'a>(&'a self, key: &'a str) -> Option<&'a str> {
         if self.instances.contains_key(key) {

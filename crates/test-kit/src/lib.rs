@@ -76,6 +76,11 @@ pub struct EnvOptions {
     pub default_key_namespaces: Option<Vec<String>>,
     /// `--default-instance` (a ClusterClerkInstance; needs `cluster_wide`).
     pub default_instance: Option<String>,
+    /// `--secret-protection` (the Secret watch and the in-use finalizer): on in these tests, which
+    /// check what it adds; the trials of the default (get-only) mode turn it off.
+    pub secret_protection: bool,
+    /// `--secret-cache-ttl` (without Secret protection).
+    pub secret_cache_ttl: Duration,
 }
 
 impl Default for EnvOptions {
@@ -90,6 +95,8 @@ impl Default for EnvOptions {
             cluster_wide: false,
             default_key_namespaces: None,
             default_instance: None,
+            secret_protection: true,
+            secret_cache_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -164,6 +171,9 @@ impl TestEnv {
             default_instance: opts.default_instance.clone(),
             // The fake serves the Platform API next to the Backend API.
             platform_url: url::Url::parse(&self.fake.base_url()).unwrap(),
+            pod: None,
+            secret_protection: opts.secret_protection,
+            secret_cache_ttl: opts.secret_cache_ttl,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

@@ -204,6 +204,27 @@ impl OperatorProcess {
         Ok((status, resp.text().await?))
     }
 
+    /// GET `path` over HTTPS (`--metrics-secure`; its certificate is not verified), with `token`
+    /// as the bearer token: status and body.
+    pub async fn https_get(&self, path: &str, token: Option<&str>) -> anyhow::Result<(u16, String)> {
+        clerk_operator::install_crypto_provider();
+        let addr = self.http_addr().await?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .danger_accept_invalid_certs(true)
+            .build()?;
+        let mut req = client.get(format!("https://localhost:{}{path}", addr.port()));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("GET {path} over HTTPS from {}", self.identity))?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
     /// The samples of `/metrics` as `(name{labels}, value)`, e.g.
     /// `("clerk_operator_leader", 1.0)`.
     pub async fn metrics(&self) -> anyhow::Result<Vec<(String, f64)>> {

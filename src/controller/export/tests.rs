@@ -1,4 +1,5 @@
 use super::*;
+use crate::dns::endpoint::controlled_by;
 
 fn domain(name: &str, satellite: bool, fapi: &str, proxy: Option<&str>, portal: Option<&str>) -> Domain {
     Domain {

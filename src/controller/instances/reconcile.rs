@@ -113,8 +113,9 @@ fn next_look(ctx: &Context, object: &str, checked: &Checked, after: Option<Durat
                 _ => Retry::Transient { after },
             };
             let attempt = ctx.memory.note_failure(object);
-            let delay = backoff::delay(retry, attempt, rand::random())
-                .min(ctx.config.resync.max(Duration::from_secs(1)));
+            let recheck = credentials::secret_recheck(ctx, *reason).unwrap_or(ctx.config.resync);
+            let delay =
+                backoff::delay(retry, attempt, rand::random()).min(recheck.max(Duration::from_secs(1)));
             tracing::info!(instance = %object, reason = %reason, message = %message, retry_in_secs = delay.as_secs(), "instance not ready");
             Action::requeue(delay)
         }

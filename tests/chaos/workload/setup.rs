@@ -84,6 +84,9 @@ pub(super) async fn start(cfg: &Config) -> anyhow::Result<World> {
             "--resync-period=30s".into(),
             "--clerk-timeout=5s".into(),
             "--concurrency=8".into(),
+            // The workload deletes a Secret before its ClerkDomains: the in-use protection keeps
+            // it until their cleanup has used it.
+            "--secret-protection".into(),
         ],
         ..Default::default()
     };

@@ -3,9 +3,49 @@
 
 use super::*;
 
-/// `helm install` the chart, then run the operator as a separate process holding only a token of
-/// the chart's ServiceAccount: create → Ready, update → PATCH in Clerk, delete → gone from Clerk;
-/// Events and the Lease are written under that identity.
+/// Keys of the development instance (aliases of [`TEST_KEY`]) the tenant's Secret rotates between.
+const OLD_TENANT_KEY: &str = "sk_test_e2e_tenant_key_before_rotation";
+const NEW_TENANT_KEY: &str = "sk_test_e2e_tenant_key_after_rotation";
+
+/// Rotate the tenant's key (the Secret gets the new key, the old one is revoked in Clerk): with
+/// no Secret watch, the operator reads the Secret again once its cached key is older than
+/// `--secret-cache-ttl`, so the next change reaches Clerk with the new key.
+async fn rotate_tenant_key(rel: &Release, secrets: &Api<Secret>, op: &OperatorProcess) -> anyhow::Result<()> {
+    let patch = json!({"stringData": {"CLERK_SECRET_KEY": NEW_TENANT_KEY}});
+    secrets
+        .patch("tenant-key", &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    ensure!(rel.fake.revoke_key(OLD_TENANT_KEY));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spec = json!({"spec": {"domain": "tenant2.example.com"}});
+    rel.domains()
+        .patch("tenant", &PatchParams::default(), &Patch::Merge(spec))
+        .await?;
+    wait_for(
+        &rel.domains(),
+        "tenant",
+        "renamed with the new key",
+        CONVERGE,
+        |o: &ClerkDomain| {
+            is_true(o, "Ready")
+                && o.status.as_ref().and_then(|s| s.domain.as_deref()) == Some("tenant2.example.com")
+        },
+    )
+    .await
+    .with_context(|| op.log_tail(40))?;
+    ensure!(
+        rel.fake
+            .domains(TEST_KEY)
+            .iter()
+            .any(|d| d.name == "tenant2.example.com")
+    );
+    Ok(())
+}
+
+/// `helm install` the chart (default values: Secrets are only read one by one, `get`), then run
+/// the operator as a separate process holding only a token of the chart's ServiceAccount: create
+/// → Ready, a rotated key is picked up without a Secret watch, update → PATCH in Clerk, delete →
+/// gone from Clerk; Events and the Lease are written under that identity.
 pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let rel = Release::install(cp.clone(), "helm", false).await?;
     let notes = &rel.install_output;
@@ -25,11 +65,11 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("patch", "clerkdomains.clerk-operator.io", app),
         ("patch", "clerkdomains.clerk-operator.io/status", app),
         ("get", "secrets", app),
-        ("patch", "secrets", app),
-        ("watch", "secrets", None),
         ("create", "events.events.k8s.io", app),
         ("get", "configmaps", app),
         ("create", "configmaps", app),
+        ("list", "configmaps", None),
+        ("watch", "configmaps", None),
         ("patch", "configmaps", app),
         ("delete", "configmaps", app),
         ("create", "leases.coordination.k8s.io", sys),
@@ -50,7 +90,9 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         ("create", "secrets", app),
         ("delete", "secrets", app),
         ("update", "secrets", app),
-        ("list", "configmaps", app),
+        ("patch", "secrets", app),
+        ("list", "secrets", app),
+        ("watch", "secrets", None),
         ("update", "configmaps", app),
         ("create", "events", app),
         ("delete", "events.events.k8s.io", app),
@@ -67,7 +109,9 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
     }
 
     let identity = format!("{}-7d9f-abcde", rel.name);
-    let mut op = OperatorProcess::spawn(&rel.operator(&identity, true))?;
+    let mut opts = rel.operator(&identity, true);
+    opts.extra_args.push("--secret-cache-ttl=2s".into());
+    let mut op = OperatorProcess::spawn(&opts)?;
     op.wait_log(&["acquired leadership"], CONVERGE).await?;
     rel.wait_lease_holder(&identity, Duration::from_secs(10)).await?;
 
@@ -75,7 +119,8 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
     let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
     let mut s = Secret::default();
     s.metadata.name = Some("tenant-key".into());
-    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), TEST_KEY.to_string())].into());
+    ensure!(rel.fake.add_key(OLD_TENANT_KEY, TEST_KEY) && rel.fake.add_key(NEW_TENANT_KEY, TEST_KEY));
+    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), OLD_TENANT_KEY.to_string())].into());
     secrets.create(&PostParams::default(), &s).await?;
     rel.create_domain("site", json!({"domain": "site.example.com"}))
         .await?;
@@ -124,7 +169,11 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
             .any(|d| d.name == "tenant.example.com")
     );
     let in_use = |s: &Secret| s.finalizers().iter().any(|f| f == "clerk-operator.io/in-use");
-    wait_for(&secrets, "tenant-key", "marked in use", CONVERGE, in_use).await?;
+    ensure!(
+        !in_use(&secrets.get("tenant-key").await?),
+        "in-use finalizer without Secret protection"
+    );
+    rotate_tenant_key(&rel, &secrets, &op).await?;
 
     // Update: a PATCH reaches Clerk.
     let patches = rel.fake.stats().count_status("UpdateDomain", 200);
@@ -178,14 +227,9 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         !rel.fake
             .domains(TEST_KEY)
             .iter()
-            .any(|d| d.name == "tenant.example.com")
+            .any(|d| d.name.starts_with("tenant"))
     );
     rel.wait_event("site", "Deleted").await?;
-    wait_for(&secrets, "tenant-key", "released", CONVERGE, |s: &Secret| {
-        !in_use(s)
-    })
-    .await
-    .with_context(|| op.log_tail(60))?;
 
     // Still the leader; no permission error anywhere in its log.
     ensure!(rel.lease_holder().await?.as_deref() == Some(identity.as_str()));
@@ -253,8 +297,9 @@ pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) ->
     op.terminate();
     op.wait_exit(Duration::from_secs(30)).await?;
 
-    // 2. No access to Secrets: the secretRef ClerkDomain says so in its status, the others work.
-    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets")))
+    // 2. No access to Secrets (and none to ConfigMaps): the secretRef ClerkDomain says so in its
+    // status, the others work.
+    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets") && !has(r, "configmaps")))
         .await?;
     let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
     let mut s = Secret::default();
@@ -287,9 +332,9 @@ pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) ->
     );
     rel.wait_event("tenant", "CredentialsUnreadable").await?;
     rel.wait_ready("plain", &op).await?;
-    // The Secret watch (a trigger) is refused too; that is logged, not fatal.
+    // The watch of owned ConfigMaps (a trigger) is refused too; that is logged, not fatal.
     let line = op
-        .wait_log(&["cannot list resource", "secrets"], CONVERGE)
+        .wait_log(&["cannot list resource", "configmaps"], CONVERGE)
         .await?;
     ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
     let mut op = op;

@@ -110,7 +110,11 @@ impl Release {
             lease: leader_elect.then(|| (self.ns.clone(), self.name.clone())),
             lease_timing: None,
             identity: identity.into(),
-            extra_args: vec![],
+            // POD_NAMESPACE, as the chart sets it: Events about the operator's Pod go there.
+            extra_args: match leader_elect {
+                true => vec![],
+                false => vec![format!("--lease-namespace={}", self.ns)],
+            },
         }
     }
 

@@ -17,10 +17,38 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let docs = render(&cp, home, &[])?;
     let cr = find(&docs, "ClusterRole", fullname).context("ClusterRole")?;
     ensure!(
-        rule_set(&cr["rules"]) == cluster_rules(),
+        rule_set(&cr["rules"]) == cluster_rules(false),
         "ClusterRole rules: {:#}",
         cr["rules"]
     );
+    // Secret protection grants list, watch and patch on Secrets, and passes the flag.
+    let protected = render(&cp, home, &["secretProtection.enabled=true"])?;
+    let pcr = find(&protected, "ClusterRole", fullname).context("ClusterRole")?;
+    ensure!(
+        rule_set(&pcr["rules"]) == cluster_rules(true),
+        "{:#}",
+        pcr["rules"]
+    );
+    let deploy_args = |docs: &[serde_json::Value]| -> Vec<String> {
+        find(docs, "Deployment", fullname)
+            .and_then(|d| {
+                serde_json::from_value(d["spec"]["template"]["spec"]["containers"][0]["args"].clone()).ok()
+            })
+            .unwrap_or_default()
+    };
+    ensure!(deploy_args(&protected).contains(&"--secret-protection".to_string()));
+    // Secret names the chart is told: `get` on those only.
+    let named = render(
+        &cp,
+        home,
+        &["rbac.secretNames[0]=clerk,rbac.secretNames[1]=clerk-dev"],
+    )?;
+    let ncr = find(&named, "ClusterRole", fullname).context("ClusterRole")?;
+    let mut want = cluster_rules(false);
+    want.remove(&rule("", "secrets", "", &["get"]));
+    want.insert(rule("", "secrets", "clerk,clerk-dev", &["get"]));
+    ensure!(rule_set(&ncr["rules"]) == want, "{:#}", ncr["rules"]);
+    ensure!(!deploy_args(&docs).contains(&"--secret-protection".to_string()));
     let crb = find(&docs, "ClusterRoleBinding", fullname).context("ClusterRoleBinding")?;
     ensure!(crb["subjects"][0]["name"] == fullname && crb["subjects"][0]["namespace"] == "clerk-system");
     let lease_role = find(&docs, "Role", &format!("{fullname}-leader-election")).context("lease Role")?;
@@ -166,17 +194,54 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
         home,
         &["watchNamespace=apps,installCRDs=false,replicaCount=2,secretKey=sk_test_abc"],
     )?;
-    ensure!(
-        !docs
-            .iter()
-            .any(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
-    );
+    // Cluster-scoped: only what /metrics behind Kubernetes auth needs (reviews, the reader role),
+    // and the `helm test` hook's role (get on the three CRDs).
+    let cluster_scoped: BTreeSet<String> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["kind"].as_str().unwrap_or(""),
+                d["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let metrics_only = BTreeSet::from([
+        format!("ClusterRole/{fullname}-metrics-auth"),
+        format!("ClusterRoleBinding/{fullname}-metrics-auth"),
+        format!("ClusterRole/{fullname}-metrics-reader"),
+        format!("ClusterRole/{fullname}-test"),
+        format!("ClusterRoleBinding/{fullname}-test"),
+    ]);
+    ensure!(cluster_scoped == metrics_only, "{cluster_scoped:?}");
     ensure!(!docs.iter().any(|d| d["kind"] == "CustomResourceDefinition"));
     let role = find(&docs, "Role", fullname).context("Role")?;
     ensure!(role["metadata"]["namespace"] == "apps");
     ensure!(
-        rule_set(&role["rules"]) == operator_rules(),
+        rule_set(&role["rules"]) == operator_rules(false),
         "Role rules: {:#}",
+        role["rules"]
+    );
+    metrics_and_helm_test_render(&cp, home, fullname)?;
+    // Events about the operator's own Pod, in the release namespace.
+    let lease_role = find(&docs, "Role", &format!("{fullname}-leader-election")).context("lease Role")?;
+    let mut own_ns = lease_rules.clone();
+    own_ns.insert(rule("events.k8s.io", "events", "", &["create", "patch"]));
+    ensure!(
+        rule_set(&lease_role["rules"]) == own_ns,
+        "{:#}",
+        lease_role["rules"]
+    );
+    let protected = render(
+        &cp,
+        home,
+        &["watchNamespace=apps,installCRDs=false,secretProtection.enabled=true"],
+    )?;
+    let role = find(&protected, "Role", fullname).context("Role")?;
+    ensure!(
+        rule_set(&role["rules"]) == operator_rules(true),
+        "{:#}",
         role["rules"]
     );
     let rb = find(&docs, "RoleBinding", fullname).context("RoleBinding")?;
@@ -194,5 +259,106 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     ensure!(find(&docs, "PodDisruptionBudget", fullname).is_some());
     let secret = find(&docs, "Secret", fullname).context("Secret")?;
     ensure!(secret["stringData"]["CLERK_SECRET_KEY"] == "sk_test_abc");
+    Ok(())
+}
+
+/// `/metrics` behind Kubernetes auth by default (HTTPS probes, the review and reader roles, the
+/// ServiceMonitor's token and TLS), plain HTTP as a choice; the `helm test` Pod checks /readyz
+/// through the Service and the three CRDs, without the operator's selector labels.
+fn metrics_and_helm_test_render(cp: &ControlPlane, home: &Path, fullname: &str) -> anyhow::Result<()> {
+    let docs = render(
+        cp,
+        home,
+        &["serviceMonitor.enabled=true,serviceMonitor.force=true"],
+    )?;
+    let auth = find(&docs, "ClusterRole", &format!("{fullname}-metrics-auth")).context("metrics-auth")?;
+    ensure!(
+        rule_set(&auth["rules"])
+            == BTreeSet::from([
+                rule("authentication.k8s.io", "tokenreviews", "", &["create"]),
+                rule("authorization.k8s.io", "subjectaccessreviews", "", &["create"]),
+            ]),
+        "{:#}",
+        auth["rules"]
+    );
+    let reader = find(&docs, "ClusterRole", &format!("{fullname}-metrics-reader")).context("reader")?;
+    ensure!(
+        reader["rules"] == json!([{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]),
+        "{reader}"
+    );
+    let c = &find(&docs, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"]
+        [0];
+    ensure!(
+        c["args"]
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("--metrics-secure")))
+    );
+    ensure!(
+        c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+            && c["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    );
+    let sm = find(&docs, "ServiceMonitor", fullname).context("ServiceMonitor")?;
+    let ep = &sm["spec"]["endpoints"][0];
+    ensure!(
+        ep["scheme"] == "https" && ep["tlsConfig"]["insecureSkipVerify"] == true,
+        "{ep}"
+    );
+    ensure!(
+        ep["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "{ep}"
+    );
+    let test = find(&docs, "Pod", &format!("{fullname}-test")).context("helm test Pod")?;
+    ensure!(test["metadata"]["annotations"]["helm.sh/hook"] == "test");
+    ensure!(
+        test["metadata"]["labels"]["app.kubernetes.io/name"].is_null(),
+        "selector label on the test Pod"
+    );
+    let args: Vec<String> = serde_json::from_value(test["spec"]["containers"][0]["args"].clone())?;
+    let url = format!("--url=https://{fullname}-metrics.clerk-system.svc:8080/readyz");
+    ensure!(
+        args[0] == "check" && args.contains(&url) && args.contains(&"--insecure-skip-tls-verify".into()),
+        "{args:?}"
+    );
+    for crd in ["clerkdomains", "clerkinstances", "clusterclerkinstances"] {
+        ensure!(
+            args.contains(&format!("--crd={crd}.clerk-operator.io")),
+            "{args:?}"
+        );
+    }
+    // The subcommand parses what the chart passes.
+    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
+        .args(&args)
+        .arg("--help")
+        .env_clear()
+        .output()?;
+    ensure!(out.status.success(), "helm test args {args:?}: {}", text(&out));
+    let role = find(&docs, "ClusterRole", &format!("{fullname}-test")).context("test ClusterRole")?;
+    ensure!(
+        role["rules"][0]["verbs"] == json!(["get"])
+            && role["rules"][0]["resourceNames"]
+                .as_array()
+                .is_some_and(|n| n.len() == 3)
+    );
+
+    let plain = render(
+        cp,
+        home,
+        &["metrics.secure=false,serviceMonitor.enabled=true,serviceMonitor.force=true"],
+    )?;
+    ensure!(find(&plain, "ClusterRole", &format!("{fullname}-metrics-auth")).is_none());
+    let c = &find(&plain, "Deployment", fullname).context("Deployment")?["spec"]["template"]["spec"]["containers"]
+        [0];
+    ensure!(
+        !c["args"].to_string().contains("--metrics-secure")
+            && c["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
+    );
+    let ep = &find(&plain, "ServiceMonitor", fullname).context("ServiceMonitor")?["spec"]["endpoints"][0];
+    ensure!(ep["scheme"].is_null() && ep["bearerTokenFile"].is_null(), "{ep}");
+    let test = find(&plain, "Pod", &format!("{fullname}-test")).context("helm test Pod")?;
+    ensure!(
+        test["spec"]["containers"][0]["args"]
+            .to_string()
+            .contains("--url=http://")
+    );
     Ok(())
 }

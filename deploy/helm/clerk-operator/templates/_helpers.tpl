@@ -68,11 +68,16 @@ app.kubernetes.io/component: operator
 The operator's permissions on watched resources, exactly what it calls:
 - clerkdomains: list, watch (the controller's watcher), patch (finalizer, JSON patch)
 - clerkdomains/status: patch (server-side apply of status)
-- secrets: get (spec.secretRef), list, watch (metadata-only trigger watch), patch (the
+- secrets: get (the Secrets spec.secretRef and the instance objects name, read one by one; only
+  the Secrets of rbac.secretNames when set);
+  with secretProtection.enabled also list, watch (metadata-only watch) and patch (the
   clerk-operator.io/in-use finalizer)
 - events.k8s.io events: create, patch (kube-runtime's Recorder; patch updates a series)
-- externaldns.k8s.io dnsendpoints: get (is it this object's?), patch (server-side apply of the
-  owned DNSEndpoint, which creates it), delete (when spec.dns.externalDNS is turned off)
+- externaldns.k8s.io dnsendpoints and configmaps, the owned children: get (is it this
+  object's?), list, watch (metadata-only watch of the operator's label: a changed or deleted child
+  reconciles its ClerkDomain), create and patch (server-side apply; the API server also checks
+  `create` when an apply creates the object), delete (when
+  spec.dns.externalDNS or spec.export is turned off or renamed)
 - clerkinstances: list, watch (the instance controller), patch (the in-use finalizer);
   clerkinstances/status: patch (server-side apply of status)
 */}}
@@ -85,16 +90,23 @@ The operator's permissions on watched resources, exactly what it calls:
   verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]
+  {{- if .Values.secretProtection.enabled }}
   verbs: ["get", "list", "watch", "patch"]
+  {{- else }}
+  {{- with .Values.rbac.secretNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+  verbs: ["get"]
+  {{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
 - apiGroups: ["externaldns.k8s.io"]
   resources: ["dnsendpoints"]
-  verbs: ["get", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["clerk-operator.io"]
   resources: ["clerkinstances"]
   verbs: ["list", "watch", "patch"]
