@@ -139,6 +139,16 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
     if default_key.is_none() && args.default_instance.is_none() {
         tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
     }
+    let extra_roots = match &args.extra_ca_file {
+        Some(path) => crate::frontend_api::trust::load(path)?,
+        None => vec![],
+    };
+    let frontend_api = args.frontend_api_check.then(|| crate::frontend_api::ProbeConfig {
+        port: args.frontend_api_port,
+        extra_roots: extra_roots.clone(),
+        resolver: args.dns_resolver,
+        ..Default::default()
+    });
     let config = Config {
         clerk: PoolConfig {
             client: ClientConfig {
@@ -147,6 +157,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
                 timeout: args.clerk_timeout,
                 retries: args.clerk_retries,
                 identity: Some(identity()),
+                extra_roots,
                 ..Default::default()
             },
             development_rate: args.rate_limit_development,
@@ -170,6 +181,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         pod: std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
         secret_protection: args.secret_protection,
         secret_cache_ttl: args.secret_cache_ttl,
+        frontend_api,
     };
     anyhow::ensure!(
         config.default_instance.is_none() || config.namespace.is_none(),

@@ -90,7 +90,7 @@ const ROWS: [(&str, &[&str]); 6] = [
     ("SSL", &["SSLIssued"]),
     ("Email", &["MailVerified"]),
     ("Proxy", &[condition_type::PROXY_VERIFIED]),
-    ("Frontend API", &["FrontendAPIReachable"]),
+    ("Frontend API", &[condition_type::FRONTEND_API_REACHABLE]),
 ];
 
 /// The report of one ClerkDomain as stored in the cluster.

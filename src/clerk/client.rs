@@ -46,6 +46,8 @@ pub struct ClientConfig {
     pub retry_base: Duration,
     /// This process's identity, sent in the `User-Agent` (see [`user_agent`]).
     pub identity: Option<String>,
+    /// Trust roots added to the system's (`--extra-ca-file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +59,7 @@ impl Default for ClientConfig {
             retries: 3,
             retry_base: Duration::from_millis(200),
             identity: None,
+            extra_roots: vec![],
         }
     }
 }

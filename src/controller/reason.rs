@@ -14,6 +14,9 @@ pub enum Class {
     Terminal,
     /// The user paused the object.
     Paused,
+    /// The result of an informational check (`FrontendAPIReachable`): it never changes
+    /// `Ready`, `Reconciling` or `Stalled`.
+    Check,
 }
 
 macro_rules! reasons {
@@ -173,6 +176,30 @@ reasons! {
     InvalidAnnotation => Terminal,
         "An annotation under `clerk-operator.io/` is malformed.",
         "Fix it ([Annotations](../reference/annotations.md)).",
+    FrontendAPIHealthy => Check,
+        "`FrontendAPIReachable=True`: `GET https://<frontend API host>/v1/health` answered 200 `{\"status\":\"healthy\"}` through the domain's own record and certificate.",
+        "Nothing: sign-in through the domain's Frontend API works end to end.",
+    FrontendAPIUnhealthy => Check,
+        "Clerk's side: the health endpoint answered `{\"status\":\"unhealthy\"}` (503); Clerk's message is in the condition.",
+        "Nothing on your side; check Clerk's status page. Rechecked with backoff.",
+    FrontendAPITargetUnresolved => Check,
+        "Clerk's side: the domain's record points at Clerk's target, but that target does not resolve (NXDOMAIN).",
+        "Nothing on your side; check Clerk's status page. Rechecked with backoff.",
+    FrontendAPIRecordMissing => Check,
+        "Your record: the Frontend API host does not exist (NXDOMAIN) or has no address.",
+        "Create the `clerk.` CNAME of `status.dnsRecords` (or let external-dns publish it); see `DNSVerified`.",
+    FrontendAPIRecordWrong => Check,
+        "Your record: the Frontend API host's CNAME points elsewhere than Clerk's target, which does not resolve.",
+        "Point the CNAME at the value in `status.dnsRecords`.",
+    FrontendAPICertificateInvalid => Check,
+        "Your record or certificate: the TLS handshake with the Frontend API host failed (a certificate not valid for the host, or from an untrusted CA), e.g. because the name reaches something else than Clerk.",
+        "Make the host's CNAME point at Clerk (not at a proxy or CDN that presents its own certificate), or wait for Clerk to issue the certificate; a corporate TLS-inspecting CA goes in `--extra-ca-file`.",
+    FrontendAPIWrongAnswer => Check,
+        "Your record: the host answered, but not as Clerk's health endpoint does (another status or body), so the name reaches something else.",
+        "Check where the host's record points; the message shows the answer.",
+    FrontendAPIUnreachable => Check,
+        "No answer: the host's lookup failed (timeout, SERVFAIL), the connection was refused, or it timed out.",
+        "Check egress from the operator's pod to the host on port 443 and the resolver (`--dns-resolver`). Rechecked with backoff.",
     DeletionBlocked => Terminal,
         "Cleanup cannot delete the domain (no key, 401/403, `InstanceChanged`); the message says how to release the object.",
         "Restore the key, or set `spec.deletionPolicy: Orphan` on the terminating object ([Deletion policy](../concepts/deletion-policy.md)).",
@@ -190,6 +217,10 @@ pub fn markdown() -> String {
         (
             "Terminal: a person is needed (`Stalled=True`)",
             &[Class::Terminal],
+        ),
+        (
+            "Checks: `FrontendAPIReachable` (informs; never `Ready`, `Reconciling` or `Stalled`)",
+            &[Class::Check],
         ),
     ];
     let cell = |s: &str| s.replace('|', "\\|");

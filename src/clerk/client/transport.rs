@@ -35,6 +35,7 @@ pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
         .timeout(config.timeout)
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(60))
+        .tls_certs_merge(config.extra_roots.iter().cloned())
         .build()
         .expect("HTTP client builds with rustls")
 }

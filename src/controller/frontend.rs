@@ -1,0 +1,110 @@
+//! `FrontendAPIReachable` (with `--frontend-api-check`): the Frontend API's health endpoint over
+//! the domain's own host, probed on every resync while healthy and with backoff (15 s, 30 s,
+//! 1 min, ... up to the resync period) while not. It informs: it never changes `Ready`.
+
+use super::Context;
+use crate::api::{ClerkDomain, condition, condition_type};
+use super::reason::Reason;
+use crate::clerk::Domain;
+use crate::frontend_api::Health;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use std::time::Duration;
+
+/// The first recheck after a failed probe; doubles on each further failure.
+const FIRST_RECHECK: Duration = Duration::from_secs(15);
+
+/// What the step decided.
+pub(crate) enum FrontendStep {
+    /// The check is off or does not apply: drop the condition.
+    Drop,
+    /// Not due: keep the condition as it is.
+    Keep,
+    /// Probed now: this condition, and the next look (sooner than the resync while failing).
+    Probed {
+        condition: Condition,
+        recheck: Option<Duration>,
+    },
+}
+
+/// The Frontend API host Clerk reports for `domain` (`frontend_api_url`'s host) and the target
+/// of its CNAME record; `None` for proxied domains (their Frontend API is the proxy) and
+/// without a URL.
+pub(crate) fn host_of(domain: &Domain) -> Option<(String, Option<String>)> {
+    if domain.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
+        return None;
+    }
+    let url = url::Url::parse(&domain.frontend_api_url).ok()?;
+    let host = url.host_str()?.to_string();
+    let same = |h: &str| crate::dns::normalize_name(h) == crate::dns::normalize_name(&host);
+    let target = domain
+        .records()
+        .into_iter()
+        .find(|t| t.is_type("CNAME") && same(&t.host))
+        .map(|t| t.value);
+    Some((host, target))
+}
+
+/// `FrontendAPIReachable` for `obj` on a production instance.
+pub(crate) async fn frontend(
+    ctx: &Context,
+    obj: &ClerkDomain,
+    domain: &Domain,
+    production: bool,
+    forced: bool,
+) -> FrontendStep {
+    let (Some(prober), true, Some((host, target))) = (&ctx.frontend, production, host_of(domain)) else {
+        return FrontendStep::Drop;
+    };
+    let key = super::steps::key(obj);
+    let generation = obj.metadata.generation;
+    let previous = obj.status.as_ref().and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == condition_type::FRONTEND_API_REACHABLE)
+    });
+    let fresh = previous.is_some_and(|c| c.observed_generation == generation);
+    if fresh && !forced && !ctx.memory.frontend_due(&key) {
+        return FrontendStep::Keep;
+    }
+    let health = prober.probe(&host, target.as_deref()).await;
+    let url = prober.url(&host);
+    let resync = ctx.config.resync.max(Duration::from_secs(1));
+    let recheck = if health.is_healthy() {
+        // Due again at the next resync (which may come a little early: aligned, with jitter).
+        ctx.memory.frontend_checked(&key, 0, resync.mul_f64(0.9));
+        None
+    } else {
+        let attempt = ctx.memory.frontend_failures(&key).saturating_add(1);
+        let delay = FIRST_RECHECK
+            .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+            .min(resync);
+        ctx.memory.frontend_checked(&key, attempt, delay);
+        tracing::info!(object = %key, reason = %reason(&health), retry_in_secs = delay.as_secs(), "Frontend API not reachable");
+        Some(delay)
+    };
+    FrontendStep::Probed {
+        condition: condition(
+            condition_type::FRONTEND_API_REACHABLE,
+            health.is_healthy(),
+            reason(&health).as_str(),
+            health.message(&url),
+            generation,
+            jiff::Timestamp::now(),
+        ),
+        recheck,
+    }
+}
+
+/// The condition's reason for what the probe found.
+pub(crate) fn reason(health: &Health) -> Reason {
+    match health {
+        Health::Healthy => Reason::FrontendAPIHealthy,
+        Health::Unhealthy { .. } => Reason::FrontendAPIUnhealthy,
+        Health::TargetUnresolved { .. } => Reason::FrontendAPITargetUnresolved,
+        Health::RecordMissing => Reason::FrontendAPIRecordMissing,
+        Health::RecordWrong { .. } => Reason::FrontendAPIRecordWrong,
+        Health::Certificate(_) => Reason::FrontendAPICertificateInvalid,
+        Health::WrongAnswer(_) => Reason::FrontendAPIWrongAnswer,
+        Health::Unreachable(_) => Reason::FrontendAPIUnreachable,
+    }
+}
