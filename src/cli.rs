@@ -157,7 +157,6 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
                 timeout: args.clerk_timeout,
                 retries: args.clerk_retries,
                 identity: Some(identity()),
-                extra_roots,
                 ..Default::default()
             },
             development_rate: args.rate_limit_development,
@@ -167,6 +166,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
             // Longer than any resync period, so that a key in use is never forgotten.
             idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
             fence: crate::leader::Fence::open(),
+            extra_roots,
         },
         default_key,
         resync: args.resync_period,

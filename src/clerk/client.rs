@@ -46,8 +46,6 @@ pub struct ClientConfig {
     pub retry_base: Duration,
     /// This process's identity, sent in the `User-Agent` (see [`user_agent`]).
     pub identity: Option<String>,
-    /// Trust roots added to the system's (`--extra-ca-file`).
-    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for ClientConfig {
@@ -59,7 +57,6 @@ impl Default for ClientConfig {
             retries: 3,
             retry_base: Duration::from_millis(200),
             identity: None,
-            extra_roots: vec![],
         }
     }
 }
@@ -87,7 +84,7 @@ impl std::fmt::Debug for ClerkClient {
 impl ClerkClient {
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig, key: SecretKey) -> Self {
-        Self::with_http(http_client_for(&config), config, key)
+        Self::with_http(http_client_for(&config, &[]), config, key)
     }
 
     /// A client sharing `http`'s connection pool.

@@ -3,8 +3,8 @@
 //! 1 min, ... up to the resync period) while not. It informs: it never changes `Ready`.
 
 use super::Context;
-use crate::api::{ClerkDomain, condition, condition_type};
 use super::reason::Reason;
+use crate::api::{ClerkDomain, condition, condition_type};
 use crate::clerk::Domain;
 use crate::frontend_api::Health;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -106,5 +106,72 @@ pub(crate) fn reason(health: &Health) -> Reason {
         Health::Certificate(_) => Reason::FrontendAPICertificateInvalid,
         Health::WrongAnswer(_) => Reason::FrontendAPIWrongAnswer,
         Health::Unreachable(_) => Reason::FrontendAPIUnreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain(frontend_api_url: &str, proxy_url: Option<&str>) -> Domain {
+        serde_json::from_value(serde_json::json!({
+            "object": "domain", "id": "dmn_1", "name": "a.example.com", "is_satellite": true,
+            "frontend_api_url": frontend_api_url, "development_origin": "",
+            "proxy_url": proxy_url,
+            "cname_targets": [
+                {"host": "clerk.a.example.com", "value": "frontend-api.clerk.services", "required": true},
+                {"host": "clkmail.a.example.com", "value": "mail.x.clerk.services", "required": true}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_host_is_clerks_frontend_api_host_with_its_cname_target() {
+        assert_eq!(
+            host_of(&domain("https://clerk.a.example.com", None)),
+            Some((
+                "clerk.a.example.com".into(),
+                Some("frontend-api.clerk.services".into())
+            ))
+        );
+        // A host without a CNAME record of Clerk's: probed, no target to compare with.
+        assert_eq!(
+            host_of(&domain("https://x.clerk.accounts.dev", None)),
+            Some(("x.clerk.accounts.dev".into(), None))
+        );
+        // Proxied: the Frontend API is the proxy (its own probe), not probed here.
+        assert_eq!(
+            host_of(&domain(
+                "https://a.example.com/__clerk",
+                Some("https://a.example.com/__clerk")
+            )),
+            None
+        );
+        assert_eq!(host_of(&domain("", None)), None);
+    }
+
+    #[test]
+    fn each_outcome_has_its_own_reason_and_none_touches_health() {
+        use super::super::reason::Class;
+        let outcomes = [
+            Health::Healthy,
+            Health::Unhealthy {
+                status: 503,
+                message: "x".into(),
+            },
+            Health::TargetUnresolved { target: "t".into() },
+            Health::RecordMissing,
+            Health::RecordWrong {
+                found: vec![],
+                want: "b".into(),
+            },
+            Health::Certificate("bad".into()),
+            Health::WrongAnswer("x".into()),
+            Health::Unreachable("x".into()),
+        ];
+        let reasons: std::collections::HashSet<Reason> = outcomes.iter().map(reason).collect();
+        assert_eq!(reasons.len(), outcomes.len());
+        assert!(reasons.iter().all(|r| r.class() == Class::Check));
     }
 }

@@ -196,7 +196,9 @@ impl Memory {
     /// Whether a Frontend API probe of `object` is due (never probed by this process, or its
     /// time came).
     pub fn frontend_due(&self, object: &str) -> bool {
-        self.with(object, |r| r.frontend_due.is_none_or(|d| std::time::Instant::now() >= d))
+        self.with(object, |r| {
+            r.frontend_due.is_none_or(|d| std::time::Instant::now() >= d)
+        })
     }
 
     /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).

@@ -35,15 +35,15 @@ impl Health {
     pub fn message(&self, url: &str) -> String {
         match self {
             Health::Healthy => format!("GET {url} answered healthy"),
-            Health::Unhealthy { status, message } => format!(
-                "Clerk's side: GET {url} answered {status} unhealthy: {message}"
-            ),
+            Health::Unhealthy { status, message } => {
+                format!("Clerk's side: GET {url} answered {status} unhealthy: {message}")
+            }
             Health::TargetUnresolved { target } => format!(
                 "Clerk's side: the record points to Clerk's target {target}, which does not resolve (NXDOMAIN) right now"
             ),
-            Health::RecordMissing => format!(
-                "your record: the host of {url} does not exist (NXDOMAIN) or has no address"
-            ),
+            Health::RecordMissing => {
+                format!("your record: the host of {url} does not exist (NXDOMAIN) or has no address")
+            }
             Health::RecordWrong { found, want } => format!(
                 "your record: the host of {url} is a CNAME to {}, expected {want}",
                 found.join(", ")
@@ -153,7 +153,10 @@ mod tests {
     #[test]
     fn reasons_tell_clerks_side_from_the_users() {
         let clerk = [
-            Health::Unhealthy { status: 503, message: "x".into() },
+            Health::Unhealthy {
+                status: 503,
+                message: "x".into(),
+            },
             Health::TargetUnresolved { target: "t".into() },
         ];
         for h in clerk {
@@ -161,7 +164,10 @@ mod tests {
         }
         let user = [
             Health::RecordMissing,
-            Health::RecordWrong { found: vec!["a".into()], want: "b".into() },
+            Health::RecordWrong {
+                found: vec!["a".into()],
+                want: "b".into(),
+            },
             Health::Certificate("bad".into()),
             Health::WrongAnswer("x".into()),
         ];

@@ -10,10 +10,6 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
     let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .with_context(|| format!("reading the PEM certificates in {}", path.display()))?;
-    anyhow::ensure!(
-        !certs.is_empty(),
-        "{} holds no PEM certificate",
-        path.display()
-    );
+    anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
     Ok(certs)
 }

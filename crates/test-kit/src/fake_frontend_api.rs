@@ -52,9 +52,7 @@ impl ResolvesServerCert for ByName {
 fn ca(name: &str) -> anyhow::Result<CertifiedIssuer<'static, KeyPair>> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
     Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
 }
 
@@ -101,7 +99,11 @@ impl FakeFrontendApi {
         let (trusted, other) = (ca("fake Frontend API test CA")?, ca("an untrusted CA")?);
         let mut certs = HashMap::new();
         for (host, behaviour) in hosts {
-            let issuer = if *behaviour == Behaviour::Untrusted { &other } else { &trusted };
+            let issuer = if *behaviour == Behaviour::Untrusted {
+                &other
+            } else {
+                &trusted
+            };
             certs.insert(host.to_ascii_lowercase(), leaf(host, issuer)?);
         }
         let mut config = rustls::ServerConfig::builder()
