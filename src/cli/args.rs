@@ -55,7 +55,8 @@ pub struct RunArgs {
     /// Check that each required CNAME record resolves to Clerk's target (condition DNSVerified).
     #[arg(long, env = "DNS_VERIFY")]
     pub dns_verify: bool,
-    /// DNS server for --dns-verify (e.g. 10.0.0.10:53); default: the system resolver.
+    /// DNS server for --dns-verify and --frontend-api-check (e.g. 10.0.0.10:53); default: the
+    /// system resolver.
     #[arg(long, env = "DNS_RESOLVER")]
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// Probe each production domain's Frontend API: `GET https://<frontend API host>/v1/health`
