@@ -8,18 +8,13 @@ use test_kit::fake_frontend_api::{Behaviour, FakeFrontendApi};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let ca_out = args
-        .next()
-        .expect("usage: fake-frontend-api CA_PEM_PATH HOST...");
+    let ca_out = args.next().expect("usage: fake-frontend-api CA_PEM_PATH HOST...");
     let hosts: Vec<String> = args.collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let served: Vec<(&str, Behaviour)> = hosts
-            .iter()
-            .map(|h| (h.as_str(), Behaviour::Healthy))
-            .collect();
+        let served: Vec<(&str, Behaviour)> = hosts.iter().map(|h| (h.as_str(), Behaviour::Healthy)).collect();
         let fapi = FakeFrontendApi::start(&served).await?;
         std::fs::write(&ca_out, fapi.ca_pem())?;
         println!("ready {}", fapi.addr().port());
