@@ -1,6 +1,7 @@
 //! `FrontendAPIReachable` (with `--frontend-api-check`): the Frontend API's health endpoint over
 //! the domain's own host, probed on every resync while healthy and with backoff (15 s, 30 s,
-//! 1 min, ... up to the resync period) while not. It informs: it never changes `Ready`.
+//! 1 min, ... up to the resync period) while not. It informs: it never changes `Ready`. A
+//! changed verdict is announced with an Event.
 
 use super::Context;
 use super::reason::Reason;
@@ -82,17 +83,37 @@ pub(crate) async fn frontend(
         tracing::info!(object = %key, reason = %reason(&health), retry_in_secs = delay.as_secs(), "Frontend API not reachable");
         Some(delay)
     };
-    FrontendStep::Probed {
-        condition: condition(
-            condition_type::FRONTEND_API_REACHABLE,
-            health.is_healthy(),
-            reason(&health).as_str(),
-            health.message(&url),
-            generation,
-            jiff::Timestamp::now(),
-        ),
-        recheck,
+    let condition = condition(
+        condition_type::FRONTEND_API_REACHABLE,
+        health.is_healthy(),
+        reason(&health).as_str(),
+        health.message(&url),
+        generation,
+        jiff::Timestamp::now(),
+    );
+    announce(ctx, obj, previous, &condition).await;
+    FrontendStep::Probed { condition, recheck }
+}
+
+/// An Event when the verdict changes (status or reason): Normal when healthy, Warning when not.
+async fn announce(ctx: &Context, obj: &ClerkDomain, previous: Option<&Condition>, now: &Condition) {
+    if previous.is_some_and(|p| p.status == now.status && p.reason == now.reason) {
+        return;
     }
+    let type_ = if now.status == "True" {
+        super::events::EventType::Normal
+    } else {
+        super::events::EventType::Warning
+    };
+    super::events::publish(
+        ctx,
+        obj,
+        type_,
+        &now.reason,
+        "FrontendAPICheck",
+        now.message.clone(),
+    )
+    .await;
 }
 
 /// The condition's reason for what the probe found.

@@ -11,7 +11,8 @@ const TARGET: &str = "frontend-api.clerk.services";
 
 /// Healthy → True; 503 unhealthy → Clerk's side with Clerk's message; a certificate from
 /// another CA → the certificate reason; no record → the record reason. None of them touches
-/// `Ready`. A healthy domain's status is not rewritten by the probes of later resyncs; when
+/// `Ready`; a verdict is announced with an Event once. A healthy domain's status is not
+/// rewritten (nor the Event repeated) by the probes of later resyncs; when
 /// Clerk's target stops resolving, the healthy domain turns to Clerk's side, and back.
 pub async fn frontend_api_reachable_tells_clerks_side_from_yours(
     cp: Arc<ControlPlane>,
@@ -119,6 +120,8 @@ pub async fn frontend_api_reachable_tells_clerks_side_from_yours(
             o.status
         );
     }
+    env.wait_event("down", "FrontendAPIUnhealthy").await?;
+    env.wait_event("ok", "FrontendAPIHealthy").await?;
 
     // Later resyncs probe again (every 4 s here) and find the same: no status write.
     let rv = ok.metadata.resource_version.clone();
@@ -128,6 +131,10 @@ pub async fn frontend_api_reachable_tells_clerks_side_from_yours(
         again.metadata.resource_version == rv,
         "status rewritten without a change"
     );
+    // The verdict was announced once: later probes that find the same publish nothing.
+    let events = env.events_in(&env.ns, "ok").await?;
+    let healthy: Vec<&(String, i32)> = events.iter().filter(|(r, _)| r == "FrontendAPIHealthy").collect();
+    ensure!(healthy == [&("FrontendAPIHealthy".to_string(), 1)], "{events:?}");
 
     // Clerk's target stops resolving: Clerk's side; it resolves again: healthy again.
     bind.nsupdate("clerk.services", &[&format!("update delete {TARGET} A")])?;
