@@ -84,7 +84,9 @@ CHART_VALUES := \
   image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,replicaCount=2,podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
   podSecurityContext.runAsUser=null,podSecurityContext.runAsGroup=null,podSecurityContext.fsGroup=null,securityContext.runAsUser=null \
   serviceMonitor.enabled=true,serviceMonitor.force=true \
-  extraVolumes[0].name=ca,extraVolumes[0].configMap.name=ca,extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ca,extraEnv[0].name=SSL_CERT_FILE,extraEnv[0].value=/etc/ca/ca.crt
+  extraVolumes[0].name=ca,extraVolumes[0].configMap.name=ca,extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ca,extraEnv[0].name=SSL_CERT_FILE,extraEnv[0].value=/etc/ca/ca.crt \
+  frontendApiCheck.enabled=true,extraCA.configMap=corp-ca \
+  extraCA.secret=corp-ca,extraCA.key=bundle.pem,extraVolumes[0].name=ca,extraVolumes[0].emptyDir.medium=Memory,extraVolumeMounts[0].name=ca,extraVolumeMounts[0].mountPath=/etc/ca
 # A `*` as a list item of apiGroups/resources/verbs in rendered RBAC.
 RBAC_WILDCARD := (^|[[,])[[:space:]]*(-[[:space:]]*)?["'"'"']?\*["'"'"']?[[:space:]]*([],]|$$)
 
@@ -399,7 +401,7 @@ demo: tools dns-tools
 #   landing page and a reference page with headless Chromium (hack/chromium.sh installs it) into
 #   site-screenshots/, checked to be larger than 20 KB and not a single colour;
 # - text-check fails on development-process text (diary words, issue numbers) in tracked files.
-DOCS_GENERATED := clerkdomain-fields.md clerkdomain-status-fields.md instances-fields.md helm-values.md cli.md reasons.md
+DOCS_GENERATED := clerkdomain-fields.md clerkdomain-status-fields.md instances-fields.md helm-values.md cli.md reasons.md reasons-checks.md
 DOCS_VENV = $$(bash hack/mkdocs.sh | tail -n1)
 .PHONY: docs docs-gen docs-check docs-screenshots text-check
 

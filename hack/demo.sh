@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make demo: a local control plane, the fake Clerk, the operator and the sample ClerkDomains, with
 # the real DNS chain: the operator's DNSEndpoint -> the real external-dns (rfc2136 provider) ->
-# BIND 9 on a loopback port (TSIG updates) -> the operator's --dns-verify -> DNSVerified=True.
+# BIND 9 on a loopback port (TSIG updates) -> the operator's --dns-verify -> DNSVerified=True; then
+# the Frontend API over the domain's own clerk. host (a fake one over TLS, its test CA given with
+# --extra-ca-file, Clerk's target answered by BIND) -> FrontendAPIReachable=True; and the
+# `clerk-operator status` table.
 #   hack/demo.sh          run, print the result, tear everything down
 #   hack/demo.sh --keep   leave it running and print the KUBECONFIG to use (Ctrl-C stops it)
 set -euo pipefail
@@ -18,7 +21,7 @@ for d in json.load(sys.stdin)["data"]:
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 say "Building the operator, the fake Clerk and the local control plane launcher (cargo)"
-cargo build --locked --workspace --bins --example local-cluster
+cargo build --locked --workspace --bins --example local-cluster --example fake-frontend-api
 BIN_DIR=$(bash hack/envtest.sh | tail -n1)
 KUBECTL="$BIN_DIR/kubectl"
 say "external-dns (built from its Go module) and BIND 9 (unpacked from Debian's packages)"
@@ -65,8 +68,8 @@ PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$FAKE_PORT/__fake/healthz" >/dev/null && break; sleep 0.1; done
 
 DNS_PORT=$(free_dns_port)
-say "Starting BIND 9 on 127.0.0.1:$DNS_PORT, authoritative for example.com (TSIG-signed dynamic updates)"
-bash hack/bind.sh serve "$WORK/bind" "$DNS_PORT" example.com >"$WORK/named.log" 2>&1 &
+say "Starting BIND 9 on 127.0.0.1:$DNS_PORT, authoritative for example.com and clerk.services (TSIG-signed dynamic updates)"
+bash hack/bind.sh serve "$WORK/bind" "$DNS_PORT" example.com clerk.services >"$WORK/named.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do
   "$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +short +time=1 +tries=1 example.com SOA 2>/dev/null | grep -q . && break
@@ -74,6 +77,16 @@ for _ in $(seq 1 100); do
 done
 "$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +short example.com SOA | grep -q . || { cat "$WORK/named.log" >&2; exit 1; }
 echo "named is up (log: named.log)"
+
+say "Starting a fake Clerk Frontend API over TLS for clerk.marketing.example.com (a test CA)"
+target/debug/examples/fake-frontend-api "$WORK/frontend-api-ca.crt" clerk.marketing.example.com >"$WORK/fapi.out" 2>"$WORK/fapi.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q '^ready' "$WORK/fapi.out" 2>/dev/null && break; sleep 0.1; done
+FAPI_PORT=$(sed -n 's/^ready //p' "$WORK/fapi.out")
+[[ -n "$FAPI_PORT" ]] || { cat "$WORK/fapi.log" >&2; exit 1; }
+echo "Clerk's target frontend-api.clerk.services -> 127.0.0.1 in BIND; the fake answers on port $FAPI_PORT"
+printf 'server 127.0.0.1 %s\nzone clerk.services\nupdate add frontend-api.clerk.services 60 A 127.0.0.1\nsend\n' "$DNS_PORT" |
+  "$BIND_DIR/nsupdate" -y "hmac-sha256:externaldns-key:$(cat "$WORK/bind/tsig.secret")"
 
 say "Installing external-dns's DNSEndpoint CRD (from its Go module) and starting external-dns"
 "$KUBECTL" apply --server-side -f "$EXTERNAL_DNS_DIR/dnsendpoints.externaldns.k8s.io.yaml"
@@ -96,7 +109,9 @@ echo "secret/clerk created"
 say "Starting clerk-operator"
 CLERK_API_URL="http://127.0.0.1:$FAKE_PORT/v1" RESYNC_PERIOD=1m \
   target/debug/clerk-operator run --kubeconfig "$KUBECONFIG" --metrics-addr 127.0.0.1:0 \
-    --dns-verify --dns-resolver "127.0.0.1:$DNS_PORT" >"$WORK/operator.log" 2>&1 &
+    --dns-verify --dns-resolver "127.0.0.1:$DNS_PORT" \
+    --frontend-api-check --frontend-api-port "$FAPI_PORT" --extra-ca-file "$WORK/frontend-api-ca.crt" \
+    >"$WORK/operator.log" 2>&1 &
 PIDS+=($!)
 
 say "kubectl apply -f examples/clerkdomain.yaml"
@@ -113,6 +128,9 @@ say "The DNSEndpoint the operator owns for marketing (external-dns publishes it)
 "$KUBECTL" -n web get dnsendpoints marketing -o jsonpath='{range .spec.endpoints[*]}{.dnsName}{" CNAME "}{.targets[0]}{"\n"}{end}'
 say "Waiting for DNSVerified: external-dns writes the records to BIND, the operator resolves them there"
 "$KUBECTL" -n web wait --for=condition=DNSVerified --timeout=120s cdom/marketing
+
+say "Waiting for FrontendAPIReachable: GET https://clerk.marketing.example.com/v1/health through the published CNAME"
+"$KUBECTL" -n web wait --for=condition=FrontendAPIReachable --timeout=180s cdom/marketing
 
 say "The ConfigMap the operator exports for marketing (spec.export), for the app's envFrom"
 "$KUBECTL" -n web wait --for=condition=Exported --timeout=60s cdom/marketing
@@ -145,4 +163,6 @@ for host in $("$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.c
   "$BIND_DIR/dig" @127.0.0.1 -p "$DNS_PORT" +noall +answer "$host" CNAME
 done
 "$KUBECTL" -n web get cdom marketing -o jsonpath='{range .status.conditions[*]}{.type}{"="}{.status}{" ("}{.reason}{"): "}{.message}{"\n"}{end}'
+say "clerk-operator status -n web"
+target/debug/clerk-operator status -n web || true
 say "Demo finished; tearing down"

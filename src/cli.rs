@@ -139,6 +139,16 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
     if default_key.is_none() && args.default_instance.is_none() {
         tracing::warn!("no default Clerk secret key: ClerkDomains must set spec.secretRef");
     }
+    let extra_roots = match &args.extra_ca_file {
+        Some(path) => crate::frontend_api::trust::load(path)?,
+        None => vec![],
+    };
+    let frontend_api = args.frontend_api_check.then(|| crate::frontend_api::ProbeConfig {
+        port: args.frontend_api_port,
+        extra_roots: extra_roots.clone(),
+        resolver: args.dns_resolver,
+        ..Default::default()
+    });
     let config = Config {
         clerk: PoolConfig {
             client: ClientConfig {
@@ -156,6 +166,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
             // Longer than any resync period, so that a key in use is never forgotten.
             idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
             fence: crate::leader::Fence::open(),
+            extra_roots,
         },
         default_key,
         resync: args.resync_period,
@@ -171,6 +182,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         pod: std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
         secret_protection: args.secret_protection,
         secret_cache_ttl: args.secret_cache_ttl,
+        frontend_api,
     };
     anyhow::ensure!(
         config.default_instance.is_none() || config.namespace.is_none(),

@@ -4,6 +4,7 @@
 //! - [`clerk`]: a client for Clerk's Backend API.
 //! - [`controller`]: the reconcile loop (pure decisions in [`controller::plan`]).
 //! - [`dns`]: external-dns `DNSEndpoint`s for Clerk's records, and DNS verification.
+//! - [`frontend_api`]: the Frontend API health probe and extra trust roots.
 //! - [`readiness`]: `clerk-operator status`, readiness as the cluster reports it.
 //!
 //! The fake Clerk for tests and CI is the `fake-clerk` crate (`crates/fake-clerk`), a
@@ -17,6 +18,7 @@ pub mod clerk;
 pub mod cli;
 pub mod controller;
 pub mod dns;
+pub mod frontend_api;
 pub mod http;
 pub mod leader;
 pub mod metrics;

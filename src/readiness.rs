@@ -101,7 +101,7 @@ const ROWS: [(&str, &[&str]); 6] = [
             condition_type::CLERK_PROXY_VERIFIED,
         ],
     ),
-    ("Frontend API", &["FrontendAPIReachable"]),
+    ("Frontend API", &[condition_type::FRONTEND_API_REACHABLE]),
 ];
 
 /// The report of one ClerkDomain as stored in the cluster.

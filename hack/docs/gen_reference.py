@@ -6,6 +6,7 @@
     docs/reference/instances-fields.md    from crds/clerkinstance.yaml, crds/clusterclerkinstance.yaml
     docs/reference/helm-values.md         from deploy/helm/clerk-operator/values.yaml (its `# --`
                                           comments) and values.schema.json
+    docs/reference/reasons-checks.md      the checks' part of `clerk-operator reasons`
     docs/reference/cli.md                 from `clerk-operator --help`, `run --help`, `crd --help`
     docs/reference/reasons.md             from `clerk-operator reasons` (the `Reason` enum)
 
@@ -469,6 +470,9 @@ def main():
         ENV_OF_FLAGS.update(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', rs.read_text()))
 
     cli_body, cli_sources = cli_page(args.bin)
+    # The reasons of the checks (informing conditions) on a page of their own.
+    reasons, sep, checks = help_text(args.bin, ["reasons"]).partition("\n## Checks")
+    checks = (sep + checks).lstrip("\n") if sep else ""
     pages = {
         "clerkdomain-fields.md": page("clerkdomain-fields", ["crds/clerkdomain.yaml"],
                                       crd_tables(REPO / "crds" / "clerkdomain.yaml", ("spec",))),
@@ -482,8 +486,9 @@ def main():
                                ["deploy/helm/clerk-operator/values.yaml",
                                 "deploy/helm/clerk-operator/values.schema.json"], helm_values()),
         "cli.md": page("cli", cli_sources, cli_body),
-        "reasons.md": page("reasons", ["clerk-operator reasons (src/controller/reason.rs)"],
-                           help_text(args.bin, ["reasons"])),
+        "reasons.md": page("reasons", ["clerk-operator reasons (src/controller/reason.rs)"], reasons),
+        "reasons-checks.md": page("reasons-checks", ["clerk-operator reasons (src/controller/reason.rs)"],
+                                  checks),
     }
     for name, text in pages.items():
         (out / name).write_text(text)

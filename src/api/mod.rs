@@ -34,6 +34,9 @@ pub mod condition_type {
     pub const DNS_VERIFIED: &str = "DNSVerified";
     /// Clerk's proxy check of `spec.proxyUrl` succeeded.
     pub const PROXY_VERIFIED: &str = "ProxyVerified";
+    /// `GET https://<frontend API host>/v1/health` answered healthy through the domain's own
+    /// record and certificate (`--frontend-api-check`); informs, never gates `Ready`.
+    pub const FRONTEND_API_REACHABLE: &str = "FrontendAPIReachable";
     /// The settings of `spec.export` are in the ConfigMap the operator owns.
     pub const EXPORTED: &str = "Exported";
     /// Clerk's Platform API says the domain's DNS records verified (instance `spec.platform`).

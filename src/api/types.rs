@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Domain-ID","type":"string","jsonPath":".status.domainId"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"DNS","type":"string","jsonPath":".status.conditions[?(@.type==\"DNSVerified\")].status"}"#,
+    printcolumn = r#"{"name":"Frontend-API","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"FrontendAPIReachable\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Synced\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -335,7 +336,10 @@ pub struct ClerkDomainStatus {
     /// current generation. `Synced`: the result of the last attempt, with Clerk's words when it
     /// failed. `Reconciling`: a transient failure is being retried. `Stalled`: retrying cannot
     /// help until the spec, the key or Clerk changes. `DNSPublished`, `DNSVerified` and
-    /// `ProxyVerified` report DNS automation, `Exported` the ConfigMap of `spec.export`.
+    /// `ProxyVerified` report DNS automation, `FrontendAPIReachable` the Frontend API's health
+    /// over the domain's own host (`--frontend-api-check`; Clerk's side or yours in its reason),
+    /// `Exported` the ConfigMap of `spec.export`. Only `Ready`, `Reconciling` and `Stalled` make
+    /// the object's health; the others inform.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -84,7 +84,7 @@ impl std::fmt::Debug for ClerkClient {
 impl ClerkClient {
     /// A client with its own connection pool.
     pub fn new(config: ClientConfig, key: SecretKey) -> Self {
-        Self::with_http(http_client_for(&config), config, key)
+        Self::with_http(http_client_for(&config, &[]), config, key)
     }
 
     /// A client sharing `http`'s connection pool.

@@ -140,7 +140,7 @@ mod tests {
         let t = PlatformToken::new(" ak_platform_supersecret\n");
         assert_eq!(t.0, "ak_platform_supersecret");
         let c = PlatformClient::new(
-            crate::clerk::http_client_for(&crate::clerk::ClientConfig::default()),
+            crate::clerk::http_client_for(&crate::clerk::ClientConfig::default(), &[]),
             Url::parse(DEFAULT_PLATFORM_URL).unwrap(),
             t.clone(),
             Duration::from_secs(1),

@@ -32,6 +32,8 @@ pub struct PoolConfig {
     /// Clerk writes are sent only while this is open (the leader election's fence; always
     /// open by default, without election).
     pub fence: crate::leader::Fence,
+    /// Trust roots added to the system's (`--extra-ca-file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for PoolConfig {
@@ -44,6 +46,7 @@ impl Default for PoolConfig {
             list_max_age: Duration::from_secs(60),
             idle: Duration::from_secs(60 * 60),
             fence: crate::leader::Fence::open(),
+            extra_roots: vec![],
         }
     }
 }
@@ -172,7 +175,7 @@ pub struct ClerkPool {
 impl ClerkPool {
     /// An empty pool; one HTTP connection pool serves every instance.
     pub fn new(config: PoolConfig, metrics: Arc<Metrics>) -> Self {
-        let http = super::http_client_for(&config.client);
+        let http = super::http_client_for(&config.client, &config.extra_roots);
         Self {
             config,
             http,

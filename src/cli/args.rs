@@ -58,9 +58,22 @@ pub struct RunArgs {
     /// Check that each required CNAME record resolves to Clerk's target (condition DNSVerified).
     #[arg(long, env = "DNS_VERIFY")]
     pub dns_verify: bool,
-    /// DNS server for --dns-verify (e.g. 10.0.0.10:53); default: the system resolver.
+    /// DNS server for --dns-verify and --frontend-api-check (e.g. 10.0.0.10:53); default: the
+    /// system resolver.
     #[arg(long, env = "DNS_RESOLVER")]
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// Probe each production domain's Frontend API: `GET https://<frontend API host>/v1/health`
+    /// over the domain's own host (condition FrontendAPIReachable). Makes outbound HTTPS
+    /// requests to the domains' hosts; resolves through --dns-resolver when given.
+    #[arg(long, env = "FRONTEND_API_CHECK")]
+    pub frontend_api_check: bool,
+    /// Port of the Frontend API probe (tests serve it on loopback); production: 443.
+    #[arg(long, env = "FRONTEND_API_PORT", default_value_t = 443, hide = true)]
+    pub frontend_api_port: u16,
+    /// A PEM bundle of CA certificates trusted besides the system's, by the Clerk API client and
+    /// the Frontend API probe (a corporate TLS-inspecting proxy, a private CA).
+    #[arg(long, env = "EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
     /// Hold a Lease so that only one replica reconciles at a time.
     #[arg(long, env = "LEADER_ELECT")]
     pub leader_elect: bool,

@@ -48,6 +48,9 @@ pub struct Config {
     /// Without Secret protection: how long a key read from a Secret is used before the Secret
     /// is read again (a rotated key is picked up by the first reconcile after it).
     pub secret_cache_ttl: Duration,
+    /// Probe each production domain's Frontend API (`--frontend-api-check`,
+    /// `FrontendAPIReachable`); `None`: off.
+    pub frontend_api: Option<crate::frontend_api::ProbeConfig>,
 }
 
 impl Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             pod: None,
             secret_protection: false,
             secret_cache_ttl: Duration::from_secs(60),
+            frontend_api: None,
         }
     }
 }
@@ -109,6 +113,8 @@ pub struct Context {
     pub stores: Stores,
     /// Resolves CNAME records for `DNSVerified` (none when verification is off).
     pub dns: Option<crate::dns::verify::Verifier>,
+    /// Probes Frontend API hosts for `FrontendAPIReachable` (none when the check is off).
+    pub frontend: Option<crate::frontend_api::Prober>,
     /// What the process remembers between reconciles.
     pub memory: Memory,
     clerk: ClerkPool,
@@ -132,6 +138,11 @@ impl Context {
             made.map_err(|e| tracing::warn!(error = %e, "DNS verification disabled: no resolver"))
                 .ok()
         });
+        let frontend = config.frontend_api.clone().and_then(|c| {
+            crate::frontend_api::Prober::new(c)
+                .map_err(|e| tracing::warn!(error = %e, "Frontend API check disabled"))
+                .ok()
+        });
         let reporter = kube::runtime::events::Reporter {
             controller: "clerk-operator".into(),
             instance: config.instance.clone(),
@@ -147,6 +158,7 @@ impl Context {
             config,
             stores,
             dns: verifier,
+            frontend,
             memory,
         }
     }

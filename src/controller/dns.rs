@@ -1,7 +1,7 @@
 //! DNS automation after a successful sync: publish Clerk's records (CNAMEs, and TXT when
 //! `spec.dns.publishTXT` asks) as an external-dns DNSEndpoint (`DNSPublished`), check that they
-//! resolve (`DNSVerified`), and ask Clerk whether the proxy works (`ProxyVerified`). `Ready`
-//! stays about Clerk registration.
+//! resolve (`DNSVerified`), ask Clerk whether the proxy works (`ProxyVerified`), and probe the
+//! Frontend API's health (`FrontendAPIReachable`). `Ready` stays about Clerk registration.
 
 use super::Context;
 use super::children::{Applied, apply_owned, delete_owned, is_not_found};
@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{Api, ResourceExt};
 use std::time::Duration;
 
+use super::frontend::{FrontendStep, frontend};
 use super::proxy::{ProxyStep, proxy};
 
 /// What DNS automation found: conditions to set or drop, and when to look again.
@@ -62,6 +63,17 @@ pub(crate) async fn reconcile(
         }
     } else {
         out.drop_conditions.push(condition_type::PROXY_VERIFIED);
+    }
+    match frontend(ctx, obj, domain, production, forced).await {
+        FrontendStep::Drop => out.drop_conditions.push(condition_type::FRONTEND_API_REACHABLE),
+        FrontendStep::Keep => {}
+        FrontendStep::Probed { condition, recheck } => {
+            out.conditions.push(condition);
+            out.recheck = match (out.recheck, recheck) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
     }
     out
 }

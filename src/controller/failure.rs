@@ -49,7 +49,7 @@ impl Failure {
     pub fn retry(&self) -> Retry {
         match self.reason.class() {
             Class::Terminal | Class::Paused => Retry::Terminal,
-            Class::Transient | Class::Ok => Retry::Transient { after: self.after },
+            Class::Transient | Class::Ok | Class::Check => Retry::Transient { after: self.after },
         }
     }
 }

@@ -30,6 +30,9 @@ struct Remembered {
     platform_attempts: u32,
     /// The last Warning published once per distinct message.
     warned: Option<String>,
+    /// Consecutive Frontend API probes that failed, and when the next one is due.
+    frontend_failures: u32,
+    frontend_due: Option<std::time::Instant>,
 }
 
 /// The process's memory (see the module).
@@ -188,6 +191,28 @@ impl Memory {
                 0
             };
             r.platform_attempts
+        })
+    }
+
+    /// Consecutive failed Frontend API probes of `object`.
+    pub fn frontend_failures(&self, object: &str) -> u32 {
+        self.with(object, |r| r.frontend_failures)
+    }
+
+    /// A Frontend API probe of `object` ran: `failures` in a row now, the next due `after` it.
+    pub fn frontend_checked(&self, object: &str, failures: u32, after: std::time::Duration) {
+        let due = std::time::Instant::now() + after;
+        self.with(object, |r| {
+            r.frontend_failures = failures;
+            r.frontend_due = Some(due);
+        });
+    }
+
+    /// Whether a Frontend API probe of `object` is due (never probed by this process, or its
+    /// time came).
+    pub fn frontend_due(&self, object: &str) -> bool {
+        self.with(object, |r| {
+            r.frontend_due.is_none_or(|d| std::time::Instant::now() >= d)
         })
     }
 

@@ -14,6 +14,7 @@ mod error;
 mod events;
 pub mod export;
 mod failure;
+mod frontend;
 pub mod instances;
 mod memory;
 pub mod ownership;

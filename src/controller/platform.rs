@@ -9,7 +9,7 @@
 
 use super::Context;
 use super::credentials;
-use super::reason::{Class, Reason};
+use super::reason::Reason;
 use crate::api::{ClerkDomain, PlatformSpec, condition, condition_type as ct};
 use crate::clerk::platform::{DomainStatus, FailureHint};
 use crate::clerk::{CheckStarted, PlatformError, PlatformToken};
@@ -257,7 +257,10 @@ fn explain(e: &PlatformError, app: &str, domain_id: &str) -> (Reason, String) {
 
 /// The three main conditions as Unknown with `reason`: the Platform API gave no reading.
 fn unknown(at: At, reason: Reason, message: String) -> PlatformOutcome {
-    debug_assert!(reason.class() != Class::Ok);
+    debug_assert!(!matches!(
+        reason,
+        Reason::ClerkCheckComplete | Reason::ClerkCheckNotRequired
+    ));
     let conditions = [ct::CLERK_DNS_VERIFIED, ct::SSL_ISSUED, ct::MAIL_VERIFIED]
         .into_iter()
         .map(|t| Condition {

@@ -204,7 +204,7 @@ impl Conditions<'_> {
                 self.set(condition_type::RECONCILING, true, reason, message);
                 self.drop(condition_type::STALLED);
             }
-            Class::Ok | Class::Paused => {
+            Class::Ok | Class::Paused | Class::Check => {
                 self.drop(condition_type::RECONCILING);
                 self.drop(condition_type::STALLED);
             }

@@ -266,6 +266,17 @@ impl Verifier {
         }
     }
 
+    /// The addresses of `host` (A and AAAA, following CNAMEs), or `Ok(empty)` when it has none
+    /// or does not exist.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, NetError> {
+        let fqdn = format!("{}.", normalize_name(host));
+        match self.resolver.lookup_ip(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup.iter().collect()),
+            Err(e) if e.is_no_records_found() => Ok(vec![]),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The TXT texts at `host` (each record's strings joined), or `Ok(empty)` when it has none
     /// or does not exist.
     pub async fn txts(&self, host: &str) -> Result<Vec<String>, NetError> {

@@ -215,7 +215,7 @@ pub(crate) async fn operator_platform_client_agrees_with_the_spec_through_prism(
         ..Default::default()
     });
     let prism = Prism::start(&bin, &spec_file, &fake.base_url()).await;
-    let http = clerk_operator::clerk::http_client_for(&Default::default());
+    let http = clerk_operator::clerk::http_client_for(&Default::default(), &[]);
     let base = url::Url::parse(&prism.base_url()).unwrap();
     let client = |t: &str| {
         PlatformClient::new(

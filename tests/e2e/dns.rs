@@ -1,5 +1,5 @@
 //! DNS automation against the real apiserver: external-dns DNSEndpoints, DNS verification
-//! against a DNS server on loopback, and Clerk's proxy check.
+//! against a DNS server on loopback, Clerk's proxy check, and the Frontend API probe.
 
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
@@ -14,8 +14,10 @@ use test_kit::dns_server::DnsServer;
 use test_kit::real_dns::*;
 use test_kit::*;
 
+mod frontend_api;
 mod real_chain;
 mod real_txt;
+pub use frontend_api::*;
 pub use real_chain::*;
 pub use real_txt::*;
 

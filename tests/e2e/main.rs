@@ -81,6 +81,7 @@ fn main() {
         proxy_check_sets_proxy_verified,
         external_dns_and_bind_close_the_loop,
         external_dns_publishes_clerks_txt_records,
+        frontend_api_reachable_tells_clerks_side_from_yours,
         // Readiness as the cluster reports it: `clerk-operator status`.
         status_command_reports_readiness,
         // Export to a ConfigMap.

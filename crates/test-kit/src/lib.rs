@@ -11,8 +11,11 @@
 pub mod controlplane;
 pub mod cut_proxy;
 pub mod dns_server;
+pub mod fake_frontend_api;
 pub mod health;
 pub mod operator_process;
+mod options;
+pub use options::EnvOptions;
 pub mod process;
 pub mod real_dns;
 
@@ -56,49 +59,6 @@ pub struct TestEnv {
     pub metrics: Arc<Metrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-/// Options for [`TestEnv::start`].
-pub struct EnvOptions {
-    pub default_key: Option<&'static str>,
-    pub resync: Duration,
-    pub list_ttl: Duration,
-    /// Client-side limit for development keys (default: Clerk's 100/10s).
-    pub development_rate: Option<clerk_operator::clerk::Rate>,
-    /// Verify DNS against this server (`--dns-verify --dns-resolver`).
-    pub dns_resolver: Option<std::net::SocketAddr>,
-    /// ClerkDomains reconciled at once (`--concurrency`).
-    pub concurrency: u16,
-    /// Watch every namespace (objects are told apart by this test's label), with a second
-    /// namespace `<ns>-b` for cross-namespace tests.
-    pub cluster_wide: bool,
-    /// `--default-key-namespaces` (`None`: every namespace).
-    pub default_key_namespaces: Option<Vec<String>>,
-    /// `--default-instance` (a ClusterClerkInstance; needs `cluster_wide`).
-    pub default_instance: Option<String>,
-    /// `--secret-protection` (the Secret watch and the in-use finalizer): on in these tests, which
-    /// check what it adds; the trials of the default (get-only) mode turn it off.
-    pub secret_protection: bool,
-    /// `--secret-cache-ttl` (without Secret protection).
-    pub secret_cache_ttl: Duration,
-}
-
-impl Default for EnvOptions {
-    fn default() -> Self {
-        Self {
-            default_key: Some(LIVE_KEY),
-            resync: Duration::from_secs(300),
-            list_ttl: Duration::from_secs(5),
-            development_rate: None,
-            dns_resolver: None,
-            concurrency: 4,
-            cluster_wide: false,
-            default_key_namespaces: None,
-            default_instance: None,
-            secret_protection: true,
-            secret_cache_ttl: Duration::from_secs(60),
-        }
-    }
 }
 
 /// Label that ties an object to the test that made it (the controller's selector when
@@ -174,6 +134,7 @@ impl TestEnv {
             pod: None,
             secret_protection: opts.secret_protection,
             secret_cache_ttl: opts.secret_cache_ttl,
+            frontend_api: opts.frontend_api.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();

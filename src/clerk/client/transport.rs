@@ -27,14 +27,16 @@ pub fn user_agent(identity: Option<&str>) -> String {
     }
 }
 
-/// Build the HTTP client once; clients for each key share its connection pool.
-pub fn http_client_for(config: &ClientConfig) -> reqwest::Client {
+/// Build the HTTP client once; clients for each key share its connection pool. It trusts the
+/// system's roots and `extra_roots` (`--extra-ca-file`).
+pub fn http_client_for(config: &ClientConfig, extra_roots: &[reqwest::Certificate]) -> reqwest::Client {
     crate::install_crypto_provider();
     reqwest::Client::builder()
         .user_agent(user_agent(config.identity.as_deref()))
         .timeout(config.timeout)
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(60))
+        .tls_certs_merge(extra_roots.iter().cloned())
         .build()
         .expect("HTTP client builds with rustls")
 }
