@@ -87,9 +87,14 @@ pub struct RunArgs {
     #[arg(long, env = "LEASE_NAME", default_value = "clerk-operator")]
     pub lease_name: String,
     /// The operator's namespace (in a cluster: the Pod's): the leader election Lease lives
-    /// there, and so do the Secrets of ClusterClerkInstances.
+    /// there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+    /// The namespace of ClusterClerkInstances' Secrets (the chart sets the release namespace).
+    /// Unset, ClusterClerkInstances are not used (reason `CredentialsNamespaceNotSet`): no
+    /// namespace is assumed.
+    #[arg(long, env = "CREDENTIALS_NAMESPACE")]
+    pub credentials_namespace: Option<String>,
     /// A ClusterClerkInstance that ClerkDomains without spec.instanceRef and spec.secretRef
     /// use (instead of the default key), subject to its namespaceSelector. Needs the operator
     /// to watch every namespace (no --namespace).
@@ -125,6 +130,15 @@ pub struct RunArgs {
     /// operators can split the objects between them.
     #[arg(long, env = "WATCH_LABEL_SELECTOR")]
     pub watch_label_selector: Option<String>,
+    /// Namespaces whose ClerkDomains may manage the primary domain with the default key
+    /// (comma-separated); empty (the default): none. Instance objects allow it per object.
+    #[arg(
+        long,
+        env = "PRIMARY_DOMAIN_NAMESPACES",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub primary_domain_namespaces: Vec<String>,
     /// How many ClerkDomains are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
@@ -214,7 +228,16 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
         default_key_namespaces: namespace_list(&args.default_key_namespaces),
         selector: args.watch_label_selector.clone().filter(|s| !s.trim().is_empty()),
-        operator_namespace: args.lease_namespace.clone(),
+        credentials_namespace: args
+            .credentials_namespace
+            .clone()
+            .filter(|s| !s.trim().is_empty()),
+        primary_domain_namespaces: args
+            .primary_domain_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
         default_instance: args.default_instance.clone().filter(|s| !s.trim().is_empty()),
     };
     anyhow::ensure!(

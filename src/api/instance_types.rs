@@ -37,6 +37,12 @@ pub struct ClerkInstanceSpec {
     /// (`GET /instance`) and keeps the Secret (finalizer `clerk-operator.io/in-use`) while this
     /// object exists.
     pub secret_ref: SecretKeyRef,
+    /// Whether ClerkDomains using this object may manage the Clerk instance's primary domain
+    /// (`isSatellite: false`), whose proxy URL decides where the whole instance's Frontend API
+    /// is served. Off by default: such a ClerkDomain is refused (reason
+    /// `PrimaryDomainNotAllowed`) without any Clerk call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_primary_domain: bool,
 }
 
 /// A Clerk instance for the whole cluster, reached with the secret key in a Secret of the
@@ -72,6 +78,14 @@ pub struct ClusterClerkInstanceSpec {
     /// `NamespaceNotAllowed`) without any Clerk call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
+    /// The namespaces (by name) whose ClerkDomains may manage the Clerk instance's primary
+    /// domain (`isSatellite: false`) through this object; the primary's proxy URL decides
+    /// where the whole instance's Frontend API is served. Empty by default: a ClerkDomain for
+    /// the primary is refused everywhere (reason `PrimaryDomainNotAllowed`) without any Clerk
+    /// call. A listed namespace must also be selected by `namespaceSelector`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub primary_domain_namespaces: Vec<String>,
 }
 
 /// Observed state of a ClerkInstance or ClusterClerkInstance, from Clerk's `GET /instance`.

@@ -68,6 +68,8 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         adopt_id: notes.domain_id.clone().and_then(Result::ok),
         production: target.production,
         pending: pending.as_deref(),
+        primary_allowed: target.primary_allowed,
+        adopted: obj.status.as_ref().and_then(|s| s.adopted) == Some(true),
         ..Default::default()
     };
     let mut record = Record::default();

@@ -45,6 +45,7 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
     let memory = Memory {
         domain_id: status.domain_id.as_deref(),
         pending: status.pending_domain.as_deref(),
+        adopted: status.adopted == Some(true),
         ..Default::default()
     };
     let without_list = plan::cleanup_without_list(&obj.spec, &memory);
@@ -109,6 +110,13 @@ async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Re
         Release::NothingOwned => (
             "NothingOwned",
             format!("This object owns no Clerk domain; nothing was deleted ({name} is left as it is)"),
+        ),
+        Release::AdoptedKept => (
+            "AdoptedKept",
+            format!(
+                "Left Clerk domain {id} ({name}) in place: it existed before this object adopted it, \
+                 and adopted domains are never deleted (delete it in Clerk if it is no longer needed)"
+            ),
         ),
     };
     events::normal(ctx, obj, reason, "Delete", note).await;

@@ -29,16 +29,26 @@ pub struct Config {
     pub dns_verify: Option<Option<std::net::SocketAddr>>,
     /// Namespaces whose ClerkDomains may use `default_key`; `None` allows every namespace.
     pub default_key_namespaces: Option<Vec<String>>,
+    /// Namespaces whose ClerkDomains may manage the primary domain with `default_key`
+    /// (`--primary-domain-namespaces`); empty: none.
+    pub primary_domain_namespaces: Vec<String>,
     /// Watch only ClerkDomains (and instance objects) matching this label selector (sharding,
     /// tests).
     pub selector: Option<String>,
-    /// The operator's namespace: where ClusterClerkInstances' Secrets are.
-    pub operator_namespace: String,
+    /// Where ClusterClerkInstances' Secrets are (`--credentials-namespace`). Unset, no
+    /// ClusterClerkInstance is used (reason `CredentialsNamespaceNotSet`): no namespace is
+    /// assumed, since ordinary users can often create Secrets in one first.
+    pub credentials_namespace: Option<String>,
     /// The ClusterClerkInstance used by ClerkDomains without `instanceRef` and `secretRef`.
     pub default_instance: Option<String>,
 }
 
 impl Config {
+    /// Whether ClerkDomains in `namespace` may manage the primary domain with the default key.
+    pub fn primary_allowed_with_default_key(&self, namespace: &str) -> bool {
+        self.primary_domain_namespaces.iter().any(|n| n == namespace)
+    }
+
     /// Whether ClerkDomains in `namespace` may use the default key.
     pub fn default_key_allowed(&self, namespace: &str) -> bool {
         self.default_key_namespaces
@@ -58,8 +68,9 @@ impl Default for Config {
             instance: None,
             dns_verify: None,
             default_key_namespaces: None,
+            primary_domain_namespaces: vec![],
             selector: None,
-            operator_namespace: "default".into(),
+            credentials_namespace: None,
             default_instance: None,
         }
     }

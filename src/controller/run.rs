@@ -55,7 +55,7 @@ fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<O
     for k in ctx
         .memory
         .instances
-        .using_secret(&ns, &name, &ctx.config.operator_namespace)
+        .using_secret(&ns, &name, ctx.config.credentials_namespace.as_deref())
     {
         ctx.memory.instances.wake(&k);
     }

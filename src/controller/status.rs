@@ -124,11 +124,14 @@ impl Conditions<'_> {
     }
 
     fn synced(&mut self, domain: &Domain, adopted: bool, applied_is_secondary: Option<bool>) {
-        fill_from_domain(self.st, domain);
-        self.st.pending_domain = None;
+        // Another domain than the recorded one, not adopted: the object created it.
         if adopted {
             self.st.adopted = Some(true);
+        } else if self.st.domain_id.as_deref() != Some(domain.id.as_str()) {
+            self.st.adopted = None;
         }
+        fill_from_domain(self.st, domain);
+        self.st.pending_domain = None;
         self.st.applied_is_secondary = applied_is_secondary;
         let message = format!("Domain {} is registered in Clerk and matches the spec", domain.id);
         self.set(condition_type::READY, true, Reason::Registered, &message);

@@ -76,6 +76,10 @@ pub struct EnvOptions {
     pub default_key_namespaces: Option<Vec<String>>,
     /// `--default-instance` (a ClusterClerkInstance; needs `cluster_wide`).
     pub default_instance: Option<String>,
+    /// `--credentials-namespace` set to the test's namespace (the default), or unset.
+    pub credentials_namespace: bool,
+    /// `--primary-domain-namespaces`.
+    pub primary_domain_namespaces: Vec<String>,
 }
 
 impl Default for EnvOptions {
@@ -90,6 +94,8 @@ impl Default for EnvOptions {
             cluster_wide: false,
             default_key_namespaces: None,
             default_instance: None,
+            credentials_namespace: true,
+            primary_domain_namespaces: vec![],
         }
     }
 }
@@ -160,7 +166,8 @@ impl TestEnv {
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
             // The test's namespace plays the operator's: ClusterClerkInstances' Secrets are there.
-            operator_namespace: self.ns.clone(),
+            credentials_namespace: opts.credentials_namespace.then(|| self.ns.clone()),
+            primary_domain_namespaces: opts.primary_domain_namespaces.clone(),
             default_instance: opts.default_instance.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -23,6 +23,8 @@ pub struct Via {
     pub instance_id: String,
     /// Whether it carries the in-use finalizer already.
     pub has_finalizer: bool,
+    /// Whether it lets the ClerkDomain's namespace manage the primary domain.
+    pub primary_allowed: bool,
 }
 
 /// The key of the instance object `ik` for `obj`, with its Secret's metadata.
@@ -33,7 +35,7 @@ pub(in crate::controller) async fn key_via(
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     match ik.kind {
         InstanceRefKind::ClerkInstance => match ctx.memory.instances.namespaced(ik) {
-            Some(i) => usable_key(ctx, i.as_ref(), ik).await,
+            Some(i) => usable_key(ctx, i.as_ref(), ik, "").await,
             None => Err(not_found(ik)),
         },
         InstanceRefKind::ClusterClerkInstance => {
@@ -65,7 +67,7 @@ pub(in crate::controller) async fn key_via(
                 }
                 Err(why) => return Err(Failure::new(Reason::NamespaceNotAllowed, format!("{ik}: {why}"))),
             }
-            usable_key(ctx, i.as_ref(), ik).await
+            usable_key(ctx, i.as_ref(), ik, &namespace).await
         }
     }
 }
@@ -96,6 +98,7 @@ async fn usable_key<K: InstanceObject>(
     ctx: &Context,
     inst: &K,
     ik: &InstanceKey,
+    namespace: &str,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     // Deleting an object bumps its generation, and a terminating object is not checked again
     // (its ClerkDomains' cleanup still needs it): judge it by the generation last checked.
@@ -105,7 +108,9 @@ async fn usable_key<K: InstanceObject>(
     };
     let instance_id = usable(inst.instance_status(), generation)
         .map_err(|(reason, why)| Failure::new(reason, format!("{ik} cannot be used: {why}")))?;
-    let ns = inst.secret_namespace(&ctx.config.operator_namespace);
+    let ns = inst
+        .secret_namespace(ctx.config.credentials_namespace.as_deref())
+        .map_err(|why| Failure::new(Reason::CredentialsNamespaceNotSet, format!("{ik}: {why}")))?;
     let (key, meta) = credentials::read_key(ctx, &ns, inst.secret_ref())
         .await
         .map_err(|e| Failure::new(e.reason(), format!("{ik}: {e}")))?;
@@ -113,6 +118,7 @@ async fn usable_key<K: InstanceObject>(
         key: ik.clone(),
         instance_id,
         has_finalizer: inst.finalizers().iter().any(|f| f == IN_USE),
+        primary_allowed: inst.allows_primary(namespace),
     };
     Ok((key, meta, via))
 }
