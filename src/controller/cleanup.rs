@@ -142,6 +142,7 @@ async fn cleanup_failed(obj: &ClerkDomain, ctx: &Context, f: Failure) -> Result<
         reason: f.reason,
         message: &message,
         domain: None,
+        gone: false,
     };
     if write_status(obj, ctx, &outcome, &Extras::default()).await? {
         events::warning(ctx, obj, f.reason.as_str(), "Delete", message.clone()).await;

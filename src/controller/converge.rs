@@ -135,7 +135,10 @@ async fn take_steps(
                 });
             }
             Step::Create { body, recreate } => {
-                create_step(ctx, target, obj, &body, recreate, &mut p, record).await?
+                // A failed re-create: Clerk holds no domain of this object now.
+                create_step(ctx, target, obj, &body, recreate, &mut p, record)
+                    .await
+                    .map_err(|f| Failure { gone: recreate, ..f })?
             }
             Step::Update { id, body, .. } => update_step(target, obj, &id, &body, &mut p).await?,
             Step::Invalid { reason, message } => {

@@ -13,6 +13,8 @@ pub(crate) struct Failure {
     pub message: String,
     pub after: Option<Duration>,
     pub domain: Option<Box<Domain>>,
+    /// Clerk no longer holds the domain the object's status records.
+    pub gone: bool,
 }
 
 impl Failure {
@@ -22,6 +24,7 @@ impl Failure {
             message: message.into(),
             after: None,
             domain: None,
+            gone: false,
         }
     }
 
@@ -31,6 +34,7 @@ impl Failure {
             message: e.stable_message(),
             after: e.retry_after(),
             domain: domain.map(Box::new),
+            gone: false,
         }
     }
 

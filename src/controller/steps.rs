@@ -173,6 +173,7 @@ pub(super) async fn report_failure(
         reason: f.reason,
         message: &f.message,
         domain: f.domain.as_deref(),
+        gone: f.gone,
     };
     let changed = write_status(obj, ctx, &outcome, extras).await?;
     if changed {
