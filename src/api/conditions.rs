@@ -36,6 +36,43 @@ pub fn set_condition(conditions: &mut ConditionSet, mut new: Condition) {
     }
 }
 
+/// Decode `status.conditions` as leniently as the API server validates them, so that one
+/// object's odd value never fails a list or watch of every object. The API server accepts
+/// `lastTransitionTime` in forms RFC 3339 does not have (no zone, a space for `T`): such a time
+/// is read as UTC. A condition that still cannot be read is left out (the next status write
+/// sets it again).
+pub fn lenient_conditions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConditionSet, D::Error> {
+    use serde::Deserialize;
+    let raw = Option::<Vec<serde_json::Value>>::deserialize(d)?.unwrap_or_default();
+    Ok(raw.into_iter().filter_map(readable).collect())
+}
+
+fn readable(mut v: serde_json::Value) -> Option<Condition> {
+    use serde::Deserialize;
+    if let Ok(c) = Condition::deserialize(&v) {
+        return Some(c);
+    }
+    let at = v.get("lastTransitionTime")?.as_str().and_then(lenient_time);
+    let repaired = at.and_then(|at| {
+        v["lastTransitionTime"] = serde_json::Value::String(at.to_string());
+        Condition::deserialize(&v).ok()
+    });
+    if repaired.is_none() {
+        let type_ = v.get("type").and_then(|t| t.as_str()).unwrap_or_default();
+        tracing::warn!(condition = %truncate(type_.to_string(), 64), "unreadable condition left out");
+    }
+    repaired
+}
+
+/// A time as the API server's `date-time` format accepts it; without a zone, UTC.
+fn lenient_time(s: &str) -> Option<jiff::Timestamp> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    let civil: jiff::civil::DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
+    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
 /// Cut `s` to at most `max` bytes, on a character boundary.
 pub fn truncate(mut s: String, max: usize) -> String {
     if s.len() > max {
@@ -88,6 +125,36 @@ mod tests {
         set_condition(&mut set, condition("Ready", true, "A", "", None, at(1)));
         set_condition(&mut set, condition("Synced", false, "B", "", None, at(2)));
         assert_eq!(set.len(), 2);
+    }
+
+    #[test]
+    fn conditions_decode_as_leniently_as_the_api_server_validates() {
+        #[derive(serde::Deserialize)]
+        struct S {
+            #[serde(default, deserialize_with = "lenient_conditions")]
+            conditions: ConditionSet,
+        }
+        let c = |t: &str| {
+            serde_json::json!({"type": "Ready", "status": "True", "reason": "R", "message": "",
+                "lastTransitionTime": t})
+        };
+        #[rustfmt::skip]
+        let table = [
+            ("RFC 3339", c("2026-01-02T03:04:05Z"), Some(at(1_767_323_045))),
+            ("no zone: UTC", c("2026-01-02T03:04:05"), Some(at(1_767_323_045))),
+            ("space for T", c("2026-01-02 03:04:05"), Some(at(1_767_323_045))),
+            ("minutes only", c("2026-01-02T03:04"), Some(at(1_767_323_040))),
+            ("unreadable: left out", c("soon"), None),
+        ];
+        for (case, raw, want) in table {
+            let s: S = serde_json::from_value(serde_json::json!({ "conditions": [raw, c("2026-01-02T03:04:05Z")] }))
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let got = s.conditions.first().filter(|_| s.conditions.len() == 2).map(|c| c.last_transition_time.0);
+            assert_eq!(got, want, "{case}");
+            assert!(!s.conditions.is_empty(), "{case}: the readable condition is kept");
+        }
+        let s: S = serde_json::from_value(serde_json::json!({ "conditions": null })).unwrap();
+        assert!(s.conditions.is_empty());
     }
 
     #[test]

@@ -116,7 +116,11 @@ pub struct ClerkInstanceStatus {
     /// `Ready`: the key works and belongs to the pinned instance. `Reconciling`: a check is
     /// pending or a transient failure is retried. `Stalled`: retrying cannot help until the key
     /// or its Secret changes (`InvalidKey`, `InstanceChanged`, `SecretNotFound`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::lenient_conditions"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

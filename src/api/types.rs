@@ -311,7 +311,11 @@ pub struct ClerkDomainStatus {
     /// failed. `Reconciling`: a transient failure is being retried. `Stalled`: retrying cannot
     /// help until the spec, the key or Clerk changes. `DNSPublished`, `DNSVerified` and
     /// `ProxyVerified` report DNS automation, `Exported` the ConfigMap of `spec.export`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::lenient_conditions"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

@@ -143,7 +143,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let namespace = config.namespace.clone();
     let api: Api<ClerkDomain> = scoped(&client, namespace.as_deref());
-    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+    // Metadata only: whether ClerkDomains can be listed at all, whatever one object holds.
+    if let Err(e) = api.list_metadata(&ListParams::default().limit(1)).await {
         anyhow::bail!(
             "cannot list ClerkDomains ({e}); is the CRD installed (kubectl apply -f crds/) and may \
              this identity list clerkdomains.clerk-operator.io?"
