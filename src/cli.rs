@@ -127,9 +127,14 @@ pub struct RunArgs {
     )]
     pub default_key_namespaces: Vec<String>,
     /// Reconcile only ClerkDomains matching this label selector (e.g. `shard=a`), so several
-    /// operators can split the objects between them.
+    /// operators can split the objects between them. Instance objects are not filtered by it.
     #[arg(long, env = "WATCH_LABEL_SELECTOR")]
     pub watch_label_selector: Option<String>,
+    /// Serve (check and write the status of) only ClerkInstances and ClusterClerkInstances
+    /// matching this label selector, when two operator installations share a cluster.
+    /// ClerkDomains may still use the others.
+    #[arg(long, env = "INSTANCE_LABEL_SELECTOR")]
+    pub instance_label_selector: Option<String>,
     /// Namespaces whose ClerkDomains may manage the primary domain with the default key
     /// (comma-separated); empty (the default): none. Instance objects allow it per object.
     #[arg(
@@ -228,6 +233,10 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
         default_key_namespaces: namespace_list(&args.default_key_namespaces),
         selector: args.watch_label_selector.clone().filter(|s| !s.trim().is_empty()),
+        instance_selector: args
+            .instance_label_selector
+            .clone()
+            .filter(|s| !s.trim().is_empty()),
         credentials_namespace: args
             .credentials_namespace
             .clone()

@@ -142,7 +142,7 @@ async fn resolve(
         let f = Failure::new(Reason::InvalidAnnotation, message.clone());
         return Err(Stop::Failed(f, backoff::TERMINAL_RECHECK));
     }
-    let target = steps::resolve(ctx, obj)
+    let target = steps::resolve(ctx, obj, steps::Purpose::Apply)
         .await
         .map_err(|f| Stop::Failed(f, backoff::TERMINAL_RECHECK))?;
     if let Some(secret) = &target.secret {

@@ -1,10 +1,13 @@
 //! Deletion: delete the satellite the object owns from Clerk, by its ID on the pinned instance
 //! (or leave it, and say why), then let the finalizer go.
 //!
-//! The policy: an object deletes only the domain it owns, never a domain found by its name.
-//! Cleanup ends without deleting when `deletionPolicy` is `Orphan`, the domain is a primary, the
-//! object is paused, owns nothing, an older object owns the domain, or its key's Secret is gone
-//! for good. When deleting fails for a reason retrying cannot fix (the key is missing from the
+//! The policy: an object deletes only the domain it owns (created), never a domain found by its
+//! name or adopted. Cleanup ends without deleting when `deletionPolicy` is `Orphan`, the domain
+//! is a primary or was adopted, the object is paused, owns nothing, an older object owns the
+//! domain, or its key is gone for good (the Secret or instance object confirmed absent by the
+//! API server, the instance object not served or `Stalled`): then with a Warning Event. A
+//! namespace's permission to use a shared key is not asked again at deletion, so narrowing a
+//! ClusterClerkInstance's selector never makes a namespace's deletion hang. When deleting fails for a reason retrying cannot fix (the key is missing from the
 //! Secret, no default key, Clerk answers 401/403, the key moved to another instance), the
 //! object stays, says why (`Stalled`, an Event), and is released by setting
 //! `spec.deletionPolicy: Orphan` on it; transient failures are retried with backoff.
@@ -52,10 +55,11 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
     if let Some(Cleanup::Release(why)) = without_list {
         return release(ctx, obj, why, &id).await;
     }
-    let target = match steps::resolve(ctx, obj).await {
+    let target = match steps::resolve(ctx, obj, steps::Purpose::Cleanup).await {
         Ok(t) => t,
-        Err(f) if matches!(f.reason, Reason::SecretNotFound | Reason::InstanceNotFound) => {
-            // The key is gone for good: waiting cannot help, and the object must not hang.
+        Err(f) if key_gone(f.reason) => {
+            // The key is gone for good (its absence confirmed by the API server) or no longer
+            // usable: waiting cannot help, and the object must not hang.
             let note = format!("Left Clerk domain {id} ({name}) in place: {}", f.message);
             events::warning(ctx, obj, "Orphaned", "Delete", note).await;
             return Ok(Action::await_change());
@@ -90,6 +94,20 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         },
         Cleanup::Release(why) => release(ctx, obj, why, &id).await,
     }
+}
+
+/// Failures after which cleanup lets go of the object with a Warning instead of retrying: the
+/// Secret or instance object is gone (a direct read from the API server said so), the operator
+/// does not serve the instance object, or the instance object is `Stalled`.
+fn key_gone(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::SecretNotFound
+            | Reason::InstanceNotFound
+            | Reason::ClusterInstancesNotServed
+            | Reason::CredentialsNamespaceNotSet
+            | Reason::InstanceStalled
+    )
 }
 
 async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Result<Action, Error> {

@@ -32,9 +32,12 @@ pub struct Config {
     /// Namespaces whose ClerkDomains may manage the primary domain with `default_key`
     /// (`--primary-domain-namespaces`); empty: none.
     pub primary_domain_namespaces: Vec<String>,
-    /// Watch only ClerkDomains (and instance objects) matching this label selector (sharding,
-    /// tests).
+    /// Watch only ClerkDomains matching this label selector (sharding, tests).
     pub selector: Option<String>,
+    /// Serve only instance objects matching this label selector (two installations in one
+    /// cluster, tests). A ClerkDomain still reads an instance object left out (from the API
+    /// server), but its status is another operator's to write.
+    pub instance_selector: Option<String>,
     /// Where ClusterClerkInstances' Secrets are (`--credentials-namespace`). Unset, no
     /// ClusterClerkInstance is used (reason `CredentialsNamespaceNotSet`): no namespace is
     /// assumed, since ordinary users can often create Secrets in one first.
@@ -70,6 +73,7 @@ impl Default for Config {
             default_key_namespaces: None,
             primary_domain_namespaces: vec![],
             selector: None,
+            instance_selector: None,
             credentials_namespace: None,
             default_instance: None,
         }

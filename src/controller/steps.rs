@@ -7,6 +7,7 @@ use super::ownership::{DomainKey, Owner};
 use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome, next_status};
 use super::{Context, Error, credentials};
+pub(super) use super::instances::lookup::Purpose;
 use crate::api::{ClerkDomain, FIELD_MANAGER};
 use crate::clerk::{ClerkInstance, InstanceKind};
 use kube::{
@@ -43,18 +44,18 @@ pub(super) struct Target {
 /// The key comes from the source [`choose`](super::instances::choose) picks: an instance object
 /// (which must be Ready, and whose pinned instance the key must still belong to), the
 /// object's `secretRef`, or the default key.
-pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, Failure> {
+pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain, purpose: Purpose) -> Result<Target, Failure> {
     use super::instances::{KeySource, choose, lookup};
     let namespace = obj.namespace().unwrap_or_default();
     let source = choose(&obj.spec, &namespace, ctx.config.default_instance.as_deref());
     let (secret_key, secret, via, primary_allowed) = match source {
         KeySource::Instance(ik) => {
-            let (key, meta, via) = lookup::key_via(ctx, obj, &ik).await?;
+            let (key, meta, via) = lookup::key_via(ctx, obj, &ik, purpose).await?;
             let allowed = via.primary_allowed;
             (key, Some(meta), Some(via), allowed)
         }
         KeySource::Secret(_) | KeySource::DefaultKey => {
-            let (key, meta) = credentials::resolve(ctx, obj)
+            let (key, meta) = credentials::resolve(ctx, obj, purpose == Purpose::Cleanup)
                 .await
                 .map_err(|e| Failure::credentials(&e))?;
             let allowed = meta.is_some() || ctx.config.primary_allowed_with_default_key(&namespace);

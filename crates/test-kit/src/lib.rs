@@ -78,8 +78,15 @@ pub struct EnvOptions {
     pub default_instance: Option<String>,
     /// `--credentials-namespace` set to the test's namespace (the default), or unset.
     pub credentials_namespace: bool,
-    /// `--primary-domain-namespaces`.
-    pub primary_domain_namespaces: Vec<String>,
+    /// `--watch-label-selector` (default: the test's label when `cluster_wide`).
+    pub selector: Option<String>,
+    /// `--instance-label-selector` (default: the test's label when `cluster_wide`).
+    pub instance_selector: Option<String>,
+    /// Another test's fake Clerk (its `base_url`), so that two operators share one Clerk.
+    pub clerk_url: Option<String>,
+    /// `--primary-domain-namespaces` lists the test's namespace: its ClerkDomains may manage
+    /// the primary domain with the default key.
+    pub primary_domains: bool,
 }
 
 impl Default for EnvOptions {
@@ -95,7 +102,10 @@ impl Default for EnvOptions {
             default_key_namespaces: None,
             default_instance: None,
             credentials_namespace: true,
-            primary_domain_namespaces: vec![],
+            primary_domains: false,
+            selector: None,
+            instance_selector: None,
+            clerk_url: None,
         }
     }
 }
@@ -146,7 +156,8 @@ impl TestEnv {
         let config = Config {
             clerk: PoolConfig {
                 client: ClientConfig {
-                    base_url: url::Url::parse(&self.fake.base_url()).unwrap(),
+                    base_url: url::Url::parse(opts.clerk_url.as_deref().unwrap_or(&self.fake.base_url()))
+                        .unwrap(),
                     timeout: Duration::from_secs(5),
                     retry_base: Duration::from_millis(50),
                     ..Default::default()
@@ -160,14 +171,24 @@ impl TestEnv {
             default_key: opts.default_key.map(SecretKey::new),
             resync: opts.resync,
             namespace: (!opts.cluster_wide).then(|| self.ns.clone()),
-            selector: opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns)),
+            selector: opts
+                .selector
+                .clone()
+                .or_else(|| opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns))),
+            instance_selector: opts
+                .instance_selector
+                .clone()
+                .or_else(|| opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns))),
             default_key_namespaces: opts.default_key_namespaces.clone(),
             concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
             // The test's namespace plays the operator's: ClusterClerkInstances' Secrets are there.
             credentials_namespace: opts.credentials_namespace.then(|| self.ns.clone()),
-            primary_domain_namespaces: opts.primary_domain_namespaces.clone(),
+            primary_domain_namespaces: match opts.primary_domains {
+                true => vec![self.ns.clone()],
+                false => vec![],
+            },
             default_instance: opts.default_instance.clone(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

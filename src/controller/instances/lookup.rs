@@ -15,6 +15,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::{Api, ResourceExt};
 
+/// Why a key is resolved. At [`Cleanup`](Purpose::Cleanup) the namespace's permission to use
+/// a shared key (a ClusterClerkInstance's `namespaceSelector`, `--default-key-namespaces`) is
+/// not asked again: the object created what it owns while it had it, and deleting exactly that
+/// (by its ID, on the pinned instance) must not hang when the permission is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Apply,
+    Cleanup,
+}
+
 /// The instance object a ClerkDomain's key came from.
 #[derive(Clone, Debug)]
 pub struct Via {
@@ -32,9 +42,10 @@ pub(in crate::controller) async fn key_via(
     ctx: &Context,
     obj: &ClerkDomain,
     ik: &InstanceKey,
+    purpose: Purpose,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     match ik.kind {
-        InstanceRefKind::ClerkInstance => match ctx.memory.instances.namespaced(ik) {
+        InstanceRefKind::ClerkInstance => match fetch(ctx, ik, ctx.memory.instances.namespaced(ik)).await? {
             Some(i) => usable_key(ctx, i.as_ref(), ik, "").await,
             None => Err(not_found(ik)),
         },
@@ -48,12 +59,16 @@ pub(in crate::controller) async fn key_via(
                     ),
                 ));
             }
-            let Some(i) = ctx.memory.instances.cluster(ik) else {
+            let Some(i) = fetch(ctx, ik, ctx.memory.instances.cluster(ik)).await? else {
                 return Err(not_found(ik));
             };
             let namespace = obj.namespace().unwrap_or_default();
-            let labels = namespace_labels(ctx, &namespace).await?;
+            let labels = match purpose {
+                Purpose::Apply => namespace_labels(ctx, &namespace).await?,
+                Purpose::Cleanup => Default::default(),
+            };
             match selects(i.namespace_selector(), &labels) {
+                _ if purpose == Purpose::Cleanup => {}
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(Failure::new(
@@ -70,6 +85,24 @@ pub(in crate::controller) async fn key_via(
             usable_key(ctx, i.as_ref(), ik, &namespace).await
         }
     }
+}
+
+/// The instance object `ik` from the cache, else from the API server: a cache miss is not
+/// absence (the cache may not have synced yet, its watch may be failing, or
+/// `--instance-label-selector` may leave the object out).
+async fn fetch<K: InstanceObject>(
+    ctx: &Context,
+    ik: &InstanceKey,
+    cached: Option<std::sync::Arc<K>>,
+) -> Result<Option<std::sync::Arc<K>>, Failure> {
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    K::api(ctx.client.clone(), ik)
+        .get_opt(&ik.name)
+        .await
+        .map(|o| o.map(std::sync::Arc::new))
+        .map_err(|e| Failure::new(Reason::CredentialsUnreadable, format!("reading {ik}: {e}")))
 }
 
 fn not_found(ik: &InstanceKey) -> Failure {
