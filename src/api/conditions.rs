@@ -37,10 +37,10 @@ pub fn set_condition(conditions: &mut ConditionSet, mut new: Condition) {
 }
 
 /// Decode `status.conditions` as leniently as the API server validates them, so that one
-/// object's odd value never fails a list or watch of every object. The API server accepts
-/// `lastTransitionTime` in forms RFC 3339 does not have (no zone, a space for `T`): such a time
-/// is read as UTC. A condition that still cannot be read is left out (the next status write
-/// sets it again).
+/// object's odd value never fails a list or watch of every object. The API server's `date-time`
+/// check accepts `lastTransitionTime` values RFC 3339 parsers refuse (a fraction of any length
+/// after any separator, lowercase `t` and `z`): the fraction is dropped. A condition that still
+/// cannot be read is left out (the next status write sets it again).
 pub fn lenient_conditions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ConditionSet, D::Error> {
     use serde::Deserialize;
     let raw = Option::<Vec<serde_json::Value>>::deserialize(d)?.unwrap_or_default();
@@ -64,13 +64,20 @@ fn readable(mut v: serde_json::Value) -> Option<Condition> {
     repaired
 }
 
-/// A time as the API server's `date-time` format accepts it; without a zone, UTC.
+/// A time as the API server's `date-time` check accepts it: `<date>T<hh:mm:ss>`, then any one
+/// character and digits (a fraction), then `Z` or `±hh:mm`, in any case. The fraction is
+/// dropped when RFC 3339 parsing refuses the whole.
 fn lenient_time(s: &str) -> Option<jiff::Timestamp> {
     if let Ok(t) = s.parse::<jiff::Timestamp>() {
         return Some(t);
     }
-    let civil: jiff::civil::DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
-    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    let upper = s.to_ascii_uppercase();
+    let (head, rest) = (upper.get(..19)?, upper.get(19..)?);
+    let zone = match rest.chars().next()? {
+        'Z' | '+' | '-' => rest,
+        sep => rest[sep.len_utf8()..].trim_start_matches(|c: char| c.is_ascii_digit()),
+    };
+    format!("{head}{zone}").parse().ok()
 }
 
 /// Cut `s` to at most `max` bytes, on a character boundary.
@@ -141,10 +148,11 @@ mod tests {
         #[rustfmt::skip]
         let table = [
             ("RFC 3339", c("2026-01-02T03:04:05Z"), Some(at(1_767_323_045))),
-            ("no zone: UTC", c("2026-01-02T03:04:05"), Some(at(1_767_323_045))),
-            ("space for T", c("2026-01-02 03:04:05"), Some(at(1_767_323_045))),
-            ("minutes only", c("2026-01-02T03:04"), Some(at(1_767_323_040))),
+            ("a fraction of 13 digits", c("2026-01-02T03:04:05.1234567891234Z"), Some(at(1_767_323_045))),
+            ("any separator before the fraction", c("2026-01-02T03:04:05x5Z"), Some(at(1_767_323_045))),
+            ("lowercase, with an offset", c("2026-01-02t04:04:05.5555555555+01:00"), Some(at(1_767_323_045))),
             ("unreadable: left out", c("soon"), None),
+            ("no zone: left out", c("2026-01-02T03:04:05"), None),
         ];
         for (case, raw, want) in table {
             let s: S = serde_json::from_value(serde_json::json!({ "conditions": [raw, c("2026-01-02T03:04:05Z")] }))
@@ -152,6 +160,11 @@ mod tests {
             let got = s.conditions.first().filter(|_| s.conditions.len() == 2).map(|c| c.last_transition_time.0);
             assert_eq!(got, want, "{case}");
             assert!(!s.conditions.is_empty(), "{case}: the readable condition is kept");
+        }
+        // Without leniency, these values fail to decode.
+        use serde::Deserialize;
+        for odd in ["2026-01-02T03:04:05.1234567891234Z", "2026-01-02T03:04:05x5Z"] {
+            assert!(Condition::deserialize(&c(odd)).is_err(), "{odd}");
         }
         let s: S = serde_json::from_value(serde_json::json!({ "conditions": null })).unwrap();
         assert!(s.conditions.is_empty());

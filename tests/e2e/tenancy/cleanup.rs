@@ -12,11 +12,11 @@ use serde_json::json;
 use std::sync::Arc;
 use test_kit::*;
 
-/// A condition whose `lastTransitionTime` the API server accepts (`date-time` without a zone)
-/// but RFC 3339 does not have.
+/// A condition whose `lastTransitionTime` the API server accepts as `date-time` (a fraction of
+/// 13 digits) but the operator's time type does not.
 fn odd_status() -> serde_json::Value {
     json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Odd",
-        "message": "", "lastTransitionTime": "2026-01-02T03:04:05"}]}})
+        "message": "", "lastTransitionTime": "2026-01-02T03:04:05.1234567891234Z"}]}})
 }
 
 /// One ClerkDomain and one ClerkInstance whose stored status the operator's types cannot decode
@@ -24,6 +24,10 @@ fn odd_status() -> serde_json::Value {
 /// cleans up Clerk.
 pub async fn undecodable_objects_stop_nobody(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let mut env = TestEnv::start(cp, "ten-odd", Default::default()).await?;
+    env.create(&manifest("plain", "", "  domain: plain.example.com\n"))
+        .await?;
+    env.wait_ready("plain").await?;
+    // The odd objects are stored while no operator runs; then one starts.
     env.stop_controller().await?;
     key_secret(&env, &env.ns, "inst-key", LIVE_KEY).await?;
     let inst: ClerkInstance = serde_json::from_value(json!({
@@ -44,8 +48,6 @@ pub async fn undecodable_objects_stop_nobody(cp: Arc<ControlPlane>) -> anyhow::R
     env.start_controller(Default::default());
     let via = "  domain: via.example.com\n  instanceRef: {kind: ClerkInstance, name: odd}\n";
     env.create(&manifest("via", "", via)).await?;
-    env.create(&manifest("plain", "", "  domain: plain.example.com\n"))
-        .await?;
     for name in ["plain", "via", "odd"] {
         env.wait_ready(name).await?;
     }
