@@ -151,7 +151,7 @@ reasons! {
         "Choose another name, or take the domain over with the annotation `clerk-operator.io/domain-id` ([Ownership](../concepts/ownership.md#adoption)); an adopted domain is kept in Clerk when the object is deleted.",
     PrimaryDomainNotAllowed => Terminal,
         "`isSatellite: false` from a namespace the key source does not allow to manage the instance's primary domain; nothing is read or written in Clerk.",
-        "Ask the platform team: ClerkInstance `spec.allowPrimaryDomain`, ClusterClerkInstance `spec.primaryDomainNamespaces`, or `--primary-domain-namespaces` for the default key ([Multi-tenancy](../guides/multi-tenancy.md#the-primary-domain)).",
+        "Ask the platform team: ClerkInstance `spec.allowPrimaryDomain`, ClusterClerkInstance `spec.primaryDomainNamespaces`, or `--primary-domain-namespaces` for the default key ([Multi-tenancy](../guides/multi-tenancy.md#primary-domains)).",
     CredentialsNamespaceNotSet => Terminal,
         "A ClusterClerkInstance cannot be used: the operator was started without `--credentials-namespace`, the namespace of ClusterClerkInstances' Secrets.",
         "Start the operator with `--credentials-namespace` (the chart sets it to the release namespace).",
