@@ -155,9 +155,14 @@ mod tests {
             ("no zone: left out", c("2026-01-02T03:04:05"), None),
         ];
         for (case, raw, want) in table {
-            let s: S = serde_json::from_value(serde_json::json!({ "conditions": [raw, c("2026-01-02T03:04:05Z")] }))
-                .unwrap_or_else(|e| panic!("{case}: {e}"));
-            let got = s.conditions.first().filter(|_| s.conditions.len() == 2).map(|c| c.last_transition_time.0);
+            let s: S =
+                serde_json::from_value(serde_json::json!({ "conditions": [raw, c("2026-01-02T03:04:05Z")] }))
+                    .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let got = s
+                .conditions
+                .first()
+                .filter(|_| s.conditions.len() == 2)
+                .map(|c| c.last_transition_time.0);
             assert_eq!(got, want, "{case}");
             assert!(!s.conditions.is_empty(), "{case}: the readable condition is kept");
         }

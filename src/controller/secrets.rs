@@ -125,10 +125,11 @@ pub async fn release_unused(ctx: Arc<Context>) {
             "checking Secrets in use"
         );
         for secret in tracked {
-            let instances =
-                ctx.memory
-                    .instances
-                    .using_secret(&secret.0, &secret.1, ctx.config.credentials_namespace.as_deref());
+            let instances = ctx.memory.instances.using_secret(
+                &secret.0,
+                &secret.1,
+                ctx.config.credentials_namespace.as_deref(),
+            );
             if in_use(&objects, &secret) || !instances.is_empty() {
                 continue;
             }

@@ -3,11 +3,11 @@
 
 use super::backoff::{self, Retry};
 use super::failure::Failure;
+pub(super) use super::instances::lookup::Purpose;
 use super::ownership::{DomainKey, Owner};
 use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome, next_status};
 use super::{Context, Error, credentials};
-pub(super) use super::instances::lookup::Purpose;
 use crate::api::{ClerkDomain, FIELD_MANAGER};
 use crate::clerk::{ClerkInstance, InstanceKind};
 use kube::{

@@ -231,14 +231,20 @@ pub async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<(
 pub async fn existing_name_is_not_adopted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "adopt", Default::default()).await?;
     let existing = env.fake.insert_domain(LIVE_KEY, "shop.example.com", None);
-    env.create(&ns_yaml("shop", "  domain: shop.example.com\n  proxyUrl: https://evil.example.net/p\n"))
-        .await?;
+    env.create(&ns_yaml(
+        "shop",
+        "  domain: shop.example.com\n  proxyUrl: https://evil.example.net/p\n",
+    ))
+    .await?;
     let o = wait_for(&env.domains(), "shop", "NameTakenInClerk", CONVERGE, |o| {
         condition(o, "Ready").is_some_and(|c| c.reason == "NameTakenInClerk")
     })
     .await?;
     let msg = &condition(&o, "Ready").unwrap().message;
-    ensure!(msg.contains(&existing.id) && msg.contains("clerk-operator.io/domain-id"), "{msg}");
+    ensure!(
+        msg.contains(&existing.id) && msg.contains("clerk-operator.io/domain-id"),
+        "{msg}"
+    );
     ensure!(is_true(&o, "Stalled") && o.status.as_ref().unwrap().domain_id.is_none());
     let stats = env.fake.stats();
     ensure!(

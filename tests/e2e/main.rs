@@ -28,8 +28,8 @@ use libtest_mimic::{Arguments, Trial};
 use lifecycle::*;
 use ownership::*;
 use robustness::*;
-use tenancy::*;
 use std::sync::Arc;
+use tenancy::*;
 use test_kit::*;
 
 type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;

@@ -22,7 +22,11 @@ pub(crate) fn manifest(name: &str, annotations: &str, spec: &str) -> String {
     )
 }
 
-pub(crate) async fn wait_reason(api: &Api<ClerkDomain>, name: &str, reason: &str) -> anyhow::Result<ClerkDomain> {
+pub(crate) async fn wait_reason(
+    api: &Api<ClerkDomain>,
+    name: &str,
+    reason: &str,
+) -> anyhow::Result<ClerkDomain> {
     wait_for(api, name, reason, CONVERGE, |o| {
         condition(o, "Ready").is_some_and(|c| c.reason == reason)
     })
@@ -41,7 +45,11 @@ pub(crate) async fn key_secret(env: &TestEnv, ns: &str, name: &str, value: &str)
 
 /// A ClusterClerkInstance of this test (labelled), reading Secret `secret` of the test's
 /// namespace (its credentials namespace).
-pub(crate) async fn cluster_instance(env: &TestEnv, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
+pub(crate) async fn cluster_instance(
+    env: &TestEnv,
+    name: &str,
+    spec: serde_json::Value,
+) -> anyhow::Result<()> {
     let o: ClusterClerkInstance = serde_json::from_value(json!({
         "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClusterClerkInstance",
         "metadata": {"name": name, "labels": {ENV_LABEL: env.ns}}, "spec": spec,
@@ -74,10 +82,18 @@ pub async fn primary_is_changed_only_from_allowed_namespaces(cp: Arc<ControlPlan
     let evil = "  domain: example.com\n  isSatellite: false\n  proxyUrl: https://evil.example.net/__clerk\n  export: {configMapName: stolen}\n";
     env.create_in(&tenant, &manifest("take", "", evil)).await?;
     let o = wait_reason(&env.domains_in(&tenant), "take", "PrimaryDomainNotAllowed").await?;
-    ensure!(is_true(&o, "Stalled") && o.status.as_ref().unwrap().domain_id.is_none(), "{o:?}");
+    ensure!(
+        is_true(&o, "Stalled") && o.status.as_ref().unwrap().domain_id.is_none(),
+        "{o:?}"
+    );
     // Through a ClusterClerkInstance that selects every namespace but allows none.
     key_secret(&env, &own, "shared", LIVE_KEY).await?;
-    cluster_instance(&env, "shared", json!({"secretRef": {"name": "shared", "key": "key"}})).await?;
+    cluster_instance(
+        &env,
+        "shared",
+        json!({"secretRef": {"name": "shared", "key": "key"}}),
+    )
+    .await?;
     let via = format!("{evil}  instanceRef: {{kind: ClusterClerkInstance, name: shared}}\n");
     env.create_in(&tenant, &manifest("via", "", &via)).await?;
     wait_reason(&env.domains_in(&tenant), "via", "PrimaryDomainNotAllowed").await?;
@@ -87,10 +103,17 @@ pub async fn primary_is_changed_only_from_allowed_namespaces(cp: Arc<ControlPlan
     let stats = env.fake.stats();
     ensure!(stats.count("UpdateDomain") == 0, "{stats:?}");
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(env.client.clone(), &tenant);
-    ensure!(cms.get_opt("stolen").await?.is_none(), "a tenant got the primary's export");
+    ensure!(
+        cms.get_opt("stolen").await?.is_none(),
+        "a tenant got the primary's export"
+    );
     // The allowed namespace manages it; the instance object allows the tenant once listed.
-    env.create(&manifest("root", "", "  domain: example.com\n  isSatellite: false\n"))
-        .await?;
+    env.create(&manifest(
+        "root",
+        "",
+        "  domain: example.com\n  isSatellite: false\n",
+    ))
+    .await?;
     env.wait_ready("root").await?;
     env.delete("root").await?;
     wait_gone(&env.domains(), "root", CONVERGE).await?;
@@ -98,7 +121,10 @@ pub async fn primary_is_changed_only_from_allowed_namespaces(cp: Arc<ControlPlan
     Api::<ClusterClerkInstance>::all(env.client.clone())
         .patch("shared", &PatchParams::default(), &Patch::Merge(&allow))
         .await?;
-    wait_for(&env.domains_in(&tenant), "via", "Ready", CONVERGE, |o| is_true(o, "Ready")).await?;
+    wait_for(&env.domains_in(&tenant), "via", "Ready", CONVERGE, |o| {
+        is_true(o, "Ready")
+    })
+    .await?;
     ensure!(primary(&env)?.proxy_url.as_deref() == Some("https://evil.example.net/__clerk"));
     Ok(())
 }
@@ -168,8 +194,16 @@ pub async fn ready_goes_false_when_the_domain_is_gone(cp: Arc<ControlPlane>) -> 
     })
     .await?;
     let ready = condition(&o, "Ready").unwrap();
-    ensure!(ready.message.contains(&id) && ready.reason == "ClerkUnavailable", "{ready:?}");
-    ensure!(env.fake.domains(LIVE_KEY).iter().all(|d| d.name != "gone.example.com"));
+    ensure!(
+        ready.message.contains(&id) && ready.reason == "ClerkUnavailable",
+        "{ready:?}"
+    );
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .all(|d| d.name != "gone.example.com")
+    );
     Ok(())
 }
 
@@ -189,9 +223,15 @@ pub async fn an_object_that_owns_nothing_may_move(cp: Arc<ControlPlane>) -> anyh
     let st = env.wait_ready("dev").await?.status.unwrap();
     let dev = env.fake.domains(TEST_KEY);
     ensure!(
-        dev.iter().any(|d| Some(&d.id) == st.domain_id.as_ref() && d.name == "localhost:3000"),
+        dev.iter()
+            .any(|d| Some(&d.id) == st.domain_id.as_ref() && d.name == "localhost:3000"),
         "{st:?}"
     );
-    ensure!(env.fake.domains(LIVE_KEY).iter().all(|d| d.name != "localhost:3000"));
+    ensure!(
+        env.fake
+            .domains(LIVE_KEY)
+            .iter()
+            .all(|d| d.name != "localhost:3000")
+    );
     Ok(())
 }

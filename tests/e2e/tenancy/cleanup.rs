@@ -58,7 +58,11 @@ pub async fn undecodable_objects_stop_nobody(cp: Arc<ControlPlane>) -> anyhow::R
         wait_gone(&env.domains(), name, CONVERGE).await?;
     }
     let left: Vec<String> = env.fake.domains(LIVE_KEY).into_iter().map(|d| d.name).collect();
-    ensure!(left.iter().all(|n| !n.ends_with("odd.example.com") && !n.starts_with("via.") && !n.starts_with("plain.")), "{left:?}");
+    ensure!(
+        left.iter()
+            .all(|n| !n.ends_with("odd.example.com") && !n.starts_with("via.") && !n.starts_with("plain.")),
+        "{left:?}"
+    );
     Ok(())
 }
 
@@ -80,7 +84,13 @@ pub async fn cleanup_confirms_absence_with_the_api_server(cp: Arc<ControlPlane>)
         .await?;
     let yaml = "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: sharded\n  labels: {shard: a}\nspec:\n  domain: sharded.example.com\n  instanceRef: {kind: ClerkInstance, name: team}\n";
     env.create(yaml).await?;
-    let id = env.wait_ready("sharded").await?.status.unwrap().domain_id.unwrap();
+    let id = env
+        .wait_ready("sharded")
+        .await?
+        .status
+        .unwrap()
+        .domain_id
+        .unwrap();
     // The instance object is left out of the cache from now on.
     env.stop_controller().await?;
     env.start_controller(EnvOptions {
@@ -98,7 +108,9 @@ pub async fn cleanup_confirms_absence_with_the_api_server(cp: Arc<ControlPlane>)
 
 /// Deleting a namespace whose ClusterClerkInstance no longer selects it finishes: the object's
 /// own domain is deleted by its ID on the pinned instance, and the namespace goes.
-pub async fn namespace_deletion_finishes_after_permission_is_gone(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+pub async fn namespace_deletion_finishes_after_permission_is_gone(
+    cp: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
     let opts = EnvOptions {
         cluster_wide: true,
         default_key: None,
@@ -112,7 +124,10 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(cp: Arc<Contro
     cluster_instance(&env, "shared", spec).await?;
     let yaml = "  domain: tenant.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared}\n";
     env.create_in(&tenant, &manifest("app", "", yaml)).await?;
-    let o = wait_for(&env.domains_in(&tenant), "app", "Ready", CONVERGE, |o| is_true(o, "Ready")).await?;
+    let o = wait_for(&env.domains_in(&tenant), "app", "Ready", CONVERGE, |o| {
+        is_true(o, "Ready")
+    })
+    .await?;
     let id = o.status.unwrap().domain_id.unwrap();
     let narrow = json!({"spec": {"namespaceSelector": only("nowhere")}});
     Api::<ClusterClerkInstance>::all(env.client.clone())
@@ -143,7 +158,12 @@ pub async fn cluster_instances_need_a_credentials_namespace(cp: Arc<ControlPlane
         key_secret(&env, &ns, &format!("{}-key", env.ns), LIVE_KEY).await?;
     }
     let secret = format!("{}-key", env.ns);
-    cluster_instance(&env, &env.ns, json!({"secretRef": {"name": secret, "key": "key"}})).await?;
+    cluster_instance(
+        &env,
+        &env.ns,
+        json!({"secretRef": {"name": secret, "key": "key"}}),
+    )
+    .await?;
     let api: Api<ClusterClerkInstance> = Api::all(env.client.clone());
     let inst = wait_for(&api, &env.ns, "CredentialsNamespaceNotSet", CONVERGE, |o| {
         let st = o.status.as_ref();
@@ -153,11 +173,20 @@ pub async fn cluster_instances_need_a_credentials_namespace(cp: Arc<ControlPlane
     })
     .await?;
     ensure!(inst.status.unwrap().instance_id.is_none());
-    let yaml = format!("  domain: creds.example.com\n  instanceRef: {{kind: ClusterClerkInstance, name: {}}}\n", env.ns);
+    let yaml = format!(
+        "  domain: creds.example.com\n  instanceRef: {{kind: ClusterClerkInstance, name: {}}}\n",
+        env.ns
+    );
     env.create(&manifest("app", "", &yaml)).await?;
-    wait_for(&env.domains(), "app", "Stalled", CONVERGE, |o| is_true(o, "Stalled")).await?;
+    wait_for(&env.domains(), "app", "Stalled", CONVERGE, |o| {
+        is_true(o, "Stalled")
+    })
+    .await?;
     let stats = env.fake.stats();
-    ensure!(stats.count("GetInstance") + stats.count("AddDomain") == 0, "{stats:?}");
+    ensure!(
+        stats.count("GetInstance") + stats.count("AddDomain") == 0,
+        "{stats:?}"
+    );
     Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), "default")
         .delete(&secret, &Default::default())
         .await?;
