@@ -13,8 +13,11 @@ pub mod cut_proxy;
 pub mod dns_server;
 pub mod health;
 pub mod operator_process;
+mod options;
 pub mod process;
 pub mod real_dns;
+
+pub use options::EnvOptions;
 
 use anyhow::{Context as _, bail};
 use clerk_operator::api::ClerkDomain;
@@ -56,58 +59,6 @@ pub struct TestEnv {
     pub metrics: Arc<Metrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-/// Options for [`TestEnv::start`].
-pub struct EnvOptions {
-    pub default_key: Option<&'static str>,
-    pub resync: Duration,
-    pub list_ttl: Duration,
-    /// Client-side limit for development keys (default: Clerk's 100/10s).
-    pub development_rate: Option<clerk_operator::clerk::Rate>,
-    /// Verify DNS against this server (`--dns-verify --dns-resolver`).
-    pub dns_resolver: Option<std::net::SocketAddr>,
-    /// ClerkDomains reconciled at once (`--concurrency`).
-    pub concurrency: u16,
-    /// Watch every namespace (objects are told apart by this test's label), with a second
-    /// namespace `<ns>-b` for cross-namespace tests.
-    pub cluster_wide: bool,
-    /// `--default-key-namespaces` (`None`: every namespace).
-    pub default_key_namespaces: Option<Vec<String>>,
-    /// `--default-instance` (a ClusterClerkInstance; needs `cluster_wide`).
-    pub default_instance: Option<String>,
-    /// `--credentials-namespace` set to the test's namespace (the default), or unset.
-    pub credentials_namespace: bool,
-    /// `--watch-label-selector` (default: the test's label when `cluster_wide`).
-    pub selector: Option<String>,
-    /// `--instance-label-selector` (default: the test's label when `cluster_wide`).
-    pub instance_selector: Option<String>,
-    /// Another test's fake Clerk (its `base_url`), so that two operators share one Clerk.
-    pub clerk_url: Option<String>,
-    /// `--primary-domain-namespaces` lists the test's namespace: its ClerkDomains may manage
-    /// the primary domain with the default key.
-    pub primary_domains: bool,
-}
-
-impl Default for EnvOptions {
-    fn default() -> Self {
-        Self {
-            default_key: Some(LIVE_KEY),
-            resync: Duration::from_secs(300),
-            list_ttl: Duration::from_secs(5),
-            development_rate: None,
-            dns_resolver: None,
-            concurrency: 4,
-            cluster_wide: false,
-            default_key_namespaces: None,
-            default_instance: None,
-            credentials_namespace: true,
-            primary_domains: false,
-            selector: None,
-            instance_selector: None,
-            clerk_url: None,
-        }
-    }
 }
 
 /// Label that ties an object to the test that made it (the controller's selector when
