@@ -83,16 +83,21 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         }
     };
     match decision {
-        Cleanup::Delete { id } => match target.clerk.delete_domain(&id).await {
-            Ok(_) => {
-                let note = format!("Deleted Clerk domain {id} ({name})");
-                events::normal(ctx, obj, "Deleted", "Delete", note).await;
-                Ok(Action::await_change())
-            }
-            Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, &id).await,
-            Err(e) => cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
-        },
+        Cleanup::Delete { id } => delete(ctx, obj, &target, &id).await,
         Cleanup::Release(why) => release(ctx, obj, why, &id).await,
+    }
+}
+
+/// `DELETE /domains/{id}` of the domain the object owns; a 404 means it was already gone.
+async fn delete(ctx: &Context, obj: &ClerkDomain, target: &steps::Target, id: &str) -> Result<Action, Error> {
+    match target.clerk.delete_domain(id).await {
+        Ok(_) => {
+            let note = format!("Deleted Clerk domain {id} ({})", obj.spec.domain);
+            events::normal(ctx, obj, "Deleted", "Delete", note).await;
+            Ok(Action::await_change())
+        }
+        Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, id).await,
+        Err(e) => cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
     }
 }
 

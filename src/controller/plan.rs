@@ -344,4 +344,6 @@ mod cleanup;
 pub(crate) use cleanup::{Cleanup, Release, cleanup_without_list, plan_cleanup};
 
 #[cfg(test)]
+mod tenancy_tests;
+#[cfg(test)]
 mod tests;

@@ -2,12 +2,12 @@ use super::*;
 use crate::api::DeletionPolicy;
 use crate::controller::reason::Reason;
 
-fn spec(domain: &str) -> ClerkDomainSpec {
+pub(super) fn spec(domain: &str) -> ClerkDomainSpec {
     ClerkDomainSpec::for_domain(domain)
 }
 
 /// Nobody else owns anything.
-fn nobody(_: &str) -> Option<String> {
+pub(super) fn nobody(_: &str) -> Option<String> {
     None
 }
 
@@ -30,14 +30,14 @@ type Case<'a, T> = (
     T,
 );
 
-fn invalid(reason: Reason) -> Step {
+pub(super) fn invalid(reason: Reason) -> Step {
     Step::Invalid {
         reason,
         message: String::new(),
     }
 }
 
-fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
+pub(super) fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
     Domain {
         object: "domain".into(),
         id: id.into(),
@@ -51,7 +51,7 @@ fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
     }
 }
 
-fn mem(id: Option<&str>) -> Memory<'_> {
+pub(super) fn mem(id: Option<&str>) -> Memory<'_> {
     Memory {
         domain_id: id,
         ..Default::default()
@@ -59,7 +59,7 @@ fn mem(id: Option<&str>) -> Memory<'_> {
 }
 
 /// A key source that allows the primary domain, with status `domainId` `id`.
-fn prim(id: Option<&str>) -> Memory<'_> {
+pub(super) fn prim(id: Option<&str>) -> Memory<'_> {
     Memory {
         domain_id: id,
         primary_allowed: true,
@@ -67,14 +67,14 @@ fn prim(id: Option<&str>) -> Memory<'_> {
     }
 }
 
-fn adopt(id: &str) -> Memory<'_> {
+pub(super) fn adopt(id: &str) -> Memory<'_> {
     Memory {
         adopt_id: Some(id),
         ..Default::default()
     }
 }
 
-fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
+pub(super) fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
     Step::Create {
         body: CreateDomain {
             name: name.into(),
@@ -85,7 +85,7 @@ fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
     }
 }
 
-fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
+pub(super) fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
     let mut body = UpdateDomain::default();
     f(&mut body);
     Step::Update {
@@ -95,7 +95,7 @@ fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
     }
 }
 
-fn in_sync(id: &str, adopt: bool) -> Step {
+pub(super) fn in_sync(id: &str, adopt: bool) -> Step {
     Step::InSync { id: id.into(), adopt }
 }
 
@@ -130,9 +130,6 @@ fn plan_table() {
         ("empty proxy counts as none", with_proxy(spec("a.example.com"), ""), mem(None), vec![], create("a.example.com", None, false)),
         ("known id vanished -> recreate", spec("a.example.com"), mem(Some("dmn_gone")), vec![primary.clone()], create("a.example.com", None, true)),
         ("present by id, same -> in sync", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone(), a.clone()], in_sync("dmn_a", false)),
-        ("present by name, not created here -> taken in Clerk", spec("a.example.com"), mem(None), vec![a.clone()], invalid(Reason::NameTakenInClerk)),
-        ("name match ignores case", spec("a.example.com"), mem(None), vec![dom("dmn_a", "A.example.com", true, None)], invalid(Reason::NameTakenInClerk)),
-        ("adoption by annotation fixes the case", spec("a.example.com"), adopt("dmn_a"), vec![dom("dmn_a", "A.example.com", true, None)], update("dmn_a", true, |b| b.name = Some("a.example.com".into()))),
         ("renamed in spec -> patch name", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
         ("proxy added -> patch proxy", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.proxy_url = Some(Some(proxy.into())))),
         ("proxy dropped -> patch null", spec("a.example.com"), mem(Some("dmn_a")), vec![a_proxied.clone()], update("dmn_a", false, |b| b.proxy_url = Some(None))),
@@ -155,8 +152,6 @@ fn plan_table() {
         ("primary is never renamed", primary_spec(spec("new.example.com")), prim(Some("dmn_p")), vec![primary.clone()], invalid(Reason::PrimaryNameDiffers)),
         ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![primary.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
         ("a name held by another domain is never PATCHed into", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], invalid(Reason::NameTakenInClerk)),
-        ("primary from a namespace not allowed -> refused before any lookup", primary_spec(spec("example.com")), mem(None), vec![primary.clone()], invalid(Reason::PrimaryDomainNotAllowed)),
-        ("primary not allowed, even when owned", with_proxy(primary_spec(spec("example.com")), proxy), mem(Some("dmn_p")), vec![primary.clone()], invalid(Reason::PrimaryDomainNotAllowed)),
     ];
     for (name, spec, memory, domains, want) in cases {
         let got = plan(&spec, &memory, &domains, &nobody);
@@ -197,7 +192,7 @@ fn patched_is_in_sync(
     );
 }
 
-fn assert_step(name: &str, got: Step, want: Step) {
+pub(super) fn assert_step(name: &str, got: Step, want: Step) {
     match (&got, &want) {
         (Step::Invalid { reason: a, .. }, Step::Invalid { reason: b, .. }) => {
             assert_eq!(a, b, "case: {name}")
@@ -368,24 +363,4 @@ fn cleanup_table() {
         cleanup_without_list(&spec("a.example.com"), &mem(None)),
         Some(Cleanup::Release(Release::NothingOwned))
     );
-}
-
-#[test]
-fn pinned_only_while_owning() {
-    let st = |domain: Option<&str>, pending: Option<&str>| ClerkDomainStatus {
-        instance_id: Some("ins_1".into()),
-        domain_id: domain.map(str::to_string),
-        pending_domain: pending.map(str::to_string),
-        ..Default::default()
-    };
-    #[rustfmt::skip]
-    let cases = [
-        ("owns a domain", st(Some("dmn_a"), None), Some("ins_1")),
-        ("a create may have happened", st(None, Some("a.example.com")), Some("ins_1")),
-        ("owns nothing: free to move", st(None, None), None),
-    ];
-    for (name, status, want) in &cases {
-        assert_eq!(pinned_instance(Some(status)), *want, "{name}");
-    }
-    assert_eq!(pinned_instance(None), None);
 }
