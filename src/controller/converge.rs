@@ -218,11 +218,17 @@ async fn create_step(
         }
         Err(CreateError::NotRecorded(f)) => Err(f),
         Err(CreateError::Clerk(e)) if answered(&e) => {
-            p.answered(record);
-            if e.status() != Some(422) || e.code() != Some("form_identifier_exists") {
+            let exists = e.status() == Some(422) && e.code() == Some("form_identifier_exists");
+            // An earlier POST of this very name, recorded in status, may have committed with its
+            // answer lost: keep the record, so that the name is found as this object's own.
+            // Otherwise the name was taken before the first POST: someone else's.
+            if !(exists && p.pending.as_deref() == Some(body.name.as_str())) {
+                p.answered(record);
+            }
+            if !exists {
                 return Err(Failure::clerk(&e, before));
             }
-            // Someone created it meanwhile: look again (adopt it if nobody owns it).
+            // Look again: the plan finds it by the record, or reports the name taken.
             clerk.invalidate();
             p.domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
             Ok(())

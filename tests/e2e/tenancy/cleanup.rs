@@ -107,7 +107,8 @@ pub async fn cleanup_confirms_absence_with_the_api_server(cp: Arc<ControlPlane>)
 }
 
 /// Deleting a namespace whose ClusterClerkInstance no longer selects it finishes: the object's
-/// own domain is deleted by its ID on the pinned instance, and the namespace goes.
+/// own domain is deleted by its ID on the pinned instance; an object whose ClerkInstance is
+/// Stalled (its key revoked) is released, its domain left in Clerk; the namespace goes.
 pub async fn namespace_deletion_finishes_after_permission_is_gone(
     cp: Arc<ControlPlane>,
 ) -> anyhow::Result<()> {
@@ -129,6 +130,25 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
     })
     .await?;
     let id = o.status.unwrap().domain_id.unwrap();
+    // A second object, through the namespace's own ClerkInstance, whose key then stops working.
+    key_secret(&env, &tenant, "team-key", LIVE_KEY).await?;
+    let inst: ClerkInstance = serde_json::from_value(json!({
+        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
+        "metadata": {"name": "team", "labels": {ENV_LABEL: env.ns}},
+        "spec": {"secretRef": {"name": "team-key", "key": "key"}},
+    }))?;
+    Api::<ClerkInstance>::namespaced(env.client.clone(), &tenant)
+        .create(&PostParams::default(), &inst)
+        .await?;
+    let own = "  domain: own.example.com\n  instanceRef: {kind: ClerkInstance, name: team}\n";
+    env.create_in(&tenant, &manifest("own", "", own)).await?;
+    let o = wait_for(&env.domains_in(&tenant), "own", "Ready", CONVERGE, |o| is_true(o, "Ready")).await?;
+    let kept = o.status.unwrap().domain_id.unwrap();
+    let bad = json!({"stringData": {"key": "sk_live_revoked_key_0000"}});
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &tenant)
+        .patch("team-key", &PatchParams::default(), &Patch::Merge(&bad))
+        .await?;
+    wait_reason(&env.domains_in(&tenant), "own", "InstanceStalled").await?;
     let narrow = json!({"spec": {"namespaceSelector": only("nowhere")}});
     Api::<ClusterClerkInstance>::all(env.client.clone())
         .patch("shared", &PatchParams::default(), &Patch::Merge(&narrow))
@@ -137,10 +157,13 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
     let nss: Api<Namespace> = Api::all(env.client.clone());
     nss.delete(&tenant, &Default::default()).await?;
     wait_gone(&nss, &tenant, CONVERGE).await?;
+    let held = env.fake.domains(LIVE_KEY);
     ensure!(
-        env.fake.domains(LIVE_KEY).iter().all(|d| d.id != id),
+        held.iter().all(|d| d.id != id),
         "the namespace went but its domain stayed in Clerk"
     );
+    // The Stalled instance's domain cannot be deleted with its key: released, left in Clerk.
+    ensure!(held.iter().any(|d| d.id == kept), "deleted with a revoked key?");
     Ok(())
 }
 
