@@ -110,7 +110,7 @@ impl Release {
             lease: leader_elect.then(|| (self.ns.clone(), self.name.clone())),
             lease_timing: None,
             identity: identity.into(),
-            extra_args: vec![],
+            extra_args: vec![format!("--credentials-namespace={}", self.ns)],
         }
     }
 
