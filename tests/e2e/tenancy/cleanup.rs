@@ -142,7 +142,10 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
         .await?;
     let own = "  domain: own.example.com\n  instanceRef: {kind: ClerkInstance, name: team}\n";
     env.create_in(&tenant, &manifest("own", "", own)).await?;
-    let o = wait_for(&env.domains_in(&tenant), "own", "Ready", CONVERGE, |o| is_true(o, "Ready")).await?;
+    let o = wait_for(&env.domains_in(&tenant), "own", "Ready", CONVERGE, |o| {
+        is_true(o, "Ready")
+    })
+    .await?;
     let kept = o.status.unwrap().domain_id.unwrap();
     let bad = json!({"stringData": {"key": "sk_live_revoked_key_0000"}});
     Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), &tenant)
