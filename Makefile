@@ -401,7 +401,7 @@ demo: tools dns-tools
 #   landing page and a reference page with headless Chromium (hack/chromium.sh installs it) into
 #   site-screenshots/, checked to be larger than 20 KB and not a single colour;
 # - text-check fails on development-process text (diary words, issue numbers) in tracked files.
-DOCS_GENERATED := clerkdomain-fields.md clerkdomain-status-fields.md instances-fields.md helm-values.md cli.md reasons.md reasons-checks.md
+DOCS_GENERATED := clerkdomain-fields.md clerkdomain-status-fields.md instances-fields.md clusterclerkinstance-fields.md helm-values.md cli.md reasons.md reasons-checks.md
 DOCS_VENV = $$(bash hack/mkdocs.sh | tail -n1)
 .PHONY: docs docs-gen docs-check docs-screenshots text-check
 

@@ -150,24 +150,7 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         ..Default::default()
     });
     let config = Config {
-        clerk: PoolConfig {
-            client: ClientConfig {
-                base_url: args.clerk_api_url.clone(),
-                api_version: args.clerk_api_version.clone(),
-                timeout: args.clerk_timeout,
-                retries: args.clerk_retries,
-                identity: Some(identity()),
-                ..Default::default()
-            },
-            development_rate: args.rate_limit_development,
-            production_rate: args.rate_limit_production,
-            list_ttl: args.list_cache_ttl,
-            list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
-            // Longer than any resync period, so that a key in use is never forgotten.
-            idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
-            fence: crate::leader::Fence::open(),
-            extra_roots,
-        },
+        clerk: pool_config(args, extra_roots),
         default_key,
         resync: args.resync_period,
         namespace: args.namespace.clone(),
@@ -175,11 +158,21 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         instance: Some(identity()),
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
         default_key_namespaces: namespace_list(&args.default_key_namespaces),
-        selector: args.watch_label_selector.clone().filter(|s| !s.trim().is_empty()),
-        operator_namespace: args.lease_namespace.clone(),
-        default_instance: args.default_instance.clone().filter(|s| !s.trim().is_empty()),
+        selector: given(&args.watch_label_selector),
+        instance_selector: given(&args.instance_label_selector),
+        credentials_namespace: given(&args.credentials_namespace),
+        primary_domain_namespaces: args
+            .primary_domain_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        default_instance: given(&args.default_instance),
         platform_url: args.clerk_platform_api_url.clone(),
-        pod: std::env::var("POD_NAME").ok().filter(|p| !p.is_empty()),
+        pod: std::env::var("POD_NAME")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|p| (args.lease_namespace.clone(), p)),
         secret_protection: args.secret_protection,
         secret_cache_ttl: args.secret_cache_ttl,
         frontend_api,
@@ -190,6 +183,33 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
          (--namespace) does not serve"
     );
     Ok(config)
+}
+
+/// A flag's value, unless it is blank.
+fn given(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|s| !s.trim().is_empty())
+}
+
+/// The Clerk clients' settings from the command line.
+fn pool_config(args: &RunArgs, extra_roots: Vec<reqwest::Certificate>) -> PoolConfig {
+    PoolConfig {
+        client: ClientConfig {
+            base_url: args.clerk_api_url.clone(),
+            api_version: args.clerk_api_version.clone(),
+            timeout: args.clerk_timeout,
+            retries: args.clerk_retries,
+            identity: Some(identity()),
+            ..Default::default()
+        },
+        development_rate: args.rate_limit_development,
+        production_rate: args.rate_limit_production,
+        list_ttl: args.list_cache_ttl,
+        list_max_age: args.list_cache_max_age.max(args.list_cache_ttl),
+        // Longer than any resync period, so that a key in use is never forgotten.
+        idle: (args.resync_period * 3).max(std::time::Duration::from_secs(60 * 60)),
+        fence: crate::leader::Fence::open(),
+        extra_roots,
+    }
 }
 
 /// Join the election; once leader, run the controller until shutdown or until leadership is

@@ -3,7 +3,8 @@
 
     docs/reference/clerkdomain-fields.md  from crds/clerkdomain.yaml (spec)
     docs/reference/clerkdomain-status-fields.md  from crds/clerkdomain.yaml (status)
-    docs/reference/instances-fields.md    from crds/clerkinstance.yaml, crds/clusterclerkinstance.yaml
+    docs/reference/instances-fields.md    from crds/clerkinstance.yaml
+    docs/reference/clusterclerkinstance-fields.md  from crds/clusterclerkinstance.yaml
     docs/reference/helm-values.md         from deploy/helm/clerk-operator/values.yaml (its `# --`
                                           comments) and values.schema.json
     docs/reference/reasons-checks.md      the checks' part of `clerk-operator reasons`
@@ -478,10 +479,10 @@ def main():
                                       crd_tables(REPO / "crds" / "clerkdomain.yaml", ("spec",))),
         "clerkdomain-status-fields.md": page("clerkdomain-status-fields", ["crds/clerkdomain.yaml"],
                                              crd_tables(REPO / "crds" / "clerkdomain.yaml", ("status",))),
-        "instances-fields.md": page("instances-fields",
-                                    ["crds/clerkinstance.yaml", "crds/clusterclerkinstance.yaml"],
-                                    crd_tables(REPO / "crds" / "clerkinstance.yaml") + "\n"
-                                    + crd_tables(REPO / "crds" / "clusterclerkinstance.yaml")),
+        "instances-fields.md": page("instances-fields", ["crds/clerkinstance.yaml"],
+                                    crd_tables(REPO / "crds" / "clerkinstance.yaml")),
+        "clusterclerkinstance-fields.md": page("clusterclerkinstance-fields", ["crds/clusterclerkinstance.yaml"],
+                                               crd_tables(REPO / "crds" / "clusterclerkinstance.yaml")),
         "helm-values.md": page("helm-values",
                                ["deploy/helm/clerk-operator/values.yaml",
                                 "deploy/helm/clerk-operator/values.schema.json"], helm_values()),

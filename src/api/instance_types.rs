@@ -41,6 +41,12 @@ pub struct ClerkInstanceSpec {
     /// `ClerkDNSVerified`, `SSLIssued`, `MailVerified`, `ClerkProxyVerified`); never gates `Ready`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformSpec>,
+    /// Whether ClerkDomains using this object may manage the Clerk instance's primary domain
+    /// (`isSatellite: false`), whose proxy URL decides where the whole instance's Frontend API
+    /// is served. Off by default: such a ClerkDomain is refused (reason
+    /// `PrimaryDomainNotAllowed`) without any Clerk call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_primary_domain: bool,
 }
 
 /// Clerk's Platform API settings of an instance object: the application and the access token.
@@ -117,6 +123,14 @@ pub struct ClusterClerkInstanceSpec {
     /// As `ClerkInstance.spec.platform`; the token's Secret is in the operator's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformSpec>,
+    /// The namespaces (by name) whose ClerkDomains may manage the Clerk instance's primary
+    /// domain (`isSatellite: false`) through this object; the primary's proxy URL decides
+    /// where the whole instance's Frontend API is served. Empty by default: a ClerkDomain for
+    /// the primary is refused everywhere (reason `PrimaryDomainNotAllowed`) without any Clerk
+    /// call. A listed namespace must also be selected by `namespaceSelector`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub primary_domain_namespaces: Vec<String>,
 }
 
 /// Observed state of a ClerkInstance or ClusterClerkInstance, from Clerk's `GET /instance`.
@@ -147,7 +161,11 @@ pub struct ClerkInstanceStatus {
     /// `Ready`: the key works and belongs to the pinned instance. `Reconciling`: a check is
     /// pending or a transient failure is retried. `Stalled`: retrying cannot help until the key
     /// or its Secret changes (`InvalidKey`, `InstanceChanged`, `SecretNotFound`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::lenient_conditions"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

@@ -6,7 +6,7 @@ mod crd_text;
 mod instance_types;
 mod types;
 
-pub use conditions::{ConditionSet, condition, set_condition, truncate};
+pub use conditions::{ConditionSet, condition, lenient_conditions, set_condition, truncate};
 pub use instance_types::*;
 pub use types::*;
 

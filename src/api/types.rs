@@ -340,7 +340,11 @@ pub struct ClerkDomainStatus {
     /// over the domain's own host (`--frontend-api-check`; Clerk's side or yours in its reason),
     /// `Exported` the ConfigMap of `spec.export`. Only `Ready`, `Reconciling` and `Stalled` make
     /// the object's health; the others inform.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::lenient_conditions"
+    )]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

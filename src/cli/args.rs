@@ -81,9 +81,14 @@ pub struct RunArgs {
     #[arg(long, env = "LEASE_NAME", default_value = "clerk-operator")]
     pub lease_name: String,
     /// The operator's namespace (in a cluster: the Pod's): the leader election Lease lives
-    /// there, and so do the Secrets of ClusterClerkInstances.
+    /// there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+    /// The namespace of ClusterClerkInstances' Secrets (the chart sets the release namespace).
+    /// Unset, ClusterClerkInstances are not used (reason `CredentialsNamespaceNotSet`): no
+    /// namespace is assumed.
+    #[arg(long, env = "CREDENTIALS_NAMESPACE")]
+    pub credentials_namespace: Option<String>,
     /// A ClusterClerkInstance that ClerkDomains without spec.instanceRef and spec.secretRef
     /// use (instead of the default key), subject to its namespaceSelector. Needs the operator
     /// to watch every namespace (no --namespace).
@@ -126,9 +131,23 @@ pub struct RunArgs {
     )]
     pub default_key_namespaces: Vec<String>,
     /// Reconcile only ClerkDomains matching this label selector (e.g. `shard=a`), so several
-    /// operators can split the objects between them.
+    /// operators can split the objects between them. Instance objects are not filtered by it.
     #[arg(long, env = "WATCH_LABEL_SELECTOR")]
     pub watch_label_selector: Option<String>,
+    /// Serve (check and write the status of) only ClerkInstances and ClusterClerkInstances
+    /// matching this label selector, when two operator installations share a cluster.
+    /// ClerkDomains may still use the others.
+    #[arg(long, env = "INSTANCE_LABEL_SELECTOR")]
+    pub instance_label_selector: Option<String>,
+    /// Namespaces whose ClerkDomains may manage the primary domain with the default key
+    /// (comma-separated); empty (the default): none. Instance objects allow it per object.
+    #[arg(
+        long,
+        env = "PRIMARY_DOMAIN_NAMESPACES",
+        default_value = "",
+        value_delimiter = ','
+    )]
+    pub primary_domain_namespaces: Vec<String>,
     /// How many ClerkDomains are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,

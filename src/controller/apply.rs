@@ -68,6 +68,8 @@ pub(super) async fn apply(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Er
         adopt_id: notes.domain_id.clone().and_then(Result::ok),
         production: target.production,
         pending: pending.as_deref(),
+        primary_allowed: target.primary_allowed,
+        adopted: obj.status.as_ref().and_then(|s| s.adopted) == Some(true),
         ..Default::default()
     };
     let mut record = Record::default();
@@ -140,7 +142,7 @@ async fn resolve(
         let f = Failure::new(Reason::InvalidAnnotation, message.clone());
         return Err(Stop::Failed(f, backoff::TERMINAL_RECHECK));
     }
-    let target = steps::resolve(ctx, obj)
+    let target = steps::resolve(ctx, obj, steps::Purpose::Apply)
         .await
         .map_err(|f| Stop::Failed(f, backoff::TERMINAL_RECHECK))?;
     if let Some(secret) = &target.secret {

@@ -1,10 +1,13 @@
 //! Deletion: delete the satellite the object owns from Clerk, by its ID on the pinned instance
 //! (or leave it, and say why), then let the finalizer go.
 //!
-//! The policy: an object deletes only the domain it owns, never a domain found by its name.
-//! Cleanup ends without deleting when `deletionPolicy` is `Orphan`, the domain is a primary, the
-//! object is paused, owns nothing, an older object owns the domain, or its key's Secret is gone
-//! for good. When deleting fails for a reason retrying cannot fix (the key is missing from the
+//! The policy: an object deletes only the domain it owns (created), never a domain found by its
+//! name or adopted. Cleanup ends without deleting when `deletionPolicy` is `Orphan`, the domain
+//! is a primary or was adopted, the object is paused, owns nothing, an older object owns the
+//! domain, or its key is gone for good (the Secret or instance object confirmed absent by the
+//! API server, the instance object not served or `Stalled`): then with a Warning Event. A
+//! namespace's permission to use a shared key is not asked again at deletion, so narrowing a
+//! ClusterClerkInstance's selector never makes a namespace's deletion hang. When deleting fails for a reason retrying cannot fix (the key is missing from the
 //! Secret, no default key, Clerk answers 401/403, the key moved to another instance), the
 //! object stays, says why (`Stalled`, an Event), and is released by setting
 //! `spec.deletionPolicy: Orphan` on it; transient failures are retried with backoff.
@@ -45,16 +48,18 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
     let memory = Memory {
         domain_id: status.domain_id.as_deref(),
         pending: status.pending_domain.as_deref(),
+        adopted: status.adopted == Some(true),
         ..Default::default()
     };
     let without_list = plan::cleanup_without_list(&obj.spec, &memory);
     if let Some(Cleanup::Release(why)) = without_list {
         return release(ctx, obj, why, &id).await;
     }
-    let target = match steps::resolve(ctx, obj).await {
+    let target = match steps::resolve(ctx, obj, steps::Purpose::Cleanup).await {
         Ok(t) => t,
-        Err(f) if matches!(f.reason, Reason::SecretNotFound | Reason::InstanceNotFound) => {
-            // The key is gone for good: waiting cannot help, and the object must not hang.
+        Err(f) if key_gone(f.reason) => {
+            // The key is gone for good (its absence confirmed by the API server) or no longer
+            // usable: waiting cannot help, and the object must not hang.
             let note = format!("Left Clerk domain {id} ({name}) in place: {}", f.message);
             events::warning(ctx, obj, "Orphaned", "Delete", note).await;
             return Ok(Action::await_change());
@@ -78,17 +83,36 @@ async fn decide_and_act(obj: &ClerkDomain, ctx: &Context) -> Result<Action, Erro
         }
     };
     match decision {
-        Cleanup::Delete { id } => match target.clerk.delete_domain(&id).await {
-            Ok(_) => {
-                let note = format!("Deleted Clerk domain {id} ({name})");
-                events::normal(ctx, obj, "Deleted", "Delete", note).await;
-                Ok(Action::await_change())
-            }
-            Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, &id).await,
-            Err(e) => cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
-        },
+        Cleanup::Delete { id } => delete(ctx, obj, &target, &id).await,
         Cleanup::Release(why) => release(ctx, obj, why, &id).await,
     }
+}
+
+/// `DELETE /domains/{id}` of the domain the object owns; a 404 means it was already gone.
+async fn delete(ctx: &Context, obj: &ClerkDomain, target: &steps::Target, id: &str) -> Result<Action, Error> {
+    match target.clerk.delete_domain(id).await {
+        Ok(_) => {
+            let note = format!("Deleted Clerk domain {id} ({})", obj.spec.domain);
+            events::normal(ctx, obj, "Deleted", "Delete", note).await;
+            Ok(Action::await_change())
+        }
+        Err(e) if e.is_not_found() => release(ctx, obj, Release::AlreadyGone, id).await,
+        Err(e) => cleanup_failed(obj, ctx, Failure::clerk(&e, None)).await,
+    }
+}
+
+/// Failures after which cleanup lets go of the object with a Warning instead of retrying: the
+/// Secret or instance object is gone (a direct read from the API server said so), the operator
+/// does not serve the instance object, or the instance object is `Stalled`.
+fn key_gone(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::SecretNotFound
+            | Reason::InstanceNotFound
+            | Reason::ClusterInstancesNotServed
+            | Reason::CredentialsNamespaceNotSet
+            | Reason::InstanceStalled
+    )
 }
 
 async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Result<Action, Error> {
@@ -109,6 +133,13 @@ async fn release(ctx: &Context, obj: &ClerkDomain, why: Release, id: &str) -> Re
         Release::NothingOwned => (
             "NothingOwned",
             format!("This object owns no Clerk domain; nothing was deleted ({name} is left as it is)"),
+        ),
+        Release::AdoptedKept => (
+            "AdoptedKept",
+            format!(
+                "Left Clerk domain {id} ({name}) in place: it existed before this object adopted it, \
+                 and adopted domains are never deleted (delete it in Clerk if it is no longer needed)"
+            ),
         ),
     };
     events::normal(ctx, obj, reason, "Delete", note).await;
@@ -134,6 +165,7 @@ async fn cleanup_failed(obj: &ClerkDomain, ctx: &Context, f: Failure) -> Result<
         reason: f.reason,
         message: &message,
         domain: None,
+        gone: false,
     };
     if write_status(obj, ctx, &outcome, &Extras::default()).await? {
         events::warning(ctx, obj, f.reason.as_str(), "Delete", message.clone()).await;

@@ -29,18 +29,26 @@ pub struct Config {
     pub dns_verify: Option<Option<std::net::SocketAddr>>,
     /// Namespaces whose ClerkDomains may use `default_key`; `None` allows every namespace.
     pub default_key_namespaces: Option<Vec<String>>,
-    /// Watch only ClerkDomains (and instance objects) matching this label selector (sharding,
-    /// tests).
+    /// Namespaces whose ClerkDomains may manage the primary domain with `default_key`
+    /// (`--primary-domain-namespaces`); empty: none.
+    pub primary_domain_namespaces: Vec<String>,
+    /// Watch only ClerkDomains matching this label selector (sharding, tests).
     pub selector: Option<String>,
-    /// The operator's namespace: where ClusterClerkInstances' Secrets are.
-    pub operator_namespace: String,
+    /// Serve only instance objects matching this label selector (two installations in one
+    /// cluster, tests). A ClerkDomain still reads an instance object left out (from the API
+    /// server), but its status is another operator's to write.
+    pub instance_selector: Option<String>,
+    /// Where ClusterClerkInstances' Secrets are (`--credentials-namespace`). Unset, no
+    /// ClusterClerkInstance is used (reason `CredentialsNamespaceNotSet`): no namespace is
+    /// assumed, since ordinary users can often create Secrets in one first.
+    pub credentials_namespace: Option<String>,
     /// The ClusterClerkInstance used by ClerkDomains without `instanceRef` and `secretRef`.
     pub default_instance: Option<String>,
     /// Clerk's Platform API base URL (with `/v1`), for instance objects with `spec.platform`.
     pub platform_url: url::Url,
-    /// The operator's Pod (`POD_NAME`, in `operator_namespace`): Events about the operator
+    /// The operator's Pod, (namespace, name) from `POD_NAMESPACE` and `POD_NAME`: Events about the operator
     /// itself (an optional CRD missing) are published on it.
-    pub pod: Option<String>,
+    pub pod: Option<(String, String)>,
     /// Secret protection (`--secret-protection`): watch Secrets' metadata (list, watch) and put
     /// the `clerk-operator.io/in-use` finalizer on the Secrets in use (patch). Off: the operator
     /// only gets the Secrets it is pointed at, and re-reads a key after `secret_cache_ttl`.
@@ -54,6 +62,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether ClerkDomains in `namespace` may manage the primary domain with the default key.
+    pub fn primary_allowed_with_default_key(&self, namespace: &str) -> bool {
+        self.primary_domain_namespaces.iter().any(|n| n == namespace)
+    }
+
     /// Whether ClerkDomains in `namespace` may use the default key.
     pub fn default_key_allowed(&self, namespace: &str) -> bool {
         self.default_key_namespaces
@@ -73,8 +86,10 @@ impl Default for Config {
             instance: None,
             dns_verify: None,
             default_key_namespaces: None,
+            primary_domain_namespaces: vec![],
             selector: None,
-            operator_namespace: "default".into(),
+            instance_selector: None,
+            credentials_namespace: None,
             default_instance: None,
             platform_url: url::Url::parse(crate::clerk::DEFAULT_PLATFORM_URL).expect("valid URL"),
             pod: None,

@@ -135,7 +135,10 @@ async fn take_steps(
                 });
             }
             Step::Create { body, recreate } => {
-                create_step(ctx, target, obj, &body, recreate, &mut p, record).await?
+                // A failed re-create: Clerk holds no domain of this object now.
+                create_step(ctx, target, obj, &body, recreate, &mut p, record)
+                    .await
+                    .map_err(|f| Failure { gone: recreate, ..f })?
             }
             Step::Update { id, body, .. } => update_step(target, obj, &id, &body, &mut p).await?,
             Step::Invalid { reason, message } => {
@@ -217,11 +220,17 @@ async fn create_step(
         // Never sent: nothing was created, and the record of the create to come stays.
         Err(CreateError::Clerk(e)) if e.is_unsent() => Err(Failure::clerk(&e, before)),
         Err(CreateError::Clerk(e)) if answered(&e) => {
-            p.answered(record);
-            if e.status() != Some(422) || e.code() != Some("form_identifier_exists") {
+            let exists = e.status() == Some(422) && e.code() == Some("form_identifier_exists");
+            // An earlier POST of this very name, recorded in status, may have committed with its
+            // answer lost: keep the record, so that the name is found as this object's own.
+            // Otherwise the name was taken before the first POST: someone else's.
+            if !(exists && p.pending.as_deref() == Some(body.name.as_str())) {
+                p.answered(record);
+            }
+            if !exists {
                 return Err(Failure::clerk(&e, before));
             }
-            // Someone created it meanwhile: look again (adopt it if nobody owns it).
+            // Look again: the plan finds it by the record, or reports the name taken.
             clerk.invalidate();
             p.domains = clerk.list_domains().await.map_err(|e| Failure::clerk(&e, None))?;
             Ok(())

@@ -79,14 +79,14 @@ fn wake_external_dns_users(ctx: &Context) {
 
 /// One Warning Event on the operator's Pod (when it knows its Pod: `POD_NAME`).
 async fn pod_warning(ctx: &Context, note: String) {
-    let Some(pod) = ctx.config.pod.clone() else {
+    let Some((namespace, pod)) = ctx.config.pod.clone() else {
         return;
     };
     let reference = ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Pod".into()),
         name: Some(pod),
-        namespace: Some(ctx.config.operator_namespace.clone()),
+        namespace: Some(namespace),
         ..Default::default()
     };
     let event = Event {

@@ -59,13 +59,16 @@ impl CredentialsError {
 /// Resolve the key for `obj`, with the metadata of the Secret it came from (none for the default
 /// key). A `secretRef` is read from the object's own namespace only, and only when the Secret's
 /// resourceVersion (from the watched metadata) differs from the one the key was last read at.
+/// At `cleanup`, `--default-key-namespaces` is not asked again (the object's own domain is
+/// deleted by its ID on the pinned instance, whatever the namespace may do now).
 pub async fn resolve(
     ctx: &Context,
     obj: &ClerkDomain,
+    cleanup: bool,
 ) -> Result<(SecretKey, Option<ObjectMeta>), CredentialsError> {
     let Some(r) = &obj.spec.secret_ref else {
         let namespace = obj.namespace().unwrap_or_default();
-        if !ctx.config.default_key_allowed(&namespace) {
+        if !cleanup && !ctx.config.default_key_allowed(&namespace) {
             return Err(CredentialsError::DefaultKeyNotAllowed { namespace });
         }
         return ctx

@@ -15,6 +15,8 @@ pub(crate) struct Failure {
     pub domain: Option<Box<Domain>>,
     /// When a request sent away for its turn in the instance's budget is to come back.
     pub turn_at: Option<tokio::time::Instant>,
+    /// Clerk no longer holds the domain the object's status records.
+    pub gone: bool,
 }
 
 impl Failure {
@@ -25,6 +27,7 @@ impl Failure {
             after: None,
             domain: None,
             turn_at: None,
+            gone: false,
         }
     }
 
@@ -38,6 +41,7 @@ impl Failure {
                 ClerkError::Queued { turn_at, .. } => Some(*turn_at),
                 _ => None,
             },
+            gone: false,
         }
     }
 

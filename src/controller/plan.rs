@@ -2,7 +2,7 @@
 //! Clerk reports, say what to do. No I/O here; the executor carries the decisions out.
 
 use super::reason::Reason;
-use crate::api::{ClerkDomainSpec, DeletionPolicy};
+use crate::api::{ClerkDomainSpec, ClerkDomainStatus};
 use crate::clerk::{CreateDomain, Domain, UpdateDomain};
 use std::borrow::Borrow;
 
@@ -19,6 +19,11 @@ pub(crate) struct Memory<'a> {
     pub(crate) production: bool,
     /// `status.pendingDomain`: a name this object asked Clerk to create, answer unseen.
     pub(crate) pending: Option<&'a str>,
+    /// Whether the key source lets this object's namespace manage the primary domain
+    /// (`allowPrimaryDomain`, `primaryDomainNamespaces`, `--primary-domain-namespaces`).
+    pub(crate) primary_allowed: bool,
+    /// `status.adopted`: the domain existed in Clerk before this object took it over.
+    pub(crate) adopted: bool,
 }
 
 /// Who owns the other domains of the instance: the `namespace/name` of the ClerkDomain that
@@ -38,7 +43,7 @@ impl<F: Fn(&str) -> Option<String>> Owners for F {
 pub(crate) enum Found<'d> {
     /// The domain the object owns: its recorded ID, or its own create whose answer was lost.
     Owned(&'d Domain),
-    /// A domain nobody owns, to adopt (by the annotation's ID or by name).
+    /// A domain nobody owns, to adopt: by the annotation's ID, or a primary by name.
     Adopt(&'d Domain),
     /// Not there.
     Missing,
@@ -57,12 +62,14 @@ fn by_name<'d, D: Borrow<Domain>>(domains: &'d [D], name: &str) -> Option<&'d Do
     each(domains).find(|d| d.name.eq_ignore_ascii_case(name))
 }
 
-/// Find the object's domain. Owned domains are found by ID only; a name finds a domain only to
-/// adopt it, and only when no other object owns it.
+/// Find the object's domain. Owned domains are found by ID only. Adoption is explicit: the
+/// annotation's ID adopts a domain nobody owns; a name finds a satellite only to refuse it
+/// (`NameTakenInClerk`: someone else, perhaps another operator or cluster, created it), and
+/// adopts only a primary (which nobody creates) or reports a kind mismatch.
 pub(crate) fn find<'d, D: Borrow<Domain>>(
     domains: &'d [D],
     memory: &Memory<'_>,
-    name: &str,
+    (name, is_satellite): (&str, bool),
     owners: &dyn Owners,
 ) -> Result<Found<'d>, Refusal> {
     if let Some(id) = memory.domain_id
@@ -98,10 +105,25 @@ pub(crate) fn find<'d, D: Borrow<Domain>>(
         Some(d) => match owners.other_owner(&d.id) {
             Some(owner) if memory.domain_id.is_some() => Err(name_taken(d, &owner)),
             Some(owner) => Err(already_owned(d, &owner)),
+            None if d.is_satellite && is_satellite => Err(taken_in_clerk(d)),
             None => Ok(Found::Adopt(d)),
         },
         None => Ok(Found::Missing),
     }
+}
+
+fn taken_in_clerk(d: &Domain) -> Refusal {
+    (
+        Reason::NameTakenInClerk,
+        format!(
+            "Clerk already has domain {} named {}, which this object did not create and no \
+             ClerkDomain the operator sees owns (another operator, cluster or client may have \
+             created it); this object leaves it alone. To take it over, set the annotation \
+             clerk-operator.io/domain-id: {} (an adopted domain is kept in Clerk when the object \
+             is deleted), or choose another name",
+            d.id, d.name, d.id
+        ),
+    )
 }
 
 fn already_owned(d: &Domain, owner: &str) -> Refusal {
@@ -213,10 +235,11 @@ fn refuse_found<D: Borrow<Domain>>(
     Some(match owners.other_owner(&holder.id) {
         Some(owner) => name_taken(holder, &owner).into(),
         None => Step::Invalid {
-            reason: Reason::NameTaken,
+            reason: Reason::NameTakenInClerk,
             message: format!(
                 "cannot rename to {}: Clerk already has domain {} of that name, which no \
-                 ClerkDomain owns; delete it in Clerk, or adopt it with its own ClerkDomain",
+                 ClerkDomain the operator sees owns; delete it in Clerk, or adopt it with its own \
+                 ClerkDomain (annotation clerk-operator.io/domain-id)",
                 holder.name, holder.id
             ),
         },
@@ -239,7 +262,10 @@ pub(crate) fn plan<D: Borrow<Domain>>(
             ),
         };
     }
-    let found = match find(domains, memory, &spec.domain, owners) {
+    if !spec.is_satellite && !memory.primary_allowed {
+        return primary_not_allowed(spec);
+    }
+    let found = match find(domains, memory, (&spec.domain, spec.is_satellite), owners) {
         Ok(f) => f,
         Err(refusal) => return refusal.into(),
     };
@@ -263,6 +289,21 @@ pub(crate) fn plan<D: Borrow<Domain>>(
             body,
             adopt,
         }
+    }
+}
+
+/// A primary domain managed from a namespace its key source does not allow.
+fn primary_not_allowed(spec: &ClerkDomainSpec) -> Step {
+    Step::Invalid {
+        reason: Reason::PrimaryDomainNotAllowed,
+        message: format!(
+            "isSatellite is false: {} would be the Clerk instance's primary domain, which decides \
+             where the whole instance's Frontend API is served, and this namespace may not manage \
+             it; nothing was read or written in Clerk. The platform team allows it per instance \
+             object (ClerkInstance spec.allowPrimaryDomain, ClusterClerkInstance \
+             spec.primaryDomainNamespaces) or for the default key (--primary-domain-namespaces)",
+            spec.domain
+        ),
     }
 }
 
@@ -290,66 +331,19 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-/// What to do when the object is being deleted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Cleanup {
-    /// `DELETE /domains/{id}` of the domain the object owns.
-    Delete { id: String },
-    /// Release the finalizer without touching Clerk.
-    Release(Release),
+/// The Clerk instance an object is pinned to: `status.instanceId`, but only while the object
+/// owns something there (`status.domainId`, or a `status.pendingDomain` whose create may have
+/// happened). An object that owns nothing may move to another key.
+pub(crate) fn pinned_instance(status: Option<&ClerkDomainStatus>) -> Option<&str> {
+    let st = status?;
+    let owns = st.domain_id.is_some() || st.pending_domain.is_some();
+    owns.then_some(st.instance_id.as_deref()).flatten()
 }
 
-/// Why the finalizer is released without a DELETE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Release {
-    /// `deletionPolicy: Orphan`.
-    Orphaned,
-    /// Primary domains are never deleted.
-    PrimaryKept,
-    /// Clerk has no such domain any more.
-    AlreadyGone,
-    /// The object owns no Clerk domain: nothing to delete.
-    NothingOwned,
-}
+mod cleanup;
+pub(crate) use cleanup::{Cleanup, Release, cleanup_without_list, plan_cleanup};
 
-/// How cleanup can end without asking Clerk, if it can. An object that owns a domain (its
-/// recorded ID) deletes it by that ID without a list; only a create whose answer was lost needs
-/// a look at Clerk.
-pub(crate) fn cleanup_without_list(spec: &ClerkDomainSpec, memory: &Memory<'_>) -> Option<Cleanup> {
-    if spec.deletion_policy == DeletionPolicy::Orphan {
-        Some(Cleanup::Release(Release::Orphaned))
-    } else if !spec.is_satellite {
-        Some(Cleanup::Release(Release::PrimaryKept))
-    } else if let Some(id) = memory.domain_id {
-        Some(Cleanup::Delete { id: id.to_string() })
-    } else if memory.pending.is_none() {
-        Some(Cleanup::Release(Release::NothingOwned))
-    } else {
-        None
-    }
-}
-
-/// Decide how to clean up, given Clerk's `domains`: never by the spec's name, only by what the
-/// object owns (its recorded ID, or its own create whose answer was lost).
-pub(crate) fn plan_cleanup<D: Borrow<Domain>>(
-    spec: &ClerkDomainSpec,
-    memory: &Memory<'_>,
-    domains: &[D],
-    owners: &dyn Owners,
-) -> Cleanup {
-    if let Some(c) = cleanup_without_list(spec, memory) {
-        return c;
-    }
-    let pending = memory
-        .pending
-        .and_then(|p| by_name(domains, p))
-        .filter(|d| owners.other_owner(&d.id).is_none());
-    match pending {
-        Some(d) if !d.is_satellite => Cleanup::Release(Release::PrimaryKept),
-        Some(d) => Cleanup::Delete { id: d.id.clone() },
-        None => Cleanup::Release(Release::NothingOwned),
-    }
-}
-
+#[cfg(test)]
+mod tenancy_tests;
 #[cfg(test)]
 mod tests;

@@ -40,7 +40,7 @@ fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<O
     for k in ctx
         .memory
         .instances
-        .using_secret(&ns, &name, &ctx.config.operator_namespace)
+        .using_secret(&ns, &name, ctx.config.credentials_namespace.as_deref())
     {
         ctx.memory.instances.wake(&k);
     }
@@ -129,7 +129,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let namespace = config.namespace.clone();
     let api: Api<ClerkDomain> = scoped(&client, namespace.as_deref());
-    if let Err(e) = api.list(&ListParams::default().limit(1)).await {
+    // Metadata only: whether ClerkDomains can be listed at all, whatever one object holds.
+    if let Err(e) = api.list_metadata(&ListParams::default().limit(1)).await {
         anyhow::bail!(
             "cannot list ClerkDomains ({e}); is the CRD installed (kubectl apply -f crds/) and may \
              this identity list clerkdomains.clerk-operator.io?"

@@ -105,7 +105,7 @@ async fn instance_uses_secret(ctx: &Context, secret: &SecretKeyName) -> Result<b
     {
         return Ok(true);
     }
-    if ctx.config.namespace.is_some() || *ns != ctx.config.operator_namespace {
+    if ctx.config.namespace.is_some() || ctx.config.credentials_namespace.as_deref() != Some(ns.as_str()) {
         return Ok(false);
     }
     let cluster: Api<ClusterClerkInstance> = Api::all(ctx.client.clone());
@@ -130,10 +130,11 @@ pub async fn release_unused(ctx: Arc<Context>) {
             "checking Secrets in use"
         );
         for secret in tracked {
-            let instances =
-                ctx.memory
-                    .instances
-                    .using_secret(&secret.0, &secret.1, &ctx.config.operator_namespace);
+            let instances = ctx.memory.instances.using_secret(
+                &secret.0,
+                &secret.1,
+                ctx.config.credentials_namespace.as_deref(),
+            );
             if in_use(&objects, &secret) || !instances.is_empty() {
                 continue;
             }

@@ -17,10 +17,12 @@ pub enum Outcome<'a> {
         applied_is_secondary: Option<bool>,
     },
     /// Something failed; `domain` is the domain the object owns as Clerk last reported it.
+    /// `gone`: Clerk no longer holds the domain the status records (a re-create failed).
     Failed {
         reason: Reason,
         message: &'a str,
         domain: Option<&'a Domain>,
+        gone: bool,
     },
 }
 
@@ -51,7 +53,7 @@ pub struct Extras<'a> {
 ///
 /// The conditions, as kstatus (Flux) and Argo CD read them:
 /// - `Ready=True` only when the domain exists on the pinned instance and Clerk matches the spec
-///   of `metadata.generation`. A failure keeps `Ready=True` only if that generation was already
+///   of `metadata.generation`; a failure to create it again after it vanished sets it False. A failure keeps `Ready=True` only if that generation was already
 ///   applied; otherwise `Ready=False` (`UpdatePending` when a domain is registered, whose ID and
 ///   records stay in status).
 /// - `Synced`: the last attempt's result, with Clerk's words when it failed.
@@ -81,7 +83,8 @@ pub fn next_status(
             reason,
             message,
             domain,
-        } => conditions.failed(&old, *reason, message, *domain),
+            gone,
+        } => conditions.failed(&old, (*reason, message), *domain, *gone),
     }
     mark_problems(&mut st, &old, extras.record_problems.as_deref());
     st
@@ -150,11 +153,14 @@ impl Conditions<'_> {
     }
 
     fn synced(&mut self, domain: &Domain, adopted: bool, applied_is_secondary: Option<bool>) {
-        fill_from_domain(self.st, domain);
-        self.st.pending_domain = None;
+        // Another domain than the recorded one, not adopted: the object created it.
         if adopted {
             self.st.adopted = Some(true);
+        } else if self.st.domain_id.as_deref() != Some(domain.id.as_str()) {
+            self.st.adopted = None;
         }
+        fill_from_domain(self.st, domain);
+        self.st.pending_domain = None;
         self.st.applied_is_secondary = applied_is_secondary;
         let message = format!("Domain {} is registered in Clerk and matches the spec", domain.id);
         self.set(condition_type::READY, true, Reason::Registered, &message);
@@ -168,7 +174,13 @@ impl Conditions<'_> {
         self.drop(condition_type::STALLED);
     }
 
-    fn failed(&mut self, old: &ClerkDomainStatus, reason: Reason, message: &str, domain: Option<&Domain>) {
+    fn failed(
+        &mut self,
+        old: &ClerkDomainStatus,
+        (reason, message): (Reason, &str),
+        domain: Option<&Domain>,
+        gone: bool,
+    ) {
         if let Some(d) = domain {
             fill_from_domain(self.st, d);
         }
@@ -177,7 +189,12 @@ impl Conditions<'_> {
             c.type_ == condition_type::READY && c.status == "True" && c.observed_generation == generation
         });
         let class = reason.class();
-        if applied && class != Class::Terminal {
+        if gone {
+            // Ready only while Clerk holds the object's domain.
+            let id = old.domain_id.as_deref().unwrap_or("(none)");
+            let m = format!("Clerk no longer holds domain {id}; creating it again failed: {message}");
+            self.set(condition_type::READY, false, reason, &m);
+        } else if applied && class != Class::Terminal {
             // The current generation is realized; only this attempt failed.
             let ready = self
                 .st

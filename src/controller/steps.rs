@@ -3,6 +3,7 @@
 
 use super::backoff::{self, Retry};
 use super::failure::Failure;
+pub(super) use super::instances::lookup::Purpose;
 use super::ownership::{DomainKey, Owner};
 use super::reason::{Class, Reason};
 use super::status::{Extras, Outcome, next_status};
@@ -32,6 +33,10 @@ pub(super) struct Target {
     pub secret: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
     /// The instance object the key came from (`spec.instanceRef` or `--default-instance`).
     pub via: Option<super::instances::lookup::Via>,
+    /// Whether the key source lets the object's namespace manage the primary domain: the
+    /// instance object's allowance, `--primary-domain-namespaces` for the default key, always
+    /// for the namespace's own Secret (`secretRef`).
+    pub primary_allowed: bool,
 }
 
 /// Resolve `obj`'s key and its Clerk instance. The instance is pinned by `status.instanceId`:
@@ -39,20 +44,22 @@ pub(super) struct Target {
 /// The key comes from the source [`choose`](super::instances::choose) picks: an instance object
 /// (which must be Ready, and whose pinned instance the key must still belong to), the
 /// object's `secretRef`, or the default key.
-pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, Failure> {
+pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain, purpose: Purpose) -> Result<Target, Failure> {
     use super::instances::{KeySource, choose, lookup};
     let namespace = obj.namespace().unwrap_or_default();
     let source = choose(&obj.spec, &namespace, ctx.config.default_instance.as_deref());
-    let (secret_key, secret, via) = match source {
+    let (secret_key, secret, via, primary_allowed) = match source {
         KeySource::Instance(ik) => {
-            let (key, meta, via) = lookup::key_via(ctx, obj, &ik).await?;
-            (key, Some(meta), Some(via))
+            let (key, meta, via) = lookup::key_via(ctx, obj, &ik, purpose).await?;
+            let allowed = via.primary_allowed;
+            (key, Some(meta), Some(via), allowed)
         }
         KeySource::Secret(_) | KeySource::DefaultKey => {
-            let (key, meta) = credentials::resolve(ctx, obj)
+            let (key, meta) = credentials::resolve(ctx, obj, purpose == Purpose::Cleanup)
                 .await
                 .map_err(|e| Failure::credentials(&e))?;
-            (key, meta, None)
+            let allowed = meta.is_some() || ctx.config.primary_allowed_with_default_key(&namespace);
+            (key, meta, None, allowed)
         }
     };
     let production = secret_key.kind() == InstanceKind::Production;
@@ -74,8 +81,7 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, 
             ),
         ));
     }
-    let pinned = obj.status.as_ref().and_then(|s| s.instance_id.as_deref());
-    if let Some(pinned) = pinned
+    if let Some(pinned) = super::plan::pinned_instance(obj.status.as_ref())
         && pinned != instance_id
     {
         return Err(Failure::new(
@@ -94,6 +100,7 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain) -> Result<Target, 
         production,
         secret,
         via,
+        primary_allowed,
     })
 }
 
@@ -170,6 +177,7 @@ pub(super) async fn report_failure(
         reason: f.reason,
         message: &f.message,
         domain: f.domain.as_deref(),
+        gone: f.gone,
     };
     let changed = write_status(obj, ctx, &outcome, extras).await?;
     if changed {

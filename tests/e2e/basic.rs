@@ -225,37 +225,47 @@ pub async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn adopts_by_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+/// A satellite that already exists in Clerk (created by another operator, cluster or client)
+/// is not adopted by name: the object says the name is taken, writes nothing, and deleting it
+/// deletes nothing.
+pub async fn existing_name_is_not_adopted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "adopt", Default::default()).await?;
     let existing = env.fake.insert_domain(LIVE_KEY, "shop.example.com", None);
-    env.create(&ns_yaml("shop", "  domain: shop.example.com\n"))
-        .await?;
-    let st = env.wait_ready("shop").await?.status.unwrap();
+    env.create(&ns_yaml(
+        "shop",
+        "  domain: shop.example.com\n  proxyUrl: https://evil.example.net/p\n",
+    ))
+    .await?;
+    let o = wait_for(&env.domains(), "shop", "NameTakenInClerk", CONVERGE, |o| {
+        condition(o, "Ready").is_some_and(|c| c.reason == "NameTakenInClerk")
+    })
+    .await?;
+    let msg = &condition(&o, "Ready").unwrap().message;
     ensure!(
-        st.domain_id.as_deref() == Some(existing.id.as_str()),
-        "adopted id {:?} vs {}",
-        st.domain_id,
-        existing.id
+        msg.contains(&existing.id) && msg.contains("clerk-operator.io/domain-id"),
+        "{msg}"
     );
-    ensure!(st.adopted == Some(true));
+    ensure!(is_true(&o, "Stalled") && o.status.as_ref().unwrap().domain_id.is_none());
+    let stats = env.fake.stats();
     ensure!(
-        env.fake.stats().count("AddDomain") == 0,
-        "no POST for an existing domain"
+        stats.count("AddDomain") + stats.count("UpdateDomain") == 0,
+        "wrote to a domain it did not create: {stats:?}"
     );
-    ensure!(
-        env.fake
-            .domains(LIVE_KEY)
-            .iter()
-            .filter(|d| d.name == "shop.example.com")
-            .count()
-            == 1
-    );
-    env.wait_event("shop", "Adopted").await?;
+    env.delete("shop").await?;
+    wait_gone(&env.domains(), "shop", CONVERGE).await?;
+    let held = env.fake.domains(LIVE_KEY);
+    let d = held.iter().find(|d| d.id == existing.id).context("deleted")?;
+    ensure!(d.proxy_url.is_none(), "proxy set: {d:?}");
+    ensure!(env.fake.stats().count("DeleteDomain") == 0);
     Ok(())
 }
 
 pub async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let env = TestEnv::start(cp, "primary", Default::default()).await?;
+    let opts = EnvOptions {
+        primary_domains: true,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "primary", opts).await?;
     env.create(&ns_yaml("root", "  domain: example.com\n  isSatellite: false\n"))
         .await?;
     let st = env.wait_ready("root").await?.status.unwrap();

@@ -289,7 +289,11 @@ pub async fn foreign_configmap_is_refused(cp: Arc<ControlPlane>) -> anyhow::Resu
 /// The instance-wide part: the primary's export lists every satellite origin of the instance
 /// (for the primary app's allowed redirect origins), and has no domain, proxy or sign-in keys.
 pub async fn primary_export_lists_satellite_origins(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let env = TestEnv::start(cp, "export-primary", Default::default()).await?;
+    let opts = EnvOptions {
+        primary_domains: true,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "export-primary", opts).await?;
     let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), &env.ns);
     env.create(&manifest("a", "  domain: a.example.org\n")).await?;
     env.wait_ready("a").await?;

@@ -66,6 +66,15 @@ pub async fn adopt_by_annotation(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     ensure!(d.name == "renamed.example.com", "renamed in Clerk: {}", d.name);
     ensure!(env.fake.stats().count("AddDomain") == 0);
     env.wait_event("adopted", "Adopted").await?;
+    // Deleting the object keeps what it adopted.
+    env.delete("adopted").await?;
+    wait_gone(&env.domains(), "adopted", CONVERGE).await?;
+    ensure!(
+        env.fake.domains(LIVE_KEY).iter().any(|d| d.id == legacy.id),
+        "an adopted domain was deleted"
+    );
+    ensure!(env.fake.stats().count("DeleteDomain") == 0);
+    env.wait_event("adopted", "AdoptedKept").await?;
     // A target that does not exist is reported, and nothing is created in its place.
     let bad = "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: ghost\n  annotations:\n    clerk-operator.io/domain-id: dmn_doesnotexist\nspec:\n  domain: ghost.example.com\n";
     env.create(bad).await?;

@@ -18,6 +18,7 @@ mod ownership;
 mod robustness;
 mod secret_modes;
 mod status;
+mod tenancy;
 
 use admission::*;
 use basic::*;
@@ -36,6 +37,7 @@ use robustness::*;
 use secret_modes::*;
 use status::*;
 use std::sync::Arc;
+use tenancy::*;
 use test_kit::*;
 
 type TestFn = fn(Arc<ControlPlane>) -> Result<(), libtest_mimic::Failed>;
@@ -58,7 +60,7 @@ fn main() {
         spec_changes_are_patched,
         delete_removes_satellite,
         delete_when_already_gone,
-        adopts_by_name,
+        existing_name_is_not_adopted,
         primary_never_deleted,
         wrong_key,
         missing_secret,
@@ -108,6 +110,16 @@ fn main() {
         foreign_dnsendpoint_is_left_alone,
         state_does_not_outlive_objects,
         default_key_is_scoped,
+        // Tenancy: the primary, explicit adoption, undecodable objects, cleanup that never
+        // guesses or hangs, truthful Ready, pinning on ownership, the credentials namespace.
+        primary_is_changed_only_from_allowed_namespaces,
+        two_operators_never_take_each_others_domains,
+        undecodable_objects_stop_nobody,
+        cleanup_confirms_absence_with_the_api_server,
+        namespace_deletion_finishes_after_permission_is_gone,
+        ready_goes_false_when_the_domain_is_gone,
+        an_object_that_owns_nothing_may_move,
+        cluster_instances_need_a_credentials_namespace,
         // Clerk instances as objects.
         instances_report_clerk_status,
         namespace_selector_refuses_other_namespaces,

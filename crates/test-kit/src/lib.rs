@@ -107,7 +107,8 @@ impl TestEnv {
         let config = Config {
             clerk: PoolConfig {
                 client: ClientConfig {
-                    base_url: url::Url::parse(&self.fake.base_url()).unwrap(),
+                    base_url: url::Url::parse(opts.clerk_url.as_deref().unwrap_or(&self.fake.base_url()))
+                        .unwrap(),
                     timeout: Duration::from_secs(5),
                     retry_base: Duration::from_millis(50),
                     ..Default::default()
@@ -121,13 +122,24 @@ impl TestEnv {
             default_key: opts.default_key.map(SecretKey::new),
             resync: opts.resync,
             namespace: (!opts.cluster_wide).then(|| self.ns.clone()),
-            selector: opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns)),
+            selector: opts
+                .selector
+                .clone()
+                .or_else(|| opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns))),
+            instance_selector: opts
+                .instance_selector
+                .clone()
+                .or_else(|| opts.cluster_wide.then(|| format!("{ENV_LABEL}={}", self.ns))),
             default_key_namespaces: opts.default_key_namespaces.clone(),
             concurrency: opts.concurrency,
             instance: Some("e2e".into()),
             dns_verify: opts.dns_resolver.map(Some),
             // The test's namespace plays the operator's: ClusterClerkInstances' Secrets are there.
-            operator_namespace: self.ns.clone(),
+            credentials_namespace: opts.credentials_namespace.then(|| self.ns.clone()),
+            primary_domain_namespaces: match opts.primary_domains {
+                true => vec![self.ns.clone()],
+                false => vec![],
+            },
             default_instance: opts.default_instance.clone(),
             // The fake serves the Platform API next to the Backend API.
             platform_url: url::Url::parse(&self.fake.base_url()).unwrap(),

@@ -28,6 +28,17 @@ pub struct EnvOptions {
     pub secret_cache_ttl: Duration,
     /// `--frontend-api-check` with these settings (port, extra roots, resolver).
     pub frontend_api: Option<clerk_operator::frontend_api::ProbeConfig>,
+    /// `--credentials-namespace` set to the test's namespace (the default), or unset.
+    pub credentials_namespace: bool,
+    /// `--watch-label-selector` (default: the test's label when `cluster_wide`).
+    pub selector: Option<String>,
+    /// `--instance-label-selector` (default: the test's label when `cluster_wide`).
+    pub instance_selector: Option<String>,
+    /// Another test's fake Clerk (its `base_url`), so that two operators share one Clerk.
+    pub clerk_url: Option<String>,
+    /// `--primary-domain-namespaces` lists the test's namespace: its ClerkDomains may manage
+    /// the primary domain with the default key.
+    pub primary_domains: bool,
 }
 
 impl Default for EnvOptions {
@@ -45,6 +56,11 @@ impl Default for EnvOptions {
             secret_protection: true,
             secret_cache_ttl: Duration::from_secs(60),
             frontend_api: None,
+            credentials_namespace: true,
+            primary_domains: false,
+            selector: None,
+            instance_selector: None,
+            clerk_url: None,
         }
     }
 }

@@ -26,6 +26,8 @@ pub trait InstanceObject:
     fn namespace_selector(&self) -> Option<&LabelSelector>;
     /// The API of this kind holding `key`'s object.
     fn api(client: Client, key: &InstanceKey) -> Api<Self>;
+    /// Whether ClerkDomains of `namespace` may manage the primary domain through it.
+    fn allows_primary(&self, namespace: &str) -> bool;
 
     /// The object's key.
     fn key(&self) -> InstanceKey {
@@ -36,9 +38,20 @@ pub trait InstanceObject:
         }
     }
 
-    /// The namespace of its Secret.
-    fn secret_namespace(&self, operator_namespace: &str) -> String {
-        self.namespace().unwrap_or_else(|| operator_namespace.to_string())
+    /// The namespace of its Secret: its own, or (cluster kind) `credentials_namespace`.
+    /// `Err` with the reason's words when that is not set.
+    fn secret_namespace(&self, credentials_namespace: Option<&str>) -> Result<String, String> {
+        match (self.namespace(), credentials_namespace) {
+            (Some(ns), _) => Ok(ns),
+            (None, Some(ns)) => Ok(ns.to_string()),
+            (None, None) => Err(
+                "the operator runs without --credentials-namespace, so it does not know where \
+                 ClusterClerkInstances' Secrets are and uses none (no namespace is assumed: \
+                 ordinary users can often create a Secret there first); start it with \
+                 --credentials-namespace (the chart sets the release namespace)"
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -55,6 +68,9 @@ impl InstanceObject for ClerkInstance {
     }
     fn namespace_selector(&self) -> Option<&LabelSelector> {
         None
+    }
+    fn allows_primary(&self, _namespace: &str) -> bool {
+        self.spec.allow_primary_domain
     }
     fn api(client: Client, key: &InstanceKey) -> Api<Self> {
         Api::namespaced(client, key.namespace.as_deref().unwrap_or_default())
@@ -74,6 +90,9 @@ impl InstanceObject for ClusterClerkInstance {
     }
     fn namespace_selector(&self) -> Option<&LabelSelector> {
         self.spec.namespace_selector.as_ref()
+    }
+    fn allows_primary(&self, namespace: &str) -> bool {
+        self.spec.primary_domain_namespaces.iter().any(|n| n == namespace)
     }
     fn api(client: Client, _key: &InstanceKey) -> Api<Self> {
         Api::all(client)

@@ -15,6 +15,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::{Api, ResourceExt};
 
+/// Why a key is resolved. At [`Cleanup`](Purpose::Cleanup) the namespace's permission to use
+/// a shared key (a ClusterClerkInstance's `namespaceSelector`, `--default-key-namespaces`) is
+/// not asked again: the object created what it owns while it had it, and deleting exactly that
+/// (by its ID, on the pinned instance) must not hang when the permission is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Apply,
+    Cleanup,
+}
+
 /// The instance object a ClerkDomain's key came from.
 #[derive(Clone, Debug)]
 pub struct Via {
@@ -25,6 +35,8 @@ pub struct Via {
     pub has_finalizer: bool,
     /// Its Clerk Platform API settings, and the namespace of the token's Secret.
     pub platform: Option<(crate::api::PlatformSpec, String)>,
+    /// Whether it lets the ClerkDomain's namespace manage the primary domain.
+    pub primary_allowed: bool,
 }
 
 /// The key of the instance object `ik` for `obj`, with its Secret's metadata.
@@ -32,10 +44,11 @@ pub(in crate::controller) async fn key_via(
     ctx: &Context,
     obj: &ClerkDomain,
     ik: &InstanceKey,
+    purpose: Purpose,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     match ik.kind {
-        InstanceRefKind::ClerkInstance => match ctx.memory.instances.namespaced(ik) {
-            Some(i) => usable_key(ctx, i.as_ref(), ik).await,
+        InstanceRefKind::ClerkInstance => match fetch(ctx, ik, ctx.memory.instances.namespaced(ik)).await? {
+            Some(i) => usable_key(ctx, i.as_ref(), ik, "").await,
             None => Err(not_found(ik)),
         },
         InstanceRefKind::ClusterClerkInstance => {
@@ -48,12 +61,16 @@ pub(in crate::controller) async fn key_via(
                     ),
                 ));
             }
-            let Some(i) = ctx.memory.instances.cluster(ik) else {
+            let Some(i) = fetch(ctx, ik, ctx.memory.instances.cluster(ik)).await? else {
                 return Err(not_found(ik));
             };
             let namespace = obj.namespace().unwrap_or_default();
-            let labels = namespace_labels(ctx, &namespace).await?;
+            let labels = match purpose {
+                Purpose::Apply => namespace_labels(ctx, &namespace).await?,
+                Purpose::Cleanup => Default::default(),
+            };
             match selects(i.namespace_selector(), &labels) {
+                _ if purpose == Purpose::Cleanup => {}
                 Ok(true) => {}
                 Ok(false) => {
                     return Err(Failure::new(
@@ -67,9 +84,27 @@ pub(in crate::controller) async fn key_via(
                 }
                 Err(why) => return Err(Failure::new(Reason::NamespaceNotAllowed, format!("{ik}: {why}"))),
             }
-            usable_key(ctx, i.as_ref(), ik).await
+            usable_key(ctx, i.as_ref(), ik, &namespace).await
         }
     }
+}
+
+/// The instance object `ik` from the cache, else from the API server: a cache miss is not
+/// absence (the cache may not have synced yet, its watch may be failing, or
+/// `--instance-label-selector` may leave the object out).
+async fn fetch<K: InstanceObject>(
+    ctx: &Context,
+    ik: &InstanceKey,
+    cached: Option<std::sync::Arc<K>>,
+) -> Result<Option<std::sync::Arc<K>>, Failure> {
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    K::api(ctx.client.clone(), ik)
+        .get_opt(&ik.name)
+        .await
+        .map(|o| o.map(std::sync::Arc::new))
+        .map_err(|e| Failure::new(Reason::CredentialsUnreadable, format!("reading {ik}: {e}")))
 }
 
 fn not_found(ik: &InstanceKey) -> Failure {
@@ -98,6 +133,7 @@ async fn usable_key<K: InstanceObject>(
     ctx: &Context,
     inst: &K,
     ik: &InstanceKey,
+    namespace: &str,
 ) -> Result<(SecretKey, ObjectMeta, Via), Failure> {
     // Deleting an object bumps its generation, and a terminating object is not checked again
     // (its ClerkDomains' cleanup still needs it): judge it by the generation last checked.
@@ -107,7 +143,9 @@ async fn usable_key<K: InstanceObject>(
     };
     let instance_id = usable(inst.instance_status(), generation)
         .map_err(|(reason, why)| Failure::new(reason, format!("{ik} cannot be used: {why}")))?;
-    let ns = inst.secret_namespace(&ctx.config.operator_namespace);
+    let ns = inst
+        .secret_namespace(ctx.config.credentials_namespace.as_deref())
+        .map_err(|why| Failure::new(Reason::CredentialsNamespaceNotSet, format!("{ik}: {why}")))?;
     let (key, meta) = credentials::read_key(ctx, &ns, inst.secret_ref())
         .await
         .map_err(|e| Failure::new(e.reason(), format!("{ik}: {e}")))?;
@@ -116,6 +154,7 @@ async fn usable_key<K: InstanceObject>(
         instance_id,
         has_finalizer: inst.finalizers().iter().any(|f| f == IN_USE),
         platform: inst.platform().map(|p| (p.clone(), ns.clone())),
+        primary_allowed: inst.allows_primary(namespace),
     };
     Ok((key, meta, via))
 }

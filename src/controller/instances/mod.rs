@@ -41,7 +41,7 @@ pub async fn run<K: InstanceObject>(
     wakeups: impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
 ) {
     let mut wc = watcher::Config::default().any_semantic();
-    if let Some(selector) = &ctx.config.selector {
+    if let Some(selector) = &ctx.config.instance_selector {
         wc = wc.labels(selector);
     }
     let hook = ctx.clone();

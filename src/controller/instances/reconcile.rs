@@ -68,8 +68,14 @@ async fn checked_key<K: InstanceObject>(
     old: &ClerkInstanceStatus,
     facts: &mut Facts,
 ) -> Result<(Checked, Option<Duration>), Error> {
-    let ns = obj.secret_namespace(&ctx.config.operator_namespace);
     let generation = obj.meta().generation;
+    let ns = match obj.secret_namespace(ctx.config.credentials_namespace.as_deref()) {
+        Ok(ns) => ns,
+        Err(message) => {
+            let reason = Reason::CredentialsNamespaceNotSet;
+            return Ok((Checked::Failed { reason, message }, None));
+        }
+    };
     let (key, meta) = match credentials::read_key(ctx, &ns, obj.secret_ref()).await {
         Ok(found) => found,
         Err(e) => {

@@ -71,9 +71,14 @@ impl Registry {
         self.cluster.as_ref()?.get(&ObjectRef::new(&key.name))
     }
 
-    /// Every cached instance object whose Secret is `namespace/name` (`operator_namespace`
+    /// Every cached instance object whose Secret is `namespace/name` (`credentials_namespace`
     /// holds the Secrets of ClusterClerkInstances).
-    pub fn using_secret(&self, namespace: &str, name: &str, operator_namespace: &str) -> Vec<InstanceKey> {
+    pub fn using_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        credentials_namespace: Option<&str>,
+    ) -> Vec<InstanceKey> {
         let mut out = vec![];
         out.extend(
             self.namespaced
@@ -82,7 +87,7 @@ impl Registry {
                 .filter(|i| i.namespace().as_deref() == Some(namespace) && i.spec.secret_ref.name == name)
                 .map(|i| InstanceKey::namespaced(namespace, &i.name_any())),
         );
-        if namespace == operator_namespace
+        if credentials_namespace == Some(namespace)
             && let Some(store) = &self.cluster
         {
             out.extend(

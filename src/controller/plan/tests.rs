@@ -1,12 +1,13 @@
 use super::*;
+use crate::api::DeletionPolicy;
 use crate::controller::reason::Reason;
 
-fn spec(domain: &str) -> ClerkDomainSpec {
+pub(super) fn spec(domain: &str) -> ClerkDomainSpec {
     ClerkDomainSpec::for_domain(domain)
 }
 
 /// Nobody else owns anything.
-fn nobody(_: &str) -> Option<String> {
+pub(super) fn nobody(_: &str) -> Option<String> {
     None
 }
 
@@ -29,14 +30,14 @@ type Case<'a, T> = (
     T,
 );
 
-fn invalid(reason: Reason) -> Step {
+pub(super) fn invalid(reason: Reason) -> Step {
     Step::Invalid {
         reason,
         message: String::new(),
     }
 }
 
-fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
+pub(super) fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
     Domain {
         object: "domain".into(),
         id: id.into(),
@@ -51,21 +52,30 @@ fn dom(id: &str, name: &str, satellite: bool, proxy: Option<&str>) -> Domain {
     }
 }
 
-fn mem(id: Option<&str>) -> Memory<'_> {
+pub(super) fn mem(id: Option<&str>) -> Memory<'_> {
     Memory {
         domain_id: id,
         ..Default::default()
     }
 }
 
-fn adopt(id: &str) -> Memory<'_> {
+/// A key source that allows the primary domain, with status `domainId` `id`.
+pub(super) fn prim(id: Option<&str>) -> Memory<'_> {
+    Memory {
+        domain_id: id,
+        primary_allowed: true,
+        ..Default::default()
+    }
+}
+
+pub(super) fn adopt(id: &str) -> Memory<'_> {
     Memory {
         adopt_id: Some(id),
         ..Default::default()
     }
 }
 
-fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
+pub(super) fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
     Step::Create {
         body: CreateDomain {
             name: name.into(),
@@ -76,7 +86,7 @@ fn create(name: &str, proxy: Option<&str>, recreate: bool) -> Step {
     }
 }
 
-fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
+pub(super) fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
     let mut body = UpdateDomain::default();
     f(&mut body);
     Step::Update {
@@ -86,7 +96,7 @@ fn update(id: &str, adopt: bool, f: impl FnOnce(&mut UpdateDomain)) -> Step {
     }
 }
 
-fn in_sync(id: &str, adopt: bool) -> Step {
+pub(super) fn in_sync(id: &str, adopt: bool) -> Step {
     Step::InSync { id: id.into(), adopt }
 }
 
@@ -121,30 +131,28 @@ fn plan_table() {
         ("empty proxy counts as none", with_proxy(spec("a.example.com"), ""), mem(None), vec![], create("a.example.com", None, false)),
         ("known id vanished -> recreate", spec("a.example.com"), mem(Some("dmn_gone")), vec![primary.clone()], create("a.example.com", None, true)),
         ("present by id, same -> in sync", spec("a.example.com"), mem(Some("dmn_a")), vec![primary.clone(), a.clone()], in_sync("dmn_a", false)),
-        ("present by name -> adopt in sync", spec("a.example.com"), mem(None), vec![a.clone()], in_sync("dmn_a", true)),
-        ("name match ignores case", spec("a.example.com"), mem(None), vec![dom("dmn_a", "A.example.com", true, None)], update("dmn_a", true, |b| b.name = Some("a.example.com".into()))),
         ("renamed in spec -> patch name", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
         ("proxy added -> patch proxy", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.proxy_url = Some(Some(proxy.into())))),
         ("proxy dropped -> patch null", spec("a.example.com"), mem(Some("dmn_a")), vec![a_proxied.clone()], update("dmn_a", false, |b| b.proxy_url = Some(None))),
         ("proxy same -> in sync", with_proxy(spec("a.example.com"), proxy), mem(Some("dmn_a")), vec![a_proxied.clone()], in_sync("dmn_a", false)),
         ("is_secondary never applied -> patch", secondary(spec("a.example.com"), true), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| b.is_secondary = Some(true))),
         ("is_secondary applied -> in sync", secondary(spec("a.example.com"), true), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
-        ("is_secondary on adoption always sent", secondary(spec("a.example.com"), false), Memory { domain_id: None, applied_is_secondary: Some(false), ..Default::default() }, vec![a.clone()], update("dmn_a", true, |b| b.is_secondary = Some(false))),
+        ("is_secondary on adoption always sent", secondary(spec("a.example.com"), false), Memory { adopt_id: Some("dmn_a"), applied_is_secondary: Some(false), ..Default::default() }, vec![a.clone()], update("dmn_a", true, |b| b.is_secondary = Some(false))),
         ("is_secondary unset -> not managed", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), applied_is_secondary: Some(true), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
         ("rename and proxy in one patch", with_proxy(spec("c.example.com"), proxy), mem(Some("dmn_a")), vec![a.clone()], update("dmn_a", false, |b| { b.name = Some("c.example.com".into()); b.proxy_url = Some(Some(proxy.into())); })),
-        ("primary found by name", primary_spec(spec("example.com")), mem(None), vec![primary.clone(), a.clone()], in_sync("dmn_p", true)),
-        ("primary proxy change -> patch", with_proxy(primary_spec(spec("example.com")), proxy), mem(Some("dmn_p")), vec![primary.clone()], update("dmn_p", false, |b| b.proxy_url = Some(Some(proxy.into())))),
+        ("primary found by name", primary_spec(spec("example.com")), prim(None), vec![primary.clone(), a.clone()], in_sync("dmn_p", true)),
+        ("primary proxy change -> patch", with_proxy(primary_spec(spec("example.com")), proxy), prim(Some("dmn_p")), vec![primary.clone()], update("dmn_p", false, |b| b.proxy_url = Some(Some(proxy.into())))),
         ("annotation adopts by id and renames", spec("a.example.com"), adopt("dmn_b"), vec![primary.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", true, |b| b.name = Some("a.example.com".into()))),
         ("annotation target same name -> adopt in sync", spec("a.example.com"), adopt("dmn_a"), vec![a.clone()], in_sync("dmn_a", true)),
         ("status id wins over annotation", spec("a.example.com"), Memory { domain_id: Some("dmn_a"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![a.clone(), dom("dmn_b", "b.example.com", true, None)], in_sync("dmn_a", false)),
         ("adopted domain vanished -> explained", spec("a.example.com"), Memory { domain_id: Some("dmn_b"), adopt_id: Some("dmn_b"), ..Default::default() }, vec![], invalid(Reason::AdoptionTargetNotFound)),
         ("port on a development key is fine", spec("localhost:3000"), mem(None), vec![], create("localhost:3000", None, false)),
         ("lost create answer, spec renamed since -> adopt own domain and rename", spec("b.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], update("dmn_a", false, |b| b.name = Some("b.example.com".into()))),
-        ("own lost create kept over an unowned name match", spec("a.example.com"), Memory { pending: Some("z.example.com"), ..Default::default() }, vec![a.clone(), dom("dmn_z", "z.example.com", true, None)], invalid(Reason::NameTaken)),
+        ("own lost create kept over an unowned name match", spec("a.example.com"), Memory { pending: Some("z.example.com"), ..Default::default() }, vec![a.clone(), dom("dmn_z", "z.example.com", true, None)], invalid(Reason::NameTakenInClerk)),
         ("own lost create under the spec name is ours, not adopted", spec("a.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], in_sync("dmn_a", false)),
-        ("primary is never renamed", primary_spec(spec("new.example.com")), mem(Some("dmn_p")), vec![primary.clone()], invalid(Reason::PrimaryNameDiffers)),
+        ("primary is never renamed", primary_spec(spec("new.example.com")), prim(Some("dmn_p")), vec![primary.clone()], invalid(Reason::PrimaryNameDiffers)),
         ("id wins over name", spec("a.example.com"), mem(Some("dmn_b")), vec![primary.clone(), dom("dmn_b", "old.example.com", true, None)], update("dmn_b", false, |b| b.name = Some("a.example.com".into()))),
-        ("a name held by another domain is never PATCHed into", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], invalid(Reason::NameTaken)),
+        ("a name held by another domain is never PATCHed into", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), dom("dmn_b", "old.example.com", true, None)], invalid(Reason::NameTakenInClerk)),
     ];
     for (name, spec, memory, domains, want) in cases {
         let got = plan(&spec, &memory, &domains, &nobody);
@@ -185,7 +193,7 @@ fn patched_is_in_sync(
     );
 }
 
-fn assert_step(name: &str, got: Step, want: Step) {
+pub(super) fn assert_step(name: &str, got: Step, want: Step) {
     match (&got, &want) {
         (Step::Invalid { reason: a, .. }, Step::Invalid { reason: b, .. }) => {
             assert_eq!(a, b, "case: {name}")
@@ -206,14 +214,16 @@ fn ownership_table() {
     let cases: Vec<Case<'_, Step>> = vec![
         ("adopting an owned domain by name is refused", spec("a.example.com"), mem(None), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
         ("adopting an owned domain by annotation is refused", spec("x.example.com"), adopt("dmn_a"), vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
-        ("an unowned domain is adopted", spec("a.example.com"), mem(None), vec![a.clone()], &[], in_sync("dmn_a", true)),
+        ("an unowned domain is not adopted by name", spec("a.example.com"), mem(None), vec![a.clone()], &[], invalid(Reason::NameTakenInClerk)),
+        ("an unowned domain is adopted by annotation", spec("a.example.com"), adopt("dmn_a"), vec![a.clone()], &[], in_sync("dmn_a", true)),
+        ("a vanished domain's name, created elsewhere -> refused, not adopted", spec("a.example.com"), mem(Some("dmn_gone")), vec![a.clone()], &[], invalid(Reason::NameTakenInClerk)),
         ("renaming into an owned name is refused", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), b.clone()], theirs, invalid(Reason::NameTaken)),
-        ("renaming into an unowned existing name is refused", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), b.clone()], &[], invalid(Reason::NameTaken)),
+        ("renaming into an unowned existing name is refused", spec("a.example.com"), mem(Some("dmn_b")), vec![a.clone(), b.clone()], &[], invalid(Reason::NameTakenInClerk)),
         ("swap: each side is told the name is taken", spec("b.example.com"), mem(Some("dmn_a")), vec![a.clone(), b.clone()], &[("dmn_b", "ns/b")], invalid(Reason::NameTaken)),
         ("my own domain by ID, whoever else names it", spec("a.example.com"), mem(Some("dmn_a")), vec![a.clone()], &[], in_sync("dmn_a", false)),
         ("vanished owned domain, name now owned by another -> refused, not created", spec("a.example.com"), mem(Some("dmn_gone")), vec![a.clone()], theirs, invalid(Reason::NameTaken)),
         ("lost create matched only when nobody owns it", spec("a.example.com"), Memory { pending: Some("a.example.com"), ..Default::default() }, vec![a.clone()], theirs, invalid(Reason::AlreadyOwned)),
-        ("the primary, owned elsewhere, is not adopted", { let mut s = spec("example.com"); s.is_satellite = false; s }, mem(None), vec![primary.clone()], &[("dmn_p", "ns/p")], invalid(Reason::AlreadyOwned)),
+        ("the primary, owned elsewhere, is not adopted", { let mut s = spec("example.com"); s.is_satellite = false; s }, prim(None), vec![primary.clone()], &[("dmn_p", "ns/p")], invalid(Reason::AlreadyOwned)),
         ("renaming into a free name is a PATCH", spec("c.example.com"), mem(Some("dmn_a")), vec![a.clone(), b.clone()], &[("dmn_b", "ns/b")], update("dmn_a", false, |u| u.name = Some("c.example.com".into()))),
     ];
     for (name, spec, memory, domains, others, want) in cases {
@@ -285,7 +295,7 @@ fn invalid_plans_explain_themselves() {
     s.is_satellite = false;
     match plan(
         &s,
-        &mem(None),
+        &prim(None),
         &[dom("dmn_p", "example.com", false, None)],
         &nobody,
     ) {
@@ -335,6 +345,8 @@ fn cleanup_table() {
         ("lost create never made: nothing to delete", spec("a.example.com"), pending("a.example.com"), vec![primary.clone()], &[], Cleanup::Release(Release::NothingOwned)),
         ("orphan policy", orphan(spec("a.example.com")), mem(Some("dmn_a")), vec![a.clone()], &[], Cleanup::Release(Release::Orphaned)),
         ("primary spec kept", primary_spec(spec("example.com")), mem(Some("dmn_p")), vec![primary.clone()], &[], Cleanup::Release(Release::PrimaryKept)),
+        ("adopted: kept", spec("a.example.com"), Memory { adopted: true, ..mem(Some("dmn_a")) }, vec![a.clone()], &[], Cleanup::Release(Release::AdoptedKept)),
+        ("adopted with orphan policy: orphaned", orphan(spec("a.example.com")), Memory { adopted: true, ..mem(Some("dmn_a")) }, vec![a.clone()], &[], Cleanup::Release(Release::Orphaned)),
         ("a pending name matching the primary is kept", spec("example.com"), pending("example.com"), vec![primary.clone()], &[], Cleanup::Release(Release::PrimaryKept)),
     ];
     for (name, spec, memory, domains, others, want) in cases {

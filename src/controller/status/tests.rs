@@ -137,6 +137,13 @@ fn failure_conditions_table() {
         reason,
         message: "clerk said no",
         domain,
+        gone: false,
+    };
+    let gone = |reason| Outcome::Failed {
+        reason,
+        message: "clerk said no",
+        domain: None,
+        gone: true,
     };
     // (case, generation, previous status, outcome, Ready, Ready reason, Reconciling, Stalled)
     #[rustfmt::skip]
@@ -150,6 +157,7 @@ fn failure_conditions_table() {
         ("instance changed stalls", 1, Some(ok.clone()), fail(Reason::InstanceChanged, None), "False", "InstanceChanged", false, true),
         ("paused, applied: Ready stays", 1, Some(ok.clone()), fail(Reason::Paused, None), "True", "Registered", false, false),
         ("paused with a new generation: not Ready", 2, Some(ok.clone()), fail(Reason::Paused, None), "False", "Paused", false, false),
+        ("domain gone, re-create fails transiently: not Ready", 1, Some(ok.clone()), gone(Reason::ClerkUnavailable), "False", "ClerkUnavailable", true, false),
     ];
     for (case, generation, previous, outcome, ready, reason, reconciling, stalled) in cases {
         // The registered domain never disappears from status on a failure.
@@ -183,6 +191,8 @@ fn success_after_a_failure_clears_reconciling_and_stalled() {
         reason: Reason::ClerkRejected,
         message: "clerk said no",
         domain: None,
+
+        gone: false,
     };
     let failed = next_status(&obj(2, Some(ok)), &rejected, &Extras::default(), t(30));
     assert!(has(&failed, "Stalled"));
@@ -214,6 +224,8 @@ fn extras_are_recorded_and_kept() {
         reason: Reason::Paused,
         message: "paused",
         domain: None,
+
+        gone: false,
     };
     let p = next_status(&obj(1, Some(st)), &paused, &Extras::default(), t(3));
     assert_eq!(cond(&p, "Ready").status, "True");

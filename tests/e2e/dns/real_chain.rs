@@ -107,6 +107,7 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
     }
     let opts = EnvOptions {
         dns_resolver: Some(bind.addr()),
+        primary_domains: true,
         ..Default::default()
     };
     let env = TestEnv::start(cp.clone(), "realdns", opts).await?;

@@ -313,7 +313,11 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         lease: Some(("clerk-system".into(), "clerk-operator".into())),
         lease_timing: None,
         identity: "clerk-operator-0".into(),
-        extra_args: vec!["--default-instance=clerk-operator".into()],
+        // As the chart's Deployment passes them.
+        extra_args: vec![
+            "--default-instance=clerk-operator".into(),
+            "--credentials-namespace=clerk-system".into(),
+        ],
     })?;
     f.create_domain("shop", "store")?;
     wait_domain_ready(&client, "shop", "store", &op).await?;
@@ -528,7 +532,7 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(
         lease: Some(("clerk-system".into(), "clerk-operator".into())),
         lease_timing: None,
         identity: "clerk-operator-0".into(),
-        extra_args: vec![],
+        extra_args: vec!["--credentials-namespace=clerk-system".into()],
     })?;
     wait_domain_ready(&client, "apps", "alpha", &op).await?;
     wait_domain_ready(&client, "apps", "beta", &op).await?;

@@ -110,10 +110,14 @@ impl Release {
             lease: leader_elect.then(|| (self.ns.clone(), self.name.clone())),
             lease_timing: None,
             identity: identity.into(),
-            // POD_NAMESPACE, as the chart sets it: Events about the operator's Pod go there.
+            // POD_NAMESPACE, as the chart sets it: Events about the operator's Pod go there; and
+            // the credentials namespace, which the chart sets to the release namespace.
             extra_args: match leader_elect {
-                true => vec![],
-                false => vec![format!("--lease-namespace={}", self.ns)],
+                true => vec![format!("--credentials-namespace={}", self.ns)],
+                false => vec![
+                    format!("--lease-namespace={}", self.ns),
+                    format!("--credentials-namespace={}", self.ns),
+                ],
             },
         }
     }

@@ -148,7 +148,8 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     let args: Vec<String> =
         serde_json::from_value(deploy["spec"]["template"]["spec"]["containers"][0]["args"].clone())?;
     ensure!(
-        args.contains(&format!("--default-instance={fullname}")),
+        args.contains(&format!("--default-instance={fullname}"))
+            && args.iter().any(|a| a.starts_with("--credentials-namespace=")),
         "{args:?}"
     );
     ensure!(

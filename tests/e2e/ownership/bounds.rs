@@ -98,6 +98,8 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
             &Patch::Merge(json!({"stringData": {"key": LIVE_KEY}})),
         )
         .await?;
+    // Another name: the orphaned domain keeps the first (and is not adopted by name).
+    let spec = "  domain: exit2.example.com\n  secretRef: {name: clerk, key: key}\n";
     env.create(&manifest("exit2", spec)).await?;
     let id2 = env.wait_ready("exit2").await?.status.unwrap().domain_id.unwrap();
     env.fake.set_faults(Faults {
@@ -206,13 +208,10 @@ pub async fn state_does_not_outlive_objects(cp: Arc<ControlPlane>) -> anyhow::Re
         .await?;
     wait_gone(&env.domains(), "first", CONVERGE).await?;
     ensure!(domain_name(&env, LIVE_KEY, &id).is_some());
-    // Nobody owns the domain now: `second` may adopt it (poked so it looks again soon).
+    // Nobody owns the domain now: `second` may adopt it, by its ID (adoption is explicit).
+    let adopt = json!({"metadata": {"annotations": {"clerk-operator.io/domain-id": id}}});
     env.domains()
-        .patch(
-            "second",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})),
-        )
+        .patch("second", &PatchParams::default(), &Patch::Merge(adopt))
         .await?;
     let o = env.wait_ready("second").await?;
     let st = o.status.unwrap();
