@@ -122,8 +122,9 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
     key_secret(&env, &env.ns, "shared", LIVE_KEY).await?;
     let only = |ns: &str| json!({"matchLabels": {"kubernetes.io/metadata.name": ns}});
     let spec = json!({"secretRef": {"name": "shared", "key": "key"}, "namespaceSelector": only(&tenant)});
-    cluster_instance(&env, "shared", spec).await?;
-    let yaml = "  domain: tenant.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared}\n";
+    // Cluster-scoped: a name no other trial uses.
+    cluster_instance(&env, "shared-nsdel", spec).await?;
+    let yaml = "  domain: tenant.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared-nsdel}\n";
     env.create_in(&tenant, &manifest("app", "", yaml)).await?;
     let o = wait_for(&env.domains_in(&tenant), "app", "Ready", CONVERGE, |o| {
         is_true(o, "Ready")
@@ -154,7 +155,7 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
     wait_reason(&env.domains_in(&tenant), "own", "InstanceStalled").await?;
     let narrow = json!({"spec": {"namespaceSelector": only("nowhere")}});
     Api::<ClusterClerkInstance>::all(env.client.clone())
-        .patch("shared", &PatchParams::default(), &Patch::Merge(&narrow))
+        .patch("shared-nsdel", &PatchParams::default(), &Patch::Merge(&narrow))
         .await?;
     wait_reason(&env.domains_in(&tenant), "app", "NamespaceNotAllowed").await?;
     let nss: Api<Namespace> = Api::all(env.client.clone());
