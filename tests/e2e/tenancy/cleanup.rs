@@ -124,7 +124,8 @@ pub async fn namespace_deletion_finishes_after_permission_is_gone(
     let spec = json!({"secretRef": {"name": "shared", "key": "key"}, "namespaceSelector": only(&tenant)});
     // Cluster-scoped: a name no other trial uses.
     cluster_instance(&env, "shared-nsdel", spec).await?;
-    let yaml = "  domain: tenant.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared-nsdel}\n";
+    let yaml =
+        "  domain: tenant.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared-nsdel}\n";
     env.create_in(&tenant, &manifest("app", "", yaml)).await?;
     let o = wait_for(&env.domains_in(&tenant), "app", "Ready", CONVERGE, |o| {
         is_true(o, "Ready")
