@@ -1,9 +1,10 @@
-//! Fair share between Clerk instances: one instance's spent client-side budget holds only a few
-//! reconcile workers; its other objects are requeued for their turn, so another instance's
-//! objects get workers at once.
+//! Fair share between Clerk instances: an instance that Clerk paused (429) holds no reconcile
+//! worker, and one whose client-side budget is spent holds only a few; their other objects are
+//! requeued, so another instance's objects get workers at once.
 
 use anyhow::ensure;
 use clerk_operator::clerk::Rate;
+use fake_clerk::{Faults, Scripted, ScriptedFault};
 use std::sync::Arc;
 use std::time::Duration;
 use test_kit::*;
@@ -81,6 +82,103 @@ pub async fn saturated_instance_leaves_workers_to_others(cp: Arc<ControlPlane>) 
     ensure!(
         stats.count("AddDomain") == SATURATING as u64 + 1,
         "one create per object: {stats:?}"
+    );
+    Ok(())
+}
+
+/// Clerk answers one instance's first request with 429 and a long `Retry-After`. With a single
+/// worker, that instance's objects must not hold it through the pause: they fail fast
+/// (ClerkRateLimited, no request sent) and are requeued after the pause, so the other
+/// instance's objects get Ready at once; the paused ones are Ready after the pause.
+pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    const PAUSE: Duration = Duration::from_secs(20);
+    let opts = EnvOptions {
+        concurrency: 1,
+        ..Default::default()
+    };
+    let env = TestEnv::start(cp, "pause429", opts).await?;
+    env.secret("dev", "key", TEST_KEY).await?;
+    env.fake.set_faults(Faults {
+        retry_after_secs: Some(PAUSE.as_secs()),
+        scripted: vec![Scripted {
+            operation: "GetInstance".into(),
+            key: Some(TEST_KEY.into()),
+            fault: ScriptedFault::Status(429),
+        }],
+        ..Default::default()
+    });
+    let dev_instance = env.fake.state().lock().unwrap().instances[TEST_KEY].id.clone();
+    // The paused instance's objects come first, so one of them gets the worker first.
+    for i in 0..3 {
+        env.create(&format!(
+            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: dev{i}\nspec:\n  domain: dev{i}.pause.example.com\n  secretRef: {{name: dev, key: key}}\n"
+        ))
+        .await?;
+    }
+    // Clerk has answered 429: the instance is paused from now on.
+    let start = std::time::Instant::now();
+    while env.fake.fault_stats().injected.get(&429).copied().unwrap_or(0) == 0 {
+        ensure!(start.elapsed() < CONVERGE, "no request reached the scripted 429");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let paused_at = std::time::Instant::now();
+    for i in 0..3 {
+        env.create(&format!(
+            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: live{i}\nspec:\n  domain: live{i}.pause.example.com\n"
+        ))
+        .await?;
+    }
+    for i in 0..3 {
+        env.wait_ready_within(&format!("live{i}"), PAUSE / 2).await?;
+    }
+    let live_took = paused_at.elapsed();
+    ensure!(live_took < PAUSE / 2, "the other instance waited {live_took:?}");
+    // Meanwhile the paused instance got exactly one request (the 429): the others were refused
+    // by the client, not sent.
+    let sent = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.instance.as_deref() == Some(dev_instance.as_str()))
+        .count();
+    ensure!(
+        sent == 1,
+        "{sent} requests to the paused instance during its pause"
+    );
+    // Which of them met the 429 depends on the order the single worker took them in (an object's
+    // finalizer is added in a reconcile of its own, and those interleave), and one the worker
+    // reaches only now may be read between its first status and its refusal. So: none is Ready
+    // or Registered, and the one that met the 429 says so (its reconcile ended before the other
+    // instance's objects got the worker).
+    let mut limited = false;
+    for i in 0..3 {
+        let o = env.domains().get(&format!("dev{i}")).await?;
+        ensure!(
+            !is_true(&o, "Ready"),
+            "dev{i} Ready during the pause: {:?}",
+            o.status
+        );
+        let reasons: Vec<&str> = o
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().map(|c| c.reason.as_str()))
+            .collect();
+        ensure!(!reasons.contains(&"Registered"), "dev{i}: {reasons:?}");
+        limited |= reasons.contains(&"ClerkRateLimited");
+    }
+    ensure!(limited, "no paused object reports ClerkRateLimited");
+    // After the pause they converge.
+    for i in 0..3 {
+        env.wait_ready_within(&format!("dev{i}"), PAUSE + CONVERGE)
+            .await?;
+    }
+    let dev_took = paused_at.elapsed();
+    ensure!(
+        dev_took >= PAUSE - Duration::from_secs(3),
+        "paused objects Ready after {dev_took:?}, before the pause ended"
+    );
+    eprintln!(
+        "rate_limited_instance_does_not_starve_others: other instance Ready after {live_took:?}, paused one after {dev_took:?}"
     );
     Ok(())
 }
