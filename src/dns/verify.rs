@@ -280,22 +280,34 @@ impl Verifier {
     /// The TXT texts at `host` (each record's strings joined), or `Ok(empty)` when it has none
     /// or does not exist.
     pub async fn txts(&self, host: &str) -> Result<Vec<String>, NetError> {
+        self.answers(host, RecordType::TXT, |data| match data {
+            RData::TXT(t) => Some(
+                t.txt_data
+                    .iter()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The answers of type `kind` at `host` itself (not at names it points to), read by `read`,
+    /// sorted and without repeats; `Ok(empty)` when it has none or does not exist.
+    async fn answers(
+        &self,
+        host: &str,
+        kind: RecordType,
+        read: impl Fn(&RData) -> Option<String>,
+    ) -> Result<Vec<String>, NetError> {
         let fqdn = format!("{}.", normalize_name(host));
-        match self.resolver.lookup(fqdn.as_str(), RecordType::TXT).await {
+        match self.resolver.lookup(fqdn.as_str(), kind).await {
             Ok(lookup) => {
                 let mut found: Vec<String> = lookup
                     .answers()
                     .iter()
                     .filter(|r| normalize_name(&r.name.to_ascii()) == normalize_name(host))
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => Some(
-                            t.txt_data
-                                .iter()
-                                .map(|b| String::from_utf8_lossy(b).into_owned())
-                                .collect::<String>(),
-                        ),
-                        _ => None,
-                    })
+                    .filter_map(|r| read(&r.data))
                     .collect();
                 found.sort();
                 found.dedup();
@@ -325,25 +337,11 @@ impl Verifier {
 
     /// The CNAME targets of `host` (normalized), or `Ok(empty)` when it has none or does not exist.
     pub async fn cnames(&self, host: &str) -> Result<Vec<String>, NetError> {
-        let fqdn = format!("{}.", normalize_name(host));
-        match self.resolver.lookup(fqdn.as_str(), RecordType::CNAME).await {
-            Ok(lookup) => {
-                let mut found: Vec<String> = lookup
-                    .answers()
-                    .iter()
-                    .filter(|r| normalize_name(&r.name.to_ascii()) == normalize_name(host))
-                    .filter_map(|r| match &r.data {
-                        RData::CNAME(c) => Some(normalize_name(&c.0.to_ascii())),
-                        _ => None,
-                    })
-                    .collect();
-                found.sort();
-                found.dedup();
-                Ok(found)
-            }
-            Err(e) if e.is_no_records_found() => Ok(vec![]),
-            Err(e) => Err(e),
-        }
+        self.answers(host, RecordType::CNAME, |data| match data {
+            RData::CNAME(c) => Some(normalize_name(&c.0.to_ascii())),
+            _ => None,
+        })
+        .await
     }
 
     async fn check(&self, host: &str, value: &str) -> Option<Problem> {
