@@ -65,14 +65,24 @@ async fn contained(obj: &ClerkDomain, ctx: &Context, what: String) -> Error {
 async fn reconcile_inner(obj: Arc<ClerkDomain>, ctx: &Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<ClerkDomain> = Api::namespaced(ctx.client.clone(), &ns);
-    finalizer(&api, FINALIZER, obj, |event| async {
+    let adding =
+        obj.metadata.deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == FINALIZER);
+    let action = finalizer(&api, FINALIZER, obj.clone(), |event| async {
         match event {
             Finalizer::Apply(obj) => apply::apply(&obj, ctx).await,
             Finalizer::Cleanup(obj) => cleanup::cleanup(&obj, ctx).await,
         }
     })
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .map_err(|e| Error::Finalizer(Box::new(e)))?;
+    if !adding {
+        return Ok(action);
+    }
+    // The finalizer is on now (the helper only adds it): apply in this same reconcile, since
+    // adding the operator's own finalizer asks for no other (see `watch::asks_for_work`).
+    let mut with = (*obj).clone();
+    with.finalizers_mut().push(FINALIZER.to_string());
+    apply::apply(&with, ctx).await
 }
 
 /// Retry delay for errors that ended a reconcile (Kubernetes API errors, unfinished cleanup).

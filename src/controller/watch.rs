@@ -24,13 +24,26 @@ where
 
 /// What a user (or Kubernetes) changes to ask for work: the generation (the spec; deletion
 /// bumps a custom resource's generation too), annotations (pause, resync, adoption), labels and
-/// finalizers. The operator's own status writes change none of them, so they start no
-/// reconcile; a new object (another uid) always passes.
+/// the finalizers of others. The operator's own writes change none of them, so they start no
+/// reconcile: not its status, and not its finalizer, which the reconcile that adds it goes on
+/// to apply (a finalizer removed by hand from a live object is put back at its next resync); a
+/// new object (another uid) always passes.
 pub(crate) fn asks_for_work<K: Resource + 'static>() -> impl Predicate<K> + 'static {
     predicates::generation
         .combine(predicates::annotations)
         .combine(predicates::labels)
-        .combine(predicates::finalizers)
+        .combine(others_finalizers)
+}
+
+/// The finalizers other than the operator's own.
+fn others_finalizers<K: Resource>(obj: &K) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let others = obj.meta().finalizers.iter().flatten();
+    others
+        .filter(|f| *f != crate::api::FINALIZER)
+        .for_each(|f| f.hash(&mut hasher));
+    Some(hasher.finish())
 }
 
 /// An `Api` of the watched namespace, or of all.

@@ -414,16 +414,9 @@ pub async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
         .await?;
     let obj = env.wait_ready("idle").await?;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let reconciles = |env: &TestEnv| -> u64 {
-        let text = env.metrics.encode().unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with("clerk_operator_reconciles_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
-    };
     let before = env.domains().get("idle").await?;
     let lists_before = env.fake.stats().count("ListDomains");
-    let reconciles_before = reconciles(&env);
+    let reconciles_before = env.reconciles();
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let after = env.domains().get("idle").await?;
     ensure!(
@@ -433,7 +426,7 @@ pub async fn idle_object_is_quiet(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let ready_before = condition(&obj, "Ready").unwrap().last_transition_time.clone();
     ensure!(condition(&after, "Ready").unwrap().last_transition_time == ready_before);
     let lists = env.fake.stats().count("ListDomains") - lists_before;
-    let count = reconciles(&env) - reconciles_before;
+    let count = env.reconciles() - reconciles_before;
     ensure!(
         (3..=7).contains(&count),
         "{count} reconciles in 5 s at a 1 s resync"

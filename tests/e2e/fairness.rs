@@ -76,6 +76,14 @@ pub async fn saturated_instance_leaves_workers_to_others(cp: Arc<ControlPlane>) 
     for i in 0..SATURATING {
         env.wait_ready(&format!("dev{i}")).await?;
     }
+    // Two reconciles at most per object: the one that adds the finalizer goes on to send (or to
+    // take a turn), the turn's sends.
+    let reconciles = env.reconciles();
+    ensure!(
+        reconciles <= 2 * (SATURATING as u64 + 1),
+        "{reconciles} reconciles for {} objects",
+        SATURATING + 1
+    );
     let stats = env.fake.stats();
     let throttled: u64 = stats.requests.values().filter_map(|m| m.get(&429)).sum();
     ensure!(throttled == 0, "{stats:?}");

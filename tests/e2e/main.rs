@@ -7,6 +7,7 @@ mod admission;
 mod basic;
 mod children;
 mod dns;
+mod economy;
 mod export;
 mod fairness;
 mod health;
@@ -24,6 +25,7 @@ use admission::*;
 use basic::*;
 use children::*;
 use dns::*;
+use economy::*;
 use export::*;
 use fairness::*;
 use health::*;
@@ -68,6 +70,7 @@ fn main() {
         admission_rejects,
         admission_table,
         idle_object_is_quiet,
+        new_object_is_reconciled_once,
         // Clerk robustness: faults, call budget, rate limits.
         converge_through_faults,
         call_budget,

@@ -244,6 +244,17 @@ impl TestEnv {
         .await
     }
 
+    /// Reconciles of ClerkDomains the operator started so far, whatever their result.
+    pub fn reconciles(&self) -> u64 {
+        let text = self.metrics.encode().unwrap_or_default();
+        let total: f64 = text
+            .lines()
+            .filter(|l| l.starts_with("clerk_operator_reconciles_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        total as u64
+    }
+
     /// Delete the named ClerkDomain.
     pub async fn delete(&self, name: &str) -> anyhow::Result<()> {
         self.domains().delete(name, &DeleteParams::default()).await?;
