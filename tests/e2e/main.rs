@@ -123,6 +123,7 @@ fn main() {
         ready_goes_false_when_the_domain_is_gone,
         an_object_that_owns_nothing_may_move,
         cluster_instances_need_a_credentials_namespace,
+        cleanup_lets_go_when_cluster_instances_are_not_served,
         // Clerk instances as objects.
         instances_report_clerk_status,
         namespace_selector_refuses_other_namespaces,

@@ -220,3 +220,64 @@ pub async fn cluster_instances_need_a_credentials_namespace(cp: Arc<ControlPlane
         .await?;
     Ok(())
 }
+
+/// Options of a cluster-wide operator on ClusterClerkInstances only.
+fn cluster_only(credentials_namespace: bool) -> EnvOptions {
+    EnvOptions {
+        cluster_wide: true,
+        default_key: None,
+        credentials_namespace,
+        ..Default::default()
+    }
+}
+
+/// Two objects Ready through a ClusterClerkInstance; then the operator runs without
+/// `--credentials-namespace`, and later watching one namespace only: deleting each object
+/// finishes at once with a Warning `Orphaned` Event, and its domain is left in Clerk (the
+/// operator no longer serves the instance object that created it: `InstanceStalled` through
+/// the instance's `CredentialsNamespaceNotSet`, then `ClusterInstancesNotServed`).
+pub async fn cleanup_lets_go_when_cluster_instances_are_not_served(
+    cp: Arc<ControlPlane>,
+) -> anyhow::Result<()> {
+    let mut env = TestEnv::start(cp, "ten-unserved", cluster_only(true)).await?;
+    key_secret(&env, &env.ns, "shared", LIVE_KEY).await?;
+    // Cluster-scoped: a name no other trial uses.
+    cluster_instance(
+        &env,
+        "shared-unserved",
+        json!({"secretRef": {"name": "shared", "key": "key"}}),
+    )
+    .await?;
+    let yaml = "  domain: {n}.unserved.example.com\n  instanceRef: {kind: ClusterClerkInstance, name: shared-unserved}\n";
+    let mut ids = vec![];
+    for name in ["creds", "scoped"] {
+        env.create(&manifest(name, "", &yaml.replace("{n}", name)))
+            .await?;
+        let o = wait_for(&env.domains(), name, "Ready", CONVERGE, |o| is_true(o, "Ready")).await?;
+        ids.push(o.status.unwrap().domain_id.unwrap());
+    }
+    env.stop_controller().await?;
+    env.start_controller(cluster_only(false));
+    released(&env, "creds").await?;
+    env.stop_controller().await?;
+    env.start_controller(EnvOptions {
+        default_key: None,
+        ..Default::default()
+    });
+    released(&env, "scoped").await?;
+    let held = env.fake.domains(LIVE_KEY);
+    ensure!(
+        ids.iter().all(|id| held.iter().any(|d| &d.id == id)),
+        "a domain was deleted without its instance object: {held:?}"
+    );
+    Ok(())
+}
+
+/// Delete `name` and see it go with a Warning `Orphaned` Event.
+async fn released(env: &TestEnv, name: &str) -> anyhow::Result<()> {
+    env.delete(name).await?;
+    wait_gone(&env.domains(), name, CONVERGE).await?;
+    let reasons = env.event_reasons(name).await?;
+    ensure!(reasons.iter().any(|r| r == "Orphaned"), "{name}: {reasons:?}");
+    Ok(())
+}
