@@ -174,7 +174,8 @@ pub struct ClerkInstanceStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RateLimitStatus {
-    /// Requests sent to this Clerk instance in the last `window`.
+    /// Requests the operator sent to this Clerk instance in the last `window` (for all its
+    /// ClerkDomains and keys), counted when it last reconciled this object.
     pub used: i64,
     /// The most the operator sends in one `window` (`--rate-limit-production` or
     /// `--rate-limit-development`).

@@ -205,6 +205,12 @@ impl ClerkPool {
             .with_fence(self.config.fence.clone())
     }
 
+    /// The instance `key` was found to belong to, when it was looked up already (no request).
+    pub fn known(&self, key: &SecretKey) -> Option<Arc<ClerkInstance>> {
+        let keys = self.keys.lock().unwrap();
+        keys.get(key)?.instance.get().cloned()
+    }
+
     /// The instance `key` belongs to. The first use of a key asks Clerk (`GET /instance`, paced
     /// by the key's own limiter, since its instance is not known yet, and then charged to the
     /// instance's budget); a failure is not remembered, so the next call asks again. (A second

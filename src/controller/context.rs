@@ -183,6 +183,12 @@ impl Context {
         self.clerk.instance(key).await
     }
 
+    /// The Clerk instance `key` was found to belong to, when it was looked up already (no
+    /// request).
+    pub fn known_clerk(&self, key: &SecretKey) -> Option<Arc<ClerkInstance>> {
+        self.clerk.known(key)
+    }
+
     /// A Platform API client for `token`, sharing the Backend clients' connection pool.
     pub fn platform(&self, token: crate::clerk::PlatformToken) -> crate::clerk::PlatformClient {
         self.clerk.platform(self.config.platform_url.clone(), token)

@@ -20,9 +20,9 @@ use kit::*;
 pub use lifecycle::*;
 pub use platform::*;
 
-/// reach Ready through them; `kubectl get` prints the columns.
 /// Both kinds become Ready with what Clerk says (instance ID, environment), count their
 /// ClerkDomains, show the rate-limit budget, hold the in-use finalizer, and their domains
+/// reach Ready through them; `kubectl get` prints the columns.
 pub async fn instances_report_clerk_status(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = start(cp, "inst-status", EnvOptions::default()).await?;
     let (ns, ns_b) = (env.ns.clone(), env.ns_b());

@@ -131,6 +131,7 @@ fn main() {
         switched_key_stops_instance_and_domains,
         instance_deletion_waits_for_domains,
         shared_cluster_instance_lists_once_per_resync,
+        instance_rate_limit_counts_every_request,
         // Clerk's Platform API readiness through an instance object.
         platform_status_sets_readiness_conditions,
         wrong_platform_token_is_reported_without_leaking,

@@ -88,7 +88,8 @@ async fn checked_key<K: InstanceObject>(
     let fresh = ctx.config.resync / 2;
     let memo = ctx.memory.instances.memo(ik);
     if let Some(m) = memo.filter(|m| m.key == key && m.generation == generation && m.at.elapsed() < fresh) {
-        facts.rate_limit = m.rate_limit;
+        // The budget is the operator's own count: current without asking Clerk.
+        facts.rate_limit = ctx.known_clerk(&key).and_then(|c| usage(&c)).or(m.rate_limit);
         facts.checked_at = m.checked_at;
         return Ok((m.checked, None));
     }
@@ -148,11 +149,7 @@ async fn check(
     let answer = match ctx.clerk(key.clone()).await {
         Ok(clerk) => {
             let answer = clerk.client.get_instance().await;
-            facts.rate_limit = clerk.rate_usage().map(|(used, rate)| RateLimitStatus {
-                used: i64::from(used),
-                limit: i64::from(rate.requests),
-                window: humantime::format_duration(rate.per).to_string(),
-            });
+            facts.rate_limit = usage(&clerk);
             answer
         }
         Err(e) => Err(e),
@@ -194,6 +191,15 @@ async fn check(
             (Checked::Failed { reason, message }, e.retry_after())
         }
     }
+}
+
+/// The instance's client-side budget: requests let through in the rate's window, and the rate.
+fn usage(clerk: &crate::clerk::ClerkInstance) -> Option<RateLimitStatus> {
+    clerk.rate_usage().map(|(used, rate)| RateLimitStatus {
+        used: i64::from(used),
+        limit: i64::from(rate.requests),
+        window: humantime::format_duration(rate.per).to_string(),
+    })
 }
 
 async fn write_status<K: InstanceObject>(

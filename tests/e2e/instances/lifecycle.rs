@@ -1,4 +1,4 @@
-//! Deletion order and the shared list of a ClusterClerkInstance.
+//! Deletion order, the shared list of a ClusterClerkInstance and its request count.
 
 use super::kit::*;
 use super::*;
@@ -135,5 +135,44 @@ pub async fn shared_cluster_instance_lists_once_per_resync(cp: Arc<ControlPlane>
         stats.count("AddDomain") + stats.count("UpdateDomain") == 0,
         "{stats:?}"
     );
+    Ok(())
+}
+
+/// `status.rateLimit.used` counts every request the instance's budget let through in Clerk's
+/// window, not only the last tenth of it: twelve new domains through one ClerkInstance show at
+/// least twelve.
+pub async fn instance_rate_limit_counts_every_request(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    const DOMAINS: i64 = 12;
+    let env = start(cp, "inst-used", EnvOptions::default()).await?;
+    let ns_b = env.ns_b();
+    secret_in(&env, &ns_b, "clerk", LIVE_KEY).await?;
+    clerk_instance(&env, &ns_b, "team", "clerk").await?;
+    for i in 0..DOMAINS {
+        let (name, host) = (format!("d{i}"), format!("d{i}.used.example.com"));
+        env.create_in(&ns_b, &domain(&name, &host, Some(("ClerkInstance", "team"))))
+            .await?;
+    }
+    for i in 0..DOMAINS {
+        wait_domain_ready(&env, &ns_b, &format!("d{i}")).await?;
+    }
+    let creates = env.fake.stats().count("AddDomain");
+    ensure!(creates == DOMAINS as u64, "{creates} creates");
+    // The budget is read when the instance object is checked: ask for a check now.
+    let cins: Api<ClerkInstance> = Api::namespaced(env.client.clone(), &ns_b);
+    let ask = json!({"metadata": {"annotations": {"clerk-operator.io/reconcile-requested-at": "used"}}});
+    cins.patch("team", &PatchParams::default(), &Patch::Merge(&ask))
+        .await?;
+    let used = |o: &ClerkInstance| {
+        let st = o.status.as_ref();
+        st.and_then(|s| s.rate_limit.as_ref()).map_or(0, |r| r.used)
+    };
+    wait_for(
+        &cins,
+        "team",
+        "12 requests counted",
+        CONVERGE,
+        |o: &ClerkInstance| used(o) >= DOMAINS,
+    )
+    .await?;
     Ok(())
 }
