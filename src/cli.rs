@@ -157,16 +157,11 @@ fn config(args: &RunArgs) -> anyhow::Result<Config> {
         concurrency: args.concurrency.max(1),
         instance: Some(identity()),
         dns_verify: args.dns_verify.then_some(args.dns_resolver),
-        default_key_namespaces: namespace_list(&args.default_key_namespaces),
+        default_key_namespaces: args.default_key_namespaces.unless_every(),
         selector: given(&args.watch_label_selector),
         instance_selector: given(&args.instance_label_selector),
         credentials_namespace: given(&args.credentials_namespace),
-        primary_domain_namespaces: args
-            .primary_domain_namespaces
-            .iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect(),
+        primary_domain_namespaces: args.primary_domain_namespaces.0.clone(),
         default_instance: given(&args.default_instance),
         platform_url: args.clerk_platform_api_url.clone(),
         pod: std::env::var("POD_NAME")
@@ -286,16 +281,6 @@ fn stop_on_loss(
 
 /// How long the controller may take to stop after leadership is lost before the process exits.
 const LOST_EXIT_AFTER: Duration = Duration::from_secs(5);
-
-/// `--default-key-namespaces`: `None` (every namespace) when it holds `*`.
-fn namespace_list(values: &[String]) -> Option<Vec<String>> {
-    let list: Vec<String> = values
-        .iter()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
-    (!list.iter().any(|v| v == "*")).then_some(list)
-}
 
 /// This process's name for Events and the Lease: `POD_NAME`, else host name and process id.
 fn identity() -> String {

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClerkRequestLabels {
-    /// `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain`, `GetInstance`.
+    /// The operationId: `ListDomains`, `AddDomain`, `UpdateDomain`, `DeleteDomain`,
+    /// `GetInstance`, `VerifyDomainProxy`, `PlatformGetApplicationDomainStatus`,
+    /// `PlatformTriggerDNSCheck`.
     pub operation: &'static str,
     /// HTTP status code, or `error` when no response arrived.
     pub status: String,

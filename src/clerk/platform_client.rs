@@ -1,58 +1,21 @@
 //! A small client for Clerk's Platform API (private beta): a domain's readiness
 //! (`GET /platform/applications/{app}/domains/{id}/status`) and starting a DNS check
-//! (`POST …/dns_check`). It shares the Backend client's HTTP connection pool; its bearer is a
-//! Platform API access token ([`PlatformToken`]), never a secret key.
+//! (`POST …/dns_check`). Its requests take the Backend client's path: one HTTP connection pool,
+//! a rate budget with Clerk's 429 pause, the leader fence (a DNS check is a write), retries and
+//! the request metrics. Its bearer is a Platform API access token ([`PlatformToken`]), never a
+//! secret key.
 
+use super::bearer::{Bearer, PlatformToken};
+use super::{ClerkClient, ClerkError, ClientConfig, Throttle};
+use crate::leader::Fence;
+use crate::metrics::Metrics;
 use clerk_model::platform::{DnsCheck, DomainStatus};
-use reqwest::{Method, StatusCode};
-use std::fmt;
-use std::time::Duration;
+use reqwest::Method;
+use std::sync::Arc;
 use url::Url;
 
 /// Clerk's production Platform API (the Backend API's host and version).
 pub const DEFAULT_PLATFORM_URL: &str = "https://api.clerk.com/v1";
-
-/// A Platform API access token. Its `Debug` and `Display` never show the token, so it cannot
-/// leak into logs, Events, status or metrics by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PlatformToken(String);
-
-impl PlatformToken {
-    /// Wrap a token, trimming surrounding whitespace.
-    pub fn new(token: impl AsRef<str>) -> Self {
-        Self(token.as_ref().trim().to_string())
-    }
-}
-
-impl fmt::Debug for PlatformToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("PlatformToken(redacted)")
-    }
-}
-
-impl fmt::Display for PlatformToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// Why a Platform API call gave no answer to use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlatformError {
-    /// Clerk answered with this HTTP status (401/403: the token; 404: application or domain).
-    Status(u16),
-    /// No answer (connection, timeout) or an answer that is not the documented JSON.
-    Transport(String),
-}
-
-impl fmt::Display for PlatformError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlatformError::Status(s) => write!(f, "Clerk's Platform API answered HTTP {s}"),
-            PlatformError::Transport(e) => write!(f, "Clerk's Platform API could not be read: {e}"),
-        }
-    }
-}
 
 /// What `POST …/dns_check` did.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,86 +28,62 @@ pub enum CheckStarted {
 
 /// A Platform API client bound to one token.
 #[derive(Clone, Debug)]
-pub struct PlatformClient {
-    http: reqwest::Client,
-    base: Url,
-    token: PlatformToken,
-    timeout: Duration,
-}
+pub struct PlatformClient(ClerkClient);
 
 impl PlatformClient {
-    /// A client on `http` (shared with the Backend clients) for the API at `base` (with `/v1`).
-    pub fn new(http: reqwest::Client, base: Url, token: PlatformToken, timeout: Duration) -> Self {
-        Self {
-            http,
-            base,
-            token,
-            timeout,
-        }
+    /// A client on `http` for the API at `config.base_url` (with `/v1`), without a rate budget
+    /// or metrics and with an open fence: the [`ClerkPool`](super::ClerkPool) adds those.
+    pub fn new(http: reqwest::Client, config: ClientConfig, token: PlatformToken) -> Self {
+        Self(ClerkClient::with_bearer(http, config, Bearer::Platform(token)))
     }
 
-    /// `GET /platform/applications/{app}/domains/{domain_id}/status`.
-    pub async fn status(&self, app: &str, domain_id: &str) -> Result<DomainStatus, PlatformError> {
-        let resp = self.send(Method::GET, app, domain_id, "status").await?;
-        decode(resp).await
+    /// This client, paced by `throttle`, counted in `metrics` and fenced by `fence`.
+    pub(super) fn shared(self, throttle: Arc<Throttle>, metrics: Arc<Metrics>, fence: Fence) -> Self {
+        Self(
+            self.0
+                .with_throttle(throttle)
+                .with_metrics(metrics)
+                .with_fence(fence),
+        )
     }
 
-    /// `POST /platform/applications/{app}/domains/{domain_id}/dns_check`; a 409 is
-    /// [`CheckStarted::Running`], not an error.
-    pub async fn dns_check(&self, app: &str, domain_id: &str) -> Result<CheckStarted, PlatformError> {
-        let resp = self.send(Method::POST, app, domain_id, "dns_check").await?;
-        if resp.status() == StatusCode::CONFLICT {
-            return Ok(CheckStarted::Running);
-        }
-        decode(resp).await.map(|c| CheckStarted::Started(Box::new(c)))
+    /// The budget pacing this client, if any.
+    pub fn throttle(&self) -> Option<&Arc<Throttle>> {
+        self.0.throttle()
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        app: &str,
-        domain_id: &str,
-        what: &str,
-    ) -> Result<reqwest::Response, PlatformError> {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .map_err(|()| PlatformError::Transport("the Platform API URL cannot be a base".into()))?
-            .pop_if_empty()
-            .extend(["platform", "applications", app, "domains", domain_id, what]);
-        self.http
-            .request(method, url)
-            .bearer_auth(&self.token.0)
-            .timeout(self.timeout)
-            .send()
+    /// `GET /platform/applications/{app}/domains/{domain_id}/status` (operationId
+    /// `PlatformGetApplicationDomainStatus`).
+    pub async fn status(&self, app: &str, domain_id: &str) -> Result<DomainStatus, ClerkError> {
+        let path = path(app, domain_id, "status");
+        self.0
+            .send::<(), _>("PlatformGetApplicationDomainStatus", Method::GET, &path, None)
             .await
-            .map_err(|e| PlatformError::Transport(e.without_url().to_string()))
+    }
+
+    /// `POST /platform/applications/{app}/domains/{domain_id}/dns_check` (operationId
+    /// `PlatformTriggerDNSCheck`); a 409 is [`CheckStarted::Running`], not an error. Like every
+    /// POST it is sent only while this process leads.
+    pub async fn dns_check(&self, app: &str, domain_id: &str) -> Result<CheckStarted, ClerkError> {
+        let path = path(app, domain_id, "dns_check");
+        let sent = self
+            .0
+            .send::<(), DnsCheck>("PlatformTriggerDNSCheck", Method::POST, &path, None)
+            .await;
+        match sent {
+            Ok(c) => Ok(CheckStarted::Started(Box::new(c))),
+            Err(e) if e.status() == Some(409) => Ok(CheckStarted::Running),
+            Err(e) => Err(e),
+        }
     }
 }
 
-async fn decode<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, PlatformError> {
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(PlatformError::Status(status.as_u16()));
-    }
-    resp.json::<T>()
-        .await
-        .map_err(|e| PlatformError::Transport(e.without_url().to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_prints_the_token() {
-        let t = PlatformToken::new(" ak_platform_supersecret\n");
-        assert_eq!(t.0, "ak_platform_supersecret");
-        let c = PlatformClient::new(
-            crate::clerk::http_client_for(&crate::clerk::ClientConfig::default(), &[]),
-            Url::parse(DEFAULT_PLATFORM_URL).unwrap(),
-            t.clone(),
-            Duration::from_secs(1),
-        );
-        assert!(!format!("{t:?} {t} {c:?}").contains("supersecret"));
-    }
+/// The path below the API's base URL, each ID one encoded segment.
+fn path(app: &str, domain_id: &str, what: &str) -> String {
+    let mut url = Url::parse("http://platform/").expect("a valid base");
+    url.path_segments_mut()
+        .expect("an http URL has segments")
+        .pop_if_empty()
+        .extend(["platform", "applications", app, "domains", domain_id, what]);
+    url.path().trim_start_matches('/').to_string()
 }

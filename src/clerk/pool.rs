@@ -5,8 +5,8 @@
 
 use super::cache::ListCache;
 use super::{
-    ClerkClient, ClerkError, ClientConfig, CreateDomain, DeletedObject, Domain, InstanceKind, Rate,
-    SecretKey, Throttle, UpdateDomain,
+    ClerkClient, ClerkError, ClientConfig, CreateDomain, DeletedObject, Domain, InstanceKind, PlatformClient,
+    PlatformToken, Rate, SecretKey, Throttle, UpdateDomain,
 };
 use crate::metrics::Metrics;
 use std::collections::HashMap;
@@ -169,6 +169,8 @@ pub struct ClerkPool {
     metrics: Arc<Metrics>,
     keys: Mutex<HashMap<SecretKey, Arc<KeyEntry>>>,
     instances: Mutex<HashMap<String, Weak<Shared>>>,
+    /// Each Platform API token's budget and when it was last used.
+    platform: Mutex<HashMap<PlatformToken, (Arc<Throttle>, Instant)>>,
     last_prune: Mutex<Instant>,
 }
 
@@ -182,13 +184,32 @@ impl ClerkPool {
             metrics,
             keys: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
+            platform: Mutex::new(HashMap::new()),
             last_prune: Mutex::new(Instant::now()),
         }
     }
 
-    /// A Platform API client for `token` at `base`, on the pool's HTTP connection pool.
-    pub fn platform(&self, base: url::Url, token: super::PlatformToken) -> super::PlatformClient {
-        super::PlatformClient::new(self.http.clone(), base, token, self.config.client.timeout)
+    /// A Platform API client for `token` at `base`, on the pool's HTTP connection pool, paced by
+    /// the token's budget (see [`PLATFORM_RATE`]), counted in the request metrics and fenced like
+    /// every Backend client.
+    pub fn platform(&self, base: url::Url, token: PlatformToken) -> PlatformClient {
+        let throttle = {
+            let mut tokens = self.platform.lock().unwrap();
+            let (throttle, last_used) = tokens
+                .entry(token.clone())
+                .or_insert_with(|| (Arc::new(Throttle::new(PLATFORM_RATE)), Instant::now()));
+            *last_used = Instant::now();
+            throttle.clone()
+        };
+        let config = ClientConfig {
+            base_url: base,
+            ..self.config.client.clone()
+        };
+        PlatformClient::new(self.http.clone(), config, token).shared(
+            throttle,
+            self.metrics.clone(),
+            self.config.fence.clone(),
+        )
     }
 
     fn rate(&self, kind: InstanceKind) -> Rate {
@@ -281,6 +302,10 @@ impl ClerkPool {
             .unwrap()
             .retain(|_, e| e.last_used.lock().unwrap().elapsed() < idle);
         self.instances.lock().unwrap().retain(|_, w| w.strong_count() > 0);
+        self.platform
+            .lock()
+            .unwrap()
+            .retain(|_, (_, last_used)| last_used.elapsed() < idle);
     }
 
     /// How many keys and instances the pool holds.
@@ -297,77 +322,15 @@ impl ClerkPool {
     }
 }
 
+/// The client-side budget of each Platform API token. Clerk counts Backend API requests per
+/// instance, by the secret key they carry; a Platform request carries a workspace's token and no
+/// key, so it is not counted against any instance and spends none of an instance's budget: each
+/// token has its own [`Throttle`] (a 429 pauses that token's requests only). Clerk publishes no
+/// Platform API limit, so the budget is its smallest Backend one, a development instance's.
+pub const PLATFORM_RATE: Rate = Rate::DEVELOPMENT;
+
 /// How often [`ClerkPool::prune`] looks for idle keys.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use fake_clerk::{FakeClerk, FakeConfig};
-
-    async fn pool_for(fake: &FakeClerk, config: PoolConfig) -> ClerkPool {
-        let client = ClientConfig {
-            base_url: url::Url::parse(&fake.base_url()).unwrap(),
-            ..Default::default()
-        };
-        ClerkPool::new(PoolConfig { client, ..config }, Arc::new(Metrics::default()))
-    }
-
-    #[tokio::test]
-    async fn two_keys_of_one_instance_share_its_budget_and_list() {
-        let fake = FakeClerk::start(FakeConfig {
-            secret_keys: vec!["sk_test_one".into(), "sk_test_other".into()],
-            extra_keys: vec![("sk_test_second".into(), "sk_test_one".into())],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let pool = pool_for(&fake, PoolConfig::default()).await;
-        let a = pool.instance(SecretKey::new("sk_test_one")).await.unwrap();
-        let b = pool.instance(SecretKey::new("sk_test_second")).await.unwrap();
-        let other = pool.instance(SecretKey::new("sk_test_other")).await.unwrap();
-        assert_eq!(a.id(), b.id());
-        assert_ne!(a.id(), other.id());
-        assert!(
-            std::ptr::eq(a.throttle(), b.throttle()),
-            "two keys of one instance, two budgets"
-        );
-        assert!(!std::ptr::eq(a.throttle(), other.throttle()));
-        a.list_domains().await.unwrap();
-        b.list_domains().await.unwrap();
-        other.list_domains().await.unwrap();
-        // One list for the instance with two keys, one for the other.
-        assert_eq!(fake.stats().count("ListDomains"), 2);
-        assert_eq!(fake.stats().count("GetInstance"), 3);
-        assert_eq!(pool.sizes(), (3, 2));
-    }
-
-    #[tokio::test]
-    async fn a_failed_lookup_is_asked_again() {
-        let fake = FakeClerk::start(FakeConfig::default()).await.unwrap();
-        let pool = pool_for(&fake, PoolConfig::default()).await;
-        let key = SecretKey::new("sk_test_not_yet");
-        assert_eq!(
-            pool.instance(key.clone()).await.err().and_then(|e| e.status()),
-            Some(401)
-        );
-        assert!(fake.add_key("sk_test_not_yet", "sk_test_fake"));
-        assert!(pool.instance(key).await.is_ok());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn idle_keys_and_their_instances_are_forgotten() {
-        let fake = FakeClerk::start(FakeConfig::default()).await.unwrap();
-        let config = PoolConfig {
-            idle: Duration::from_secs(120),
-            ..Default::default()
-        };
-        let pool = pool_for(&fake, config).await;
-        drop(pool.instance(SecretKey::new("sk_test_fake")).await.unwrap());
-        assert_eq!(pool.sizes(), (1, 1));
-        tokio::time::advance(Duration::from_secs(121)).await;
-        // The next use of any key prunes.
-        let _ = pool.instance(SecretKey::new("sk_test_unknown")).await;
-        assert_eq!(pool.sizes(), (1, 0));
-    }
-}
+mod tests;

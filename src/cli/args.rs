@@ -123,13 +123,8 @@ pub struct RunArgs {
     pub namespace: Option<String>,
     /// Namespaces whose ClerkDomains may use the default key (comma-separated); `*` allows
     /// every namespace. ClerkDomains elsewhere must set spec.secretRef.
-    #[arg(
-        long,
-        env = "DEFAULT_KEY_NAMESPACES",
-        default_value = "*",
-        value_delimiter = ','
-    )]
-    pub default_key_namespaces: Vec<String>,
+    #[arg(long, env = "DEFAULT_KEY_NAMESPACES", default_value = "*", value_parser = Namespaces::parse)]
+    pub default_key_namespaces: Namespaces,
     /// Reconcile only ClerkDomains matching this label selector (e.g. `shard=a`), so several
     /// operators can split the objects between them. Instance objects are not filtered by it.
     #[arg(long, env = "WATCH_LABEL_SELECTOR")]
@@ -141,13 +136,8 @@ pub struct RunArgs {
     pub instance_label_selector: Option<String>,
     /// Namespaces whose ClerkDomains may manage the primary domain with the default key
     /// (comma-separated); empty (the default): none. Instance objects allow it per object.
-    #[arg(
-        long,
-        env = "PRIMARY_DOMAIN_NAMESPACES",
-        default_value = "",
-        value_delimiter = ','
-    )]
-    pub primary_domain_namespaces: Vec<String>,
+    #[arg(long, env = "PRIMARY_DOMAIN_NAMESPACES", default_value = "", value_parser = Namespaces::parse)]
+    pub primary_domain_namespaces: Namespaces,
     /// How many ClerkDomains are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
@@ -157,4 +147,41 @@ pub struct RunArgs {
     /// Log level or filter (e.g. `info`, `clerk_operator=debug`); RUST_LOG overrides it.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// A comma-separated list of namespaces, as a flag gives it: each name trimmed, empty ones
+/// dropped (so `""` is no namespace).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Namespaces(pub Vec<String>);
+
+impl Namespaces {
+    /// Parse `a, b,c`.
+    pub fn parse(text: &str) -> Result<Self, std::convert::Infallible> {
+        let names = text
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(Self(names))
+    }
+
+    /// The namespaces, or `None` when `*` (every namespace) is among them.
+    pub fn unless_every(&self) -> Option<Vec<String>> {
+        (!self.0.iter().any(|n| n == "*")).then(|| self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Namespaces;
+
+    #[test]
+    fn namespace_lists_are_trimmed_and_star_means_every_namespace() {
+        let parse = |t: &str| Namespaces::parse(t).unwrap();
+        assert_eq!(parse(" a, ,b ").0, vec!["a", "b"]);
+        assert_eq!(parse(""), Namespaces::default());
+        assert_eq!(parse("a, *").unless_every(), None);
+        assert_eq!(parse("a").unless_every(), Some(vec!["a".to_string()]));
+    }
 }

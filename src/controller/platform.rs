@@ -12,7 +12,7 @@ use super::credentials;
 use super::reason::Reason;
 use crate::api::{ClerkDomain, PlatformSpec, condition, condition_type as ct};
 use crate::clerk::platform::{DomainStatus, FailureHint};
-use crate::clerk::{CheckStarted, PlatformError, PlatformToken};
+use crate::clerk::{CheckStarted, ClerkError, PlatformToken};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use std::time::Duration;
@@ -82,10 +82,26 @@ pub(crate) async fn reconcile(
             }
             out
         }
+        Err(e) if e.is_unsent() && !e.is_connect() => postponed(&e),
         Err(e) => {
             let (reason, message) = explain(&e, app, domain_id);
             retried(ctx, &key, unknown(at, reason, message))
         }
+    }
+}
+
+/// A request the client did not send (this process does not lead, or the token's budget is
+/// spent or paused by Clerk): the conditions stay as they are, and Clerk is asked when the wait
+/// ends.
+fn postponed(e: &ClerkError) -> PlatformOutcome {
+    tracing::debug!(error = %e, "Platform API request postponed");
+    PlatformOutcome {
+        recheck: Some(
+            e.retry_after()
+                .unwrap_or(FIRST_RECHECK)
+                .max(Duration::from_secs(1)),
+        ),
+        ..Default::default()
     }
 }
 
@@ -235,12 +251,13 @@ pub(crate) fn from_status(s: &DomainStatus, running: bool, at: At) -> PlatformOu
 }
 
 /// The reason and message of a failed Platform API call; the token is never part of either.
-fn explain(e: &PlatformError, app: &str, domain_id: &str) -> (Reason, String) {
-    let reason = match e {
-        PlatformError::Status(401 | 403) => Reason::PlatformUnauthorized,
-        PlatformError::Status(404) => Reason::PlatformNotFound,
+fn explain(e: &ClerkError, app: &str, domain_id: &str) -> (Reason, String) {
+    let reason = match e.status() {
+        Some(401 | 403) => Reason::PlatformUnauthorized,
+        Some(404) => Reason::PlatformNotFound,
         _ => Reason::PlatformUnavailable,
     };
+    let e = e.stable_message();
     let message = match reason {
         Reason::PlatformUnauthorized => format!(
             "{e}: Clerk refused the Platform API access token (spec.platform.tokenSecretRef of the instance object)"
@@ -250,7 +267,7 @@ fn explain(e: &PlatformError, app: &str, domain_id: &str) -> (Reason, String) {
                 "{e}: Clerk's Platform API knows no domain {domain_id} in application {app} (spec.platform.applicationId)"
             )
         }
-        _ => e.to_string(),
+        _ => e,
     };
     (reason, message)
 }

@@ -19,7 +19,9 @@ enum Expect {
 use Expect::*;
 
 mod cases;
+mod transitions;
 use cases::*;
+use transitions::*;
 
 /// One object: `kubectl apply` of each spec in turn (the first creates it, later ones update it).
 struct Case {

@@ -46,6 +46,18 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The operator binary parses `args`, the chart's flags for `what`: clap rejects unknown ones,
+/// and `--help` exits 0 only when everything before it parsed.
+fn flags_parse(what: &str, args: &[String]) -> anyhow::Result<()> {
+    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
+        .args(args)
+        .arg("--help")
+        .env_clear()
+        .output()?;
+    ensure!(out.status.success(), "{what} args {args:?}: {}", text(&out));
+    Ok(())
+}
+
 /// stdout of a command that must succeed.
 fn ok(out: Output, what: &str) -> anyhow::Result<String> {
     ensure!(out.status.success(), "{what} failed: {}", text(&out));
@@ -58,12 +70,19 @@ fn helm(cp: &ControlPlane, home: &Path, args: &[&str]) -> Output {
         .args(args)
         .arg(format!("--kubeconfig={}", cp.kubeconfig.display()))
         .env_clear()
-        .env("HOME", home)
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
+        .envs(helm_home(home))
         .output()
         .expect("run helm")
+}
+
+/// The environment that gives helm its own config, cache and data directories under `home`.
+fn helm_home(home: &Path) -> [(&'static str, PathBuf); 4] {
+    [
+        ("HOME", home.to_path_buf()),
+        ("HELM_CACHE_HOME", home.join("cache")),
+        ("HELM_CONFIG_HOME", home.join("config")),
+        ("HELM_DATA_HOME", home.join("data")),
+    ]
 }
 
 /// `helm template` of the chart (no cluster needed) as parsed YAML documents.

@@ -233,11 +233,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/proxy_checks", post(proxy_check))
         .route(
             "/v1/platform/applications/{app}/domains/{domain}/status",
-            get(platform::get_status),
+            get(platform::on_domain("GetDomainStatus", platform::get_status)),
         )
         .route(
             "/v1/platform/applications/{app}/domains/{domain}/dns_check",
-            post(platform::dns_check),
+            post(platform::on_domain("TriggerDNSCheck", platform::dns_check)),
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -87,18 +87,29 @@ fn rechecks_grow_from_fifteen_seconds_to_five_minutes() {
     assert_eq!(recheck_after(u32::MAX), MAX_RECHECK);
 }
 
+/// Clerk's answer `status` to a Platform request, with a trace ID that differs every time.
+fn answered(status: u16) -> ClerkError {
+    ClerkError::Api {
+        operation: "PlatformGetApplicationDomainStatus",
+        error: crate::clerk::ClerkApiError {
+            status,
+            errors: vec![],
+            trace_id: Some("trace_changes_every_time".into()),
+            retry_after: None,
+        },
+    }
+}
+
 #[test]
 fn errors_name_the_setting_and_never_the_token() {
-    let (r, m) = explain(&PlatformError::Status(401), "app_1", "dmn_1");
+    let (r, m) = explain(&answered(401), "app_1", "dmn_1");
     assert_eq!(r, Reason::PlatformUnauthorized);
     assert!(m.contains("tokenSecretRef"));
-    let (r, m) = explain(&PlatformError::Status(404), "app_1", "dmn_1");
+    assert!(!m.contains("trace_changes_every_time"), "{m}");
+    let (r, m) = explain(&answered(404), "app_1", "dmn_1");
     assert_eq!(r, Reason::PlatformNotFound);
     assert!(m.contains("app_1") && m.contains("dmn_1"));
-    assert_eq!(
-        explain(&PlatformError::Status(503), "a", "d").0,
-        Reason::PlatformUnavailable
-    );
+    assert_eq!(explain(&answered(503), "a", "d").0, Reason::PlatformUnavailable);
     let out = unknown(at(), Reason::PlatformUnauthorized, m);
     assert!(out.conditions.iter().all(|c| c.status == "Unknown"));
     assert_eq!(out.conditions.len(), 3);
@@ -120,4 +131,20 @@ fn a_dns_check_is_due_for_a_new_generation_a_forced_resync_or_after_a_failed_rea
     st.conditions = unknown(at(), Reason::PlatformUnauthorized, String::new()).conditions;
     obj.status = Some(st);
     assert!(check_due(&obj, Some(3), false), "after a failed reading");
+}
+
+#[test]
+fn a_request_the_client_did_not_send_keeps_the_conditions_until_its_wait_ends() {
+    let turn_at = tokio::time::Instant::now() + Duration::from_secs(40);
+    let queued = ClerkError::Queued {
+        operation: "PlatformGetApplicationDomainStatus",
+        turn_at,
+    };
+    let out = postponed(&queued);
+    assert!(out.conditions.is_empty() && out.drop_conditions.is_empty());
+    assert!(out.recheck.is_some_and(|d| d > Duration::from_secs(30)));
+    let fenced = ClerkError::NotLeader {
+        operation: "PlatformTriggerDNSCheck",
+    };
+    assert_eq!(postponed(&fenced).recheck, Some(FIRST_RECHECK));
 }

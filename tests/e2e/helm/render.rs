@@ -102,12 +102,7 @@ pub async fn chart_renders_exact_rbac_and_crd(cp: Arc<ControlPlane>) -> anyhow::
     // Every flag the chart passes exists (clap rejects unknown flags): parse them with --help
     // appended, which exits 0 only when everything before it parsed.
     let args: Vec<String> = serde_json::from_value(c["args"].clone())?;
-    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
-        .args(&args)
-        .arg("--help")
-        .env_clear()
-        .output()?;
-    ensure!(out.status.success(), "chart args {args:?}: {}", text(&out));
+    flags_parse("chart", &args)?;
     // Without election, one replica is replaced by stopping it first: never two writers.
     let no_election = render(&cp, home, &["leaderElection.enabled=false"])?;
     let deploy = find(&no_election, "Deployment", fullname).context("Deployment")?;
@@ -326,13 +321,7 @@ fn metrics_and_helm_test_render(cp: &ControlPlane, home: &Path, fullname: &str) 
             "{args:?}"
         );
     }
-    // The subcommand parses what the chart passes.
-    let out = Command::new(env!("CARGO_BIN_EXE_clerk-operator"))
-        .args(&args)
-        .arg("--help")
-        .env_clear()
-        .output()?;
-    ensure!(out.status.success(), "helm test args {args:?}: {}", text(&out));
+    flags_parse("helm test", &args)?;
     let role = find(&docs, "ClusterRole", &format!("{fullname}-test")).context("test ClusterRole")?;
     ensure!(
         role["rules"][0]["verbs"] == json!(["get"])

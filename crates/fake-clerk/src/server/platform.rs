@@ -14,59 +14,55 @@ use axum::{
 };
 use clerk_model::platform::{DnsCheck, DomainStatus};
 
+/// A handler of `…/domains/{domain}/…` that authenticates the Platform token, finds the
+/// application's domain, runs `f` with the state, the instance's key, the domain's ID and the
+/// time, and counts the request as `operation`.
+pub(super) fn on_domain<T: serde::Serialize + 'static>(
+    operation: &'static str,
+    f: fn(&mut State, String, &str, i64) -> Result<T>,
+) -> impl Fn(AxState<SharedState>, Path<(String, String)>, HeaderMap) -> std::future::Ready<Response>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |AxState(state), Path((app, domain)), headers| {
+        let now = now_ms();
+        std::future::ready(with_domain(
+            &state,
+            &headers,
+            &app,
+            &domain,
+            operation,
+            |s, key, id| f(s, key, id, now),
+        ))
+    }
+}
+
 /// `GET …/domains/{id}/status` (operation `PlatformGetApplicationDomainStatus`).
-pub(super) async fn get_status(
-    AxState(state): AxState<SharedState>,
-    Path((app, domain)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let now = now_ms();
-    with_domain(
-        &state,
-        &headers,
-        &app,
-        &domain,
-        "GetDomainStatus",
-        |s, key, id| {
-            let inst = s.instance(&key).ok_or_else(ApiError::not_found)?;
-            Ok(status_of(inst, id, &s.platform_rule, now))
-        },
-    )
+pub(super) fn get_status(s: &mut State, key: String, id: &str, now: i64) -> Result<DomainStatus> {
+    let inst = s.instance(&key).ok_or_else(ApiError::not_found)?;
+    Ok(status_of(inst, id, &s.platform_rule, now))
 }
 
 /// `POST …/domains/{id}/dns_check` (operation `PlatformTriggerDNSCheck`): start a check, or 409
 /// while one runs or ran recently.
-pub(super) async fn dns_check(
-    AxState(state): AxState<SharedState>,
-    Path((app, domain)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let now = now_ms();
-    with_domain(
-        &state,
-        &headers,
-        &app,
-        &domain,
-        "TriggerDNSCheck",
-        |s, key, id| {
-            let rule = s.platform_rule;
-            let inst = s.instance_mut(&key).ok_or_else(ApiError::not_found)?;
-            if check_refused(inst.dns_checks.get(id).copied(), &rule, now) {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "a DNS check is already running or ran recently",
-                    "A DNS check for this domain is in progress or was performed recently; try again later.",
-                ));
-            }
-            inst.dns_checks.insert(id.to_string(), now);
-            Ok(DnsCheck {
-                status: status_of(inst, id, &rule, now),
-                domain_id: id.to_string(),
-                last_run_at: Some(now),
-            })
-        },
-    )
+pub(super) fn dns_check(s: &mut State, key: String, id: &str, now: i64) -> Result<DnsCheck> {
+    let rule = s.platform_rule;
+    let inst = s.instance_mut(&key).ok_or_else(ApiError::not_found)?;
+    if check_refused(inst.dns_checks.get(id).copied(), &rule, now) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "a DNS check is already running or ran recently",
+            "A DNS check for this domain is in progress or was performed recently; try again later.",
+        ));
+    }
+    inst.dns_checks.insert(id.to_string(), now);
+    Ok(DnsCheck {
+        status: status_of(inst, id, &rule, now),
+        domain_id: id.to_string(),
+        last_run_at: Some(now),
+    })
 }
 
 fn status_of(inst: &InstanceState, id: &str, rule: &crate::PlatformRule, now: i64) -> DomainStatus {
