@@ -59,3 +59,25 @@ pub(crate) fn sooner(a: Option<Duration>, b: Option<Duration>) -> Option<Duratio
         (a, b) => a.or(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_never_answers_is_cut_at_its_limit() {
+        let out = bounded(Duration::from_secs(5), std::future::pending::<&str>(), || "cut").await;
+        assert_eq!(out, "cut");
+        let answered = bounded(Duration::from_secs(5), async { "answered" }, || "cut").await;
+        assert_eq!(answered, "answered");
+    }
+
+    #[test]
+    fn the_sooner_recheck_wins() {
+        let s = |n| Some(Duration::from_secs(n));
+        assert_eq!(sooner(s(15), s(30)), s(15));
+        assert_eq!(sooner(None, s(30)), s(30));
+        assert_eq!(sooner(s(15), None), s(15));
+        assert_eq!(sooner(None, None), None);
+    }
+}
