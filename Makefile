@@ -17,7 +17,7 @@ help:
 	@echo "make tools    - build etcd, kube-apiserver, kube-controller-manager, kubectl, helm"
 	@echo "make health-check - the Argo CD Lua health check and kstatus verdicts on deploy/argocd testdata"
 	@echo "make argocd-cm - regenerate deploy/argocd/argocd-cm-patch.yaml from health.lua"
-	@echo "make dns-tools - build external-dns, unpack BIND 9 (DNS e2e and demo)"
+	@echo "make dns-tools - build external-dns, unpack BIND 9 and nginx (DNS and proxy e2e, demo)"
 	@echo "make image    - build the image from the Dockerfile with buildah (archive in ~/.cache/clerk-operator/images)"
 	@echo "make e2e-node - the Helm chart as real Pods on a real single-node cluster (kubelet, containerd)"
 	@echo "make docs     - build the documentation site into site/ (mkdocs build --strict)"
@@ -41,10 +41,12 @@ tools:
 
 # The real DNS chain for the e2e test and the demo: external-dns built from its Go module (its own
 # tools module, Go 1.27 via GOTOOLCHAIN) and BIND 9 unpacked from Debian's packages, both cached in
-# ~/.cache/clerk-operator. Neither is installed on the system; nothing listens on port 53.
+# ~/.cache/clerk-operator. Neither is installed on the system; nothing listens on port 53. nginx,
+# the real reverse proxy of the proxy-health test, is unpacked from Debian's packages the same way.
 dns-tools:
 	@bash hack/external-dns.sh >/dev/null
 	@bash hack/bind.sh >/dev/null
+	@bash hack/nginx.sh >/dev/null
 
 # One file per CRD, named as `clerk-operator crd KIND` takes it.
 CRD_KINDS := clerkdomain clerkinstance clusterclerkinstance
@@ -166,6 +168,7 @@ e2e: tools health-tools dns-tools
 	CLERK_OPERATOR_HEALTH_BIN_DIR="$$(bash hack/health.sh | tail -n1)" \
 	CLERK_OPERATOR_EXTERNAL_DNS_DIR="$$(bash hack/external-dns.sh | tail -n1)" \
 	CLERK_OPERATOR_BIND_DIR="$$(bash hack/bind.sh | tail -n1)" \
+	CLERK_OPERATOR_NGINX_DIR="$$(bash hack/nginx.sh | tail -n1)" \
 	  $(CARGO) test --locked --test e2e
 
 # Clerk's official Python SDK (clerk-backend-api) against fake-clerk; venv in ~/.cache/clerk-operator.

@@ -7,6 +7,9 @@
 //! credential. What fails is told apart as [`Health`]: Clerk's side (unhealthy, or Clerk's
 //! target does not resolve) from the user's (the host does not exist, its CNAME points elsewhere,
 //! the TLS handshake fails, something else answers).
+//!
+//! The same prober (client, trust roots, resolver, timeout) probes proxied domains through their
+//! proxy ([`proxy_health`]).
 
 use crate::dns::normalize_name;
 use crate::dns::verify::Verifier;
@@ -14,9 +17,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod classify;
+pub mod forwarded;
+pub mod proxy_health;
 pub mod trust;
 
 pub use classify::{Health, is_tls_error};
+pub use proxy_health::ProxyHealth;
 
 /// How to build a [`Prober`].
 #[derive(Clone, Debug)]
@@ -25,7 +31,8 @@ pub struct ProbeConfig {
     /// loopback server's port (the hidden flag `--frontend-api-port`); the host name, so SNI and
     /// certificate verification, stay the domain's.
     pub port: u16,
-    /// Timeout of one probe (connect, TLS, answer).
+    /// Timeout of one probe (DNS lookups, connect, TLS, answer): the controller cuts a probe
+    /// that takes longer, so a reconcile never waits longer than this on its probes.
     pub timeout: Duration,
     /// Trust roots added to the system's (`--extra-ca-file`).
     pub extra_roots: Vec<reqwest::Certificate>,
@@ -37,7 +44,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         Self {
             port: 443,
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
             extra_roots: vec![],
             resolver: None,
         }
@@ -50,6 +57,7 @@ pub struct Prober {
     http: reqwest::Client,
     dns: Verifier,
     port: u16,
+    timeout: Duration,
 }
 
 /// reqwest's resolver: the verifier's, so the probe sees what DNS verification sees.
@@ -87,7 +95,13 @@ impl Prober {
             http,
             dns,
             port: config.port,
+            timeout: config.timeout,
         })
+    }
+
+    /// The timeout of one probe ([`ProbeConfig::timeout`]).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The health URL of `host`.

@@ -63,8 +63,10 @@ pub struct RunArgs {
     #[arg(long, env = "DNS_RESOLVER")]
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// Probe each production domain's Frontend API: `GET https://<frontend API host>/v1/health`
-    /// over the domain's own host (condition FrontendAPIReachable). Makes outbound HTTPS
-    /// requests to the domains' hosts; resolves through --dns-resolver when given.
+    /// over the domain's own host (condition FrontendAPIReachable), and for domains with a proxy
+    /// `GET <proxyUrl>/v1/proxy-health` through the proxy (the X-Forwarded-For Clerk saw, in
+    /// ProxyVerified's message). Makes outbound HTTPS requests to the domains' hosts and
+    /// proxies; resolves through --dns-resolver when given.
     #[arg(long, env = "FRONTEND_API_CHECK")]
     pub frontend_api_check: bool,
     /// Port of the Frontend API probe (tests serve it on loopback); production: 443.

@@ -1,7 +1,8 @@
 //! DNS automation after a successful sync: publish Clerk's records (CNAMEs, and TXT when
 //! `spec.dns.publishTXT` asks) as an external-dns DNSEndpoint (`DNSPublished`), check that they
-//! resolve (`DNSVerified`), ask Clerk whether the proxy works (`ProxyVerified`), and probe the
-//! Frontend API's health (`FrontendAPIReachable`). `Ready` stays about Clerk registration.
+//! resolve (`DNSVerified`), ask Clerk whether the proxy works (`ProxyVerified`, with the proxy
+//! health in its message), and probe the Frontend API's health (`FrontendAPIReachable`). `Ready`
+//! stays about Clerk registration.
 
 use super::Context;
 use super::children::{Applied, apply_owned, delete_owned, is_not_found};
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use super::frontend::{FrontendStep, frontend};
 use super::proxy::{ProxyStep, proxy};
+use super::{probes, proxy_health};
 
 /// What DNS automation found: conditions to set or drop, and when to look again.
 #[derive(Default)]
@@ -49,30 +51,38 @@ pub(crate) async fn reconcile(
     };
     published(ctx, obj, &records, at, &mut out).await;
     verified(ctx, obj, &records, at, &mut out).await;
-    if production {
-        match proxy(clerk, obj, domain, forced, at.now).await {
-            ProxyStep::Drop => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
-            ProxyStep::Keep(c) => out.conditions.extend(c),
-            ProxyStep::Checked {
-                condition,
-                checked_at,
-            } => {
-                out.conditions.push(condition);
-                out.proxy_checked_at = Some(checked_at);
+    // Clerk's proxy check and the probes run concurrently (see `probes` for the bound).
+    let (verdict, probe, front) = tokio::join!(
+        async {
+            match production {
+                true => proxy(clerk, obj, domain, forced, at.now).await,
+                false => ProxyStep::Drop,
             }
+        },
+        proxy_health::probe(ctx, obj, domain, production, forced),
+        frontend(ctx, obj, domain, production, forced),
+    );
+    match proxy_health::merge(verdict, obj, &probe) {
+        ProxyStep::Drop => out.drop_conditions.push(condition_type::PROXY_VERIFIED),
+        ProxyStep::Keep(c) => out.conditions.extend(c),
+        ProxyStep::Checked {
+            condition,
+            checked_at,
+        } => {
+            out.conditions.push(condition);
+            out.proxy_checked_at = Some(checked_at);
         }
-    } else {
-        out.drop_conditions.push(condition_type::PROXY_VERIFIED);
     }
-    match frontend(ctx, obj, domain, production, forced).await {
+    proxy_health::announce(ctx, obj, &probe).await;
+    if let proxy_health::ProbeStep::Probed { recheck, .. } = probe {
+        out.recheck = probes::sooner(out.recheck, recheck);
+    }
+    match front {
         FrontendStep::Drop => out.drop_conditions.push(condition_type::FRONTEND_API_REACHABLE),
         FrontendStep::Keep => {}
         FrontendStep::Probed { condition, recheck } => {
             out.conditions.push(condition);
-            out.recheck = match (out.recheck, recheck) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            out.recheck = probes::sooner(out.recheck, recheck);
         }
     }
     out

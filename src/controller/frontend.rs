@@ -1,18 +1,18 @@
 //! `FrontendAPIReachable` (with `--frontend-api-check`): the Frontend API's health endpoint over
 //! the domain's own host, probed on every resync while healthy and with backoff (15 s, 30 s,
-//! 1 min, ... up to the resync period) while not. It informs: it never changes `Ready`. A
-//! changed verdict is announced with an Event.
+//! 1 min, ... up to the resync period) while not, each probe bounded by the prober's timeout
+//! (see [`probes`](super::probes)). It informs: it never changes `Ready`. A changed verdict is
+//! announced with an Event.
 
 use super::Context;
+use super::memory::Probe;
+use super::probes;
 use super::reason::Reason;
 use crate::api::{ClerkDomain, condition, condition_type};
 use crate::clerk::Domain;
 use crate::frontend_api::Health;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use std::time::Duration;
-
-/// The first recheck after a failed probe; doubles on each further failure.
-const FIRST_RECHECK: Duration = Duration::from_secs(15);
 
 /// What the step decided.
 pub(crate) enum FrontendStep {
@@ -64,25 +64,19 @@ pub(crate) async fn frontend(
             .find(|c| c.type_ == condition_type::FRONTEND_API_REACHABLE)
     });
     let fresh = previous.is_some_and(|c| c.observed_generation == generation);
-    if fresh && !forced && !ctx.memory.frontend_due(&key) {
+    if !probes::due(ctx, &key, Probe::FrontendApi, fresh, forced) {
         return FrontendStep::Keep;
     }
-    let health = prober.probe(&host, target.as_deref()).await;
+    let limit = prober.timeout();
+    let health = probes::bounded(limit, prober.probe(&host, target.as_deref()), || {
+        Health::Unreachable(format!("no answer within {}s", limit.as_secs()))
+    })
+    .await;
     let url = prober.url(&host);
-    let resync = ctx.config.resync.max(Duration::from_secs(1));
-    let recheck = if health.is_healthy() {
-        // Due again at the next resync (which may come a little early: aligned, with jitter).
-        ctx.memory.frontend_checked(&key, 0, resync.mul_f64(0.9));
-        None
-    } else {
-        let attempt = ctx.memory.frontend_failures(&key).saturating_add(1);
-        let delay = FIRST_RECHECK
-            .saturating_mul(1 << attempt.saturating_sub(1).min(10))
-            .min(resync);
-        ctx.memory.frontend_checked(&key, attempt, delay);
+    let recheck = probes::probed(ctx, &key, Probe::FrontendApi, health.is_healthy());
+    if let Some(delay) = recheck {
         tracing::info!(object = %key, reason = %reason(&health), retry_in_secs = delay.as_secs(), "Frontend API not reachable");
-        Some(delay)
-    };
+    }
     let condition = condition(
         condition_type::FRONTEND_API_REACHABLE,
         health.is_healthy(),

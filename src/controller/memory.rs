@@ -30,9 +30,24 @@ struct Remembered {
     platform_attempts: u32,
     /// The last Warning published once per distinct message.
     warned: Option<String>,
-    /// Consecutive Frontend API probes that failed, and when the next one is due.
-    frontend_failures: u32,
-    frontend_due: Option<std::time::Instant>,
+    /// The schedule of each probe ([`Probe`]).
+    probes: [Schedule; 2],
+}
+
+/// The probes whose schedule is remembered per object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// The Frontend API's health over the domain's own host (`FrontendAPIReachable`).
+    FrontendApi = 0,
+    /// Clerk's proxy health through the domain's proxy (`ProxyVerified`'s message).
+    ProxyHealth = 1,
+}
+
+/// Consecutive failed probes, and when the next one is due.
+#[derive(Clone, Copy, Default)]
+struct Schedule {
+    failures: u32,
+    due: Option<std::time::Instant>,
 }
 
 /// The process's memory (see the module).
@@ -194,25 +209,28 @@ impl Memory {
         })
     }
 
-    /// Consecutive failed Frontend API probes of `object`.
-    pub fn frontend_failures(&self, object: &str) -> u32 {
-        self.with(object, |r| r.frontend_failures)
+    /// Consecutive failed `probe`s of `object`.
+    pub fn probe_failures(&self, object: &str, probe: Probe) -> u32 {
+        self.with(object, |r| r.probes[probe as usize].failures)
     }
 
-    /// A Frontend API probe of `object` ran: `failures` in a row now, the next due `after` it.
-    pub fn frontend_checked(&self, object: &str, failures: u32, after: std::time::Duration) {
+    /// A `probe` of `object` ran: `failures` in a row now, the next due `after` it.
+    pub fn probe_checked(&self, object: &str, probe: Probe, failures: u32, after: std::time::Duration) {
         let due = std::time::Instant::now() + after;
         self.with(object, |r| {
-            r.frontend_failures = failures;
-            r.frontend_due = Some(due);
+            r.probes[probe as usize] = Schedule {
+                failures,
+                due: Some(due),
+            }
         });
     }
 
-    /// Whether a Frontend API probe of `object` is due (never probed by this process, or its
-    /// time came).
-    pub fn frontend_due(&self, object: &str) -> bool {
+    /// Whether a `probe` of `object` is due (never probed by this process, or its time came).
+    pub fn probe_due(&self, object: &str, probe: Probe) -> bool {
         self.with(object, |r| {
-            r.frontend_due.is_none_or(|d| std::time::Instant::now() >= d)
+            r.probes[probe as usize]
+                .due
+                .is_none_or(|d| std::time::Instant::now() >= d)
         })
     }
 

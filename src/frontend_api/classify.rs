@@ -111,7 +111,7 @@ pub fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The error and its sources, joined with `: `, each said once.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = vec![];
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {

@@ -1,5 +1,6 @@
 //! DNS automation against the real apiserver: external-dns DNSEndpoints, DNS verification
-//! against a DNS server on loopback, Clerk's proxy check, and the Frontend API probe.
+//! against a DNS server on loopback, Clerk's proxy check and the proxy-health probe through
+//! nginx, and the Frontend API probe.
 
 use anyhow::{Context as _, ensure};
 use clerk_operator::api::ClerkDomain;
@@ -15,9 +16,11 @@ use test_kit::real_dns::*;
 use test_kit::*;
 
 mod frontend_api;
+mod proxy_health;
 mod real_chain;
 mod real_txt;
 pub use frontend_api::*;
+pub use proxy_health::*;
 pub use real_chain::*;
 pub use real_txt::*;
 

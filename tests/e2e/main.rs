@@ -87,6 +87,7 @@ fn main() {
         external_dns_and_bind_close_the_loop,
         external_dns_publishes_clerks_txt_records,
         frontend_api_reachable_tells_clerks_side_from_yours,
+        proxy_health_reports_what_clerk_saw_through_nginx,
         // Readiness as the cluster reports it: `clerk-operator status`.
         status_command_reports_readiness,
         // Export to a ConfigMap.

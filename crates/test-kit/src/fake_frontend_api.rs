@@ -3,6 +3,13 @@
 //! and `Host`). Its certificates come from a test CA made at start ([`FakeFrontendApi::ca_pem`],
 //! what the operator is given as an extra trust root); hosts marked [`Behaviour::Untrusted`]
 //! get a certificate from another CA, which nobody trusts.
+//!
+//! Given the embedded fake Clerk's state ([`FakeFrontendApi::answer_proxy_health_for`]) it also
+//! answers `GET /v1/proxy-health` as Clerk does for requests a proxy forwards ([`proxy_health`]),
+//! and it issues certificates from its test CA for a proxy in front of it
+//! ([`FakeFrontendApi::issue`]).
+
+mod proxy_health;
 
 use axum::Router;
 use axum::extract::State;
@@ -29,7 +36,8 @@ pub enum Behaviour {
 /// A running fake Frontend API; stops when dropped.
 pub struct FakeFrontendApi {
     addr: SocketAddr,
-    ca_pem: String,
+    ca: CertifiedIssuer<'static, KeyPair>,
+    clerk: Arc<std::sync::OnceLock<fake_clerk::SharedState>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -117,15 +125,22 @@ impl FakeFrontendApi {
             .iter()
             .map(|(h, b)| (h.to_ascii_lowercase(), b.clone()))
             .collect();
+        let clerk = Arc::new(std::sync::OnceLock::new());
         let app = Router::new()
             .route("/v1/health", axum::routing::get(health))
-            .with_state(Arc::new(behaviours));
+            .with_state(Arc::new(behaviours))
+            .merge(
+                Router::new()
+                    .route("/v1/proxy-health", axum::routing::get(proxy_health::answer))
+                    .with_state(clerk.clone()),
+            );
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Ok(Self {
             addr,
-            ca_pem: trusted.pem(),
+            ca: trusted,
+            clerk,
             task,
         })
     }
@@ -136,7 +151,21 @@ impl FakeFrontendApi {
     }
 
     /// The test CA's certificate (PEM): the operator's extra trust root.
-    pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// Answer `/v1/proxy-health` for the domains and keys of `clerk` (the fake Clerk's state);
+    /// until then it answers 404. Set once.
+    pub fn answer_proxy_health_for(&self, clerk: fake_clerk::SharedState) {
+        let _ = self.clerk.set(clerk);
+    }
+
+    /// A certificate for `host` from the test CA, as PEM: (the certificate and the CA's, the
+    /// private key). For a server in front of the fake (a proxy) that the operator must trust.
+    pub fn issue(&self, host: &str) -> anyhow::Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let cert = CertificateParams::new(vec![host.to_string()])?.signed_by(&key, &self.ca)?;
+        Ok((format!("{}{}", cert.pem(), self.ca.pem()), key.serialize_pem()))
     }
 }

@@ -1,7 +1,7 @@
 //! The test kit of clerk-operator (not published): a real control plane, an embedded fake
 //! Clerk and the controller per test namespace ([`TestEnv`]), the operator as a process
 //! ([`operator_process`]), processes with their logs and resource usage ([`process`]), a
-//! loopback cut proxy, a test DNS server, the real DNS chain (external-dns + BIND) and the
+//! loopback cut proxy, a test DNS server, the real DNS chain (external-dns + BIND), a real nginx and the
 //! GitOps health tools. The e2e, chaos, DNS and health tests, the bench and
 //! `examples/local-cluster.rs` use it.
 
@@ -13,6 +13,7 @@ pub mod cut_proxy;
 pub mod dns_server;
 pub mod fake_frontend_api;
 pub mod health;
+pub mod nginx;
 pub mod operator_process;
 mod options;
 pub use options::EnvOptions;

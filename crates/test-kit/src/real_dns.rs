@@ -21,7 +21,7 @@ fn repo() -> PathBuf {
 }
 
 /// The last line of what a `hack/*.sh` script prints (its output dir), building when needed.
-fn script_dir(script: &str) -> PathBuf {
+pub(crate) fn script_dir(script: &str) -> PathBuf {
     let out = Command::new("bash")
         .arg(repo().join("hack").join(script))
         .stderr(Stdio::inherit())
