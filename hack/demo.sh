@@ -140,6 +140,8 @@ say "kubectl apply --dry-run=server -f examples/app-deployment.yaml (a Deploymen
 "$KUBECTL" apply --dry-run=server -f examples/app-deployment.yaml
 
 say "Events"
+echo "(shop's proxy, https://shop.example.com/__clerk, does not exist here: its proxy-health probe"
+echo " reports no answer, a Warning that leaves ProxyVerified's verdict and Ready as Clerk says)"
 "$KUBECTL" -n web get events.events.k8s.io -o custom-columns=TYPE:.type,REASON:.reason,OBJECT:.regarding.name,NOTE:.note
 
 say "Domains in the fake Clerk"
