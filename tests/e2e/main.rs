@@ -2,6 +2,7 @@
 //! embedded fake Clerk and the controller. One control plane serves every test; each test has
 //! its own namespace, fake Clerk and controller. The chart's install and upgrade cases start
 //! control planes of their own, where no CRD exists before the chart installs it.
+#![warn(clippy::too_many_lines)]
 
 mod admission;
 mod basic;
