@@ -26,6 +26,7 @@ mod rbac;
 mod release;
 mod render;
 mod running;
+mod secure_metrics;
 
 pub use ca_bundle::*;
 pub use fresh::*;
@@ -34,6 +35,7 @@ pub use rbac::*;
 pub use release::Release;
 pub use render::*;
 pub use running::*;
+pub use secure_metrics::*;
 
 /// The chart in this repository.
 fn chart_dir() -> PathBuf {

@@ -19,7 +19,7 @@ pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) ->
     no_list(&rel, &original).await
 }
 
-/// 1. No `patch` on clerkdomains/status: logged with the identity and the refusal, and
+/// Step 1, no `patch` on clerkdomains/status: logged with the identity and the refusal, and
 /// recovered from once the rule is back.
 async fn no_status_patch(rel: &Release, original: &[PolicyRule]) -> anyhow::Result<()> {
     rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains/status")))
@@ -58,7 +58,7 @@ async fn no_status_patch(rel: &Release, original: &[PolicyRule]) -> anyhow::Resu
     Ok(())
 }
 
-/// 2. No access to Secrets (and none to ConfigMaps): the secretRef ClerkDomain says so in its
+/// Step 2, no access to Secrets (and none to ConfigMaps): the secretRef ClerkDomain says so in its
 /// status, the others work.
 async fn no_secrets(rel: &Release) -> anyhow::Result<()> {
     rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets") && !has(r, "configmaps")))
@@ -106,7 +106,7 @@ async fn no_secrets(rel: &Release) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 3. Cannot list ClerkDomains: nothing to do at all, so it exits non-zero and says why.
+/// Step 3, cannot list ClerkDomains: nothing to do at all, so it exits non-zero and says why.
 async fn no_list(rel: &Release, original: &[PolicyRule]) -> anyhow::Result<()> {
     rel.edit_role(|rules| *rules = original.to_vec()).await?;
     rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains")))
