@@ -3,6 +3,7 @@
 //! certificates from a test CA made at start. Writes that CA (PEM) to the path given as the
 //! first argument (the operator's `--extra-ca-file`), prints `ready PORT`, and runs until
 //! SIGINT/SIGTERM.
+#![warn(clippy::too_many_lines)]
 
 use test_kit::fake_frontend_api::{Behaviour, FakeFrontendApi};
 

@@ -2,6 +2,7 @@
 //! loopback) with the ClerkDomain CRD installed, for `make demo`, benchmarks and manual tries.
 //! Writes the admin kubeconfig to the path given as the first argument, prints `ready`, and
 //! runs until SIGINT/SIGTERM.
+#![warn(clippy::too_many_lines)]
 
 fn main() {
     let out = std::env::args()

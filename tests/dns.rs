@@ -1,4 +1,5 @@
 //! The DNS verifier against a real (test) authoritative DNS server.
+#![warn(clippy::too_many_lines)]
 
 use clerk_operator::dns::{Problem, Verification, Verifier, VerifierConfig};
 use std::time::Duration;

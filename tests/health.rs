@@ -2,6 +2,7 @@
 //! on every object in the Argo CD check's testdata, `verdicts` must give what kstatus_test.yaml
 //! and health_test.yaml expect. Needs the Go helpers: `make health-check` runs it with
 //! CLERK_OPERATOR_HEALTH_BIN_DIR set; without it, hack/health.sh builds them.
+#![warn(clippy::too_many_lines)]
 
 use serde::Deserialize;
 use test_kit::health::{self, ARGOCD_DIR, Verdict, repo_root, verdicts};

@@ -16,6 +16,7 @@
 //! and every object becomes Ready. `--out FILE` writes the results between the markers of
 //! FILE (BENCHMARKS.md), keeping the hand-written text around them. Nothing here asserts on
 //! timings; the only time limits are generous guards against a hung run.
+#![warn(clippy::too_many_lines)]
 
 #[allow(dead_code)]
 mod burst;

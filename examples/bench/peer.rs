@@ -142,6 +142,12 @@ struct Ctx<'a> {
     python: PathBuf,
     script: PathBuf,
     n: usize,
+    smoke: bool,
+    /// The desired domains, and the same with the spec change.
+    desired: PathBuf,
+    changed: PathBuf,
+    /// The fake's window must have passed between reruns, as it has after 5 minutes.
+    gap: Duration,
 }
 
 pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
@@ -152,38 +158,54 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
         (100, Duration::from_secs(10))
     };
     let python = python()?;
+    let sdk_version = sdk_version(&python);
     let ctx = Ctx {
         env,
         script: Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/bench/clerk_sync.py"),
         python,
         n,
+        smoke,
+        desired: write_desired(&env.dir, "peer-desired.json", n, 0)?,
+        changed: write_desired(&env.dir, "peer-desired-changed.json", n, 1)?,
+        gap: window + Duration::from_millis(500),
     };
     let mut out = Peer {
         objects: n,
         limit_requests,
         window,
-        sdk_version: sdk_version(&ctx.python),
+        sdk_version,
         ..Default::default()
     };
-    let desired = write_desired(&env.dir, "peer-desired.json", n, 0)?;
-    let changed = write_desired(&env.dir, "peer-desired-changed.json", n, 1)?;
-    // The fake's window must have passed between reruns, as it has after 5 minutes.
-    let gap = window + Duration::from_millis(500);
 
     // a: SDK default retries, rerun (one window apart) until every domain is present.
     eprintln!(
         "  6a. sync script, SDK default retries, {n} domains at {limit_requests} req / {}s",
         window.as_secs()
     );
-    let fake = fresh_fake(env, "fake-peer-default", true, smoke).await?;
+    default_retries(&ctx, &mut out).await?;
+    // b: retries configured: one run, then steady state and a spec change on its result.
+    retries_configured(&ctx, &mut out).await?;
+    // c: one committed POST whose answer is lost, then the next scheduled run.
+    lost_answer(&ctx, &mut out).await?;
+    // d: SIGKILL after half of the requests, then the next scheduled run.
+    killed_mid_run(&ctx, &mut out).await?;
+    // What must hold whatever the timings (bench-smoke fails otherwise).
+    must_hold(&out, n)?;
+    Ok(out)
+}
+
+/// a: SDK default retries, rerun (one window apart) until every domain is present.
+async fn default_retries(ctx: &Ctx<'_>, out: &mut Peer) -> anyhow::Result<()> {
+    let (n, limit_requests) = (ctx.n, out.limit_requests);
+    let fake = fresh_fake(ctx.env, "fake-peer-default", true, ctx.smoke).await?;
     let t = Instant::now();
     let max_runs = n / (limit_requests as usize).max(1) * 2 + 10;
     loop {
         let i = out.default_runs.len() + 1;
         let r = run_script(
-            &ctx,
+            ctx,
             &fake,
-            &desired,
+            &ctx.desired,
             "default",
             &format!("peer-default-{i}"),
             None,
@@ -206,20 +228,23 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
             out.default_runs.len() < max_runs,
             "not all present after {max_runs} runs"
         );
-        tokio::time::sleep(gap).await;
+        tokio::time::sleep(ctx.gap).await;
     }
     out.default_wall_secs = t.elapsed().as_secs_f64();
-    tokio::time::sleep(gap).await;
-    out.default_steady = run_script(&ctx, &fake, &desired, "default", "peer-default-steady", None).await?;
-    tokio::time::sleep(gap).await;
-    out.default_spec = run_script(&ctx, &fake, &changed, "default", "peer-default-spec", None).await?;
-    out.default_check = check(&fake, n).await?;
+    tokio::time::sleep(ctx.gap).await;
+    out.default_steady = run_script(ctx, &fake, &ctx.desired, "default", "peer-default-steady", None).await?;
+    tokio::time::sleep(ctx.gap).await;
+    out.default_spec = run_script(ctx, &fake, &ctx.changed, "default", "peer-default-spec", None).await?;
+    out.default_check = check(&fake, ctx.n).await?;
     drop(fake);
+    Ok(())
+}
 
-    // b: retries configured: one run, then steady state and a spec change on its result.
+/// b: retries configured: one run, then steady state and a spec change on its result.
+async fn retries_configured(ctx: &Ctx<'_>, out: &mut Peer) -> anyhow::Result<()> {
     eprintln!("  6b. sync script, retries configured (429 and 5XX)");
-    let fake = fresh_fake(env, "fake-peer-configured", true, smoke).await?;
-    out.configured = run_script(&ctx, &fake, &desired, "configured", "peer-configured", None).await?;
+    let fake = fresh_fake(ctx.env, "fake-peer-configured", true, ctx.smoke).await?;
+    out.configured = run_script(ctx, &fake, &ctx.desired, "configured", "peer-configured", None).await?;
     eprintln!(
         "    {} present after one run, failed {}, {} requests ({} × 429), {:.1} s",
         out.configured.present,
@@ -228,43 +253,52 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
         out.configured.stats.status("429"),
         out.configured.wall_secs
     );
-    tokio::time::sleep(gap).await;
-    out.steady = run_script(&ctx, &fake, &desired, "configured", "peer-steady", None).await?;
-    tokio::time::sleep(gap).await;
-    out.spec = run_script(&ctx, &fake, &changed, "configured", "peer-spec", None).await?;
-    tokio::time::sleep(gap).await;
-    out.spec_again = run_script(&ctx, &fake, &changed, "configured", "peer-spec-again", None).await?;
-    out.configured_check = check(&fake, n).await?;
+    tokio::time::sleep(ctx.gap).await;
+    out.steady = run_script(ctx, &fake, &ctx.desired, "configured", "peer-steady", None).await?;
+    tokio::time::sleep(ctx.gap).await;
+    out.spec = run_script(ctx, &fake, &ctx.changed, "configured", "peer-spec", None).await?;
+    tokio::time::sleep(ctx.gap).await;
+    out.spec_again = run_script(ctx, &fake, &ctx.changed, "configured", "peer-spec-again", None).await?;
+    out.configured_check = check(&fake, ctx.n).await?;
     drop(fake);
+    Ok(())
+}
 
-    // c: one committed POST whose answer is lost, then the next scheduled run.
+/// c: one committed POST whose answer is lost, then the next scheduled run.
+async fn lost_answer(ctx: &Ctx<'_>, out: &mut Peer) -> anyhow::Result<()> {
     eprintln!("  6c. sync script, a lost POST answer");
-    let fake = fresh_fake(env, "fake-peer-lost", false, smoke).await?;
+    let fake = fresh_fake(ctx.env, "fake-peer-lost", false, ctx.smoke).await?;
     put_faults(
         &fake,
         json!({"scripted": [{"operation": "AddDomain", "fault": "drop-after-commit"}]}),
     )
     .await?;
-    out.lost = run_script(&ctx, &fake, &desired, "default", "peer-lost", None).await?;
-    out.lost_rerun = run_script(&ctx, &fake, &desired, "default", "peer-lost-rerun", None).await?;
-    out.lost_check = check(&fake, n).await?;
+    out.lost = run_script(ctx, &fake, &ctx.desired, "default", "peer-lost", None).await?;
+    out.lost_rerun = run_script(ctx, &fake, &ctx.desired, "default", "peer-lost-rerun", None).await?;
+    out.lost_check = check(&fake, ctx.n).await?;
     drop(fake);
+    Ok(())
+}
 
-    // d: SIGKILL after half of the requests, then the next scheduled run.
+/// d: SIGKILL after half of the requests, then the next scheduled run.
+async fn killed_mid_run(ctx: &Ctx<'_>, out: &mut Peer) -> anyhow::Result<()> {
     eprintln!("  6d. sync script, SIGKILL mid-run");
-    let fake = fresh_fake(env, "fake-peer-kill", false, smoke).await?;
+    let fake = fresh_fake(ctx.env, "fake-peer-kill", false, ctx.smoke).await?;
     // 5 ms per answer (after processing), so that the poller below keeps up with the script.
     put_faults(&fake, json!({"latency_ms": 5, "latency_min_ms": 5})).await?;
-    let kill_at = 1 + n as u64 / 2;
-    out.killed = run_script(&ctx, &fake, &desired, "default", "peer-killed", Some(kill_at)).await?;
+    let kill_at = 1 + ctx.n as u64 / 2;
+    out.killed = run_script(ctx, &fake, &ctx.desired, "default", "peer-killed", Some(kill_at)).await?;
     // A POST in flight when the process died may still commit: look again a moment later.
     tokio::time::sleep(Duration::from_millis(500)).await;
     out.killed_present_after = satellites(&fake).await?;
-    out.kill_rerun = run_script(&ctx, &fake, &desired, "default", "peer-kill-rerun", None).await?;
-    out.kill_check = check(&fake, n).await?;
+    out.kill_rerun = run_script(ctx, &fake, &ctx.desired, "default", "peer-kill-rerun", None).await?;
+    out.kill_check = check(&fake, ctx.n).await?;
     drop(fake);
+    Ok(())
+}
 
-    // What must hold whatever the timings (bench-smoke fails otherwise).
+/// What must hold whatever the timings (bench-smoke fails otherwise).
+fn must_hold(out: &Peer, n: usize) -> anyhow::Result<()> {
     for (what, c) in [
         ("default retries", &out.default_check),
         ("retries configured", &out.configured_check),
@@ -300,7 +334,7 @@ pub async fn run(env: &Env, n: usize) -> anyhow::Result<Peer> {
         out.lost_rerun.summary,
         out.kill_rerun.summary
     );
-    Ok(out)
+    Ok(())
 }
 
 /// `BENCH_ONLY=peer`: only scenario 6, printed (the operator's row needs the other runs).

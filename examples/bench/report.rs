@@ -51,23 +51,42 @@ pub(crate) fn verdict(ok: bool) -> &'static str {
 }
 
 pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, took: Duration) -> String {
-    let a = &env.args;
-    let (cpus, mem, model) = machine();
-    let kube = {
-        let out = env.cp.kubectl(&["version", "-o", "json"]);
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        format!(
-            "kube-apiserver {}, kubectl {}",
-            v["serverVersion"]["gitVersion"].as_str().unwrap_or("unknown"),
-            v["clientVersion"]["gitVersion"].as_str().unwrap_or("unknown")
-        )
-    };
+    let mut s = String::new();
+    let w = &mut s;
+    header(w, env, load_start, load_end, took);
+    let bound = burst_section(w, r);
+    steady_section(w, r);
+    memory_section(w, r);
+    scale_note(w, r);
+    latency_and_peer(w, r);
+    crate::targets::write(w, r, bound);
+    s
+}
+
+/// The kube-apiserver's and kubectl's versions.
+fn kube_versions(env: &Env) -> String {
+    let out = env.cp.kubectl(&["version", "-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    format!(
+        "kube-apiserver {}, kubectl {}",
+        v["serverVersion"]["gitVersion"].as_str().unwrap_or("unknown"),
+        v["clientVersion"]["gitVersion"].as_str().unwrap_or("unknown")
+    )
+}
+
+/// The commit the bench runs at, marked when the working tree has uncommitted changes.
+fn commit() -> String {
     let dirty = if cmd_out("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty() {
         ""
     } else {
         " (working tree with uncommitted changes)"
     };
-    let commit = format!("{}{dirty}", cmd_out("git", &["rev-parse", "--short=12", "HEAD"]));
+    format!("{}{dirty}", cmd_out("git", &["rev-parse", "--short=12", "HEAD"]))
+}
+
+/// The build profile of the binaries, and the command that reproduces the run.
+fn profile_and_command(env: &Env) -> (String, String) {
+    let a = &env.args;
     let profile = env
         .bins
         .file_name()
@@ -77,10 +96,17 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
         let release = if profile == "release" { " --release" } else { "" };
         format!("cargo run{release} --example bench -- {}", argv.join(" "))
     });
+    (profile, command)
+}
+
+/// The run's heading: date, command, machine, versions, setup.
+fn header(w: &mut String, env: &Env, load_start: &str, load_end: &str, took: Duration) {
+    let a = &env.args;
+    let (cpus, mem, model) = machine();
+    let kube = kube_versions(env);
+    let commit = commit();
+    let (profile, command) = profile_and_command(env);
     let date = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC").to_string();
-    let n = r.burst.objects;
-    let mut s = String::new();
-    let w = &mut s;
     let _ = writeln!(w, "## Results\n");
     let _ = writeln!(
         w,
@@ -104,7 +130,11 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
         "- Setup: operator `--concurrency {}` watching one namespace per run, default list-cache TTL (5 s) and client-side limits (100/10 s development, 1000/10 s production) unless noted; {} creates in flight; apply = the create request sent, Ready = `Ready=True` first seen by a watch\n",
         a.concurrency, a.in_flight
     );
+}
 
+/// Sections 1–2: new ClerkDomains at once. The rate-limit bound of run 2, in seconds.
+fn burst_section(w: &mut String, r: &Results) -> f64 {
+    let n = r.burst.objects;
     let _ = writeln!(w, "### 1–2. New ClerkDomains at once\n");
     let _ = writeln!(
         w,
@@ -148,7 +178,11 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
         r.throttled.all_ready_secs / bound,
         n as f64 / 100.0
     );
+    bound
+}
 
+/// Section 3: the steady state.
+fn steady_section(w: &mut String, r: &Results) {
     let st = &r.steady;
     let _ = writeln!(w, "### 3. Steady state\n");
     let _ = writeln!(
@@ -202,7 +236,11 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
         mib(st.usage.rss_kib),
         st.usage.cpu_secs
     );
+}
 
+/// Section 4: memory and CPU of every run.
+fn memory_section(w: &mut String, r: &Results) {
+    let (n, st) = (r.burst.objects, &r.steady);
     let _ = writeln!(w, "### 4. Memory and CPU\n");
     let _ = writeln!(
         w,
@@ -245,6 +283,10 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
             u.cpu_secs
         );
     }
+}
+
+/// Section 4's note on the scale run, or that there was none.
+fn scale_note(w: &mut String, r: &Results) {
     if let Some(sc) = &r.scale {
         let b = &sc.burst;
         let _ = writeln!(
@@ -270,6 +312,11 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
     } else {
         let _ = writeln!(w, "\nNo scale run (set BENCH_SCALE=10000 for one).");
     }
+}
+
+/// Section 5, single-object latency, then the peer's report.
+fn latency_and_peer(w: &mut String, r: &Results) {
+    let st = &r.steady;
     let lat = &r.latency;
     let _ = writeln!(
         w,
@@ -308,8 +355,6 @@ pub(crate) fn report(env: &Env, r: &Results, load_start: &str, load_end: &str, t
             })
         )
     );
-    crate::targets::write(w, r, bound);
-    s
 }
 
 /// Replace the text between the bench markers of `path` (or write a new file).

@@ -5,6 +5,8 @@ use crate::burst::{Burst, burst};
 use crate::env::{Env, guard_for};
 use crate::processes::{Fake, FakeStats, Operator, OperatorRun};
 use anyhow::bail;
+use clerk_operator::api::ClerkDomain;
+use kube::api::Api;
 use std::time::{Duration, Instant};
 use test_kit::process::Usage;
 
@@ -53,7 +55,25 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
     let usage = op.usage()?;
     let resync_stats = fake.stats().await?;
     drop(op);
-    // What the objects weigh as the API serves them (the operator caches every one).
+    let (object_bytes, managed_fields_bytes) = weigh(&api).await?;
+    // A fresh process on the same objects: the memory of the steady state without the burst.
+    eprintln!("  restarting the operator on {n} Ready objects");
+    let restart = restart(env, &fake, ns, n).await?;
+    hold(env, &fake, ns).await?;
+    Ok(Scale {
+        burst: b,
+        resync,
+        usage,
+        resync_stats,
+        restart,
+        object_bytes,
+        managed_fields_bytes,
+    })
+}
+
+/// What the objects weigh as the API serves them (the operator caches every one): the average
+/// size of one as JSON, and of its managedFields, in bytes.
+async fn weigh(api: &Api<ClerkDomain>) -> anyhow::Result<(f64, f64)> {
     let page = api.list(&kube::api::ListParams::default().limit(500)).await?;
     let count = page.items.len().max(1) as f64;
     let object_bytes = page
@@ -68,11 +88,15 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
         .map(|o| serde_json::to_vec(&o.metadata.managed_fields).map_or(0, |v| v.len()))
         .sum::<usize>() as f64
         / count;
-    // A fresh process on the same objects: the memory of the steady state without the burst.
-    eprintln!("  restarting the operator on {n} Ready objects");
+    Ok((object_bytes, managed_fields_bytes))
+}
+
+/// The usage of a fresh operator process on the `n` Ready objects of `ns`, after its initial
+/// reconciles.
+async fn restart(env: &Env, fake: &Fake, ns: &str, n: usize) -> anyhow::Result<Usage> {
     let op = Operator::start(
         env,
-        &fake,
+        fake,
         OperatorRun::new("operator-scale-restart", ns, SCALE_KEY, Duration::from_secs(300)),
     )
     .await?;
@@ -86,16 +110,7 @@ pub(crate) async fn scale(env: &Env, n: usize) -> anyhow::Result<Scale> {
     op.settle(Duration::from_secs(2)).await?;
     let restart = op.usage()?;
     drop(op);
-    hold(env, &fake, ns).await?;
-    Ok(Scale {
-        burst: b,
-        resync,
-        usage,
-        resync_stats,
-        restart,
-        object_bytes,
-        managed_fields_bytes,
-    })
+    Ok(restart)
 }
 
 /// `BENCH_ONLY=scale`: scenario 4 alone, at `BENCH_SCALE` (or `--objects`) objects, printed and

@@ -107,23 +107,7 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
     drop(op);
 
     // 1b: the same with the operator's own limit lifted: how fast the pipeline itself is.
-    eprintln!("bench: 1b. burst of {n} (unthrottled fake, client-side limit lifted)");
-    let fake_b = Fake::start(&env.bins, &env.dir, "fake-fast", &[LIVE_KEY], false).await?;
-    let ns_b = "bench-fast";
-    let api_b = env.namespace(ns_b).await?;
-    let op_b = Operator::start(
-        env,
-        &fake_b,
-        OperatorRun {
-            extra: vec!["--rate-limit-production=1000000/10s".into()],
-            ..OperatorRun::new("operator-fast", ns_b, LIVE_KEY, BURST_RESYNC)
-        },
-    )
-    .await?;
-    let burst_fast = burst(env, &api_b, ns_b, n, &fake_b, &op_b).await?;
-    eprintln!("  all Ready in {:.1} s", burst_fast.all_ready_secs);
-    drop(op_b);
-    drop(fake_b);
+    let burst_fast = burst_fast(env, n).await?;
 
     // 2: burst against a development instance's emulated limit.
     let throttled = throttled(env, n).await?;
@@ -142,15 +126,7 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
     );
 
     // 5: single-object latency.
-    eprintln!("bench: 5. single-object latency, {} trials", env.args.trials);
-    let latency = latency(env, &fake).await?;
-    eprintln!(
-        "  apply→Ready p50 {:.0} ms p99 {:.0} ms; spec→status p50 {:.0} ms p99 {:.0} ms",
-        pct(&latency.ready, 50.0),
-        pct(&latency.ready, 99.0),
-        pct(&latency.update, 50.0),
-        pct(&latency.update, 99.0)
-    );
+    let latency = single_latency(env, &fake).await?;
     drop(fake);
 
     // 6: side by side with a sync script (its own fakes).
@@ -177,6 +153,42 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/// Run 1b: a burst of `n` with the operator's own client-side limit lifted.
+async fn burst_fast(env: &Env, n: usize) -> anyhow::Result<Burst> {
+    eprintln!("bench: 1b. burst of {n} (unthrottled fake, client-side limit lifted)");
+    let fake_b = Fake::start(&env.bins, &env.dir, "fake-fast", &[LIVE_KEY], false).await?;
+    let ns_b = "bench-fast";
+    let api_b = env.namespace(ns_b).await?;
+    let op_b = Operator::start(
+        env,
+        &fake_b,
+        OperatorRun {
+            extra: vec!["--rate-limit-production=1000000/10s".into()],
+            ..OperatorRun::new("operator-fast", ns_b, LIVE_KEY, BURST_RESYNC)
+        },
+    )
+    .await?;
+    let burst_fast = burst(env, &api_b, ns_b, n, &fake_b, &op_b).await?;
+    eprintln!("  all Ready in {:.1} s", burst_fast.all_ready_secs);
+    drop(op_b);
+    drop(fake_b);
+    Ok(burst_fast)
+}
+
+/// Run 5: single-object latency.
+async fn single_latency(env: &Env, fake: &Fake) -> anyhow::Result<Latency> {
+    eprintln!("bench: 5. single-object latency, {} trials", env.args.trials);
+    let latency = latency(env, fake).await?;
+    eprintln!(
+        "  apply→Ready p50 {:.0} ms p99 {:.0} ms; spec→status p50 {:.0} ms p99 {:.0} ms",
+        pct(&latency.ready, 50.0),
+        pct(&latency.ready, 99.0),
+        pct(&latency.update, 50.0),
+        pct(&latency.update, 99.0)
+    );
+    Ok(latency)
+}
 
 /// Run 2: a burst of `n` against a development instance's emulated limit.
 async fn throttled(env: &Env, n: usize) -> anyhow::Result<Burst> {

@@ -35,6 +35,23 @@ pub(crate) fn cond_true(o: &ClerkDomain, type_: &str) -> bool {
     })
 }
 
+/// `BENCH_TRACE`: one watched object's metadata and conditions, on stderr.
+fn trace(obj: &ClerkDomain, name: &str) {
+    let conds: Vec<String> = obj
+        .status
+        .iter()
+        .flat_map(|st| &st.conditions)
+        .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
+        .collect();
+    eprintln!(
+        "  trace {name}: rv {:?} gen {:?} finalizers {:?} observedGen {:?} {conds:?}",
+        obj.metadata.resource_version,
+        obj.metadata.generation,
+        obj.metadata.finalizers,
+        obj.status.as_ref().and_then(|s| s.observed_generation),
+    );
+}
+
 impl Tracker {
     pub(crate) async fn start(api: Api<ClerkDomain>) -> Self {
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -61,19 +78,7 @@ impl Tracker {
                     };
                     let name = obj.name_any();
                     if live && std::env::var("BENCH_TRACE").is_ok_and(|t| t == name) {
-                        let conds: Vec<String> = obj
-                            .status
-                            .iter()
-                            .flat_map(|st| &st.conditions)
-                            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason))
-                            .collect();
-                        eprintln!(
-                            "  trace {name}: rv {:?} gen {:?} finalizers {:?} observedGen {:?} {conds:?}",
-                            obj.metadata.resource_version,
-                            obj.metadata.generation,
-                            obj.metadata.finalizers,
-                            obj.status.as_ref().and_then(|s| s.observed_generation),
-                        );
+                        trace(&obj, &name);
                     }
                     let mut s = seen.lock().unwrap();
                     if live {

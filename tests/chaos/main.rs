@@ -8,6 +8,7 @@
 //!
 //! `CHAOS_OBJECTS` (default 30), `CHAOS_SEEDS` (comma-separated, default a random seed),
 //! `CHAOS_KILLS` (minimum operator kills, default 10). `make chaos` runs 200 objects, 3 seeds.
+#![warn(clippy::too_many_lines)]
 
 mod model;
 mod selftest;

@@ -191,34 +191,7 @@ pub fn check_instance(
     let mine: Vec<&Obj> = objects.iter().filter(|o| o.instance == instance).collect();
     // 2. Every live object has its domain, as specified.
     let mut explained: BTreeSet<&str> = BTreeSet::new();
-    for o in mine.iter().filter(|o| o.deleted.is_none()) {
-        let Some((want_name, want_proxy)) = o.expected() else {
-            if let Some(id) = live_ids.get(&o.key()) {
-                problems.push(format!("{}: hostile object records domain {id}", o.key()));
-            }
-            continue;
-        };
-        let Some(id) = live_ids.get(&o.key()) else {
-            problems.push(format!("{}: live but no domainId in status", o.key()));
-            continue;
-        };
-        match satellites.iter().find(|d| &d.id == id) {
-            None => problems.push(format!("{}: domain {id} missing from Clerk", o.key())),
-            Some(d) => {
-                explained.insert(d.id.as_str());
-                if d.name != want_name {
-                    problems.push(format!("{}: Clerk has name {} not {want_name}", o.key(), d.name));
-                }
-                if d.proxy_url.as_deref() != want_proxy {
-                    problems.push(format!(
-                        "{}: Clerk has proxy {:?} not {want_proxy:?}",
-                        o.key(),
-                        d.proxy_url
-                    ));
-                }
-            }
-        }
-    }
+    check_live(&mine, live_ids, &satellites, &mut explained, &mut problems);
     // 3. Orphaned objects keep their domain; deleted ones leave nothing behind.
     for o in mine.iter().filter(|o| o.deleted.is_some()) {
         let del = o.deleted.as_ref().unwrap();
@@ -258,4 +231,43 @@ pub fn check_instance(
         ));
     }
     problems
+}
+
+/// Every live object of `mine` has its domain among `satellites`, as specified; the domains so
+/// explained go into `explained`.
+fn check_live<'a>(
+    mine: &[&Obj],
+    live_ids: &BTreeMap<String, String>,
+    satellites: &[&'a Domain],
+    explained: &mut BTreeSet<&'a str>,
+    problems: &mut Vec<String>,
+) {
+    for o in mine.iter().filter(|o| o.deleted.is_none()) {
+        let Some((want_name, want_proxy)) = o.expected() else {
+            if let Some(id) = live_ids.get(&o.key()) {
+                problems.push(format!("{}: hostile object records domain {id}", o.key()));
+            }
+            continue;
+        };
+        let Some(id) = live_ids.get(&o.key()) else {
+            problems.push(format!("{}: live but no domainId in status", o.key()));
+            continue;
+        };
+        match satellites.iter().find(|d| &d.id == id) {
+            None => problems.push(format!("{}: domain {id} missing from Clerk", o.key())),
+            Some(d) => {
+                explained.insert(d.id.as_str());
+                if d.name != want_name {
+                    problems.push(format!("{}: Clerk has name {} not {want_name}", o.key(), d.name));
+                }
+                if d.proxy_url.as_deref() != want_proxy {
+                    problems.push(format!(
+                        "{}: Clerk has proxy {:?} not {want_proxy:?}",
+                        o.key(),
+                        d.proxy_url
+                    ));
+                }
+            }
+        }
+    }
 }

@@ -77,24 +77,34 @@ impl ErrorCase {
     }
 }
 
-/// Every error path both contract tests take, with `primary` the production instance's primary.
-pub(crate) fn error_cases(primary: &str) -> Vec<ErrorCase> {
-    let create = |name: &str, proxy: Option<&str>| CreateDomain {
+/// A satellite domain to create.
+pub(crate) fn create(name: &str, proxy: Option<&str>) -> CreateDomain {
+    CreateDomain {
         name: name.into(),
         is_satellite: true,
         proxy_url: proxy.map(str::to_string),
-    };
-    let rename = UpdateDomain {
-        name: Some("x.example.com".into()),
-        ..Default::default()
-    };
-    let case = |label, key, call, status, code| ErrorCase {
+    }
+}
+
+fn case(label: &'static str, key: &'static str, call: Call, status: u16, code: &'static str) -> ErrorCase {
+    ErrorCase {
         label,
         key,
         call,
         status,
         code,
-    };
+    }
+}
+
+fn rename() -> UpdateDomain {
+    UpdateDomain {
+        name: Some("x.example.com".into()),
+        ..Default::default()
+    }
+}
+
+/// Every error path both contract tests take, with `primary` the production instance's primary.
+pub(crate) fn error_cases(primary: &str) -> Vec<ErrorCase> {
     vec![
         case(
             "delete unknown id",
@@ -113,7 +123,7 @@ pub(crate) fn error_cases(primary: &str) -> Vec<ErrorCase> {
         case(
             "update unknown id",
             LIVE,
-            Call::Update("dmn_unknown".into(), rename),
+            Call::Update("dmn_unknown".into(), rename()),
             404,
             "resource_not_found",
         ),

@@ -18,6 +18,7 @@
 //!   through prism.
 //!
 //! They skip, with a loud message, when a spec (or prism) is absent.
+#![warn(clippy::too_many_lines)]
 
 mod error_cases;
 mod platform;

@@ -182,22 +182,29 @@ fn convert(schema: &Value, refs: &mut Vec<String>) -> Value {
         }
     }
     if m.get("nullable") == Some(&Value::Bool(true)) {
-        if let Some(t) = out.get_mut("type") {
-            *t = match t.take() {
-                Value::String(s) => json!([s, "null"]),
-                Value::Array(mut a) => {
-                    a.push(json!("null"));
-                    Value::Array(a)
-                }
-                other => other,
-            };
-        }
-        if let Some(Value::Array(e)) = out.get_mut("enum") {
-            e.push(Value::Null);
-        }
-        if out.get("type").is_none() && ["allOf", "anyOf", "oneOf"].iter().any(|k| out.contains_key(*k)) {
-            return json!({ "anyOf": [{ "type": "null" }, Value::Object(out)] });
-        }
+        return nullable(out);
+    }
+    Value::Object(out)
+}
+
+/// A converted schema that OpenAPI 3.0 marks `nullable`, in draft 7: `null` added to its type
+/// or enum, or, for a composition with no type, an `anyOf` with `null`.
+fn nullable(mut out: Map<String, Value>) -> Value {
+    if let Some(t) = out.get_mut("type") {
+        *t = match t.take() {
+            Value::String(s) => json!([s, "null"]),
+            Value::Array(mut a) => {
+                a.push(json!("null"));
+                Value::Array(a)
+            }
+            other => other,
+        };
+    }
+    if let Some(Value::Array(e)) = out.get_mut("enum") {
+        e.push(Value::Null);
+    }
+    if out.get("type").is_none() && ["allOf", "anyOf", "oneOf"].iter().any(|k| out.contains_key(*k)) {
+        return json!({ "anyOf": [{ "type": "null" }, Value::Object(out)] });
     }
     Value::Object(out)
 }

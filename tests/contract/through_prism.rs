@@ -3,11 +3,38 @@
 use super::*;
 
 mod ledger;
+mod writes;
 use ledger::*;
+
+const TEST: &str = "client_and_fake_agree_with_the_spec_through_prism";
+
+/// One run through prism: the tally, the raw twin's wire, and a typed client per key.
+struct Run<'a> {
+    l: Ledger<'a>,
+    w: Wire,
+    c: Clients,
+}
+
+/// A typed client per key, all through prism.
+struct Clients {
+    live: ClerkClient,
+    dev: ClerkClient,
+    wrong: ClerkClient,
+}
+
+impl Clients {
+    /// The typed client that makes calls with `key`.
+    fn get(&self, key: &str) -> &ClerkClient {
+        match key {
+            LIVE => &self.live,
+            DEV => &self.dev,
+            _ => &self.wrong,
+        }
+    }
+}
 
 #[tokio::test]
 pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
-    const TEST: &str = "client_and_fake_agree_with_the_spec_through_prism";
     let Some(spec_file) = spec::spec_path() else {
         load_spec(TEST);
         return;
@@ -34,6 +61,32 @@ pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
     let prism = Prism::start(&bin, &spec_file, &fake.base_url()).await;
     eprintln!("{TEST}: prism {} up in {:?}", bin.display(), prism.startup);
 
+    let mut run = start_run(&spec, &prism);
+    reads(&mut run).await;
+    writes::writes(&mut run).await;
+    // Error paths: the typed client must see the fake's Clerk error, not prism's; its raw twin
+    // reads prism's verdict on the same request.
+    let primary = fake.domains(LIVE)[0].id.clone();
+    error_paths(&mut run, &primary).await;
+
+    let upstream = fake.stats().total;
+    negative_controls(&run.w, &fake, &primary).await;
+    assert_eq!(
+        fake.stats().total,
+        upstream + 1,
+        "the bad request must stop at prism, the bad response come from the fake"
+    );
+
+    // Every call reached the fake: prism proxied, it did not mock.
+    assert_eq!(
+        upstream as usize, run.l.calls,
+        "requests the fake served vs calls made"
+    );
+    check_prism_log(&run.l, &prism, started).await;
+}
+
+/// A typed client per key and the raw wire, all through prism.
+fn start_run<'a>(spec: &'a Spec, prism: &Prism) -> Run<'a> {
     let client = |key: &str| {
         ClerkClient::new(
             ClientConfig {
@@ -45,19 +98,28 @@ pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
             SecretKey::new(key),
         )
     };
-    let (live, dev, wrong) = (client(LIVE), client(DEV), client(WRONG));
-    let w = Wire::new(&prism.base_url(), spec.version());
-    let mut l = Ledger {
-        spec: &spec,
-        calls: 0,
-        typed: 0,
-        violations: vec![],
-        spec_gaps: vec![],
-    };
-    let (get, post, patch, delete) = ("get", "post", "patch", "delete");
+    Run {
+        c: Clients {
+            live: client(LIVE),
+            dev: client(DEV),
+            wrong: client(WRONG),
+        },
+        w: Wire::new(&prism.base_url(), spec.version()),
+        l: Ledger {
+            spec,
+            calls: 0,
+            typed: 0,
+            violations: vec![],
+            spec_gaps: vec![],
+        },
+    }
+}
 
-    // Reads. The typed call and its raw twin are the same request.
-    for (key, c) in [(LIVE, &live), (DEV, &dev)] {
+/// Reads. The typed call and its raw twin are the same request.
+async fn reads(run: &mut Run<'_>) {
+    let get = "get";
+    for key in [LIVE, DEV] {
+        let (l, w, c) = (&mut run.l, &run.w, run.c.get(key));
         let label = format!("list domains ({key})");
         let domains = l.ok(&label, c.list_domains().await);
         if let Some(d) = domains {
@@ -75,142 +137,12 @@ pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
         let r = w.send(Method::GET, "/instance", key, None).await;
         l.raw(&label, get, INSTANCE, &r, 200, None);
     }
+}
 
-    // Writes: the raw twin does the same to a twin domain, so both see the same state changes.
-    let create = |name: &str, proxy: Option<&str>| CreateDomain {
-        name: name.into(),
-        is_satellite: true,
-        proxy_url: proxy.map(str::to_string),
-    };
-    let mut ids = vec![];
-    for (key, c, name, proxy) in [
-        (LIVE, &live, "app.example.com", None),
-        (
-            LIVE,
-            &live,
-            "px.example.com",
-            Some("https://px.example.com/__clerk"),
-        ),
-        (DEV, &dev, "localhost:3001", None),
-    ] {
-        let label = format!("create {name} (proxy {proxy:?})");
-        let body = create(name, proxy);
-        let d = l.ok(&label, c.create_domain(&body).await);
-        if let Some(d) = &d {
-            assert_eq!(
-                (d.name.as_str(), d.proxy_url.as_deref()),
-                (name, proxy),
-                "{label}"
-            );
-        }
-        let twin_name = match name.split_once(':') {
-            Some((host, port)) => format!("twin.{host}:{port}"),
-            None => format!("twin-{name}"),
-        };
-        let twin = create(&twin_name, proxy);
-        let r = w.send(Method::POST, "/domains", key, Some(&to_json(&twin))).await;
-        l.raw(&label, post, DOMAINS, &r, 200, None);
-        let twin_id = r.body["id"].as_str().unwrap_or("dmn_missing").to_string();
-        ids.push((key, c, id_of(&d), twin_id));
-    }
-    let (_, _, app_id, app_twin) = ids[0].clone();
-
-    let updates: [(&str, UpdateDomain, UpdateDomain); 4] = [
-        (
-            "update: rename",
-            UpdateDomain {
-                name: Some("app2.example.com".into()),
-                ..Default::default()
-            },
-            UpdateDomain {
-                name: Some("twin-app2.example.com".into()),
-                ..Default::default()
-            },
-        ),
-        (
-            "update: proxy set",
-            UpdateDomain {
-                proxy_url: Some(Some("https://app2.example.com/__clerk".into())),
-                ..Default::default()
-            },
-            UpdateDomain {
-                proxy_url: Some(Some("https://twin-app2.example.com/__clerk".into())),
-                ..Default::default()
-            },
-        ),
-        (
-            "update: proxy_url null",
-            UpdateDomain {
-                proxy_url: Some(None),
-                ..Default::default()
-            },
-            UpdateDomain {
-                proxy_url: Some(None),
-                ..Default::default()
-            },
-        ),
-        (
-            "update: is_secondary",
-            UpdateDomain {
-                is_secondary: Some(true),
-                ..Default::default()
-            },
-            UpdateDomain {
-                is_secondary: Some(true),
-                ..Default::default()
-            },
-        ),
-    ];
-    for (label, body, twin) in &updates {
-        let d = l.ok(label, live.update_domain(&app_id, body).await);
-        if let Some(d) = &d {
-            if let Some(n) = &body.name {
-                assert_eq!(&d.name, n, "{label}");
-            }
-            if let Some(p) = &body.proxy_url {
-                assert_eq!(&d.proxy_url, p, "{label}");
-            }
-        }
-        let r = w
-            .send(
-                Method::PATCH,
-                &format!("/domains/{app_twin}"),
-                LIVE,
-                Some(&to_json(twin)),
-            )
-            .await;
-        l.raw(label, patch, DOMAIN, &r, 200, None);
-    }
-
-    for (key, c, id, twin_id) in &ids {
-        let label = format!("delete {id} ({key})");
-        if let Some(d) = l.ok(&label, c.delete_domain(id).await) {
-            assert!(
-                d.deleted && d.id.as_deref() == Some(id.as_str()),
-                "{label}: {d:?}"
-            );
-        }
-        let r = w
-            .send(Method::DELETE, &format!("/domains/{twin_id}"), key, None)
-            .await;
-        l.raw(&label, delete, DOMAIN, &r, 200, None);
-    }
-    let left = l.ok("list after deletes", live.list_domains().await);
-    if let Some(left) = left {
-        assert_eq!(left.total_count, 1, "only the primary is left: {left:?}");
-    }
-    let r = w.send(Method::GET, "/domains", LIVE, None).await;
-    l.raw("list after deletes", get, DOMAINS, &r, 200, None);
-
-    // Error paths: the typed client must see the fake's Clerk error, not prism's; its raw twin
-    // reads prism's verdict on the same request.
-    let primary = fake.domains(LIVE)[0].id.clone();
-    for case in error_cases(&primary) {
-        let c = match case.key {
-            LIVE => &live,
-            DEV => &dev,
-            _ => &wrong,
-        };
+/// Every error path, typed and raw.
+async fn error_paths(run: &mut Run<'_>, primary: &str) {
+    for case in error_cases(primary) {
+        let (l, w, c) = (&mut run.l, &run.w, run.c.get(case.key));
         let r = case.typed(c).await;
         l.err(case.label, r, case.status, case.code);
         let r = w
@@ -225,11 +157,11 @@ pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
             Some(case.code),
         );
     }
+}
 
-    let upstream = fake.stats().total;
-
-    // Negative controls: prism does catch a bad request and a bad response, so the zero above
-    // means something.
+/// Negative controls: prism does catch a bad request and a bad response, so the zero violations
+/// mean something.
+async fn negative_controls(w: &Wire, fake: &FakeClerk, primary: &str) {
     let r = w
         .send(
             Method::PATCH,
@@ -257,18 +189,9 @@ pub(crate) async fn client_and_fake_agree_with_the_spec_through_prism() {
         r.violations,
         r.body
     );
-    assert_eq!(
-        fake.stats().total,
-        upstream + 1,
-        "the bad request must stop at prism, the bad response come from the fake"
-    );
+}
 
-    // Every call reached the fake: prism proxied, it did not mock.
-    assert_eq!(
-        upstream as usize, l.calls,
-        "requests the fake served vs calls made"
-    );
-
+async fn check_prism_log(l: &Ledger<'_>, prism: &Prism, started: Instant) {
     // Prism's log flags every exchange it found fault with, the typed client's included. Besides
     // the spec gaps (once for the typed call, once for its raw twin) and the two negative
     // controls, there must be none.

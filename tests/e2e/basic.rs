@@ -48,61 +48,8 @@ pub async fn kubectl_apply_reaches_ready(cp: Arc<ControlPlane>) -> anyhow::Resul
         String::from_utf8_lossy(&out.stderr)
     );
     let obj = env.wait_ready("marketing").await?;
-    let st = obj.status.clone().unwrap();
-    let id = st.domain_id.clone().unwrap();
-    ensure!(id.starts_with("dmn_"), "domain id {id}");
-    ensure!(
-        st.cname_targets
-            .iter()
-            .any(|t| t.host == "clerk.marketing.example.com"
-                && t.value == "frontend-api.clerk.services"
-                && t.required),
-        "cname targets: {:?}",
-        st.cname_targets
-    );
-    ensure!(
-        st.frontend_api_url.as_deref() == Some("https://clerk.marketing.example.com"),
-        "{:?}",
-        st.frontend_api_url
-    );
-    ensure!(
-        obj.metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|f| f == "clerk-operator.io/cleanup"))
-    );
-    let in_fake = env.fake.domains(LIVE_KEY);
-    ensure!(
-        in_fake
-            .iter()
-            .filter(|d| d.name == "marketing.example.com")
-            .count()
-            == 1
-            && in_fake.iter().any(|d| d.id == id && d.is_satellite)
-    );
-    // The printer columns a user sees.
-    let out = cp.kubectl(&["get", "clerkdomains", "-n", &env.ns]);
-    let table = String::from_utf8_lossy(&out.stdout);
-    let header: Vec<&str> = table
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    ensure!(
-        header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "DNS", "AGE"],
-        "header {header:?}"
-    );
-    ensure!(table.contains(&id) && table.contains("True"), "{table}");
-    let out = cp.kubectl(&[
-        "get",
-        "cdom",
-        "-n",
-        &env.ns,
-        "-o",
-        "jsonpath={.items[0].status.conditions[*].type}",
-    ]);
-    ensure!(String::from_utf8_lossy(&out.stdout).contains("Synced"));
+    let id = check_ready_domain(&env, &obj)?;
+    printer_columns(&cp, &env, &id)?;
     env.wait_event("marketing", "Created").await?;
     // The key never leaks into status or Events.
     let out = cp.kubectl(&["get", "cdom,events", "-n", &env.ns, "-o", "yaml"]);
@@ -120,59 +67,9 @@ pub async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<(
     env.create(&ns_yaml("app", "  domain: app.example.com\n")).await?;
     let id = env.wait_ready("app").await?.status.unwrap().domain_id.unwrap();
     let pp = PatchParams::default();
-    // Rename.
-    env.domains()
-        .patch(
-            "app",
-            &pp,
-            &Patch::Merge(json!({"spec": {"domain": "app2.example.com"}})),
-        )
-        .await?;
-    let obj = env.wait_ready("app").await?;
-    let st = obj.status.unwrap();
-    ensure!(
-        st.domain_id.as_deref() == Some(id.as_str()),
-        "same domain keeps its id"
-    );
-    ensure!(st.domain.as_deref() == Some("app2.example.com"));
-    ensure!(
-        st.cname_targets
-            .iter()
-            .any(|t| t.host == "clerk.app2.example.com"),
-        "{:?}",
-        st.cname_targets
-    );
-    let d = env
-        .fake
-        .domains(LIVE_KEY)
-        .into_iter()
-        .find(|d| d.id == id)
-        .context("domain in fake")?;
-    ensure!(d.name == "app2.example.com");
-    // Add a proxy.
+    rename(&env, &id).await?;
     let proxy = "https://app2.example.com/__clerk";
-    env.domains()
-        .patch(
-            "app",
-            &pp,
-            &Patch::Merge(json!({"spec": {"proxyUrl": proxy, "isSecondary": true}})),
-        )
-        .await?;
-    let st = env.wait_ready("app").await?.status.unwrap();
-    ensure!(st.proxy_url.as_deref() == Some(proxy), "{:?}", st.proxy_url);
-    ensure!(st.applied_is_secondary == Some(true));
-    let d = env
-        .fake
-        .domains(LIVE_KEY)
-        .into_iter()
-        .find(|d| d.id == id)
-        .unwrap();
-    ensure!(d.proxy_url.as_deref() == Some(proxy));
-    let secondary = env.fake.state().lock().unwrap().instances[LIVE_KEY]
-        .secondary
-        .get(&id)
-        .copied();
-    ensure!(secondary == Some(true), "is_secondary in fake: {secondary:?}");
+    add_proxy(&env, &id, proxy).await?;
     // Drop the proxy: Clerk gets proxy_url null.
     env.domains()
         .patch("app", &pp, &Patch::Merge(json!({"spec": {"proxyUrl": null}})))
@@ -225,5 +122,133 @@ pub async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<(
     env.delete("lost").await?;
     wait_gone(&env.domains(), "lost", CONVERGE).await?;
     env.wait_event("lost", "AlreadyGone").await?;
+    Ok(())
+}
+
+/// The Ready object's status (domain ID, CNAME targets, Frontend API URL), its finalizer, and
+/// its one satellite in Clerk. The domain ID.
+fn check_ready_domain(env: &TestEnv, obj: &clerk_operator::api::ClerkDomain) -> anyhow::Result<String> {
+    let st = obj.status.clone().unwrap();
+    let id = st.domain_id.clone().unwrap();
+    ensure!(id.starts_with("dmn_"), "domain id {id}");
+    ensure!(
+        st.cname_targets
+            .iter()
+            .any(|t| t.host == "clerk.marketing.example.com"
+                && t.value == "frontend-api.clerk.services"
+                && t.required),
+        "cname targets: {:?}",
+        st.cname_targets
+    );
+    ensure!(
+        st.frontend_api_url.as_deref() == Some("https://clerk.marketing.example.com"),
+        "{:?}",
+        st.frontend_api_url
+    );
+    ensure!(
+        obj.metadata
+            .finalizers
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|f| f == "clerk-operator.io/cleanup"))
+    );
+    let in_fake = env.fake.domains(LIVE_KEY);
+    ensure!(
+        in_fake
+            .iter()
+            .filter(|d| d.name == "marketing.example.com")
+            .count()
+            == 1
+            && in_fake.iter().any(|d| d.id == id && d.is_satellite)
+    );
+    Ok(id)
+}
+
+/// The printer columns a user sees.
+fn printer_columns(cp: &ControlPlane, env: &TestEnv, id: &str) -> anyhow::Result<()> {
+    let out = cp.kubectl(&["get", "clerkdomains", "-n", &env.ns]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    ensure!(
+        header == ["NAME", "DOMAIN", "SATELLITE", "DOMAIN-ID", "READY", "DNS", "AGE"],
+        "header {header:?}"
+    );
+    ensure!(table.contains(id) && table.contains("True"), "{table}");
+    let out = cp.kubectl(&[
+        "get",
+        "cdom",
+        "-n",
+        &env.ns,
+        "-o",
+        "jsonpath={.items[0].status.conditions[*].type}",
+    ]);
+    ensure!(String::from_utf8_lossy(&out.stdout).contains("Synced"));
+    Ok(())
+}
+
+/// Rename: the same domain keeps its ID, the status and Clerk follow.
+async fn rename(env: &TestEnv, id: &str) -> anyhow::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use serde_json::json;
+    let pp = PatchParams::default();
+    env.domains()
+        .patch(
+            "app",
+            &pp,
+            &Patch::Merge(json!({"spec": {"domain": "app2.example.com"}})),
+        )
+        .await?;
+    let obj = env.wait_ready("app").await?;
+    let st = obj.status.unwrap();
+    ensure!(st.domain_id.as_deref() == Some(id), "same domain keeps its id");
+    ensure!(st.domain.as_deref() == Some("app2.example.com"));
+    ensure!(
+        st.cname_targets
+            .iter()
+            .any(|t| t.host == "clerk.app2.example.com"),
+        "{:?}",
+        st.cname_targets
+    );
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == id)
+        .context("domain in fake")?;
+    ensure!(d.name == "app2.example.com");
+    Ok(())
+}
+
+/// Add a proxy, and make the domain secondary.
+async fn add_proxy(env: &TestEnv, id: &str, proxy: &str) -> anyhow::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    use serde_json::json;
+    let pp = PatchParams::default();
+    env.domains()
+        .patch(
+            "app",
+            &pp,
+            &Patch::Merge(json!({"spec": {"proxyUrl": proxy, "isSecondary": true}})),
+        )
+        .await?;
+    let st = env.wait_ready("app").await?.status.unwrap();
+    ensure!(st.proxy_url.as_deref() == Some(proxy), "{:?}", st.proxy_url);
+    ensure!(st.applied_is_secondary == Some(true));
+    let d = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .find(|d| d.id == id)
+        .unwrap();
+    ensure!(d.proxy_url.as_deref() == Some(proxy));
+    let secondary = env.fake.state().lock().unwrap().instances[LIVE_KEY]
+        .secondary
+        .get(id)
+        .copied();
+    ensure!(secondary == Some(true), "is_secondary in fake: {secondary:?}");
     Ok(())
 }

@@ -74,6 +74,18 @@ pub async fn external_dns_endpoint_is_published(cp: Arc<ControlPlane>) -> anyhow
     drop(crd_lock);
     let obj = wait_condition(&env, "pub", "DNSPublished", "True", "Published").await?;
     let endpoints: Api<DNSEndpoint> = Api::namespaced(env.client.clone(), &env.ns);
+    check_endpoint(&endpoints, &obj).await?;
+    endpoint_follows_a_rename(&env, &endpoints).await?;
+    // Deleting the ClerkDomain garbage-collects the endpoint (kube-controller-manager).
+    env.delete("pub").await?;
+    wait_gone(&env.domains(), "pub", CONVERGE).await?;
+    wait_gone(&endpoints, "pub", Duration::from_secs(90)).await?;
+    Ok(())
+}
+
+/// The DNSEndpoint holds one CNAME per required target of `obj`, with the TTL and the
+/// providerSpecific properties, and is owned by the ClerkDomain.
+async fn check_endpoint(endpoints: &Api<DNSEndpoint>, obj: &ClerkDomain) -> anyhow::Result<()> {
     let ep = endpoints.get("pub").await.context("DNSEndpoint")?;
     let required: Vec<_> = obj
         .status
@@ -112,7 +124,11 @@ pub async fn external_dns_endpoint_is_published(cp: Arc<ControlPlane>) -> anyhow
             .iter()
             .any(|o| o.kind == "ClerkDomain" && o.name == "pub" && o.controller == Some(true))
     );
-    // A rename changes Clerk's targets; the endpoint follows.
+    Ok(())
+}
+
+/// A rename changes Clerk's targets; the endpoint follows.
+async fn endpoint_follows_a_rename(env: &TestEnv, endpoints: &Api<DNSEndpoint>) -> anyhow::Result<()> {
     env.domains()
         .patch(
             "pub",
@@ -139,10 +155,6 @@ pub async fn external_dns_endpoint_is_published(cp: Arc<ControlPlane>) -> anyhow
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // Deleting the ClerkDomain garbage-collects the endpoint (kube-controller-manager).
-    env.delete("pub").await?;
-    wait_gone(&env.domains(), "pub", CONVERGE).await?;
-    wait_gone(&endpoints, "pub", Duration::from_secs(90)).await?;
     Ok(())
 }
 

@@ -91,122 +91,19 @@ pub async fn export_configmap_follows_the_domain(cp: Arc<ControlPlane>) -> anyho
         "  domain: shop.example.org\n  export:\n    configMapName: shop-clerk\n    keyPrefix: NEXT_PUBLIC_\n",
     ))
     .await?;
-    let mut want = map(&[
-        ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", LIVE_PUBLISHABLE_KEY),
-        ("NEXT_PUBLIC_CLERK_IS_SATELLITE", "true"),
-        ("NEXT_PUBLIC_CLERK_DOMAIN", "shop.example.org"),
-        (
-            "NEXT_PUBLIC_CLERK_FRONTEND_API_URL",
-            "https://clerk.shop.example.org",
-        ),
-        (
-            "NEXT_PUBLIC_CLERK_SIGN_IN_URL",
-            "https://accounts.example.com/sign-in",
-        ),
-        (
-            "NEXT_PUBLIC_CLERK_SIGN_UP_URL",
-            "https://accounts.example.com/sign-up",
-        ),
-    ]);
+    let mut want = initial_keys();
     let cm = wait_data(&cms, "shop-clerk", &want).await?;
     let obj = wait_for(&env.domains(), "shop", "Exported", CONVERGE, |o| {
         condition_is(o, "True", "Exported")
     })
     .await?;
-    let uid = obj.metadata.uid.clone().unwrap();
-    let refs = cm.metadata.owner_references.clone().unwrap_or_default();
-    ensure!(
-        refs.len() == 1
-            && refs[0].uid == uid
-            && refs[0].kind == "ClerkDomain"
-            && refs[0].controller == Some(true),
-        "ownerReferences: {refs:?}"
-    );
-    let managers: Vec<String> = cm
-        .metadata
-        .managed_fields
-        .iter()
-        .flatten()
-        .filter_map(|m| m.manager.clone())
-        .collect();
-    ensure!(
-        managers == ["clerk-operator-export"],
-        "field managers: {managers:?}"
-    );
-    ensure!(
-        data(&cm).values().all(|v| !v.starts_with("sk_")),
-        "a secret key was exported"
-    );
+    check_ownership(&cm, &obj)?;
 
-    // A forced resync leaves a current export as it is (no new resourceVersion: nothing in it
-    // changes from one reconcile to the next); a hand edit is undone by the next one.
-    let rv = cm.metadata.resource_version.clone();
-    force_resync(&env, "shop", "2026-12-01T10:00:00Z").await?;
-    ensure!(
-        cms.get("shop-clerk").await?.metadata.resource_version == rv,
-        "an up-to-date export was changed by a resync"
-    );
-    cms.patch(
-        "shop-clerk",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"NEXT_PUBLIC_CLERK_DOMAIN": "edited.example.org"}})),
-    )
-    .await?;
-    force_resync(&env, "shop", "2026-12-01T10:00:01Z").await?;
-    wait_data(&cms, "shop-clerk", &want).await?;
+    resync_keeps_the_export(&env, &cms, &cm, &want).await?;
 
-    // Rename: the domain and the Frontend API URL follow.
-    patch_spec(&env.domains(), "shop", json!({"domain": "store.example.org"})).await?;
-    want.insert("NEXT_PUBLIC_CLERK_DOMAIN".into(), "store.example.org".into());
-    want.insert(
-        "NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(),
-        "https://clerk.store.example.org".into(),
-    );
-    wait_data(&cms, "shop-clerk", &want).await?;
+    follows_spec_changes(&env, &cms, &mut want).await?;
 
-    // A proxy replaces the domain setting.
-    let proxy = "https://store.example.org/__clerk";
-    patch_spec(&env.domains(), "shop", json!({"proxyUrl": proxy})).await?;
-    want.remove("NEXT_PUBLIC_CLERK_DOMAIN");
-    want.insert("NEXT_PUBLIC_CLERK_PROXY_URL".into(), proxy.into());
-    want.insert("NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(), proxy.into());
-    wait_data(&cms, "shop-clerk", &want).await?;
-
-    // Removing the proxy brings the domain back.
-    patch_spec(&env.domains(), "shop", json!({"proxyUrl": null})).await?;
-    want.remove("NEXT_PUBLIC_CLERK_PROXY_URL");
-    want.insert("NEXT_PUBLIC_CLERK_DOMAIN".into(), "store.example.org".into());
-    want.insert(
-        "NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(),
-        "https://clerk.store.example.org".into(),
-    );
-    wait_data(&cms, "shop-clerk", &want).await?;
-
-    // Another name and no prefix: the old ConfigMap goes, the new one has the plain keys.
-    patch_spec(
-        &env.domains(),
-        "shop",
-        json!({"export": {"configMapName": "store-clerk", "keyPrefix": null}}),
-    )
-    .await?;
-    let plain: BTreeMap<String, String> = want
-        .iter()
-        .map(|(k, v)| (k.trim_start_matches("NEXT_PUBLIC_").to_string(), v.clone()))
-        .collect();
-    wait_data(&cms, "store-clerk", &plain).await?;
-    wait_gone(&cms, "shop-clerk", CONVERGE).await?;
-    let obj = wait_for(
-        &env.domains(),
-        "shop",
-        "status.exportedConfigMap moved",
-        CONVERGE,
-        |o| {
-            o.status.as_ref().and_then(|s| s.exported_config_map.as_deref()) == Some("store-clerk")
-                && condition_is(o, "True", "Exported")
-        },
-    )
-    .await?;
-    ensure!(is_true(&obj, "Ready"), "export does not change Ready");
+    moves_with_config_map_name(&env, &cms, &want).await?;
 
     // Deleting the ClerkDomain garbage-collects the ConfigMap.
     env.delete("shop").await?;
@@ -259,30 +156,180 @@ pub async fn foreign_configmap_is_refused(cp: Arc<ControlPlane>) -> anyhow::Resu
     );
 
     // An own export that is removed is deleted; the foreign one is still untouched.
-    patch_spec(
-        &env.domains(),
-        "web",
-        json!({"export": {"configMapName": "web-clerk"}}),
-    )
-    .await?;
-    wait_for(&cms, "web-clerk", "exported", CONVERGE, |cm| {
-        data(cm).get("CLERK_DOMAIN").map(String::as_str) == Some("web.example.org")
-    })
-    .await?;
-    patch_spec(&env.domains(), "web", json!({"export": null})).await?;
-    wait_gone(&cms, "web-clerk", CONVERGE).await?;
-    let o = wait_for(&env.domains(), "web", "export forgotten", CONVERGE, |o| {
-        condition(o, "Exported").is_none()
-            && o.status.as_ref().is_some_and(|s| s.exported_config_map.is_none())
-    })
-    .await?;
-    ensure!(is_true(&o, "Ready"), "{o:?}");
+    own_export_removed(&env, &cms).await?;
     env.delete("web").await?;
     wait_gone(&env.domains(), "web", CONVERGE).await?;
     ensure!(
         data(&cms.get("app-config").await?) == keep,
         "foreign ConfigMap changed by the deletion"
     );
+    Ok(())
+}
+
+/// The keys a Next.js satellite of `shop.example.org` reads.
+fn initial_keys() -> BTreeMap<String, String> {
+    map(&[
+        ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", LIVE_PUBLISHABLE_KEY),
+        ("NEXT_PUBLIC_CLERK_IS_SATELLITE", "true"),
+        ("NEXT_PUBLIC_CLERK_DOMAIN", "shop.example.org"),
+        (
+            "NEXT_PUBLIC_CLERK_FRONTEND_API_URL",
+            "https://clerk.shop.example.org",
+        ),
+        (
+            "NEXT_PUBLIC_CLERK_SIGN_IN_URL",
+            "https://accounts.example.com/sign-in",
+        ),
+        (
+            "NEXT_PUBLIC_CLERK_SIGN_UP_URL",
+            "https://accounts.example.com/sign-up",
+        ),
+    ])
+}
+
+/// The export is owned by the ClerkDomain, written by the export field manager, and holds no
+/// secret key.
+fn check_ownership(cm: &ConfigMap, obj: &ClerkDomain) -> anyhow::Result<()> {
+    let uid = obj.metadata.uid.clone().unwrap();
+    let refs = cm.metadata.owner_references.clone().unwrap_or_default();
+    ensure!(
+        refs.len() == 1
+            && refs[0].uid == uid
+            && refs[0].kind == "ClerkDomain"
+            && refs[0].controller == Some(true),
+        "ownerReferences: {refs:?}"
+    );
+    let managers: Vec<String> = cm
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    ensure!(
+        managers == ["clerk-operator-export"],
+        "field managers: {managers:?}"
+    );
+    ensure!(
+        data(cm).values().all(|v| !v.starts_with("sk_")),
+        "a secret key was exported"
+    );
+    Ok(())
+}
+
+/// A forced resync leaves a current export as it is (no new resourceVersion: nothing in it
+/// changes from one reconcile to the next); a hand edit is undone by the next one.
+async fn resync_keeps_the_export(
+    env: &TestEnv,
+    cms: &Api<ConfigMap>,
+    cm: &ConfigMap,
+    want: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let rv = cm.metadata.resource_version.clone();
+    force_resync(env, "shop", "2026-12-01T10:00:00Z").await?;
+    ensure!(
+        cms.get("shop-clerk").await?.metadata.resource_version == rv,
+        "an up-to-date export was changed by a resync"
+    );
+    cms.patch(
+        "shop-clerk",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"NEXT_PUBLIC_CLERK_DOMAIN": "edited.example.org"}})),
+    )
+    .await?;
+    force_resync(env, "shop", "2026-12-01T10:00:01Z").await?;
+    wait_data(cms, "shop-clerk", want).await?;
+    Ok(())
+}
+
+/// A rename, a proxy and its removal: the keys follow.
+async fn follows_spec_changes(
+    env: &TestEnv,
+    cms: &Api<ConfigMap>,
+    want: &mut BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    // Rename: the domain and the Frontend API URL follow.
+    patch_spec(&env.domains(), "shop", json!({"domain": "store.example.org"})).await?;
+    want.insert("NEXT_PUBLIC_CLERK_DOMAIN".into(), "store.example.org".into());
+    want.insert(
+        "NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(),
+        "https://clerk.store.example.org".into(),
+    );
+    wait_data(cms, "shop-clerk", want).await?;
+
+    // A proxy replaces the domain setting.
+    let proxy = "https://store.example.org/__clerk";
+    patch_spec(&env.domains(), "shop", json!({"proxyUrl": proxy})).await?;
+    want.remove("NEXT_PUBLIC_CLERK_DOMAIN");
+    want.insert("NEXT_PUBLIC_CLERK_PROXY_URL".into(), proxy.into());
+    want.insert("NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(), proxy.into());
+    wait_data(cms, "shop-clerk", want).await?;
+
+    // Removing the proxy brings the domain back.
+    patch_spec(&env.domains(), "shop", json!({"proxyUrl": null})).await?;
+    want.remove("NEXT_PUBLIC_CLERK_PROXY_URL");
+    want.insert("NEXT_PUBLIC_CLERK_DOMAIN".into(), "store.example.org".into());
+    want.insert(
+        "NEXT_PUBLIC_CLERK_FRONTEND_API_URL".into(),
+        "https://clerk.store.example.org".into(),
+    );
+    wait_data(cms, "shop-clerk", want).await?;
+    Ok(())
+}
+
+/// Another name and no prefix: the old ConfigMap goes, the new one has the plain keys.
+async fn moves_with_config_map_name(
+    env: &TestEnv,
+    cms: &Api<ConfigMap>,
+    want: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    patch_spec(
+        &env.domains(),
+        "shop",
+        json!({"export": {"configMapName": "store-clerk", "keyPrefix": null}}),
+    )
+    .await?;
+    let plain: BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| (k.trim_start_matches("NEXT_PUBLIC_").to_string(), v.clone()))
+        .collect();
+    wait_data(cms, "store-clerk", &plain).await?;
+    wait_gone(cms, "shop-clerk", CONVERGE).await?;
+    let obj = wait_for(
+        &env.domains(),
+        "shop",
+        "status.exportedConfigMap moved",
+        CONVERGE,
+        |o| {
+            o.status.as_ref().and_then(|s| s.exported_config_map.as_deref()) == Some("store-clerk")
+                && condition_is(o, "True", "Exported")
+        },
+    )
+    .await?;
+    ensure!(is_true(&obj, "Ready"), "export does not change Ready");
+    Ok(())
+}
+
+/// An own export that is removed is deleted; the forgotten export leaves the object Ready.
+async fn own_export_removed(env: &TestEnv, cms: &Api<ConfigMap>) -> anyhow::Result<()> {
+    patch_spec(
+        &env.domains(),
+        "web",
+        json!({"export": {"configMapName": "web-clerk"}}),
+    )
+    .await?;
+    wait_for(cms, "web-clerk", "exported", CONVERGE, |cm| {
+        data(cm).get("CLERK_DOMAIN").map(String::as_str) == Some("web.example.org")
+    })
+    .await?;
+    patch_spec(&env.domains(), "web", json!({"export": null})).await?;
+    wait_gone(cms, "web-clerk", CONVERGE).await?;
+    let o = wait_for(&env.domains(), "web", "export forgotten", CONVERGE, |o| {
+        condition(o, "Exported").is_none()
+            && o.status.as_ref().is_some_and(|s| s.exported_config_map.is_none())
+    })
+    .await?;
+    ensure!(is_true(&o, "Ready"), "{o:?}");
     Ok(())
 }
 

@@ -39,20 +39,7 @@ pub async fn saturated_instance_leaves_workers_to_others(cp: Arc<ControlPlane>) 
     };
     let env = TestEnv::start(cp, "fairshare", opts).await?;
     env.secret("live", "key", LIVE_KEY).await?;
-    let creates = (0..SATURATING).map(|i| {
-        env.create_owned(format!(
-            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: dev{i}\nspec:\n  domain: dev{i}.fair.example.com\n"
-        ))
-    });
-    for r in futures::future::join_all(creates).await {
-        r?;
-    }
-    // The development instance is spending its budget before the other object comes.
-    let start = std::time::Instant::now();
-    while env.fake.stats().count("AddDomain") < 2 {
-        ensure!(start.elapsed() < CONVERGE, "no development domain was created");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    create_saturating(&env).await?;
     let other = std::time::Instant::now();
     env.create(
         "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: live\nspec:\n  domain: live.fair.example.com\n  secretRef: {name: live, key: key}\n",
@@ -76,21 +63,7 @@ pub async fn saturated_instance_leaves_workers_to_others(cp: Arc<ControlPlane>) 
     for i in 0..SATURATING {
         env.wait_ready(&format!("dev{i}")).await?;
     }
-    // Two reconciles at most per object: the one that adds the finalizer goes on to send (or to
-    // take a turn), the turn's sends.
-    let reconciles = env.reconciles();
-    ensure!(
-        reconciles <= 2 * (SATURATING as u64 + 1),
-        "{reconciles} reconciles for {} objects",
-        SATURATING + 1
-    );
-    let stats = env.fake.stats();
-    let throttled: u64 = stats.requests.values().filter_map(|m| m.get(&429)).sum();
-    ensure!(throttled == 0, "{stats:?}");
-    ensure!(
-        stats.count("AddDomain") == SATURATING as u64 + 1,
-        "one create per object: {stats:?}"
-    );
+    one_create_each(&env)?;
     Ok(())
 }
 
@@ -106,16 +79,7 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
     };
     let env = TestEnv::start(cp, "pause429", opts).await?;
     env.secret("dev", "key", TEST_KEY).await?;
-    env.fake.set_faults(Faults {
-        retry_after_secs: Some(PAUSE.as_secs()),
-        scripted: vec![Scripted {
-            operation: "GetInstance".into(),
-            key: Some(TEST_KEY.into()),
-            fault: ScriptedFault::Status(429),
-        }],
-        ..Default::default()
-    });
-    let dev_instance = env.fake.state().lock().unwrap().instances[TEST_KEY].id.clone();
+    let dev_instance = script_pause(&env, PAUSE);
     // The paused instance's objects come first, so one of them gets the worker first.
     for i in 0..3 {
         env.create(&format!(
@@ -153,11 +117,82 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
         sent == 1,
         "{sent} requests to the paused instance during its pause"
     );
-    // Which of them met the 429 depends on the order the single worker took them in (an object's
-    // finalizer is added in a reconcile of its own, and those interleave), and one the worker
-    // reaches only now may be read between its first status and its refusal. So: none is Ready
-    // or Registered, and the one that met the 429 says so (its reconcile ended before the other
-    // instance's objects got the worker).
+    none_ready_during_the_pause(&env).await?;
+    // After the pause they converge.
+    for i in 0..3 {
+        env.wait_ready_within(&format!("dev{i}"), PAUSE + CONVERGE)
+            .await?;
+    }
+    let dev_took = paused_at.elapsed();
+    ensure!(
+        dev_took >= PAUSE - Duration::from_secs(3),
+        "paused objects Ready after {dev_took:?}, before the pause ended"
+    );
+    eprintln!(
+        "rate_limited_instance_does_not_starve_others: other instance Ready after {live_took:?}, paused one after {dev_took:?}"
+    );
+    Ok(())
+}
+
+/// The saturating objects, created at once; returns once the development instance is spending
+/// its budget (before the other object comes).
+async fn create_saturating(env: &TestEnv) -> anyhow::Result<()> {
+    let creates = (0..SATURATING).map(|i| {
+        env.create_owned(format!(
+            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: dev{i}\nspec:\n  domain: dev{i}.fair.example.com\n"
+        ))
+    });
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    let start = std::time::Instant::now();
+    while env.fake.stats().count("AddDomain") < 2 {
+        ensure!(start.elapsed() < CONVERGE, "no development domain was created");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Two reconciles at most per object (the one that adds the finalizer goes on to send, or to
+/// take a turn; the turn's sends), no 429 and one create per object.
+fn one_create_each(env: &TestEnv) -> anyhow::Result<()> {
+    let reconciles = env.reconciles();
+    ensure!(
+        reconciles <= 2 * (SATURATING as u64 + 1),
+        "{reconciles} reconciles for {} objects",
+        SATURATING + 1
+    );
+    let stats = env.fake.stats();
+    let throttled: u64 = stats.requests.values().filter_map(|m| m.get(&429)).sum();
+    ensure!(throttled == 0, "{stats:?}");
+    ensure!(
+        stats.count("AddDomain") == SATURATING as u64 + 1,
+        "one create per object: {stats:?}"
+    );
+    Ok(())
+}
+
+/// Clerk answers the development instance's first `GetInstance` with 429 and a `Retry-After`
+/// of `pause`. The instance's ID.
+fn script_pause(env: &TestEnv, pause: Duration) -> String {
+    env.fake.set_faults(Faults {
+        retry_after_secs: Some(pause.as_secs()),
+        scripted: vec![Scripted {
+            operation: "GetInstance".into(),
+            key: Some(TEST_KEY.into()),
+            fault: ScriptedFault::Status(429),
+        }],
+        ..Default::default()
+    });
+    env.fake.state().lock().unwrap().instances[TEST_KEY].id.clone()
+}
+
+/// Which of the paused objects met the 429 depends on the order the single worker took them in
+/// (an object's finalizer is added in a reconcile of its own, and those interleave), and one the
+/// worker reaches only now may be read between its first status and its refusal. So: none is
+/// Ready or Registered, and the one that met the 429 says so (its reconcile ended before the
+/// other instance's objects got the worker).
+async fn none_ready_during_the_pause(env: &TestEnv) -> anyhow::Result<()> {
     let mut limited = false;
     for i in 0..3 {
         let o = env.domains().get(&format!("dev{i}")).await?;
@@ -175,18 +210,5 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
         limited |= reasons.contains(&"ClerkRateLimited");
     }
     ensure!(limited, "no paused object reports ClerkRateLimited");
-    // After the pause they converge.
-    for i in 0..3 {
-        env.wait_ready_within(&format!("dev{i}"), PAUSE + CONVERGE)
-            .await?;
-    }
-    let dev_took = paused_at.elapsed();
-    ensure!(
-        dev_took >= PAUSE - Duration::from_secs(3),
-        "paused objects Ready after {dev_took:?}, before the pause ended"
-    );
-    eprintln!(
-        "rate_limited_instance_does_not_starve_others: other instance Ready after {live_took:?}, paused one after {dev_took:?}"
-    );
     Ok(())
 }

@@ -22,16 +22,20 @@ use test_kit::*;
 mod ca_bundle;
 mod fresh;
 mod install;
+mod rbac;
 mod release;
 mod render;
 mod running;
+mod secure_metrics;
 
 pub use ca_bundle::*;
 pub use fresh::*;
 pub use install::*;
+pub use rbac::*;
 pub use release::Release;
 pub use render::*;
 pub use running::*;
+pub use secure_metrics::*;
 
 /// The chart in this repository.
 fn chart_dir() -> PathBuf {

@@ -26,39 +26,64 @@ pub use platform::*;
 pub async fn instances_report_clerk_status(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = start(cp, "inst-status", EnvOptions::default()).await?;
     let (ns, ns_b) = (env.ns.clone(), env.ns_b());
-    secret_in(&env, &ns_b, "clerk", LIVE_KEY).await?;
-    clerk_instance(&env, &ns_b, "team", "clerk").await?;
-    // The cluster instance's Secret is in the operator's namespace.
-    secret_in(&env, &ns, "shared-key", TEST_KEY).await?;
     let shared = format!("shared-{ns}");
-    cluster_instance(&env, &shared, "shared-key", None).await?;
+    create_instances_and_domains(&env, &ns, &ns_b, &shared).await?;
+    let (live_id, test_id) = domains_ready_through_instances(&env, &ns, &ns_b).await?;
+    instance_status(&env, &ns_b, &shared, &live_id, &test_id).await?;
+    secrets_in_use_and_columns(&env, &ns, &ns_b, &shared, &live_id, &test_id).await?;
+    Ok(())
+}
+
+/// A ClerkInstance in `ns_b` and a ClusterClerkInstance `shared` (its Secret in the operator's
+/// namespace `ns`); a ClerkDomain through the first, two through the second.
+async fn create_instances_and_domains(
+    env: &TestEnv,
+    ns: &str,
+    ns_b: &str,
+    shared: &str,
+) -> anyhow::Result<()> {
+    secret_in(env, ns_b, "clerk", LIVE_KEY).await?;
+    clerk_instance(env, ns_b, "team", "clerk").await?;
+    // The cluster instance's Secret is in the operator's namespace.
+    secret_in(env, ns, "shared-key", TEST_KEY).await?;
+    cluster_instance(env, shared, "shared-key", None).await?;
     env.create_in(
-        &ns_b,
+        ns_b,
         &domain("own", "own.inst.example.com", Some(("ClerkInstance", "team"))),
     )
     .await?;
     env.create_in(
-        &ns_b,
+        ns_b,
         &domain(
             "dev",
             "dev.inst.example.com",
-            Some(("ClusterClerkInstance", &shared)),
+            Some(("ClusterClerkInstance", shared)),
         ),
     )
     .await?;
     env.create_in(
-        &ns,
+        ns,
         &domain(
             "dev2",
             "dev2.inst.example.com",
-            Some(("ClusterClerkInstance", &shared)),
+            Some(("ClusterClerkInstance", shared)),
         ),
     )
     .await?;
-    let own = wait_domain_ready(&env, &ns_b, "own").await?;
-    let dev = wait_domain_ready(&env, &ns_b, "dev").await?;
-    wait_domain_ready(&env, &ns, "dev2").await?;
-    let (live_id, test_id) = (fake_instance_id(&env, LIVE_KEY), fake_instance_id(&env, TEST_KEY));
+    Ok(())
+}
+
+/// The domains are Ready with the instance IDs of their instances, and in their Clerk. Those
+/// IDs (production, development).
+async fn domains_ready_through_instances(
+    env: &TestEnv,
+    ns: &str,
+    ns_b: &str,
+) -> anyhow::Result<(String, String)> {
+    let own = wait_domain_ready(env, ns_b, "own").await?;
+    let dev = wait_domain_ready(env, ns_b, "dev").await?;
+    wait_domain_ready(env, ns, "dev2").await?;
+    let (live_id, test_id) = (fake_instance_id(env, LIVE_KEY), fake_instance_id(env, TEST_KEY));
     ensure!(own.status.unwrap().instance_id.as_deref() == Some(live_id.as_str()));
     ensure!(dev.status.unwrap().instance_id.as_deref() == Some(test_id.as_str()));
     ensure!(
@@ -73,15 +98,26 @@ pub async fn instances_report_clerk_status(cp: Arc<ControlPlane>) -> anyhow::Res
             .iter()
             .any(|d| d.name == "dev2.inst.example.com")
     );
+    Ok((live_id, test_id))
+}
 
-    let cins: Api<ClerkInstance> = Api::namespaced(env.client.clone(), &ns_b);
+/// Both instances Ready with what Clerk says, their ClerkDomains counted, the rate-limit budget
+/// shown and the in-use finalizer held.
+async fn instance_status(
+    env: &TestEnv,
+    ns_b: &str,
+    shared: &str,
+    live_id: &str,
+    test_id: &str,
+) -> anyhow::Result<()> {
+    let cins: Api<ClerkInstance> = Api::namespaced(env.client.clone(), ns_b);
     let ccins: Api<ClusterClerkInstance> = Api::all(env.client.clone());
     let team = wait_for(&cins, "team", "counted", CONVERGE, |o: &ClerkInstance| {
         o.status.as_ref().is_some_and(|s| s.domains == 1)
     })
     .await?;
     let st = team.status.clone().context("status")?;
-    ensure!(st.instance_id.as_deref() == Some(live_id.as_str()), "{st:?}");
+    ensure!(st.instance_id.as_deref() == Some(live_id), "{st:?}");
     ensure!(st.environment_type.as_deref() == Some("production"), "{st:?}");
     let rl = st.rate_limit.clone().context("rateLimit")?;
     ensure!(rl.limit == 1000 && rl.window == "10s" && rl.used >= 1, "{rl:?}");
@@ -91,22 +127,30 @@ pub async fn instances_report_clerk_status(cp: Arc<ControlPlane>) -> anyhow::Res
         team.metadata.finalizers.iter().flatten().any(|f| f == IN_USE),
         "{team:?}"
     );
-    let cl = wait_for(
-        &ccins,
-        &shared,
-        "counted",
-        CONVERGE,
-        |o: &ClusterClerkInstance| o.status.as_ref().is_some_and(|s| s.domains == 2),
-    )
+    let cl = wait_for(&ccins, shared, "counted", CONVERGE, |o: &ClusterClerkInstance| {
+        o.status.as_ref().is_some_and(|s| s.domains == 2)
+    })
     .await?;
     let st = cl.status.clone().context("status")?;
-    ensure!(st.instance_id.as_deref() == Some(test_id.as_str()), "{st:?}");
+    ensure!(st.instance_id.as_deref() == Some(test_id), "{st:?}");
     ensure!(st.environment_type.as_deref() == Some("development"), "{st:?}");
     ensure!(st.rate_limit.as_ref().is_some_and(|r| r.limit == 100), "{st:?}");
     ensure!(cl.metadata.finalizers.iter().flatten().any(|f| f == IN_USE));
-    // The key's Secrets are kept while the instance objects use them.
+    Ok(())
+}
+
+/// The key's Secrets are kept while the instance objects use them; `kubectl get` prints the
+/// columns.
+async fn secrets_in_use_and_columns(
+    env: &TestEnv,
+    ns: &str,
+    ns_b: &str,
+    shared: &str,
+    live_id: &str,
+    test_id: &str,
+) -> anyhow::Result<()> {
     // (The finalizer is added by the reconcile after the one that counted: wait for it.)
-    for (ns, name) in [(&ns_b, "clerk"), (&ns, "shared-key")] {
+    for (ns, name) in [(ns_b, "clerk"), (ns, "shared-key")] {
         let secrets = Api::<Secret>::namespaced(env.client.clone(), ns);
         wait_for(&secrets, name, "in use", CONVERGE, |s: &Secret| {
             s.metadata.finalizers.iter().flatten().any(|f| f == IN_USE)
@@ -114,18 +158,18 @@ pub async fn instances_report_clerk_status(cp: Arc<ControlPlane>) -> anyhow::Res
         .await
         .with_context(|| format!("{ns}/{name} has no {IN_USE} finalizer"))?;
     }
-    let out = env.cp.kubectl(&["get", "cins", "-n", &ns_b]);
+    let out = env.cp.kubectl(&["get", "cins", "-n", ns_b]);
     let text = String::from_utf8_lossy(&out.stdout);
     ensure!(
         text.contains("INSTANCE-ID")
             && text.contains("ENVIRONMENT")
             && text.contains("DOMAINS")
-            && text.contains(&live_id),
+            && text.contains(live_id),
         "{text}"
     );
-    let out = env.cp.kubectl(&["get", "ccins", &shared]);
+    let out = env.cp.kubectl(&["get", "ccins", shared]);
     let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(text.contains(&test_id) && text.contains("development"), "{text}");
+    ensure!(text.contains(test_id) && text.contains("development"), "{text}");
     Ok(())
 }
 

@@ -27,6 +27,54 @@ const OBJECTS: usize = 6;
 /// per object; A exits non-zero.
 pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let rel = Release::install(cp.clone(), "fence", false).await?;
+    let (proxy, proxied) = proxied_kubeconfig(&cp, &rel).await?;
+    let (duration, grace) = (Duration::from_secs(6), Duration::from_secs(2));
+    let (mut a, b) = start_pair(&rel, proxied, duration, grace).await?;
+
+    let (mut names, ids) = ready_under_a(&rel, &a).await?;
+
+    // Cut A off the API server: it cannot renew, and cannot learn that B takes over.
+    let cut_at = jiff::Timestamp::now();
+    proxy.cut();
+    // A's last successful renew started before the cut, so its fence closes by then. The
+    // slack covers the fake's own scheduling delay in stamping a request that arrived in time.
+    let fence_deadline = cut_at + (duration - grace) + Duration::from_millis(250);
+    let (b_acquired, round) = drift_until_takeover(&rel, &a, &b, &ids, &mut names, fence_deadline).await?;
+    let took = b_acquired.duration_since(cut_at);
+    eprintln!("cut_off_leader: B acquired {took:?} after the cut; {round} renames");
+    no_late_write_by_a(&rel, &a, &b, fence_deadline, b_acquired)?;
+    // A took itself out: the fence closed by the clock, the process stopped and failed.
+    let status = a.wait_exit(Duration::from_secs(15)).await?;
+    ensure!(!status.success(), "A exited with {status}");
+    ensure!(
+        !a.log_lines(&["lost leadership"]).is_empty(),
+        "{}",
+        a.log_tail(30)
+    );
+
+    converges_under_b(&rel, &b, &names).await?;
+
+    // Still true after convergence; and B did the repairs.
+    let log = rel.fake.requests();
+    ensure!(
+        writes_by(&log, &a.identity).all(|r| r.at < fence_deadline && r.at < b_acquired),
+        "A wrote to Clerk late"
+    );
+    let b_writes = writes_by(&log, &b.identity)
+        .filter(|r| r.at >= b_acquired)
+        .count();
+    ensure!(b_writes >= 1, "B made no Clerk write after it acquired");
+    let (_, black_holed) = proxy.counts();
+    ensure!(black_holed >= 1, "the proxy never black-holed a connection of A");
+    Ok(())
+}
+
+/// A proxy in front of the API server that can cut A off, and a copy of the release's
+/// kubeconfig that goes through it.
+async fn proxied_kubeconfig(
+    cp: &ControlPlane,
+    rel: &Release,
+) -> anyhow::Result<(CutProxy, std::path::PathBuf)> {
     let upstream: std::net::SocketAddr = cp
         .server
         .trim_start_matches("https://")
@@ -38,7 +86,16 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
         &proxied,
         std::fs::read_to_string(&rel.kubeconfig)?.replace(&cp.server, &format!("https://{}", proxy.addr())),
     )?;
-    let (duration, grace) = (Duration::from_secs(6), Duration::from_secs(2));
+    Ok((proxy, proxied))
+}
+
+/// A (through `proxied`) leading and B waiting, with a lease of `duration` and `grace`.
+async fn start_pair(
+    rel: &Release,
+    proxied: std::path::PathBuf,
+    duration: Duration,
+    grace: Duration,
+) -> anyhow::Result<(OperatorProcess, OperatorProcess)> {
     let extra: Vec<String> = vec![
         // Resync often, from a barely cached list: drift is write work for whoever leads.
         "--resync-period=2s".into(),
@@ -51,12 +108,16 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
     let mut b_opts = rel.operator(&format!("{}-b", rel.name), true);
     b_opts.lease_timing = Some((duration, grace));
     b_opts.extra_args = extra;
-    let mut a = OperatorProcess::spawn(&a_opts)?;
+    let a = OperatorProcess::spawn(&a_opts)?;
     a.wait_log(&["acquired leadership"], CONVERGE).await?;
     let b = OperatorProcess::spawn(&b_opts)?;
     b.wait_log(&["waiting for leadership"], CONVERGE).await?;
     rel.wait_lease_holder(&a.identity, Duration::from_secs(5)).await?;
+    Ok((a, b))
+}
 
+/// The objects, made Ready by A: their names and domain IDs.
+async fn ready_under_a(rel: &Release, a: &OperatorProcess) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut names = vec![];
     for i in 0..OBJECTS {
         let name = format!("d{i}");
@@ -66,20 +127,26 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
     }
     let mut ids = vec![];
     for name in &names {
-        let o = rel.wait_ready(name, &a).await?;
+        let o = rel.wait_ready(name, a).await?;
         ids.push(o.status.and_then(|s| s.domain_id).context("domain id")?);
     }
     ensure!(
         writes_by(&rel.fake.requests(), &a.identity).count() >= OBJECTS,
         "A created the domains"
     );
+    Ok((names, ids))
+}
 
-    // Cut A off the API server: it cannot renew, and cannot learn that B takes over.
-    let cut_at = jiff::Timestamp::now();
-    proxy.cut();
-    // A's last successful renew started before the cut, so its fence closes by then. The
-    // slack covers the fake's own scheduling delay in stamping a request that arrived in time.
-    let fence_deadline = cut_at + (duration - grace) + Duration::from_millis(250);
+/// Drift and, once B leads, new objects (added to `names`), until several seconds after the
+/// takeover. When B acquired the Lease, and the number of renames.
+async fn drift_until_takeover(
+    rel: &Release,
+    a: &OperatorProcess,
+    b: &OperatorProcess,
+    ids: &[String],
+    names: &mut Vec<String>,
+    fence_deadline: jiff::Timestamp,
+) -> anyhow::Result<(jiff::Timestamp, usize)> {
     let leases: Api<Lease> = Api::namespaced(rel.client.clone(), &rel.ns);
     let started = Instant::now();
     let mut b_acquired: Option<jiff::Timestamp> = None;
@@ -124,11 +191,18 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
-    let b_acquired = b_acquired.expect("loop ends after the takeover");
-    let took = b_acquired.duration_since(cut_at);
-    eprintln!("cut_off_leader: B acquired {took:?} after the cut; {round} renames");
-    // The invariant: A, cut off, made no Clerk write after its fence deadline, nor after B
-    // took over (B's own writes were all made as the holder).
+    Ok((b_acquired.expect("loop ends after the takeover"), round))
+}
+
+/// The invariant: A, cut off, made no Clerk write after its fence deadline, nor after B took
+/// over (B's own writes were all made as the holder).
+fn no_late_write_by_a(
+    rel: &Release,
+    a: &OperatorProcess,
+    b: &OperatorProcess,
+    fence_deadline: jiff::Timestamp,
+    b_acquired: jiff::Timestamp,
+) -> anyhow::Result<()> {
     let log = rel.fake.requests();
     let late_a: Vec<&RequestRecord> = writes_by(&log, &a.identity)
         .filter(|r| r.at >= fence_deadline || r.at >= b_acquired)
@@ -144,18 +218,13 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
         writes_by(&log, &b.identity).all(|r| r.at >= b_acquired),
         "B wrote before it acquired"
     );
-    // A took itself out: the fence closed by the clock, the process stopped and failed.
-    let status = a.wait_exit(Duration::from_secs(15)).await?;
-    ensure!(!status.success(), "A exited with {status}");
-    ensure!(
-        !a.log_lines(&["lost leadership"]).is_empty(),
-        "{}",
-        a.log_tail(30)
-    );
+    Ok(())
+}
 
-    // Everything converges under B, one Clerk domain per object.
-    for name in &names {
-        rel.wait_ready(name, &b).await?;
+/// Everything converges under B, one Clerk domain per object.
+async fn converges_under_b(rel: &Release, b: &OperatorProcess, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        rel.wait_ready(name, b).await?;
     }
     let deadline = Instant::now() + CONVERGE;
     loop {
@@ -172,19 +241,6 @@ pub async fn cut_off_leader_stops_clerk_writes_before_takeover(cp: Arc<ControlPl
         ensure!(Instant::now() < deadline, "Clerk has {clerk_names:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-
-    // Still true after convergence; and B did the repairs.
-    let log = rel.fake.requests();
-    ensure!(
-        writes_by(&log, &a.identity).all(|r| r.at < fence_deadline && r.at < b_acquired),
-        "A wrote to Clerk late"
-    );
-    let b_writes = writes_by(&log, &b.identity)
-        .filter(|r| r.at >= b_acquired)
-        .count();
-    ensure!(b_writes >= 1, "B made no Clerk write after it acquired");
-    let (_, black_holed) = proxy.counts();
-    ensure!(black_holed >= 1, "the proxy never black-holed a connection of A");
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! embedded fake Clerk and the controller. One control plane serves every test; each test has
 //! its own namespace, fake Clerk and controller. The chart's install and upgrade cases start
 //! control planes of their own, where no CRD exists before the chart installs it.
+#![warn(clippy::too_many_lines)]
 
 mod admission;
 mod basic;
@@ -56,7 +57,44 @@ fn main() {
     if args.test_threads.is_none() {
         args.test_threads = Some(4);
     }
-    let tests: Vec<(&str, TestFn)> = trials![
+    let tests = all_trials();
+    let all_filtered = tests
+        .iter()
+        .all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
+    if all_filtered || args.list {
+        let trials = tests
+            .into_iter()
+            .map(|(name, _)| Trial::test(name, || Ok(())))
+            .collect();
+        libtest_mimic::run(&args, trials).exit();
+    }
+    let cp = Arc::new(ControlPlane::start());
+    cp.install_crds();
+    let trials = tests
+        .into_iter()
+        .map(|(name, f)| {
+            let cp = cp.clone();
+            Trial::test(name, move || f(cp))
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(cp);
+    conclusion.exit();
+}
+
+/// Every trial, in the order they run.
+fn all_trials() -> Vec<(&'static str, TestFn)> {
+    [
+        loop_and_clerk_trials(),
+        lifecycle_and_ownership_trials(),
+        instances_and_chart_trials(),
+    ]
+    .concat()
+}
+
+/// The whole loop, Clerk robustness, DNS automation, readiness and the export.
+fn loop_and_clerk_trials() -> Vec<(&'static str, TestFn)> {
+    trials![
         // The whole loop.
         kubectl_apply_reaches_ready,
         spec_changes_are_patched,
@@ -94,6 +132,12 @@ fn main() {
         export_configmap_follows_the_domain,
         foreign_configmap_is_refused,
         primary_export_lists_satellite_origins,
+    ]
+}
+
+/// Lifecycle semantics, ownership by identity and tenancy.
+fn lifecycle_and_ownership_trials() -> Vec<(&'static str, TestFn)> {
+    trials![
         // Lifecycle semantics.
         adopt_by_annotation,
         orphan_policy_keeps_domain,
@@ -125,6 +169,12 @@ fn main() {
         an_object_that_owns_nothing_may_move,
         cluster_instances_need_a_credentials_namespace,
         cleanup_lets_go_when_cluster_instances_are_not_served,
+    ]
+}
+
+/// Clerk instances, the Platform API, GitOps health, the chart and the one writer.
+fn instances_and_chart_trials() -> Vec<(&'static str, TestFn)> {
+    trials![
         // Clerk instances as objects.
         instances_report_clerk_status,
         namespace_selector_refuses_other_namespaces,
@@ -158,27 +208,5 @@ fn main() {
         // One writer: a leader cut off from the API server stops writing before a standby
         // takes over.
         cut_off_leader_stops_clerk_writes_before_takeover,
-    ];
-    let all_filtered = tests
-        .iter()
-        .all(|(name, _)| args.is_filtered_out(&Trial::test(*name, || Ok(()))));
-    if all_filtered || args.list {
-        let trials = tests
-            .into_iter()
-            .map(|(name, _)| Trial::test(name, || Ok(())))
-            .collect();
-        libtest_mimic::run(&args, trials).exit();
-    }
-    let cp = Arc::new(ControlPlane::start());
-    cp.install_crds();
-    let trials = tests
-        .into_iter()
-        .map(|(name, f)| {
-            let cp = cp.clone();
-            Trial::test(name, move || f(cp))
-        })
-        .collect();
-    let conclusion = libtest_mimic::run(&args, trials);
-    drop(cp);
-    conclusion.exit();
+    ]
 }

@@ -91,7 +91,27 @@ pub async fn status_command_reports_readiness(cp: Arc<ControlPlane>) -> anyhow::
         ensure!(table.contains(want), "no {want:?} in:\n{table}");
     }
 
-    let out = status(&env, &["-o", "json"])?;
+    failing_json(&env)?;
+
+    // The zone fragment, sent to BIND line by line as it is.
+    zone_fragment_fixes_it(&env, &bind).await?;
+
+    // As the kubectl plugin.
+    kubectl_plugin(&cp, &env)?;
+
+    let out = status(&env, &["nope"])?;
+    ensure!(
+        out.status.code() == Some(2) && text(&out).contains("ClerkDomain nope not found"),
+        "{}",
+        text(&out)
+    );
+    Ok(())
+}
+
+/// `-o json` of the failing satellite: not passed, the DNS check failed, two required records
+/// missing.
+fn failing_json(env: &TestEnv) -> anyhow::Result<()> {
+    let out = status(env, &["-o", "json"])?;
     ensure!(out.status.code() == Some(1), "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     ensure!(json[0]["passed"] == false && json[0]["name"] == "shop", "{json}");
@@ -101,9 +121,12 @@ pub async fn status_command_reports_readiness(cp: Arc<ControlPlane>) -> anyhow::
         missing.len() == 2 && missing.iter().all(|m| m["required"] == true),
         "{json}"
     );
+    Ok(())
+}
 
-    // The zone fragment, sent to BIND line by line as it is.
-    let out = status(&env, &["--zone"])?;
+/// The `--zone` fragment, sent to BIND line by line as it is: then the command exits 0.
+async fn zone_fragment_fixes_it(env: &TestEnv, bind: &Bind) -> anyhow::Result<()> {
+    let out = status(env, &["--zone"])?;
     let zone = String::from_utf8(out.stdout)?;
     let updates: Vec<String> = zone
         .lines()
@@ -116,7 +139,7 @@ pub async fn status_command_reports_readiness(cp: Arc<ControlPlane>) -> anyhow::
         &updates.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
     ensure!(bind.cname("clerk.shop.example.com")?.as_deref() == Some("frontend-api.clerk.services"));
-    let out = wait_exit(&env, 0).await?;
+    let out = wait_exit(env, 0).await?;
     let table = text(&out);
     ensure!(
         table.contains("shop.example.com  ready\n")
@@ -124,8 +147,12 @@ pub async fn status_command_reports_readiness(cp: Arc<ControlPlane>) -> anyhow::
             && !table.contains("Records still missing"),
         "{table}"
     );
+    Ok(())
+}
 
-    // As the kubectl plugin.
+/// As the kubectl plugin `kubectl-clerk`: `kubectl clerk status` answers, with its usage on a
+/// bad flag.
+fn kubectl_plugin(cp: &ControlPlane, env: &TestEnv) -> anyhow::Result<()> {
     let plugins = tempfile::tempdir()?;
     std::os::unix::fs::symlink(BIN, plugins.path().join("kubectl-clerk"))?;
     let path = format!(
@@ -147,13 +174,6 @@ pub async fn status_command_reports_readiness(cp: Arc<ControlPlane>) -> anyhow::
         .output()?;
     ensure!(
         text(&out).contains("Usage: kubectl clerk status"),
-        "{}",
-        text(&out)
-    );
-
-    let out = status(&env, &["nope"])?;
-    ensure!(
-        out.status.code() == Some(2) && text(&out).contains("ClerkDomain nope not found"),
         "{}",
         text(&out)
     );

@@ -15,7 +15,37 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
     let n = p.objects;
     let mut s = String::new();
     let w = &mut s;
+    intro(w, p);
+    let _ = writeln!(
+        w,
+        "| | requests per domain (creating {n}) | time to all {n} present at the development limit | steady-state requests per hour (5-minute schedule) | spec change → Clerk updated | lost POST answer | killed mid-run |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    operator_row(w, op);
+    script_rows(w, p);
+    terraform_and_notes(w, p);
+    s
+}
+
+/// Steady-state requests per hour of `r` at the 5-minute schedule.
+fn per_hour(r: &ScriptRun) -> f64 {
+    r.stats.total as f64 * 3600.0 / SCHEDULE.as_secs_f64()
+}
+
+/// The spec-change cell of a script run.
+fn spec(r: &ScriptRun) -> String {
     let sched = SCHEDULE.as_secs_f64();
+    format!(
+        "{:.1} s run (measured; {} requests) + 2.5 min expected wait for the schedule (modelled; up to 5 min) ≈ {}",
+        r.wall_secs,
+        r.stats.total,
+        mins(r.wall_secs + sched / 2.0)
+    )
+}
+
+/// The section's heading and the setup it measured.
+fn intro(w: &mut String, p: &Peer) {
+    let n = p.objects;
     let win = p.window.as_secs();
     let _ = writeln!(
         w,
@@ -32,23 +62,30 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
         },
         p.sdk_version
     );
-    // a: totals over the runs until all were present.
-    let runs = p.default_runs.len();
-    let total_requests: u64 = p.default_runs.iter().map(|r| r.stats.total).sum();
-    let total_429: u64 = p.default_runs.iter().map(|r| r.stats.status("429")).sum();
-    let first = p.default_runs.first().cloned().unwrap_or_default();
-    let last_wall = p.default_runs.last().map_or(0.0, |r| r.wall_secs);
-    let default_time = (runs.saturating_sub(1)) as f64 * sched + last_wall;
-    let c = &p.configured;
-    let per_hour = |r: &ScriptRun| r.stats.total as f64 * 3600.0 / sched;
-    let spec = |r: &ScriptRun| {
-        format!(
-            "{:.1} s run (measured; {} requests) + 2.5 min expected wait for the schedule (modelled; up to 5 min) ≈ {}",
-            r.wall_secs,
-            r.stats.total,
-            mins(r.wall_secs + sched / 2.0)
-        )
-    };
+}
+
+/// The operator's row, from runs 2, 3 and 5.
+fn operator_row(w: &mut String, op: Option<&OperatorRow>) {
+    match op {
+        Some(o) => {
+            let _ = writeln!(
+                w,
+                "| **clerk-operator** (runs 2, 3, 5 above) | {:.3} ({} × 429) | {:.1} s, one pass | {:.0} | p50 {:.0} ms, p99 {:.0} ms (watch event → status synced) | no duplicate, no failure: `status.pendingDomain` finds its own create (e2e `pending_create_is_cleared_and_never_adopted`, `lost_create_then_rename_leaks_nothing`; not measured here) | no duplicate, exact domain set after ≥ 10 SIGKILLs of the operator with answers dropped after commit (`make chaos`; not measured here) |",
+                o.per_domain, o.rate_limited, o.all_ready_secs, o.per_hour, o.spec_p50_ms, o.spec_p99_ms
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "| **clerk-operator** | not run (`BENCH_ONLY=peer`) | | | | | |"
+            );
+        }
+    }
+}
+
+/// The lost-answer and killed-mid-run cells of the script rows.
+fn failure_cells(p: &Peer) -> (String, String) {
+    let n = p.objects;
     let lost = format!(
         "run: {} failed ({}), {} duplicates; next run: {} created, {} failed; Clerk after it: {}",
         p.lost.n("failed"),
@@ -66,26 +103,22 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
         p.kill_rerun.n("failed"),
         p.kill_check.describe()
     );
-    let _ = writeln!(
-        w,
-        "| | requests per domain (creating {n}) | time to all {n} present at the development limit | steady-state requests per hour (5-minute schedule) | spec change → Clerk updated | lost POST answer | killed mid-run |"
-    );
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
-    match op {
-        Some(o) => {
-            let _ = writeln!(
-                w,
-                "| **clerk-operator** (runs 2, 3, 5 above) | {:.3} ({} × 429) | {:.1} s, one pass | {:.0} | p50 {:.0} ms, p99 {:.0} ms (watch event → status synced) | no duplicate, no failure: `status.pendingDomain` finds its own create (e2e `pending_create_is_cleared_and_never_adopted`, `lost_create_then_rename_leaks_nothing`; not measured here) | no duplicate, exact domain set after ≥ 10 SIGKILLs of the operator with answers dropped after commit (`make chaos`; not measured here) |",
-                o.per_domain, o.rate_limited, o.all_ready_secs, o.per_hour, o.spec_p50_ms, o.spec_p99_ms
-            );
-        }
-        None => {
-            let _ = writeln!(
-                w,
-                "| **clerk-operator** | not run (`BENCH_ONLY=peer`) | | | | | |"
-            );
-        }
-    }
+    (lost, killed)
+}
+
+/// The sync script's rows: SDK default retries, and retries configured.
+fn script_rows(w: &mut String, p: &Peer) {
+    let n = p.objects;
+    let sched = SCHEDULE.as_secs_f64();
+    // a: totals over the runs until all were present.
+    let runs = p.default_runs.len();
+    let total_requests: u64 = p.default_runs.iter().map(|r| r.stats.total).sum();
+    let total_429: u64 = p.default_runs.iter().map(|r| r.stats.status("429")).sum();
+    let first = p.default_runs.first().cloned().unwrap_or_default();
+    let last_wall = p.default_runs.last().map_or(0.0, |r| r.wall_secs);
+    let default_time = (runs.saturating_sub(1)) as f64 * sched + last_wall;
+    let c = &p.configured;
+    let (lost, killed) = failure_cells(p);
     let _ = writeln!(
         w,
         "| **sync script, SDK default retries** (5XX, not 429) | {:.3} over {runs} runs ({total_429} × 429) | run 1: {} of {n} present, {} failed ({}); all present after {runs} runs ≈ {} at a 5-minute schedule ((runs − 1) × 5 min modelled + {:.1} s last run measured) | {:.0} (one run on the converged state: {}) | {} | {lost} | {killed} |",
@@ -110,6 +143,13 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
         p.steady.stats.by_op(),
         spec(&p.spec),
     );
+}
+
+/// The Terraform provider pattern's modelled row, and the notes under the table.
+fn terraform_and_notes(w: &mut String, p: &Peer) {
+    let n = p.objects;
+    let win = p.window.as_secs();
+    let c = &p.configured;
     // Terraform: modelled from the provider's source.
     let rate = p.limit_requests as f64 / p.window.as_secs_f64().max(1.0);
     let tf_bound = n as f64 / rate;
@@ -142,5 +182,4 @@ pub fn report(p: &Peer, op: Option<&OperatorRow>) -> String {
         w,
         "\nTerraform model (vanillauys/terraform-provider-clerk `internal/resources/domainres/resource.go`, Backend API through clerk-sdk-go v2): `Read` calls `Domains.List` (no limit/offset: `GET /domains` is not paginated) and matches by ID, so requests per plan = N resources × 1 list page; `Create` POSTs without looking for the name first; clerk-sdk-go's `defaultBackend.do` returns a 429 as an error, no retry. N = {n}."
     );
-    s
 }

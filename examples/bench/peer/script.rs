@@ -121,6 +121,52 @@ pub(super) async fn check(fake: &Fake, n: usize) -> anyhow::Result<Check> {
     })
 }
 
+/// Wait for the script to end (or `guard` to pass: an error); SIGKILL it once the fake has
+/// counted `kill_at` requests. The requests counted when it was killed.
+async fn supervise(
+    proc: &mut Proc,
+    fake: &Fake,
+    label: &str,
+    guard: Duration,
+    t0: Instant,
+    kill_at: Option<u64>,
+) -> anyhow::Result<Option<u64>> {
+    let mut killed_at = None;
+    while proc.running() {
+        if t0.elapsed() > guard {
+            bail!(
+                "{label} still running after {guard:?} (a guard, not a timing target)\n{}",
+                proc.log_tail(20)
+            );
+        }
+        if let Some(k) = kill_at
+            && killed_at.is_none()
+        {
+            let total = fake.stats().await?.total;
+            if total >= k {
+                unsafe {
+                    libc::kill(proc.pid() as i32, libc::SIGKILL);
+                }
+                killed_at = Some(total);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(killed_at)
+}
+
+/// The JSON summary the script printed last in `log`.
+fn summary_of(log: &Path, label: &str, proc: &Proc) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let line = text.lines().rev().find(|l| l.starts_with('{'));
+    match line.and_then(|l| serde_json::from_str::<Value>(l).ok()) {
+        Some(v) => Ok(v),
+        None => bail!("{label} printed no summary\n{}", proc.log_tail(30)),
+    }
+}
+
 /// Run the sync script once against `fake` (stats reset first); SIGKILL it once the fake has
 /// counted `kill_at` requests.
 pub(super) async fn run_script(
@@ -153,40 +199,11 @@ pub(super) async fn run_script(
         log.clone(),
     )?;
     let guard = guard_for(ctx.n) * 2;
-    let mut killed_at = None;
-    while proc.running() {
-        if t0.elapsed() > guard {
-            bail!(
-                "{label} still running after {guard:?} (a guard, not a timing target)\n{}",
-                proc.log_tail(20)
-            );
-        }
-        if let Some(k) = kill_at
-            && killed_at.is_none()
-        {
-            let total = fake.stats().await?.total;
-            if total >= k {
-                unsafe {
-                    libc::kill(proc.pid() as i32, libc::SIGKILL);
-                }
-                killed_at = Some(total);
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            continue;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let killed_at = supervise(&mut proc, fake, label, guard, t0, kill_at).await?;
     let wall_secs = t0.elapsed().as_secs_f64();
     let summary = match killed_at {
         Some(_) => Value::Null,
-        None => {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let line = text.lines().rev().find(|l| l.starts_with('{'));
-            match line.and_then(|l| serde_json::from_str::<Value>(l).ok()) {
-                Some(v) => v,
-                None => bail!("{label} printed no summary\n{}", proc.log_tail(30)),
-            }
-        }
+        None => summary_of(&log, label, &proc)?,
     };
     if kill_at.is_some() && killed_at.is_none() {
         bail!("{label} finished before it could be killed at {kill_at:?} requests");

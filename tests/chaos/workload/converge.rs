@@ -93,33 +93,7 @@ pub(super) async fn converge(
                 (Some(_), None) => {}
                 (None, None) => bail!("{} vanished though never deleted", o.key()),
                 (None, Some(obj)) => {
-                    let st = obj.status.clone().unwrap_or_default();
-                    let current = st.observed_generation == obj.metadata.generation;
-                    // Some(Some(id)): as expected with that domain; Some(None): a hostile
-                    // object as expected (no domain); None: not yet.
-                    let done: Option<Option<String>> = match o.expected_stall() {
-                        None => settled(o, Some(obj), fake, keys).map(Some),
-                        Some(reason) => {
-                            let stalled = condition(obj, "Stalled").is_some_and(|c| c.0 && c.1 == reason);
-                            let refused = stalled && current && !condition(obj, "Ready").is_some_and(|c| c.0);
-                            match o.expected() {
-                                Some((name, proxy)) => st
-                                    .domain_id
-                                    .clone()
-                                    .filter(|id| {
-                                        fake.domains(&keys[o.instance])
-                                            .into_iter()
-                                            .find(|d| &d.id == id)
-                                            .is_some_and(|d| {
-                                                d.name == name && d.proxy_url.as_deref() == proxy
-                                            })
-                                    })
-                                    .filter(|_| refused)
-                                    .map(Some),
-                                None => (refused && st.domain_id.is_none()).then_some(None),
-                            }
-                        }
-                    };
+                    let done = done(o, obj, fake, keys);
                     match done {
                         Some(Some(id)) => {
                             ids.insert(o.key(), id);
@@ -150,5 +124,33 @@ pub(super) async fn converge(
             );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Whether the live object `o` (found as `obj`) is done: `Some(Some(id))` as expected with that
+/// domain; `Some(None)` a hostile object as expected (no domain); `None` not yet.
+fn done(o: &Obj, obj: &ClerkDomain, fake: &FakeClerk, keys: &[String; 2]) -> Option<Option<String>> {
+    let st = obj.status.clone().unwrap_or_default();
+    let current = st.observed_generation == obj.metadata.generation;
+    match o.expected_stall() {
+        None => settled(o, Some(obj), fake, keys).map(Some),
+        Some(reason) => {
+            let stalled = condition(obj, "Stalled").is_some_and(|c| c.0 && c.1 == reason);
+            let refused = stalled && current && !condition(obj, "Ready").is_some_and(|c| c.0);
+            match o.expected() {
+                Some((name, proxy)) => st
+                    .domain_id
+                    .clone()
+                    .filter(|id| {
+                        fake.domains(&keys[o.instance])
+                            .into_iter()
+                            .find(|d| &d.id == id)
+                            .is_some_and(|d| d.name == name && d.proxy_url.as_deref() == proxy)
+                    })
+                    .filter(|_| refused)
+                    .map(Some),
+                None => (refused && st.domain_id.is_none()).then_some(None),
+            }
+        }
     }
 }

@@ -4,6 +4,9 @@
 
 use super::*;
 
+mod change;
+use change::change_one;
+
 /// What the workload did to the objects, and what went wrong on the way.
 #[derive(Default)]
 pub(super) struct Workload {
@@ -83,42 +86,7 @@ async fn scheduled(
         .await?;
         w.ops.add("secret deleted before its ClerkDomains");
     }
-    // Squats and hostile objects need settled objects: make sure each happens at least
-    // once, waiting for the operator if need be.
-    for (n, at) in [0.25, 0.55].into_iter().enumerate() {
-        if !done.forced[n] && progress >= at {
-            done.forced[n] = true;
-            if !insist!(try_squat(&mut w.objs, client, fake, keys, rng, &mut w.problems).await?) {
-                w.problems
-                    .push(format!("no settled pair to squat at progress {at}"));
-            } else {
-                w.ops.add("rename into a taken name");
-            }
-            let by_annotation = n == 0;
-            let deleted = done.namespace_deleted;
-            if !insist!(
-                try_hostile(
-                    &mut w.objs,
-                    by_annotation,
-                    deleted,
-                    client,
-                    fake,
-                    keys,
-                    rng,
-                    &mut w.problems
-                )
-                .await?
-            ) {
-                w.problems.push(format!("no settled victim at progress {at}"));
-            } else {
-                w.ops.add(if by_annotation {
-                    "hostile by annotation"
-                } else {
-                    "hostile by name"
-                });
-            }
-        }
-    }
+    forced_attacks(client, fake, keys, w, done, rng, progress).await?;
     if w.sw.at.is_none() && progress >= 0.45 {
         switch_key(client, &w.objs, keys, fake, &mut w.sw).await?;
         w.ops.add("Secret key switched to the other instance");
@@ -138,25 +106,7 @@ async fn scheduled(
     }
     if !done.namespace_deleted && progress >= 0.6 {
         done.namespace_deleted = true;
-        let at = jiff::Timestamp::now();
-        for o in w
-            .objs
-            .iter_mut()
-            .filter(|o| o.ns == DOOMED_NAMESPACE && o.deleted.is_none())
-        {
-            o.deleted = Some(Deleted {
-                orphaned: o.orphan_policy || o.paused,
-                domain_id: None,
-                at,
-            });
-        }
-        retry("delete namespace", || async {
-            nss.delete(DOOMED_NAMESPACE, &DeleteParams::default())
-                .await
-                .map(|_| ())
-        })
-        .await?;
-        w.ops.add("namespace deletion");
+        delete_doomed_namespace(nss, w).await?;
     }
     Ok(())
 }
@@ -205,133 +155,74 @@ async fn create_one(
     Ok(())
 }
 
-/// Change live object `i` at random: squat or aim a hostile object (from anywhere), rename it,
-/// toggle its proxy, pause or unpause it, or delete it.
-async fn change_one(
-    world: &World,
+/// Squats and hostile objects need settled objects: make sure each happens at least once,
+/// waiting for the operator if need be.
+async fn forced_attacks(
+    client: &Client,
+    fake: &FakeClerk,
+    keys: &[String; 2],
     w: &mut Workload,
-    i: usize,
-    namespace_deleted: bool,
+    done: &mut Scheduled,
     rng: &mut StdRng,
+    progress: f64,
 ) -> anyhow::Result<()> {
-    let World {
-        client, keys, fake, ..
-    } = world;
-    let Workload {
-        objs,
-        ops,
-        problems,
-        sw,
-        ..
-    } = w;
-    let api: Api<ClerkDomain> = Api::namespaced(client.clone(), &objs[i].ns);
-    let name = objs[i].name.clone();
-    let mut roll: f64 = rng.random();
-    let pp = PatchParams::default();
-    let guarded = protected(objs, &objs[i].key());
-    if roll < 0.12 {
-        let op = if roll < 0.06 {
-            try_squat(objs, client, fake, keys, rng, problems)
-                .await?
-                .then_some("rename into a taken name")
-        } else {
-            let by_annotation = roll < 0.09;
-            try_hostile(
-                objs,
-                by_annotation,
-                namespace_deleted,
-                client,
-                fake,
-                keys,
-                rng,
-                problems,
-            )
-            .await?
-            .then_some(if by_annotation {
-                "hostile by annotation"
+    for (n, at) in [0.25, 0.55].into_iter().enumerate() {
+        if !done.forced[n] && progress >= at {
+            done.forced[n] = true;
+            if !insist!(try_squat(&mut w.objs, client, fake, keys, rng, &mut w.problems).await?) {
+                w.problems
+                    .push(format!("no settled pair to squat at progress {at}"));
             } else {
-                "hostile by name"
-            })
-        };
-        ops.add(op.unwrap_or("squat/hostile skipped (nothing settled)"));
-        return Ok(());
-    }
-    if objs[i].hostile.is_some() && roll < 0.65 {
-        // Hostile objects are only ever deleted.
-        ops.add("hostile left alone");
-        return Ok(());
-    }
-    if guarded && !(0.42..0.65).contains(&roll) {
-        // A holder or victim keeps its name and stays: change its proxy instead.
-        roll = 0.45;
-    }
-    let switched = sw.active();
-    if switched && objs[i].ns == SWITCH_NAMESPACE && (0.52..0.65).contains(&roll) {
-        // An unpause now could let an object that never read its key use the
-        // other instance's: change its proxy instead.
-        roll = 0.45;
-    }
-    if switched && roll >= 0.65 && sw.witness() == Some(&objs[i].key()) {
-        // The witness stays until the key is back (others may go: one released without
-        // reading its key, e.g. `deletionPolicy: Orphan`, cannot show InstanceChanged).
-        roll = 0.45;
-    }
-    if objs[i].squat.is_some() && (0.35..0.52).contains(&roll) {
-        // A refused rename applies no proxy change: rename it away instead.
-        roll = 0.2;
-    }
-    if roll < 0.35 {
-        let generation = objs[i].names.len();
-        let domain = domain_for(&name, &objs[i].ns, generation);
-        let patch = Patch::Merge(json!({"spec": {"domain": domain}}));
-        retry("rename", || api.patch(&name, &pp, &patch)).await?;
-        objs[i].names.insert(domain.clone());
-        objs[i].domain = domain;
-        ops.add(if objs[i].squat.take().is_some() {
-            "rename away from a taken name"
-        } else {
-            "rename"
-        });
-    } else if roll < 0.52 {
-        let proxy = match objs[i].proxy {
-            Some(_) => None,
-            None => Some(format!("https://{}/__clerk", objs[i].domain)),
-        };
-        let patch = Patch::Merge(json!({"spec": {"proxyUrl": proxy}}));
-        retry("proxy", || api.patch(&name, &pp, &patch)).await?;
-        objs[i].proxy = proxy;
-        ops.add("proxyUrl change");
-    } else if roll < 0.65 {
-        let paused = !objs[i].paused;
-        let value = paused.then_some("true");
-        let patch = Patch::Merge(json!({"metadata": {"annotations": {"clerk-operator.io/paused": value}}}));
-        retry("pause", || api.patch(&name, &pp, &patch)).await?;
-        objs[i].paused = paused;
-        ops.add(if paused { "pause" } else { "unpause" });
-    } else {
-        let current = retry("get", || api.get_opt(&name)).await?;
-        let domain_id = current.and_then(|c| c.status.and_then(|s| s.domain_id));
-        let at = jiff::Timestamp::now();
-        retry("delete", || async {
-            match api.delete(&name, &DeleteParams::default()).await {
-                Err(e) if is_status(&e, 404) => Ok(()),
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
+                w.ops.add("rename into a taken name");
             }
-        })
-        .await?;
-        let orphaned = objs[i].orphan_policy || objs[i].paused;
-        objs[i].deleted = Some(Deleted {
-            orphaned,
-            domain_id,
+            let by_annotation = n == 0;
+            let deleted = done.namespace_deleted;
+            if !insist!(
+                try_hostile(
+                    &mut w.objs,
+                    by_annotation,
+                    deleted,
+                    client,
+                    fake,
+                    keys,
+                    rng,
+                    &mut w.problems
+                )
+                .await?
+            ) {
+                w.problems.push(format!("no settled victim at progress {at}"));
+            } else {
+                w.ops.add(if by_annotation {
+                    "hostile by annotation"
+                } else {
+                    "hostile by name"
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delete the doomed namespace, its live objects with it.
+async fn delete_doomed_namespace(nss: &Api<Namespace>, w: &mut Workload) -> anyhow::Result<()> {
+    let at = jiff::Timestamp::now();
+    for o in w
+        .objs
+        .iter_mut()
+        .filter(|o| o.ns == DOOMED_NAMESPACE && o.deleted.is_none())
+    {
+        o.deleted = Some(Deleted {
+            orphaned: o.orphan_policy || o.paused,
+            domain_id: None,
             at,
         });
-        ops.add(match (&objs[i].hostile, objs[i].orphan_policy, objs[i].paused) {
-            (Some(_), ..) => "delete (hostile)",
-            (_, true, _) => "delete (Orphan policy)",
-            (_, false, true) => "delete (paused)",
-            _ => "delete",
-        });
     }
+    retry("delete namespace", || async {
+        nss.delete(DOOMED_NAMESPACE, &DeleteParams::default())
+            .await
+            .map(|_| ())
+    })
+    .await?;
+    w.ops.add("namespace deletion");
     Ok(())
 }

@@ -46,6 +46,36 @@ pub(super) async fn start(cfg: &Config) -> anyhow::Result<World> {
     })
     .await?;
 
+    let nss = create_namespaces(&client, &keys).await?;
+
+    // Slot `a` talks to the API server through a proxy that can cut it off.
+    let upstream: std::net::SocketAddr = cp
+        .server
+        .trim_start_matches("https://")
+        .parse()
+        .context("API server address")?;
+    let proxy = Arc::new(CutProxy::start(upstream).await?);
+    let operators = start_operators(&cp, &fake, &keys, &proxy)?;
+    let poll_stop = Arc::new(AtomicBool::new(false));
+    let (timeline, poller) = poll_lease(client.clone(), poll_stop.clone());
+    let killer = spawn_killer(cfg, &operators, &proxy, &timeline);
+    Ok(World {
+        client,
+        keys,
+        nss,
+        operators,
+        proxy,
+        poll_stop,
+        timeline,
+        poller,
+        killer,
+        fake,
+        cp,
+    })
+}
+
+/// The workload's namespaces, with the Secret of the second instance where it is used.
+async fn create_namespaces(client: &Client, keys: &[String; 2]) -> anyhow::Result<Api<Namespace>> {
     let nss: Api<Namespace> = Api::all(client.clone());
     for (ns, instance) in NAMESPACES {
         let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
@@ -60,14 +90,16 @@ pub(super) async fn start(cfg: &Config) -> anyhow::Result<World> {
                 .await?;
         }
     }
+    Ok(nss)
+}
 
-    // Slot `a` talks to the API server through a proxy that can cut it off.
-    let upstream: std::net::SocketAddr = cp
-        .server
-        .trim_start_matches("https://")
-        .parse()
-        .context("API server address")?;
-    let proxy = Arc::new(CutProxy::start(upstream).await?);
+/// Both operators started: slot `a` through `proxy`, slot `b` straight to the API server.
+fn start_operators(
+    cp: &ControlPlane,
+    fake: &FakeClerk,
+    keys: &[String; 2],
+    proxy: &CutProxy,
+) -> anyhow::Result<Arc<Mutex<Operators>>> {
     let proxied = cp.kubeconfig.with_file_name("chaos-proxied-kubeconfig");
     std::fs::write(
         &proxied,
@@ -111,22 +143,7 @@ pub(super) async fn start(cfg: &Config) -> anyhow::Result<World> {
         op.start(0)?;
         op.start(1)?;
     }
-    let poll_stop = Arc::new(AtomicBool::new(false));
-    let (timeline, poller) = poll_lease(client.clone(), poll_stop.clone());
-    let killer = spawn_killer(cfg, &operators, &proxy, &timeline);
-    Ok(World {
-        client,
-        keys,
-        nss,
-        operators,
-        proxy,
-        poll_stop,
-        timeline,
-        poller,
-        killer,
-        fake,
-        cp,
-    })
+    Ok(operators)
 }
 
 /// Kill one of the operators at random moments until told to stop and at least `min_kills`

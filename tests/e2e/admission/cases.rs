@@ -43,18 +43,30 @@ pub(super) fn host_of_len(len: usize) -> String {
     h
 }
 
+// The messages several bad cases share.
+const SCHEME: &str = "domain must not contain a scheme";
+const PATH: &str = "domain must not contain a path";
+const LOWER: &str = "domain must be lowercase";
+const PORT: &str = "port in domain must be a number from 1 to 65535";
+const HTTPS: &str = "proxyUrl must be an https:// URL";
+const ENUM: &str = r#"supported values: "Delete", "Orphan""#;
+const BOOL: &str = "must be of type boolean";
+const SECRET_NAME: &str = "secretRef.name must be a valid Secret name";
+const SECRET_KEY: &str = "secretRef.key must be a valid Secret key";
+const BOTH: &str = "set at most one of secretRef and instanceRef";
+const KIND: &str = r#"supported values: "ClerkInstance", "ClusterClerkInstance""#;
+
 pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
-    const SCHEME: &str = "domain must not contain a scheme";
-    const PATH: &str = "domain must not contain a path";
-    const LOWER: &str = "domain must be lowercase";
-    const PORT: &str = "port in domain must be a number from 1 to 65535";
-    const HTTPS: &str = "proxyUrl must be an https:// URL";
-    const ENUM: &str = r#"supported values: "Delete", "Orphan""#;
-    const BOOL: &str = "must be of type boolean";
-    const SECRET_NAME: &str = "secretRef.name must be a valid Secret name";
-    const SECRET_KEY: &str = "secretRef.key must be a valid Secret key";
-    const BOTH: &str = "set at most one of secretRef and instanceRef";
-    const KIND: &str = r#"supported values: "ClerkInstance", "ClusterClerkInstance""#;
+    [
+        bad_refs_and_domain_syntax(),
+        bad_domain_shapes(),
+        bad_options(),
+        bad_fields_and_export(),
+    ]
+    .concat()
+}
+
+fn bad_refs_and_domain_syntax() -> Vec<(String, &'static str)> {
     vec![
         // instanceRef: not with secretRef, a known kind, a valid name.
         (
@@ -111,6 +123,11 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
         // Empty or missing.
         (domain(""), "should be at least 1 chars long"),
         ("  isSatellite: true\n".into(), "spec.domain: Required value"),
+    ]
+}
+
+fn bad_domain_shapes() -> Vec<(String, &'static str)> {
+    vec![
         // Labels.
         (
             domain("-a.example.com"),
@@ -165,6 +182,11 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
         (domain("münchen.example.com"), "domain must be a hostname"),
         (domain("a%2e.example.com"), "domain must be a hostname"),
         (domain("a,b.example.com"), "domain must be a hostname"),
+    ]
+}
+
+fn bad_options() -> Vec<(String, &'static str)> {
+    vec![
         // proxyUrl.
         (proxy("http://app.example.com/__clerk"), HTTPS),
         (proxy("ftp://app.example.com/__clerk"), HTTPS),
@@ -222,6 +244,11 @@ pub(super) fn bad_cases() -> Vec<(String, &'static str)> {
             "secretRef.key must not be '.' or start with '..'",
         ),
         (with("  secretRef: clerk\n"), "must be of type object"),
+    ]
+}
+
+fn bad_fields_and_export() -> Vec<(String, &'static str)> {
+    vec![
         // Unknown fields (kubectl apply asks for strict field validation).
         (with("  foo: bar\n"), "unknown field \"spec.foo\""),
         (

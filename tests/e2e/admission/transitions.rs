@@ -2,11 +2,25 @@
 
 use super::*;
 
+const SAT: &str = "isSatellite is immutable";
+const REF: &str = "secretRef is immutable once set";
+
+/// A valid domain with a `secretRef`.
+fn r(name: &str, key: &str) -> String {
+    with(&format!("  secretRef: {{name: {name}, key: {key}}}\n"))
+}
+
 /// `(what, before, after, expect)`: create with `before`, then apply `after`.
 pub(super) fn transitions() -> Vec<(&'static str, String, String, Expect)> {
-    const SAT: &str = "isSatellite is immutable";
-    const REF: &str = "secretRef is immutable once set";
-    let r = |name: &str, key: &str| with(&format!("  secretRef: {{name: {name}, key: {key}}}\n"));
+    [
+        satellite_transitions(),
+        secret_ref_transitions(),
+        other_field_transitions(),
+    ]
+    .concat()
+}
+
+fn satellite_transitions() -> Vec<(&'static str, String, String, Expect)> {
     vec![
         (
             "isSatellite true -> false",
@@ -38,6 +52,11 @@ pub(super) fn transitions() -> Vec<(&'static str, String, String, Expect)> {
             with(""),
             Accept,
         ),
+    ]
+}
+
+fn secret_ref_transitions() -> Vec<(&'static str, String, String, Expect)> {
+    vec![
         (
             "secretRef name changed",
             r("clerk", "k"),
@@ -74,6 +93,11 @@ pub(super) fn transitions() -> Vec<(&'static str, String, String, Expect)> {
             format!("{}  deletionPolicy: Orphan\n", r("clerk", "k")),
             Accept,
         ),
+    ]
+}
+
+fn other_field_transitions() -> Vec<(&'static str, String, String, Expect)> {
+    vec![
         ("domain renamed", with(""), domain("renamed.example.com"), Accept),
         (
             "domain renamed to an invalid one",

@@ -42,6 +42,32 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
     let bind = Bind::start(&["example.com"])?;
     let fapi = FakeFrontendApi::start(&[(FAPI, Behaviour::Healthy)]).await?;
     let names = ["loop", "pub", "badkey", "down"];
+    let mut proxies = start_proxies(&bind, &fapi, &names)?;
+    let env = start_env(&cp, &bind, &fapi, &names, &proxies).await?;
+    let (lo, public, bad, lo_message) = first_reports(&env).await?;
+
+    // The proxy goes down: the probe says so; Clerk's verdict stays.
+    proxies[3].stop();
+    let down = report(&env, "down", "no answer").await?;
+    for o in [&lo, &public, &bad, &down] {
+        let c = condition(o, "ProxyVerified").unwrap();
+        ensure!(
+            c.status == "True" && c.reason == "ProxyWorks" && c.message.starts_with("Clerk reached"),
+            "the probe never changes Clerk's verdict: {c:?}"
+        );
+        ensure!(is_true(o, "Ready"), "the probe never gates Ready: {:?}", o.status);
+    }
+    env.wait_event("down", "ProxyHealthFailed").await?;
+
+    // Later probes (every 4 s here) find the same: the warning was announced once.
+    warned_once(&env, &lo_message).await?;
+    drop(proxies);
+    Ok(())
+}
+
+/// An A record and an nginx for each of `names`: `loop` forwards `$remote_addr`, the others a
+/// public address; `badkey` sends a key of no instance.
+fn start_proxies(bind: &Bind, fapi: &FakeFrontendApi, names: &[&str; 4]) -> anyhow::Result<Vec<Nginx>> {
     for name in names {
         bind.nsupdate(
             "example.com",
@@ -49,17 +75,28 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
         )?;
     }
     let host = |n: &str| format!("{n}.example.com");
-    let mut proxies = vec![
-        proxy(&fapi, &host("loop"), ForwardedFor::RemoteAddr, LIVE_KEY)?,
-        proxy(&fapi, &host("pub"), ForwardedFor::Fixed(PUBLIC.into()), LIVE_KEY)?,
+    Ok(vec![
+        proxy(fapi, &host("loop"), ForwardedFor::RemoteAddr, LIVE_KEY)?,
+        proxy(fapi, &host("pub"), ForwardedFor::Fixed(PUBLIC.into()), LIVE_KEY)?,
         proxy(
-            &fapi,
+            fapi,
             &host("badkey"),
             ForwardedFor::Fixed(PUBLIC.into()),
             "sk_live_not_this_instance",
         )?,
-        proxy(&fapi, &host("down"), ForwardedFor::Fixed(PUBLIC.into()), LIVE_KEY)?,
-    ];
+        proxy(fapi, &host("down"), ForwardedFor::Fixed(PUBLIC.into()), LIVE_KEY)?,
+    ])
+}
+
+/// The test env with the probe on, trusting the fake's CA; one ClerkDomain behind each proxy.
+async fn start_env(
+    cp: &Arc<ControlPlane>,
+    bind: &Bind,
+    fapi: &FakeFrontendApi,
+    names: &[&str; 4],
+    proxies: &[Nginx],
+) -> anyhow::Result<TestEnv> {
+    let host = |n: &str| format!("{n}.example.com");
     let opts = EnvOptions {
         dns_resolver: Some(bind.addr()),
         resync: Duration::from_secs(4),
@@ -74,24 +111,30 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
     let env = TestEnv::start(cp.clone(), "pxhealth", opts).await?;
     fapi.answer_proxy_health_for(env.fake.state());
     env.fake.set_proxy_check_rule(ProxyCheckRule::AlwaysSucceed);
-    for (name, nginx) in names.iter().zip(&proxies) {
+    for (name, nginx) in names.iter().zip(proxies) {
         let spec = format!("  domain: {}\n  proxyUrl: {}\n", host(name), nginx.proxy_url());
         env.create(&manifest(name, &spec)).await?;
     }
-    let report = |name: &'static str, want: &'static str| {
-        let env = &env;
-        async move {
-            wait_for(
-                &env.domains(),
-                name,
-                &format!("ProxyVerified reports {want:?}"),
-                CONVERGE,
-                |o| condition(o, "ProxyVerified").is_some_and(|c| c.message.contains(want)),
-            )
-            .await
-        }
-    };
+    Ok(env)
+}
+
+/// `name` once its `ProxyVerified` message contains `want`.
+async fn report(env: &TestEnv, name: &str, want: &str) -> anyhow::Result<ClerkDomain> {
+    wait_for(
+        &env.domains(),
+        name,
+        &format!("ProxyVerified reports {want:?}"),
+        CONVERGE,
+        |o| condition(o, "ProxyVerified").is_some_and(|c| c.message.contains(want)),
+    )
+    .await
+}
+
+/// What the probe found through each proxy: a loopback warning, a public address, Clerk's
+/// `unhealthy` answer, and their Events. The first three objects and the loopback message.
+async fn first_reports(env: &TestEnv) -> anyhow::Result<(ClerkDomain, ClerkDomain, ClerkDomain, String)> {
     let lo = report(
+        env,
         "loop",
         "proxy health: Clerk saw X-Forwarded-For \"127.0.0.1\" through the proxy",
     )
@@ -102,6 +145,7 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
         "{lo_message}"
     );
     let public = report(
+        env,
         "pub",
         "proxy health: Clerk saw X-Forwarded-For \"203.0.113.7\" through the proxy",
     )
@@ -109,29 +153,20 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
     let public_message = condition(&public, "ProxyVerified").unwrap().message.clone();
     ensure!(!public_message.contains("Warning"), "{public_message}");
     let bad = report(
+        env,
         "badkey",
         "answered 503 unhealthy: the Clerk-Secret-Key header is not a valid secret key",
     )
     .await?;
-    report("down", "through the proxy").await?;
+    report(env, "down", "through the proxy").await?;
     env.wait_event("loop", "ProxyForwardedAddressSuspect").await?;
     env.wait_event("pub", "ProxyHealthy").await?;
     env.wait_event("badkey", "ProxyHealthFailed").await?;
+    Ok((lo, public, bad, lo_message))
+}
 
-    // The proxy goes down: the probe says so; Clerk's verdict stays.
-    proxies[3].stop();
-    let down = report("down", "no answer").await?;
-    for o in [&lo, &public, &bad, &down] {
-        let c = condition(o, "ProxyVerified").unwrap();
-        ensure!(
-            c.status == "True" && c.reason == "ProxyWorks" && c.message.starts_with("Clerk reached"),
-            "the probe never changes Clerk's verdict: {c:?}"
-        );
-        ensure!(is_true(o, "Ready"), "the probe never gates Ready: {:?}", o.status);
-    }
-    env.wait_event("down", "ProxyHealthFailed").await?;
-
-    // Later probes (every 4 s here) find the same: the warning was announced once.
+/// Later probes (every 4 s here) find the same: the warning was announced once.
+async fn warned_once(env: &TestEnv, lo_message: &str) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let events = env.events_in(&env.ns, "loop").await?;
     let warned: Vec<_> = events
@@ -151,6 +186,5 @@ pub async fn proxy_health_reports_what_clerk_saw_through_nginx(cp: Arc<ControlPl
     );
     let again = env.domains().get("loop").await?;
     ensure!(condition(&again, "ProxyVerified").unwrap().message == lo_message);
-    drop(proxies);
     Ok(())
 }

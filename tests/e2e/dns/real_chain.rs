@@ -98,12 +98,26 @@ pub(super) fn bind_lacks(bind: &Bind, hosts: &[&str]) -> anyhow::Result<bool> {
 /// the ClerkDomain removes them from BIND, a hand-made record pointing elsewhere reads as
 /// `WrongTarget`, and Clerk's own target answering NXDOMAIN reads as Clerk's side.
 pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    // example.com for the user's records; clerk.services, empty, so that Clerk's targets answer
-    // NXDOMAIN, as frontend-api.clerk.services did in Clerk's May 2026 outage.
+    let (bind, env, mut edns) = start_chain(&cp).await?;
+    let (root_cnames, shop_cnames) = publish(&env).await?;
+    let endpoints = written_and_verified(&env, &bind, &edns, &root_cnames, &shop_cnames).await?;
+    quiet_when_done(&edns).await?;
+    proxy_url_replaces_a_record(&env, &bind, &edns, &root_cnames).await?;
+    rename_moves_the_record(&env, &bind, &edns).await?;
+    hand_made_record(&env, &bind).await?;
+    delete_removes_the_records(&env, &bind, &edns, &endpoints).await?;
+    ensure!(edns.is_running(), "external-dns exited: {}", edns.log_tail(40));
+    Ok(())
+}
+
+/// BIND with example.com for the user's records and clerk.services, empty, so that Clerk's
+/// targets answer NXDOMAIN (as frontend-api.clerk.services did in an outage of Clerk's);
+/// external-dns's CRD, the test env verifying against BIND, and external-dns writing to it.
+async fn start_chain(cp: &Arc<ControlPlane>) -> anyhow::Result<(Bind, TestEnv, ExternalDns)> {
     let bind = Bind::start(&["example.com", "clerk.services"])?;
     {
         let _lock = EXTERNAL_DNS_CRD.lock().await;
-        install_external_dns_crd(&cp)?;
+        install_external_dns_crd(cp)?;
     }
     let opts = EnvOptions {
         dns_resolver: Some(bind.addr()),
@@ -113,11 +127,15 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
     let env = TestEnv::start(cp.clone(), "realdns", opts).await?;
     // Clerk's proxy check would otherwise probe the proxy URL off this machine.
     env.fake.set_proxy_check_rule(ProxyCheckRule::AlwaysSucceed);
-    let mut edns = ExternalDns::start(&cp, &bind, "example.com", &env.ns, "clerk-e2e")?;
+    let edns = ExternalDns::start(cp, &bind, "example.com", &env.ns, "clerk-e2e")?;
     let nx = bind.query("frontend-api.clerk.services", "A")?;
     ensure!(nx.status == "NXDOMAIN", "{nx:?}");
+    Ok((bind, env, edns))
+}
 
-    // The primary domain (five records) and a satellite (only the Frontend API record).
+/// The primary domain (five records) and a satellite (only the Frontend API record), both
+/// published. Their required CNAMEs.
+async fn publish(env: &TestEnv) -> anyhow::Result<(Vec<(String, String)>, Vec<(String, String)>)> {
     let ext = "  dns:\n    externalDNS:\n      enabled: true\n      recordTTL: 60\n";
     env.create(&manifest(
         "root",
@@ -131,8 +149,8 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
         &format!("  domain: shop.example.com\n{ext}{props}"),
     ))
     .await?;
-    let root = wait_condition(&env, "root", "DNSPublished", "True", "Published").await?;
-    let shop = wait_condition(&env, "shop", "DNSPublished", "True", "Published").await?;
+    let root = wait_condition(env, "root", "DNSPublished", "True", "Published").await?;
+    let shop = wait_condition(env, "shop", "DNSPublished", "True", "Published").await?;
     let root_cnames = required_cnames(&root);
     let shop_cnames = required_cnames(&shop);
     let hosts = |c: &[(String, String)]| c.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>();
@@ -155,13 +173,23 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             )],
         "{shop_cnames:?}"
     );
+    Ok((root_cnames, shop_cnames))
+}
 
-    // external-dns writes them to BIND, with its TXT ownership records, and says so in the
-    // DNSEndpoint's status.
-    let mut all = root_cnames.clone();
-    all.extend(shop_cnames.clone());
-    wait_dns("the CNAMEs in BIND", CONVERGE, &edns, || {
-        Ok(bind_has(&bind, &all)?.then_some(()))
+/// external-dns writes them to BIND, with its TXT ownership records, and says so in the
+/// DNSEndpoint's status; the operator sees them through BIND: verified, and Clerk's NXDOMAIN
+/// target is Clerk's side. The DNSEndpoints.
+async fn written_and_verified(
+    env: &TestEnv,
+    bind: &Bind,
+    edns: &ExternalDns,
+    root_cnames: &[(String, String)],
+    shop_cnames: &[(String, String)],
+) -> anyhow::Result<Api<DNSEndpoint>> {
+    let mut all = root_cnames.to_vec();
+    all.extend(shop_cnames.to_vec());
+    wait_dns("the CNAMEs in BIND", CONVERGE, edns, || {
+        Ok(bind_has(bind, &all)?.then_some(()))
     })
     .await?;
     let txt = bind.query("cname-clerk.shop.example.com", "TXT")?;
@@ -179,7 +207,7 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
 
     // The operator sees them through BIND: verified, and Clerk's NXDOMAIN target is Clerk's side.
     for name in ["root", "shop"] {
-        let obj = wait_verified(&env, name, "True/Verified", |c| {
+        let obj = wait_verified(env, name, "True/Verified", |c| {
             c.status == "True" && c.reason == "Verified"
         })
         .await?;
@@ -191,9 +219,12 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             "{name}: {msg}"
         );
     }
+    Ok(endpoints)
+}
 
-    // Nothing left to do: further syncs (every 2 s) change nothing, the unknown
-    // provider-specific property included.
+/// Nothing left to do: further syncs (every 2 s) change nothing, the unknown
+/// provider-specific property included.
+async fn quiet_when_done(edns: &ExternalDns) -> anyhow::Result<()> {
     let applies = |log: &str| log.matches("ApplyChanges").count();
     let before = applies(&edns.log());
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -203,8 +234,17 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
         "external-dns keeps changing records:\n{}",
         edns.log_tail(30)
     );
+    Ok(())
+}
 
-    // A proxy URL replaces the primary's Frontend API record: external-dns deletes it.
+/// A proxy URL replaces the primary's Frontend API record: external-dns deletes it; back to
+/// DNS, the record returns.
+async fn proxy_url_replaces_a_record(
+    env: &TestEnv,
+    bind: &Bind,
+    edns: &ExternalDns,
+    root_cnames: &[(String, String)],
+) -> anyhow::Result<()> {
     env.domains()
         .patch(
             "root",
@@ -212,15 +252,15 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             &Patch::Merge(json!({"spec": {"proxyUrl": "https://example.com/__clerk"}})),
         )
         .await?;
-    wait_dns("clerk.example.com removed from BIND", CONVERGE, &edns, || {
-        Ok(bind_lacks(&bind, &["clerk.example.com", "cname-clerk.example.com"])?.then_some(()))
+    wait_dns("clerk.example.com removed from BIND", CONVERGE, edns, || {
+        Ok(bind_lacks(bind, &["clerk.example.com", "cname-clerk.example.com"])?.then_some(()))
     })
     .await?;
     let root = env.wait_ready("root").await?;
     let proxied = required_cnames(&root);
     ensure!(proxied.len() == 4, "{proxied:?}");
-    ensure!(bind_has(&bind, &proxied)?, "the other records stay");
-    wait_verified(&env, "root", "True with 4 records", |c| {
+    ensure!(bind_has(bind, &proxied)?, "the other records stay");
+    wait_verified(env, "root", "True with 4 records", |c| {
         c.status == "True" && c.message.starts_with("all 4 required")
     })
     .await?;
@@ -232,12 +272,15 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             &Patch::Merge(json!({"spec": {"proxyUrl": null}})),
         )
         .await?;
-    wait_dns("clerk.example.com back in BIND", CONVERGE, &edns, || {
-        Ok(bind_has(&bind, &root_cnames)?.then_some(()))
+    wait_dns("clerk.example.com back in BIND", CONVERGE, edns, || {
+        Ok(bind_has(bind, root_cnames)?.then_some(()))
     })
     .await?;
+    Ok(())
+}
 
-    // A rename moves the satellite's record.
+/// A rename moves the satellite's record.
+async fn rename_moves_the_record(env: &TestEnv, bind: &Bind, edns: &ExternalDns) -> anyhow::Result<()> {
     env.domains()
         .patch(
             "shop",
@@ -249,22 +292,25 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
         "clerk.shop2.example.com".to_string(),
         "frontend-api.clerk.services".to_string(),
     )];
-    wait_dns("the renamed record in BIND", CONVERGE, &edns, || {
-        Ok((bind_has(&bind, &renamed)?
-            && bind_lacks(&bind, &["clerk.shop.example.com", "cname-clerk.shop.example.com"])?)
+    wait_dns("the renamed record in BIND", CONVERGE, edns, || {
+        Ok((bind_has(bind, &renamed)?
+            && bind_lacks(bind, &["clerk.shop.example.com", "cname-clerk.shop.example.com"])?)
         .then_some(()))
     })
     .await?;
-    wait_verified(&env, "shop", "True after the rename", |c| {
+    wait_verified(env, "shop", "True after the rename", |c| {
         c.status == "True" && c.observed_generation == Some(2)
     })
     .await?;
+    Ok(())
+}
 
-    // A record the user wrote by hand (no external-dns for this one), first missing, then
-    // pointing elsewhere, then right.
+/// A record the user wrote by hand (no external-dns for this one), first missing, then
+/// pointing elsewhere, then right; external-dns leaves it alone.
+async fn hand_made_record(env: &TestEnv, bind: &Bind) -> anyhow::Result<()> {
     env.create(&manifest("manual", "  domain: manual.example.com\n"))
         .await?;
-    let obj = wait_verified(&env, "manual", "False/RecordsMissing", |c| {
+    let obj = wait_verified(env, "manual", "False/RecordsMissing", |c| {
         c.status == "False" && c.reason == "RecordsMissing"
     })
     .await?;
@@ -278,7 +324,7 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
         "example.com",
         &["update add clerk.manual.example.com 60 CNAME frontend-api.clerk.example.net."],
     )?;
-    let obj = wait_verified(&env, "manual", "False/WrongTarget", |c| {
+    let obj = wait_verified(env, "manual", "False/WrongTarget", |c| {
         c.status == "False" && c.reason == "WrongTarget"
     })
     .await?;
@@ -295,33 +341,35 @@ pub async fn external_dns_and_bind_close_the_loop(cp: Arc<ControlPlane>) -> anyh
             "update add clerk.manual.example.com 60 CNAME frontend-api.clerk.services.",
         ],
     )?;
-    wait_verified(&env, "manual", "True after the fix", |c| {
+    wait_verified(env, "manual", "True after the fix", |c| {
         c.status == "True" && c.reason == "Verified"
     })
     .await?;
     // external-dns leaves the record it does not own alone.
     tokio::time::sleep(Duration::from_secs(5)).await;
     ensure!(bind.cname("clerk.manual.example.com")?.as_deref() == Some("frontend-api.clerk.services"));
+    Ok(())
+}
 
-    // Deleting the ClerkDomains garbage-collects their DNSEndpoints, and external-dns removes
-    // every record it wrote (CNAMEs and TXT) from BIND.
+/// Deleting the ClerkDomains garbage-collects their DNSEndpoints, and external-dns removes
+/// every record it wrote (CNAMEs and TXT) from BIND.
+async fn delete_removes_the_records(
+    env: &TestEnv,
+    bind: &Bind,
+    edns: &ExternalDns,
+    endpoints: &Api<DNSEndpoint>,
+) -> anyhow::Result<()> {
     env.delete("root").await?;
     env.delete("shop").await?;
-    wait_gone(&endpoints, "root", Duration::from_secs(90)).await?;
-    wait_gone(&endpoints, "shop", Duration::from_secs(90)).await?;
-    wait_dns(
-        "every external-dns record gone from BIND",
-        CONVERGE,
-        &edns,
-        || {
-            let left = bind.records("example.com")?;
-            Ok(
-                (left == ["clerk.manual.example.com CNAME frontend-api.clerk.services".to_string()])
-                    .then_some(()),
-            )
-        },
-    )
+    wait_gone(endpoints, "root", Duration::from_secs(90)).await?;
+    wait_gone(endpoints, "shop", Duration::from_secs(90)).await?;
+    wait_dns("every external-dns record gone from BIND", CONVERGE, edns, || {
+        let left = bind.records("example.com")?;
+        Ok(
+            (left == ["clerk.manual.example.com CNAME frontend-api.clerk.services".to_string()])
+                .then_some(()),
+        )
+    })
     .await?;
-    ensure!(edns.is_running(), "external-dns exited: {}", edns.log_tail(40));
     Ok(())
 }

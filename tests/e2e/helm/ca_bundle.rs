@@ -181,6 +181,31 @@ impl Drop for Killed {
     }
 }
 
+/// One namespace of ClerkDomains, and operators started against the TLS front at `url`.
+struct Case<'a> {
+    cp: &'a ControlPlane,
+    ns: String,
+    url: String,
+    /// Holds the CA, the server's certificate and the operators' logs.
+    dir: &'a Path,
+    domains: Api<ClerkDomain>,
+}
+
+impl Case<'_> {
+    /// Create ClerkDomain `name` (domain `name.example.com`) with kubectl.
+    fn create(&self, name: &str) -> anyhow::Result<()> {
+        let ns = &self.ns;
+        let yaml = format!(
+            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  domain: {name}.example.com\n"
+        );
+        ok(
+            self.cp.kubectl_stdin(&["create", "-f", "-"], &yaml),
+            "create ClerkDomain",
+        )
+        .map(|_| ())
+    }
+}
+
 /// Clerk behind TLS from a private CA: without SSL_CERT_FILE the operator refuses the
 /// certificate (nothing reaches Clerk); with SSL_CERT_FILE naming the CA, or SSL_CERT_DIR
 /// listing a directory holding it, ClerkDomains become Ready.
@@ -201,25 +226,34 @@ pub async fn ssl_cert_file_trusts_a_private_ca_for_clerk(cp: Arc<ControlPlane>) 
     let ns = format!("ca-{:04x}", rand::random::<u16>());
     ok(cp.kubectl(&["create", "namespace", &ns]), "create namespace")?;
     let client = cp.client().await;
-    let domains: Api<ClerkDomain> = Api::namespaced(client.clone(), &ns);
-    let create = |name: &str| -> anyhow::Result<()> {
-        let yaml = format!(
-            "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  domain: {name}.example.com\n"
-        );
-        ok(
-            cp.kubectl_stdin(&["create", "-f", "-"], &yaml),
-            "create ClerkDomain",
-        )
-        .map(|_| ())
+    let c = Case {
+        cp: &cp,
+        domains: Api::namespaced(client.clone(), &ns),
+        ns,
+        url,
+        dir: dir.path(),
     };
-    let ready = |o: &ClerkDomain| is_true(o, "Ready");
+    refused_without_the_ca(&c, &fake).await?;
+    trusted_with_cert_file(&c).await?;
+    let _op = trusted_with_cert_dir(&c).await?;
+    let names: BTreeSet<String> = fake.domains(LIVE_KEY).into_iter().map(|d| d.name).collect();
+    for want in [
+        "refused.example.com",
+        "trusted.example.com",
+        "from-dir.example.com",
+    ] {
+        ensure!(names.contains(want), "{want} not in Clerk: {names:?}");
+    }
+    Ok(())
+}
 
-    // The image's roots only: the private CA is unknown, the connection is refused.
-    create("refused")?;
-    let log = dir.path().join("system-roots.log");
-    let op = Killed(spawn_operator(&cp, &ns, &url, &[], &log)?);
+/// The image's roots only: the private CA is unknown, the connection is refused.
+async fn refused_without_the_ca(c: &Case<'_>, fake: &FakeClerk) -> anyhow::Result<()> {
+    c.create("refused")?;
+    let log = c.dir.join("system-roots.log");
+    let op = Killed(spawn_operator(c.cp, &c.ns, &c.url, &[], &log)?);
     let obj = wait_for(
-        &domains,
+        &c.domains,
         "refused",
         "Synced=False",
         CONVERGE,
@@ -243,47 +277,50 @@ pub async fn ssl_cert_file_trusts_a_private_ca_for_clerk(cp: Arc<ControlPlane>) 
         "a domain reached Clerk without trust"
     );
     drop(op);
+    Ok(())
+}
 
-    // SSL_CERT_FILE names the CA: both become Ready.
-    let log = dir.path().join("ssl-cert-file.log");
+/// SSL_CERT_FILE names the CA: both become Ready.
+async fn trusted_with_cert_file(c: &Case<'_>) -> anyhow::Result<()> {
+    let log = c.dir.join("ssl-cert-file.log");
     let op = Killed(spawn_operator(
-        &cp,
-        &ns,
-        &url,
-        &[("SSL_CERT_FILE", dir.path().join("ca.pem").display().to_string())],
+        c.cp,
+        &c.ns,
+        &c.url,
+        &[("SSL_CERT_FILE", c.dir.join("ca.pem").display().to_string())],
         &log,
     )?);
-    create("trusted")?;
+    c.create("trusted")?;
     for name in ["refused", "trusted"] {
-        wait_for(&domains, name, "Ready", CONVERGE, ready)
-            .await
-            .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
+        wait_for(&c.domains, name, "Ready", CONVERGE, |o: &ClerkDomain| {
+            is_true(o, "Ready")
+        })
+        .await
+        .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
     }
     drop(op);
+    Ok(())
+}
 
-    // SSL_CERT_DIR with a directory holding the CA (as a ConfigMap mount would): Ready too.
-    let ca_dir = dir.path().join("corp-ca");
+/// SSL_CERT_DIR with a directory holding the CA (as a ConfigMap mount would): Ready too. The
+/// operator, still running.
+async fn trusted_with_cert_dir(c: &Case<'_>) -> anyhow::Result<Killed> {
+    let ca_dir = c.dir.join("corp-ca");
     std::fs::create_dir(&ca_dir)?;
-    std::fs::copy(dir.path().join("ca.pem"), ca_dir.join("corp-ca.crt"))?;
-    let log = dir.path().join("ssl-cert-dir.log");
-    let _op = Killed(spawn_operator(
-        &cp,
-        &ns,
-        &url,
+    std::fs::copy(c.dir.join("ca.pem"), ca_dir.join("corp-ca.crt"))?;
+    let log = c.dir.join("ssl-cert-dir.log");
+    let op = Killed(spawn_operator(
+        c.cp,
+        &c.ns,
+        &c.url,
         &[("SSL_CERT_DIR", format!("/nonexistent:{}", ca_dir.display()))],
         &log,
     )?);
-    create("from-dir")?;
-    wait_for(&domains, "from-dir", "Ready", CONVERGE, ready)
-        .await
-        .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
-    let names: BTreeSet<String> = fake.domains(LIVE_KEY).into_iter().map(|d| d.name).collect();
-    for want in [
-        "refused.example.com",
-        "trusted.example.com",
-        "from-dir.example.com",
-    ] {
-        ensure!(names.contains(want), "{want} not in Clerk: {names:?}");
-    }
-    Ok(())
+    c.create("from-dir")?;
+    wait_for(&c.domains, "from-dir", "Ready", CONVERGE, |o: &ClerkDomain| {
+        is_true(o, "Ready")
+    })
+    .await
+    .with_context(|| std::fs::read_to_string(&log).unwrap_or_default())?;
+    Ok(op)
 }

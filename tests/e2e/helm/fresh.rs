@@ -201,40 +201,7 @@ pub async fn helm_first_install_upgrade_uninstall_and_reinstall(
 
     // Upgrade with the production values (the API server validates what they render); the
     // CRDs stay the release's.
-    ok(
-        f.sh(
-            "helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system \
-              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk --set logLevel=debug \
-              --set replicaCount=2 --set podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
-              --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
-              --set 'extraVolumes[0].name=corp-ca' --set 'extraVolumes[0].configMap.name=corp-ca' \
-              --set 'extraVolumeMounts[0].name=corp-ca' --set 'extraVolumeMounts[0].mountPath=/etc/corp-ca' \
-              --set 'extraEnv[0].name=SSL_CERT_DIR' --set 'extraEnv[0].value=/etc/ssl/certs:/etc/corp-ca' \
-              --set podSecurityContext.runAsUser=null --set securityContext.runAsUser=null",
-        ),
-        "helm upgrade",
-    )?;
-    let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
-    let pod = &deploy["spec"]["template"]["spec"];
-    let c = &pod["containers"][0];
-    ensure!(
-        c["args"].to_string().contains("--log-level=debug")
-            && c["image"]
-                == "REGISTRY/clerk-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-            && c["volumeMounts"].to_string().contains("/etc/corp-ca")
-            && c["env"].to_string().contains("/etc/ssl/certs:/etc/corp-ca")
-            && pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
-            && pod["securityContext"]["runAsUser"].is_null()
-            && c["securityContext"]["runAsUser"].is_null()
-            && c["securityContext"]["readOnlyRootFilesystem"] == true,
-        "upgrade did not reach the Deployment: {pod:#}"
-    );
-    let pdb = f.kubectl_json(&["get", "pdb", "clerk-operator", "-n", "clerk-system"])?;
-    ensure!(
-        pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow",
-        "{pdb:#}"
-    );
-    f.check_crds_owned_by("clerk-operator", "clerk-system")?;
+    upgrade_with_production_values(&f)?;
 
     // Uninstall: the operator goes, the CRDs and the ClerkDomain stay.
     let out = ok(
@@ -272,5 +239,44 @@ pub async fn helm_first_install_upgrade_uninstall_and_reinstall(
         "helm upgrade of the new release",
     )?;
     f.check_crds_owned_by("clerk-operator-new", "clerk-system")?;
+    Ok(())
+}
+
+/// Upgrade with the production values: they reach the Deployment and the PDB.
+fn upgrade_with_production_values(f: &Fresh) -> anyhow::Result<()> {
+    ok(
+        f.sh(
+            "helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system \
+              --set image.repository=REGISTRY/clerk-operator --set existingSecret=clerk --set logLevel=debug \
+              --set replicaCount=2 --set podDisruptionBudget.unhealthyPodEvictionPolicy=AlwaysAllow \
+              --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+              --set 'extraVolumes[0].name=corp-ca' --set 'extraVolumes[0].configMap.name=corp-ca' \
+              --set 'extraVolumeMounts[0].name=corp-ca' --set 'extraVolumeMounts[0].mountPath=/etc/corp-ca' \
+              --set 'extraEnv[0].name=SSL_CERT_DIR' --set 'extraEnv[0].value=/etc/ssl/certs:/etc/corp-ca' \
+              --set podSecurityContext.runAsUser=null --set securityContext.runAsUser=null",
+        ),
+        "helm upgrade",
+    )?;
+    let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
+    let pod = &deploy["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    ensure!(
+        c["args"].to_string().contains("--log-level=debug")
+            && c["image"]
+                == "REGISTRY/clerk-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            && c["volumeMounts"].to_string().contains("/etc/corp-ca")
+            && c["env"].to_string().contains("/etc/ssl/certs:/etc/corp-ca")
+            && pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+            && pod["securityContext"]["runAsUser"].is_null()
+            && c["securityContext"]["runAsUser"].is_null()
+            && c["securityContext"]["readOnlyRootFilesystem"] == true,
+        "upgrade did not reach the Deployment: {pod:#}"
+    );
+    let pdb = f.kubectl_json(&["get", "pdb", "clerk-operator", "-n", "clerk-system"])?;
+    ensure!(
+        pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow",
+        "{pdb:#}"
+    );
+    f.check_crds_owned_by("clerk-operator", "clerk-system")?;
     Ok(())
 }

@@ -57,6 +57,51 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
     );
     rel.check_restricted()?;
     // The installed permissions, cluster-wide (ClusterRole): what is needed, nothing more.
+    allowed_permissions(&rel)?;
+    denied_permissions(&rel)?;
+
+    let identity = format!("{}-7d9f-abcde", rel.name);
+    let mut opts = rel.operator(&identity, true);
+    opts.extra_args.push("--secret-cache-ttl=2s".into());
+    let mut op = OperatorProcess::spawn(&opts)?;
+    op.wait_log(&["acquired leadership"], CONVERGE).await?;
+    rel.wait_lease_holder(&identity, Duration::from_secs(10)).await?;
+
+    let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
+    let site = create_domains(&rel, &secrets, &op).await?;
+    let configmaps = check_export(&rel, &op).await?;
+    let id = site.status.and_then(|s| s.domain_id).context("domain id")?;
+    check_created(&rel, &secrets, &id).await?;
+    rotate_tenant_key(&rel, &secrets, &op).await?;
+    rename_site(&rel, &op, &id).await?;
+    check_events(&rel, &identity).await?;
+    delete_domains(&rel, &op, &configmaps, &id).await?;
+
+    // Still the leader; no permission error anywhere in its log.
+    ensure!(rel.lease_holder().await?.as_deref() == Some(identity.as_str()));
+    let forbidden = op.log_lines(&["forbidden"]);
+    ensure!(forbidden.is_empty(), "permission errors: {forbidden:#?}");
+    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
+
+    // SIGTERM: graceful stop releases the Lease at once.
+    op.terminate();
+    let status = op.wait_exit(Duration::from_secs(30)).await?;
+    ensure!(status.success(), "exit status {status}: {}", op.log_tail(20));
+    ensure!(rel.lease_holder().await?.is_none(), "Lease not released");
+
+    ok(
+        rel.helm(&["uninstall", &rel.name, "--namespace", &rel.ns]),
+        "helm uninstall",
+    )?;
+    ensure!(
+        !cp.kubectl(&["get", "clusterrole", &rel.name]).status.success(),
+        "ClusterRole left behind"
+    );
+    Ok(())
+}
+
+/// What the chart grants: the operator's calls, each allowed.
+fn allowed_permissions(rel: &Release) -> anyhow::Result<()> {
     let app = Some(rel.app_ns.as_str());
     let sys = Some(rel.ns.as_str());
     for (verb, resource, ns) in [
@@ -81,6 +126,13 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
             rel.user()
         );
     }
+    Ok(())
+}
+
+/// What the chart does not grant: every neighbouring call refused.
+fn denied_permissions(rel: &Release) -> anyhow::Result<()> {
+    let app = Some(rel.app_ns.as_str());
+    let sys = Some(rel.ns.as_str());
     for (verb, resource, ns) in [
         ("get", "clerkdomains.clerk-operator.io", app),
         ("update", "clerkdomains.clerk-operator.io", app),
@@ -107,16 +159,16 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
             rel.user()
         );
     }
+    Ok(())
+}
 
-    let identity = format!("{}-7d9f-abcde", rel.name);
-    let mut opts = rel.operator(&identity, true);
-    opts.extra_args.push("--secret-cache-ttl=2s".into());
-    let mut op = OperatorProcess::spawn(&opts)?;
-    op.wait_log(&["acquired leadership"], CONVERGE).await?;
-    rel.wait_lease_holder(&identity, Duration::from_secs(10)).await?;
-
-    // Create: one ClerkDomain with the default key, one with a Secret of its namespace.
-    let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
+/// Create: one ClerkDomain with the default key, one with a Secret of its namespace; both
+/// Ready. The first, as it was when Ready.
+async fn create_domains(
+    rel: &Release,
+    secrets: &Api<Secret>,
+    op: &OperatorProcess,
+) -> anyhow::Result<ClerkDomain> {
     let mut s = Secret::default();
     s.metadata.name = Some("tenant-key".into());
     ensure!(rel.fake.add_key(OLD_TENANT_KEY, TEST_KEY) && rel.fake.add_key(NEW_TENANT_KEY, TEST_KEY));
@@ -130,10 +182,17 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
                "export": {"configMapName": "tenant-clerk"}}),
     )
     .await?;
-    let site = rel.wait_ready("site", &op).await?;
-    rel.wait_ready("tenant", &op).await?;
-    // The export, written with the chart's permissions: a development key gives pk_test_ from
-    // the Frontend API host of the instance's primary domain.
+    let site = rel.wait_ready("site", op).await?;
+    rel.wait_ready("tenant", op).await?;
+    Ok(site)
+}
+
+/// The export, written with the chart's permissions: a development key gives pk_test_ from
+/// the Frontend API host of the instance's primary domain. The ConfigMaps of the app namespace.
+async fn check_export(
+    rel: &Release,
+    op: &OperatorProcess,
+) -> anyhow::Result<Api<k8s_openapi::api::core::v1::ConfigMap>> {
     let configmaps: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(rel.client.clone(), &rel.app_ns);
     let primary = rel
@@ -155,12 +214,16 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
     })
     .await
     .with_context(|| op.log_tail(40))?;
-    let id = site.status.and_then(|s| s.domain_id).context("domain id")?;
+    Ok(configmaps)
+}
+
+/// Both domains are in Clerk; without Secret protection, no in-use finalizer.
+async fn check_created(rel: &Release, secrets: &Api<Secret>, id: &str) -> anyhow::Result<()> {
     ensure!(
         rel.fake
             .domains(LIVE_KEY)
             .iter()
-            .any(|d| d.id == id && d.name == "site.example.com")
+            .any(|d| d.id == *id && d.name == "site.example.com")
     );
     ensure!(
         rel.fake
@@ -173,9 +236,11 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         !in_use(&secrets.get("tenant-key").await?),
         "in-use finalizer without Secret protection"
     );
-    rotate_tenant_key(&rel, &secrets, &op).await?;
+    Ok(())
+}
 
-    // Update: a PATCH reaches Clerk.
+/// Update: a PATCH reaches Clerk.
+async fn rename_site(rel: &Release, op: &OperatorProcess, id: &str) -> anyhow::Result<()> {
     let patches = rel.fake.stats().count_status("UpdateDomain", 200);
     rel.domains()
         .patch(
@@ -195,32 +260,40 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
         rel.fake
             .domains(LIVE_KEY)
             .iter()
-            .any(|d| d.id == id && d.name == "site2.example.com")
+            .any(|d| d.id == *id && d.name == "site2.example.com")
     );
+    Ok(())
+}
 
-    // Events, reported by this process.
+/// Events, reported by this process.
+async fn check_events(rel: &Release, identity: &str) -> anyhow::Result<()> {
     for (name, reason) in [("site", "Created"), ("tenant", "Created"), ("site", "Updated")] {
         let e = rel.wait_event(name, reason).await?;
         ensure!(
             e.reporting_controller.as_deref() == Some("clerk-operator"),
             "{e:?}"
         );
-        ensure!(
-            e.reporting_instance.as_deref() == Some(identity.as_str()),
-            "{e:?}"
-        );
+        ensure!(e.reporting_instance.as_deref() == Some(identity), "{e:?}");
     }
+    Ok(())
+}
 
-    // Delete: gone from Clerk, the objects and the Secret's finalizer released.
+/// Delete: gone from Clerk, the objects and the Secret's finalizer released.
+async fn delete_domains(
+    rel: &Release,
+    op: &OperatorProcess,
+    configmaps: &Api<k8s_openapi::api::core::v1::ConfigMap>,
+    id: &str,
+) -> anyhow::Result<()> {
     rel.domains().delete("site", &Default::default()).await?;
     rel.domains().delete("tenant", &Default::default()).await?;
     wait_gone(&rel.domains(), "site", CONVERGE)
         .await
         .with_context(|| op.log_tail(40))?;
     wait_gone(&rel.domains(), "tenant", CONVERGE).await?;
-    wait_gone(&configmaps, "tenant-clerk", CONVERGE).await?;
+    wait_gone(configmaps, "tenant-clerk", CONVERGE).await?;
     ensure!(
-        !rel.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
+        !rel.fake.domains(LIVE_KEY).iter().any(|d| d.id == *id),
         "site still in Clerk"
     );
     ensure!(
@@ -230,130 +303,5 @@ pub async fn helm_install_and_lifecycle_as_service_account(cp: Arc<ControlPlane>
             .any(|d| d.name.starts_with("tenant"))
     );
     rel.wait_event("site", "Deleted").await?;
-
-    // Still the leader; no permission error anywhere in its log.
-    ensure!(rel.lease_holder().await?.as_deref() == Some(identity.as_str()));
-    let forbidden = op.log_lines(&["forbidden"]);
-    ensure!(forbidden.is_empty(), "permission errors: {forbidden:#?}");
-    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
-
-    // SIGTERM: graceful stop releases the Lease at once.
-    op.terminate();
-    let status = op.wait_exit(Duration::from_secs(30)).await?;
-    ensure!(status.success(), "exit status {status}: {}", op.log_tail(20));
-    ensure!(rel.lease_holder().await?.is_none(), "Lease not released");
-
-    ok(
-        rel.helm(&["uninstall", &rel.name, "--namespace", &rel.ns]),
-        "helm uninstall",
-    )?;
-    ensure!(
-        !cp.kubectl(&["get", "clusterrole", &rel.name]).status.success(),
-        "ClusterRole left behind"
-    );
-    Ok(())
-}
-
-/// One rule fewer than the chart grants: the operator keeps running and says which permission
-/// is missing (log, condition or exit message), and recovers when the rule is back.
-pub async fn missing_rbac_rule_is_reported_not_a_crash(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let rel = Release::install(cp.clone(), "rbac", true).await?;
-    let has = |r: &PolicyRule, res: &str| r.resources.as_ref().is_some_and(|v| v.iter().any(|x| x == res));
-    let roles: Api<Role> = Api::namespaced(rel.client.clone(), &rel.app_ns);
-    let original = roles.get(&rel.name).await?.rules.unwrap_or_default();
-
-    // 1. No `patch` on clerkdomains/status.
-    rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains/status")))
-        .await?;
-    let mut op = OperatorProcess::spawn(&rel.operator(&format!("{}-a", rel.name), true))?;
-    rel.create_domain("blocked", json!({"domain": "blocked.example.com"}))
-        .await?;
-    let line = op
-        .wait_log(&["cannot patch resource", "clerkdomains/status"], CONVERGE)
-        .await?;
-    ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
-    ensure!(
-        line.to_string().contains(&rel.user()) && line.to_string().contains("forbidden"),
-        "the log line names neither the identity nor the refusal: {line}"
-    );
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
-    ensure!(op.http_get("/healthz").await?.0 == 200);
-    ensure!(
-        op.metric_sum("clerk_operator_reconciles_total", &["result=\"error\""])
-            .await?
-            >= 1.0
-    );
-    // Back: the next retry reports status, without a second domain in Clerk.
-    rel.edit_role(|rules| *rules = original.clone()).await?;
-    rel.wait_ready("blocked", &op).await?;
-    let same_name = rel
-        .fake
-        .domains(LIVE_KEY)
-        .iter()
-        .filter(|d| d.name == "blocked.example.com")
-        .count();
-    ensure!(same_name == 1, "{same_name} domains named blocked.example.com");
-    op.terminate();
-    op.wait_exit(Duration::from_secs(30)).await?;
-
-    // 2. No access to Secrets (and none to ConfigMaps): the secretRef ClerkDomain says so in its
-    // status, the others work.
-    rel.edit_role(|rules| rules.retain(|r| !has(r, "secrets") && !has(r, "configmaps")))
-        .await?;
-    let secrets: Api<Secret> = Api::namespaced(rel.client.clone(), &rel.app_ns);
-    let mut s = Secret::default();
-    s.metadata.name = Some("tenant-key".into());
-    s.string_data = Some([("CLERK_SECRET_KEY".to_string(), TEST_KEY.to_string())].into());
-    secrets.create(&PostParams::default(), &s).await?;
-    let op = OperatorProcess::spawn(&rel.operator(&format!("{}-b", rel.name), true))?;
-    rel.create_domain(
-        "tenant",
-        json!({"domain": "tenant.example.com", "secretRef": {"name": "tenant-key", "key": "CLERK_SECRET_KEY"}}),
-    )
-    .await?;
-    rel.create_domain("plain", json!({"domain": "plain.example.com"}))
-        .await?;
-    let obj = wait_for(
-        &rel.domains(),
-        "tenant",
-        "CredentialsUnreadable",
-        CONVERGE,
-        |o: &ClerkDomain| {
-            condition(o, "Ready").is_some_and(|c| c.status == "False" && c.reason == "CredentialsUnreadable")
-        },
-    )
-    .await
-    .with_context(|| op.log_tail(40))?;
-    let message = &condition(&obj, "Ready").unwrap().message;
-    ensure!(
-        message.contains("tenant-key") && message.contains("forbidden") && message.contains("secrets"),
-        "condition message: {message}"
-    );
-    rel.wait_event("tenant", "CredentialsUnreadable").await?;
-    rel.wait_ready("plain", &op).await?;
-    // The watch of owned ConfigMaps (a trigger) is refused too; that is logged, not fatal.
-    let line = op
-        .wait_log(&["cannot list resource", "configmaps"], CONVERGE)
-        .await?;
-    ensure!(line["level"] == "WARN" || line["level"] == "ERROR", "{line}");
-    let mut op = op;
-    ensure!(op.is_running(), "operator exited: {}", op.log_tail(40));
-    op.terminate();
-    op.wait_exit(Duration::from_secs(30)).await?;
-
-    // 3. Cannot list ClerkDomains: nothing to do at all, so it exits non-zero and says why.
-    rel.edit_role(|rules| *rules = original.clone()).await?;
-    rel.edit_role(|rules| rules.retain(|r| !has(r, "clerkdomains")))
-        .await?;
-    let mut op = OperatorProcess::spawn(&rel.operator(&format!("{}-c", rel.name), true))?;
-    let status = op.wait_exit(CONVERGE).await?;
-    ensure!(!status.success(), "exit status {status}");
-    let logs = op.logs();
-    ensure!(
-        logs.contains("cannot list ClerkDomains") && logs.contains("forbidden"),
-        "no clear message: {}",
-        op.log_tail(20)
-    );
     Ok(())
 }

@@ -31,30 +31,7 @@ impl Release {
         let ns = format!("{prefix}-sys-{id}");
         let app_ns = format!("{prefix}-app-{id}");
         let home = tempfile::tempdir()?;
-        ok(cp.kubectl(&["create", "namespace", &ns]), "create namespace")?;
-        ok(cp.kubectl(&["create", "namespace", &app_ns]), "create namespace")?;
-        ok(
-            cp.kubectl(&[
-                "label",
-                "namespace",
-                &ns,
-                "pod-security.kubernetes.io/enforce=restricted",
-                "pod-security.kubernetes.io/warn=restricted",
-            ]),
-            "label namespace",
-        )?;
-        ok(
-            cp.kubectl(&[
-                "create",
-                "secret",
-                "generic",
-                "clerk-default",
-                "-n",
-                &ns,
-                &format!("--from-literal=CLERK_SECRET_KEY={LIVE_KEY}"),
-            ]),
-            "create existingSecret",
-        )?;
+        prepare_namespaces(&cp, &ns, &app_ns)?;
         let chart = chart_dir();
         let mut sets = "installCRDs=false,existingSecret=clerk-default,logLevel=debug".to_string();
         if watch_namespace {
@@ -274,4 +251,34 @@ impl Release {
         roles.replace(&self.name, &PostParams::default(), &role).await?;
         Ok(())
     }
+}
+
+/// The release namespace (enforcing the "restricted" Pod Security Standard, holding the
+/// existingSecret) and the namespace of the ClerkDomains.
+fn prepare_namespaces(cp: &ControlPlane, ns: &str, app_ns: &str) -> anyhow::Result<()> {
+    ok(cp.kubectl(&["create", "namespace", ns]), "create namespace")?;
+    ok(cp.kubectl(&["create", "namespace", app_ns]), "create namespace")?;
+    ok(
+        cp.kubectl(&[
+            "label",
+            "namespace",
+            ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        ]),
+        "label namespace",
+    )?;
+    ok(
+        cp.kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "clerk-default",
+            "-n",
+            ns,
+            &format!("--from-literal=CLERK_SECRET_KEY={LIVE_KEY}"),
+        ]),
+        "create existingSecret",
+    )?;
+    Ok(())
 }

@@ -16,69 +16,11 @@ pub async fn metrics_endpoint_exports_operator_metrics(cp: Arc<ControlPlane>) ->
     ensure!(status == 200, "/healthz {status} {body}");
     let (status, body) = op.http_get("/readyz").await?;
     ensure!(status == 200, "/readyz {status} {body}");
-    // The ready gauge is refreshed every 5 s.
-    let start = Instant::now();
-    let (text, samples) = loop {
-        let (status, text) = op.http_get("/metrics").await?;
-        ensure!(status == 200, "/metrics {status}");
-        let samples = parse_metrics(&text);
-        if sum_samples(&samples, "clerk_operator_clerkdomains", &["ready=\"True\""]) == 2.0 {
-            break (text, samples);
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(20),
-            "clerkdomains gauge:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    for family in [
-        "# TYPE clerk_operator_reconciles counter",
-        "# TYPE clerk_operator_reconcile_duration_seconds histogram",
-        "# TYPE clerk_operator_clerk_requests counter",
-        "# TYPE clerk_operator_clerk_rate_limiter_wait_seconds counter",
-        "# TYPE clerk_operator_clerkdomains gauge",
-        "# TYPE clerk_operator_leader gauge",
-    ] {
-        ensure!(text.contains(family), "no `{family}` in:\n{text}");
-    }
-    let sum = |name: &str, labels: &[&str]| sum_samples(&samples, name, labels);
-    ensure!(
-        sum("clerk_operator_reconciles_total", &["result=\"success\""]) >= 2.0,
-        "{text}"
-    );
-    ensure!(
-        sum("clerk_operator_reconcile_duration_seconds_count", &[]) >= 2.0,
-        "{text}"
-    );
-    ensure!(
-        sum(
-            "clerk_operator_reconcile_duration_seconds_bucket",
-            &["le=\"+Inf\""]
-        ) >= 2.0,
-        "{text}"
-    );
-    ensure!(
-        sum(
-            "clerk_operator_clerk_requests_total",
-            &["operation=\"AddDomain\"", "status=\"200\""]
-        ) == 2.0,
-        "{text}"
-    );
-    ensure!(
-        sum(
-            "clerk_operator_clerk_requests_total",
-            &["operation=\"ListDomains\"", "status=\"200\""]
-        ) >= 1.0,
-        "{text}"
-    );
-    ensure!(
-        samples
-            .iter()
-            .any(|(s, _)| s.starts_with("clerk_operator_clerk_rate_limiter_wait_seconds_total")),
-        "{text}"
-    );
-    ensure!(sum("clerk_operator_clerkdomains", &["ready=\"False\""]) == 0.0);
+    let (text, samples) = scrape_when_ready(&op).await?;
+    check_families(&text)?;
+    check_counts(&text, &samples)?;
     scrape_matches_alerts_and_dashboard(&text)?;
+    let sum = |name: &str, labels: &[&str]| sum_samples(&samples, name, labels);
     ensure!(sum("clerk_operator_leader", &[]) == 1.0, "{text}");
     // What the fake saw matches what the operator counted.
     let fake = rel.fake.stats().count_status("AddDomain", 200) as f64;
@@ -88,165 +30,7 @@ pub async fn metrics_endpoint_exports_operator_metrics(cp: Arc<ControlPlane>) ->
             &["operation=\"AddDomain\""]
         ) == fake
     );
-    // Per-object conditions, computed at scrape time: a deleted object leaves no series.
-    let ready_one = ["name=\"one\"", "type=\"Ready\"", "status=\"True\""];
-    ensure!(
-        sum("clerk_operator_clerkdomain_condition", &ready_one) == 1.0,
-        "{text}"
-    );
-    ensure!(
-        text.contains("# TYPE clerk_operator_clerkdomain_condition gauge"),
-        "{text}"
-    );
-    let api = rel.domains();
-    api.delete("one", &Default::default()).await?;
-    wait_gone(&api, "one", CONVERGE).await?;
-    let start = Instant::now();
-    loop {
-        let (_, text) = op.http_get("/metrics").await?;
-        let samples = parse_metrics(&text);
-        let left = sum_samples(
-            &samples,
-            "clerk_operator_clerkdomain_condition",
-            &["name=\"one\""],
-        );
-        let two = sum_samples(
-            &samples,
-            "clerk_operator_clerkdomain_condition",
-            &["name=\"two\""],
-        );
-        if left == 0.0 && two >= 1.0 {
-            break;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(10),
-            "series left behind:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
-}
-
-/// `--metrics-secure` with the chart's RBAC: /metrics over HTTPS answers 401 without a token or
-/// with one the API server rejects, 403 to a ServiceAccount without `get` on /metrics, and 200 to
-/// one bound to the chart's metrics-reader ClusterRole; /readyz stays open.
-pub async fn metrics_need_a_token_allowed_to_get_metrics(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let rel = Release::install(cp.clone(), "secmetrics", true).await?;
-    let mut opts = rel.operator(&format!("{}-s", rel.name), false);
-    opts.extra_args.push("--metrics-secure".into());
-    let op = OperatorProcess::spawn(&opts)?;
-    let token_of = |sa: &str| -> anyhow::Result<String> {
-        ok(
-            cp.kubectl(&["create", "serviceaccount", sa, "-n", &rel.ns]),
-            "create sa",
-        )?;
-        Ok(ok(
-            cp.kubectl(&["create", "token", sa, "-n", &rel.ns]),
-            "create token",
-        )?
-        .trim()
-        .to_string())
-    };
-    let (scraper, stranger) = (token_of("scraper")?, token_of("stranger")?);
-    let reader = format!("{}-metrics-reader", rel.name);
-    let binding = format!("{}-scraper", rel.name);
-    let sa = format!("{}:scraper", rel.ns);
-    ok(
-        cp.kubectl(&[
-            "create",
-            "clusterrolebinding",
-            &binding,
-            "--clusterrole",
-            &reader,
-            "--serviceaccount",
-            &sa,
-        ]),
-        "bind the scraper",
-    )?;
-    // Ready once the ClerkDomain cache is synced; /readyz answers without a token.
-    let start = Instant::now();
-    while op.https_get("/readyz", None).await?.0 != 200 {
-        ensure!(
-            start.elapsed() < CONVERGE,
-            "/readyz never 200: {}",
-            op.log_tail(20)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for (who, token, want) in [
-        ("no token", None, 401),
-        ("a token the API server rejects", Some("not-a-token"), 401),
-        (
-            "a ServiceAccount without get /metrics",
-            Some(stranger.as_str()),
-            403,
-        ),
-    ] {
-        let (status, body) = op.https_get("/metrics", token).await?;
-        ensure!(
-            status == want,
-            "{who}: {status} {body}
-{}",
-            op.log_tail(20)
-        );
-        ensure!(!body.contains("clerk_operator_"), "{who} saw metrics");
-    }
-    // RBAC changes reach the authorizer's cache at once; retry briefly anyway.
-    let start = Instant::now();
-    loop {
-        let (status, body) = op.https_get("/metrics", Some(&scraper)).await?;
-        if status == 200 {
-            ensure!(body.contains("# TYPE clerk_operator_leader gauge"), "{body}");
-            break;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(10),
-            "scraper: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let forbidden = op.log_lines(&["forbidden"]);
-    ensure!(
-        forbidden.is_empty(),
-        "the operator may not review callers: {forbidden:#?}"
-    );
-    ensure!(!op.logs().contains(&scraper), "a token reached the log");
-    check_command(&cp, &op).await
-}
-
-/// `clerk-operator check`, what the chart's `helm test` Pod runs: passes against this operator
-/// (HTTPS /readyz) and the installed CRDs; fails, naming each problem, for a CRD that does not
-/// exist and a URL that does not answer 200.
-async fn check_command(cp: &ControlPlane, op: &OperatorProcess) -> anyhow::Result<()> {
-    let port = op.http_addr().await?.port();
-    let check = |url: String, crds: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clerk-operator"));
-        cmd.args(["check", "--insecure-skip-tls-verify", "--url", &url])
-            .arg(format!("--kubeconfig={}", cp.kubeconfig.display()))
-            .env_clear();
-        for c in crds {
-            cmd.arg(format!("--crd={c}"));
-        }
-        cmd.output()
-    };
-    let ours = [
-        "clerkdomains.clerk-operator.io",
-        "clerkinstances.clerk-operator.io",
-        "clusterclerkinstances.clerk-operator.io",
-    ];
-    let out = check(format!("https://localhost:{port}/readyz"), &ours)?;
-    ensure!(out.status.success(), "check failed: {}", text(&out));
-    ensure!(text(&out).contains("ok: CRD clusterclerkinstances.clerk-operator.io is established"));
-    let out = check(
-        format!("https://localhost:{port}/metrics"),
-        &["clerkdomains.clerk-operator.io", "nothing.example.com"],
-    )?;
-    let said = text(&out);
-    ensure!(!out.status.success(), "check passed: {said}");
-    ensure!(
-        said.contains("answered 401") && said.contains("CRD nothing.example.com: not found"),
-        "{said}"
-    );
+    condition_series_follow_objects(&rel, &op, &text, &samples).await?;
     Ok(())
 }
 
@@ -329,5 +113,128 @@ fn scrape_matches_alerts_and_dashboard(text: &str) -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
+}
+
+/// /metrics once the ready gauge (refreshed every 5 s) counts both objects: the text and its
+/// samples.
+async fn scrape_when_ready(op: &OperatorProcess) -> anyhow::Result<(String, Vec<(String, f64)>)> {
+    let start = Instant::now();
+    let scraped = loop {
+        let (status, text) = op.http_get("/metrics").await?;
+        ensure!(status == 200, "/metrics {status}");
+        let samples = parse_metrics(&text);
+        if sum_samples(&samples, "clerk_operator_clerkdomains", &["ready=\"True\""]) == 2.0 {
+            break (text, samples);
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(20),
+            "clerkdomains gauge:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    Ok(scraped)
+}
+
+/// Every family the dashboards use is exposed.
+fn check_families(text: &str) -> anyhow::Result<()> {
+    for family in [
+        "# TYPE clerk_operator_reconciles counter",
+        "# TYPE clerk_operator_reconcile_duration_seconds histogram",
+        "# TYPE clerk_operator_clerk_requests counter",
+        "# TYPE clerk_operator_clerk_rate_limiter_wait_seconds counter",
+        "# TYPE clerk_operator_clerkdomains gauge",
+        "# TYPE clerk_operator_leader gauge",
+    ] {
+        ensure!(text.contains(family), "no `{family}` in:\n{text}");
+    }
+    Ok(())
+}
+
+/// The counts of the two reconciles, their Clerk requests, and the ready gauge.
+fn check_counts(text: &str, samples: &[(String, f64)]) -> anyhow::Result<()> {
+    let sum = |name: &str, labels: &[&str]| sum_samples(samples, name, labels);
+    ensure!(
+        sum("clerk_operator_reconciles_total", &["result=\"success\""]) >= 2.0,
+        "{text}"
+    );
+    ensure!(
+        sum("clerk_operator_reconcile_duration_seconds_count", &[]) >= 2.0,
+        "{text}"
+    );
+    ensure!(
+        sum(
+            "clerk_operator_reconcile_duration_seconds_bucket",
+            &["le=\"+Inf\""]
+        ) >= 2.0,
+        "{text}"
+    );
+    ensure!(
+        sum(
+            "clerk_operator_clerk_requests_total",
+            &["operation=\"AddDomain\"", "status=\"200\""]
+        ) == 2.0,
+        "{text}"
+    );
+    ensure!(
+        sum(
+            "clerk_operator_clerk_requests_total",
+            &["operation=\"ListDomains\"", "status=\"200\""]
+        ) >= 1.0,
+        "{text}"
+    );
+    ensure!(
+        samples
+            .iter()
+            .any(|(s, _)| s.starts_with("clerk_operator_clerk_rate_limiter_wait_seconds_total")),
+        "{text}"
+    );
+    ensure!(sum("clerk_operator_clerkdomains", &["ready=\"False\""]) == 0.0);
+    Ok(())
+}
+
+/// Per-object conditions, computed at scrape time: a deleted object leaves no series.
+async fn condition_series_follow_objects(
+    rel: &Release,
+    op: &OperatorProcess,
+    text: &str,
+    samples: &[(String, f64)],
+) -> anyhow::Result<()> {
+    let sum = |name: &str, labels: &[&str]| sum_samples(samples, name, labels);
+    let ready_one = ["name=\"one\"", "type=\"Ready\"", "status=\"True\""];
+    ensure!(
+        sum("clerk_operator_clerkdomain_condition", &ready_one) == 1.0,
+        "{text}"
+    );
+    ensure!(
+        text.contains("# TYPE clerk_operator_clerkdomain_condition gauge"),
+        "{text}"
+    );
+    let api = rel.domains();
+    api.delete("one", &Default::default()).await?;
+    wait_gone(&api, "one", CONVERGE).await?;
+    let start = Instant::now();
+    loop {
+        let (_, text) = op.http_get("/metrics").await?;
+        let samples = parse_metrics(&text);
+        let left = sum_samples(
+            &samples,
+            "clerk_operator_clerkdomain_condition",
+            &["name=\"one\""],
+        );
+        let two = sum_samples(
+            &samples,
+            "clerk_operator_clerkdomain_condition",
+            &["name=\"two\""],
+        );
+        if left == 0.0 && two >= 1.0 {
+            break;
+        }
+        ensure!(
+            start.elapsed() < Duration::from_secs(10),
+            "series left behind:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(())
 }

@@ -42,22 +42,29 @@ pub async fn instance_deletion_waits_for_domains(cp: Arc<ControlPlane>) -> anyho
     ensure!(env.fake.stats().count_status("DeleteDomain", 200) == 2);
 
     // A whole namespace: ClerkInstance, Secret and ClerkDomain go, the domain with them.
-    secret_in(&env, &ns_b, "clerk", LIVE_KEY).await?;
-    clerk_instance(&env, &ns_b, "team", "clerk").await?;
+    namespace_deletion_completes(&env, &ns_b).await?;
+    Ok(())
+}
+
+/// Deleting namespace `ns_b` with a ClerkInstance, its Secret and a ClerkDomain completes, with
+/// the domain deleted from Clerk.
+async fn namespace_deletion_completes(env: &TestEnv, ns_b: &str) -> anyhow::Result<()> {
+    secret_in(env, ns_b, "clerk", LIVE_KEY).await?;
+    clerk_instance(env, ns_b, "team", "clerk").await?;
     env.create_in(
-        &ns_b,
+        ns_b,
         &domain("c", "c.del.example.com", Some(("ClerkInstance", "team"))),
     )
     .await?;
-    wait_domain_ready(&env, &ns_b, "c").await?;
+    wait_domain_ready(env, ns_b, "c").await?;
     let nss: Api<Namespace> = Api::all(env.client.clone());
-    nss.delete(&ns_b, &DeleteParams::default()).await?;
-    if let Err(e) = wait_gone(&nss, &ns_b, Duration::from_secs(60)).await {
+    nss.delete(ns_b, &DeleteParams::default()).await?;
+    if let Err(e) = wait_gone(&nss, ns_b, Duration::from_secs(60)).await {
         let out = env.cp.kubectl(&[
             "get",
             "clerkdomains,clerkinstances,secrets",
             "-n",
-            &ns_b,
+            ns_b,
             "-o",
             "yaml",
         ]);

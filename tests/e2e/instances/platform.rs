@@ -65,8 +65,28 @@ fn dns_checks(env: &TestEnv, status: u16) -> u64 {
 pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = start(cp, "platform", EnvOptions::default()).await?;
     let ns = env.ns.clone();
-    secret_in(&env, &ns, "clerk", LIVE_KEY).await?;
-    secret_in(&env, &ns, "platform", TOKEN).await?;
+    let app = platform_setup(&env, &ns).await?;
+    first_reading_starts_a_check(&env).await?;
+    check_completes(&env).await?;
+    ssl_issuance_fails(&env, &ns).await?;
+    cluster_instance_alike(&env, &ns, &app).await?;
+
+    // Without spec.platform: no Platform condition at all.
+    let p = wait_domain_ready(&env, &ns, "p").await?;
+    for t in clerk_operator::api::condition_type::PLATFORM {
+        ensure!(
+            condition(&p, t).is_none(),
+            "{t} on an instance without spec.platform"
+        );
+    }
+    Ok(())
+}
+
+/// The Secrets of the key and the Platform token, a slow DNS check, an instance with
+/// `spec.platform` and one without, and a ClerkDomain through each. The application ID.
+async fn platform_setup(env: &TestEnv, ns: &str) -> anyhow::Result<String> {
+    secret_in(env, ns, "clerk", LIVE_KEY).await?;
+    secret_in(env, ns, "platform", TOKEN).await?;
     env.fake.add_platform_token(TOKEN);
     env.fake.set_platform_rule(PlatformRule {
         check_ms: 8_000,
@@ -77,21 +97,25 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
         .fake
         .application_id(LIVE_KEY)
         .context("the fake's application")?;
-    instance_with_platform(&env, "team", Some(&app)).await?;
-    instance_with_platform(&env, "plain", None).await?;
+    instance_with_platform(env, "team", Some(&app)).await?;
+    instance_with_platform(env, "plain", None).await?;
     env.create_in(
-        &ns,
+        ns,
         &domain("a", "a.platform.example.com", Some(("ClerkInstance", "team"))),
     )
     .await?;
     env.create_in(
-        &ns,
+        ns,
         &domain("p", "p.platform.example.com", Some(("ClerkInstance", "plain"))),
     )
     .await?;
+    Ok(app)
+}
 
-    // The first reading starts a check: not complete yet, and Ready regardless. (A reconcile
-    // that read the object before that status was written asks again and is told "running".)
+/// The first reading starts a check: not complete yet, and Ready regardless. (A reconcile that
+/// read the object before that status was written asks again and is told "running".) A forced
+/// resync while it runs: Clerk answers 409, which is "running", not an error.
+async fn first_reading_starts_a_check(env: &TestEnv) -> anyhow::Result<()> {
     let a = wait_for(&env.domains(), "a", "not complete", CONVERGE, |o| {
         condition(o, "ClerkDNSVerified")
             .is_some_and(|c| c.status == "False" && c.reason.starts_with("ClerkCheck"))
@@ -101,15 +125,17 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
     ensure!(condition(&a, "SSLIssued").is_some_and(|c| c.status == "False"));
     ensure!(condition(&a, "MailVerified").is_some_and(|c| c.reason == "ClerkCheckNotRequired"));
     ensure!(condition(&a, "ClerkProxyVerified").is_none(), "no proxy");
-    ensure!(dns_checks(&env, 200) == 1, "one DNS check started");
+    ensure!(dns_checks(env, 200) == 1, "one DNS check started");
 
-    // A forced resync while it runs: Clerk answers 409, which is "running", not an error.
-    request_reconcile(&env, "a", "first").await?;
-    let a = wait_reason(&env, "a", "ClerkDNSVerified", "ClerkCheckRunning").await?;
-    ensure!(dns_checks(&env, 409) >= 1, "the second check was refused");
+    request_reconcile(env, "a", "first").await?;
+    let a = wait_reason(env, "a", "ClerkDNSVerified", "ClerkCheckRunning").await?;
+    ensure!(dns_checks(env, 409) >= 1, "the second check was refused");
     ensure!(is_true(&a, "Ready"));
+    Ok(())
+}
 
-    // Read again with backoff until Clerk reports the check complete.
+/// Read again with backoff until Clerk reports the check complete.
+async fn check_completes(env: &TestEnv) -> anyhow::Result<()> {
     let a = wait_for(&env.domains(), "a", "complete", Duration::from_secs(90), |o| {
         ["ClerkDNSVerified", "SSLIssued", "MailVerified"]
             .iter()
@@ -117,7 +143,7 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
     })
     .await?;
     ensure!(
-        dns_checks(&env, 200) == 1,
+        dns_checks(env, 200) == 1,
         "no check without a spec change or a request"
     );
     let ssl = condition(&a, "SSLIssued").unwrap();
@@ -127,32 +153,38 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
         "{}",
         ssl.message
     );
+    Ok(())
+}
 
-    // Certificate issuance fails: SSLIssued=False with Clerk's hint; Ready stays True.
+/// Certificate issuance fails: SSLIssued=False with Clerk's hint; Ready stays True. Argo CD
+/// calls a required check that Clerk reports failed Degraded; kstatus, which reads only Ready,
+/// Reconciling and Stalled, stays Current.
+async fn ssl_issuance_fails(env: &TestEnv, ns: &str) -> anyhow::Result<()> {
     env.fake.set_platform_rule(PlatformRule {
         ssl_fails: true,
         cooldown_ms: 0,
         ..Default::default()
     });
-    request_reconcile(&env, "a", "second").await?;
-    let a = wait_reason(&env, "a", "SSLIssued", "ClerkCheckFailed").await?;
+    request_reconcile(env, "a", "second").await?;
+    let a = wait_reason(env, "a", "SSLIssued", "ClerkCheckFailed").await?;
     let ssl = condition(&a, "SSLIssued").unwrap();
     ensure!(
         ssl.status == "False" && ssl.message.contains("ssl_issuance_failed"),
         "{ssl:?}"
     );
     ensure!(is_true(&a, "Ready") && is_true(&a, "ClerkDNSVerified"));
-    // Argo CD calls a required check that Clerk reports failed Degraded; kstatus, which reads
-    // only Ready, Reconciling and Stalled, stays Current.
     let (kstatus, argo) =
-        test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
+        test_kit::health::verdicts(&test_kit::health::capture(&env.client, ns, "a").await?)?;
     ensure!(kstatus.status == "Current", "{kstatus:?}");
     ensure!(
         argo.status == "Degraded" && argo.message.starts_with("SSLIssued: "),
         "{argo:?}"
     );
+    Ok(())
+}
 
-    // A ClusterClerkInstance reads its token from the operator's namespace the same way.
+/// A ClusterClerkInstance reads its token from the operator's namespace the same way.
+async fn cluster_instance_alike(env: &TestEnv, ns: &str, app: &str) -> anyhow::Result<()> {
     let shared = format!("shared-{ns}");
     let cluster: ClusterClerkInstance = serde_json::from_value(json!({
         "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClusterClerkInstance",
@@ -161,10 +193,10 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
                  "platform": {"applicationId": app, "tokenSecretRef": {"name": "platform", "key": "key"}}},
     }))?;
     Api::<ClusterClerkInstance>::all(env.client.clone())
-        .create(&Default::default(), &labelled(&env, cluster))
+        .create(&Default::default(), &labelled(env, cluster))
         .await?;
     env.create_in(
-        &ns,
+        ns,
         &domain(
             "c",
             "c.platform.example.com",
@@ -176,15 +208,6 @@ pub async fn platform_status_sets_readiness_conditions(cp: Arc<ControlPlane>) ->
         condition(o, "ClerkDNSVerified").is_some_and(|c| c.reason.starts_with("ClerkCheck"))
     })
     .await?;
-
-    // Without spec.platform: no Platform condition at all.
-    let p = wait_domain_ready(&env, &ns, "p").await?;
-    for t in clerk_operator::api::condition_type::PLATFORM {
-        ensure!(
-            condition(&p, t).is_none(),
-            "{t} on an instance without spec.platform"
-        );
-    }
     Ok(())
 }
 
@@ -205,24 +228,7 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
         .fake
         .application_id(LIVE_KEY)
         .context("the fake's application")?;
-    // The apiserver refuses a malformed reference, naming the field.
-    let bad: ClerkInstance = serde_json::from_value(json!({
-        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
-        "metadata": {"name": "bad", "namespace": ns},
-        "spec": {"secretRef": {"name": "clerk", "key": "key"},
-                 "platform": {"applicationId": app, "tokenSecretRef": {"name": "Bad_Name", "key": ".."}}},
-    }))?;
-    let refused = Api::<ClerkInstance>::namespaced(env.client.clone(), &ns)
-        .create(&Default::default(), &bad)
-        .await
-        .err()
-        .context("a malformed tokenSecretRef was accepted")?
-        .to_string();
-    ensure!(
-        refused.contains("tokenSecretRef.name must be a valid Secret name")
-            && refused.contains("tokenSecretRef.key must not be '.'"),
-        "{refused}"
-    );
+    malformed_reference_is_refused(&env, &ns, &app).await?;
     instance_with_platform(&env, "team", Some(&app)).await?;
     env.create_in(
         &ns,
@@ -235,15 +241,46 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     let proxied = domain("q", "q.token.example.com", Some(("ClerkInstance", "team")))
         + "  proxyUrl: https://q.token.example.com/__clerk\n";
     env.create_in(&ns, &proxied).await?;
-    // No token Secret yet: Unknown, naming the Secret.
-    let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformTokenUnreadable").await?;
+    let a = unreadable_then_unauthorized(&env, &ns).await?;
+    token_never_shown(&env, &ns, &a).await?;
+    right_token_fixes_it(&env, &ns).await?;
+    platform_removed(&env, &ns).await?;
+    Ok(())
+}
+
+/// The apiserver refuses a malformed reference, naming the field.
+async fn malformed_reference_is_refused(env: &TestEnv, ns: &str, app: &str) -> anyhow::Result<()> {
+    let bad: ClerkInstance = serde_json::from_value(json!({
+        "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkInstance",
+        "metadata": {"name": "bad", "namespace": ns},
+        "spec": {"secretRef": {"name": "clerk", "key": "key"},
+                 "platform": {"applicationId": app, "tokenSecretRef": {"name": "Bad_Name", "key": ".."}}},
+    }))?;
+    let refused = Api::<ClerkInstance>::namespaced(env.client.clone(), ns)
+        .create(&Default::default(), &bad)
+        .await
+        .err()
+        .context("a malformed tokenSecretRef was accepted")?
+        .to_string();
+    ensure!(
+        refused.contains("tokenSecretRef.name must be a valid Secret name")
+            && refused.contains("tokenSecretRef.key must not be '.'"),
+        "{refused}"
+    );
+    Ok(())
+}
+
+/// No token Secret yet: Unknown, naming the Secret; then a token Clerk refuses: Unknown on the
+/// three conditions, Ready untouched, Argo CD Healthy. The object then.
+async fn unreadable_then_unauthorized(env: &TestEnv, ns: &str) -> anyhow::Result<ClerkDomain> {
+    let a = wait_reason(env, "a", "ClerkDNSVerified", "PlatformTokenUnreadable").await?;
     let c = condition(&a, "SSLIssued").context("SSLIssued")?;
     ensure!(c.status == "Unknown" && c.message.contains("platform"), "{c:?}");
     // A token Clerk refuses.
-    secret_in(&env, &ns, "platform", WRONG).await?;
-    request_reconcile(&env, "a", "wrong").await?;
-    let a = wait_reason(&env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
-    let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, &ns, "a").await?)?;
+    secret_in(env, ns, "platform", WRONG).await?;
+    request_reconcile(env, "a", "wrong").await?;
+    let a = wait_reason(env, "a", "ClerkDNSVerified", "PlatformUnauthorized").await?;
+    let (_, argo) = test_kit::health::verdicts(&test_kit::health::capture(&env.client, ns, "a").await?)?;
     ensure!(
         argo.status == "Healthy",
         "an unreadable Platform status only informs: {argo:?}"
@@ -256,18 +293,28 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
             "{c:?}"
         );
     }
-    let text = serde_json::to_string(&a)?;
-    let events = serde_json::to_string(&env.events_in(&ns, "a").await?)?;
+    Ok(a)
+}
+
+/// The token appears in neither the object nor its Events.
+async fn token_never_shown(env: &TestEnv, ns: &str, a: &ClerkDomain) -> anyhow::Result<()> {
+    let text = serde_json::to_string(a)?;
+    let events = serde_json::to_string(&env.events_in(ns, "a").await?)?;
     for secret in [WRONG, TOKEN, "ak_platform_e2e"] {
         ensure!(
             !text.contains(secret) && !events.contains(secret),
             "the token leaked"
         );
     }
-    // The right token, then a requested reconcile: a DNS check runs and the conditions are True.
-    set_key(&env, &ns, "platform", TOKEN).await?;
-    request_reconcile(&env, "a", "fixed").await?;
-    request_reconcile(&env, "q", "fixed").await?;
+    Ok(())
+}
+
+/// The right token, then a requested reconcile: a DNS check runs and the conditions are True
+/// (the proxied domain's ClerkProxyVerified too).
+async fn right_token_fixes_it(env: &TestEnv, ns: &str) -> anyhow::Result<()> {
+    set_key(env, ns, "platform", TOKEN).await?;
+    request_reconcile(env, "a", "fixed").await?;
+    request_reconcile(env, "q", "fixed").await?;
     wait_for(&env.domains(), "a", "complete", CONVERGE, |o| {
         ["ClerkDNSVerified", "SSLIssued", "MailVerified"]
             .iter()
@@ -279,9 +326,13 @@ pub async fn wrong_platform_token_is_reported_without_leaking(cp: Arc<ControlPla
     })
     .await?;
     ensure!(condition(&q, "ClerkProxyVerified").unwrap().reason == "ClerkCheckComplete");
-    // spec.platform removed from the instance object: its ClerkDomains lose the conditions.
+    Ok(())
+}
+
+/// spec.platform removed from the instance object: its ClerkDomains lose the conditions.
+async fn platform_removed(env: &TestEnv, ns: &str) -> anyhow::Result<()> {
     let remove = json!([{"op": "remove", "path": "/spec/platform"}]);
-    Api::<ClerkInstance>::namespaced(env.client.clone(), &ns)
+    Api::<ClerkInstance>::namespaced(env.client.clone(), ns)
         .patch(
             "team",
             &PatchParams::default(),

@@ -104,6 +104,13 @@ pub async fn secret_in_use_outlives_its_domains(cp: Arc<ControlPlane>) -> anyhow
         "Secret vanished while b still uses it"
     );
     // The whole namespace goes: b is cleaned up with its key, then the Secret, then the namespace.
+    namespace_goes_with_its_domains(&env).await?;
+    Ok(())
+}
+
+/// Deleting the test namespace cleans up its ClerkDomains with their key, then the Secret,
+/// then the namespace; nothing is left in Clerk.
+async fn namespace_goes_with_its_domains(env: &TestEnv) -> anyhow::Result<()> {
     let nss: Api<Namespace> = Api::all(env.client.clone());
     nss.delete(&env.ns, &DeleteParams::default()).await?;
     if let Err(e) = wait_gone(&nss, &env.ns, Duration::from_secs(60)).await {

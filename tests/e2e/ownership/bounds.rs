@@ -91,6 +91,13 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
         "an orphaned domain was deleted"
     );
     // A key Clerk refuses (401): the same exit.
+    refused_key_has_the_same_exit(&env, &secrets).await?;
+    Ok(())
+}
+
+/// A key Clerk refuses (401) on delete: Stalled with `ClerkUnauthorized`, and
+/// `deletionPolicy: Orphan` releases the object.
+async fn refused_key_has_the_same_exit(env: &TestEnv, secrets: &Api<Secret>) -> anyhow::Result<()> {
     secrets
         .patch(
             "clerk",
@@ -116,7 +123,7 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
     wait_reason_in(&env.domains(), "exit2", "Stalled", "ClerkUnauthorized").await?;
     patch_spec(&env.domains(), "exit2", json!({"deletionPolicy": "Orphan"})).await?;
     wait_gone(&env.domains(), "exit2", CONVERGE).await?;
-    ensure!(domain_name(&env, LIVE_KEY, &id2).is_some());
+    ensure!(domain_name(env, LIVE_KEY, &id2).is_some());
     Ok(())
 }
 

@@ -19,6 +19,47 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     _shared: Arc<ControlPlane>,
 ) -> anyhow::Result<()> {
     let f = Fresh::start()?;
+    let inst_uid = install_with_instance(&f)?;
+
+    // The operator as the chart's ServiceAccount, with the chart's --default-instance: a
+    // ClerkDomain without refs in a selected namespace uses the instance's key.
+    let (fake, client, op) = f
+        .chart_operator(None, &["--default-instance=clerk-operator"])
+        .await?;
+    f.create_domain("shop", "store")?;
+    wait_domain_ready(&client, "shop", "store", &op).await?;
+    ensure!(
+        fake.domains(LIVE_KEY)
+            .iter()
+            .any(|d| d.name == "store.example.com"),
+        "the domain did not reach the instance's Clerk"
+    );
+
+    upgrades_take_the_instance_over(&f, &inst_uid)?;
+    second_release(&f)?;
+
+    // Uninstall of the first release: the instance, the CRDs and the ClerkDomain stay; the
+    // second release is untouched.
+    drop(op);
+    ok(
+        f.sh("helm uninstall clerk-operator -n clerk-system"),
+        "helm uninstall",
+    )?;
+    ensure!(
+        f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid,
+        "instance deleted"
+    );
+    for crd in CRDS {
+        ensure!(f.exists(&["crd", crd]), "CRD {crd} deleted by uninstall");
+    }
+    ensure!(f.exists(&["clerkdomain", "store", "-n", "shop"]));
+    ensure!(f.exists(&["deployment", "clerk-operator-team-a", "-n", "team-a"]));
+    Ok(())
+}
+
+/// The install on an empty cluster: NOTES, CRDs owned by the release, the instance from the
+/// values, the operator's --default-instance. The instance's uid.
+fn install_with_instance(f: &Fresh) -> anyhow::Result<String> {
     for cmd in [
         "kubectl create namespace clerk-system",
         &format!(
@@ -50,23 +91,12 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         args.contains(&"--default-instance=clerk-operator".to_string()),
         "{args:?}"
     );
+    Ok(inst_uid)
+}
 
-    // The operator as the chart's ServiceAccount, with the chart's --default-instance: a
-    // ClerkDomain without refs in a selected namespace uses the instance's key.
-    let (fake, client, op) = f
-        .chart_operator(None, &["--default-instance=clerk-operator"])
-        .await?;
-    f.create_domain("shop", "store")?;
-    wait_domain_ready(&client, "shop", "store", &op).await?;
-    ensure!(
-        fake.domains(LIVE_KEY)
-            .iter()
-            .any(|d| d.name == "store.example.com"),
-        "the domain did not reach the instance's Clerk"
-    );
-
-    // The first upgrade takes the hook-created instance over without applying changes to it:
-    // the chart refuses one that would change it.
+/// The first upgrade takes the hook-created instance over without applying changes to it
+/// (the chart refuses one that would change it); a later upgrade changes it.
+fn upgrades_take_the_instance_over(f: &Fresh, inst_uid: &str) -> anyhow::Result<()> {
     let out = f.sh(
         "helm upgrade clerk-operator deploy/helm/clerk-operator -n clerk-system --set existingSecret=clerk \
          --set clusterInstance.create=true \
@@ -108,12 +138,16 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
     let inst = f.kubectl_json(&["get", "clusterclerkinstance", "clerk-operator"])?;
     ensure!(
         inst["spec"]["namespaceSelector"] == json!({"matchLabels": {"clerk-operator.io/tier": "gold"}})
-            && inst["metadata"]["uid"] == inst_uid.as_str(),
+            && inst["metadata"]["uid"] == inst_uid,
         "the upgrade did not change the instance: {inst}"
     );
+    Ok(())
+}
 
-    // A second release next to it: its own namespace, no CRDs, no cluster-wide RBAC, and the
-    // ClerkDomains split by label (the upgrade above excluded them from the first release).
+/// A second release next to it: its own namespace, no CRDs, no cluster-wide RBAC, and the
+/// ClerkDomains split by label (the upgrade above excluded them from the first release); with
+/// installCRDs=true it would take CRDs of another release: refused.
+fn second_release(f: &Fresh) -> anyhow::Result<()> {
     let deploy = f.kubectl_json(&["get", "deployment", "clerk-operator", "-n", "clerk-system"])?;
     ensure!(
         deploy["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -147,22 +181,5 @@ pub async fn helm_first_install_with_cluster_instance_then_upgrade_and_second_re
         "a second release took over the CRDs: {}",
         text(&out)
     );
-
-    // Uninstall of the first release: the instance, the CRDs and the ClerkDomain stay; the
-    // second release is untouched.
-    drop(op);
-    ok(
-        f.sh("helm uninstall clerk-operator -n clerk-system"),
-        "helm uninstall",
-    )?;
-    ensure!(
-        f.uid(&["clusterclerkinstance", "clerk-operator"])? == inst_uid,
-        "instance deleted"
-    );
-    for crd in CRDS {
-        ensure!(f.exists(&["crd", crd]), "CRD {crd} deleted by uninstall");
-    }
-    ensure!(f.exists(&["clerkdomain", "store", "-n", "shop"]));
-    ensure!(f.exists(&["deployment", "clerk-operator-team-a", "-n", "team-a"]));
     Ok(())
 }

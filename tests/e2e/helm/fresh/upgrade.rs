@@ -14,53 +14,7 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(
 ) -> anyhow::Result<()> {
     let f = Fresh::start()?;
     let old = tempfile::tempdir()?;
-    let has_commit = f.sh(&format!("git cat-file -e '{EARLIER_CHART_COMMIT}^{{commit}}'"));
-    ensure!(
-        has_commit.status.success(),
-        "commit {EARLIER_CHART_COMMIT} (the earlier chart) is not in this clone: this test needs the \
-         repository's history (git fetch --unshallow)"
-    );
-    ok(
-        f.sh(&format!(
-            "git archive {EARLIER_CHART_COMMIT} deploy/helm/clerk-operator | tar -x -C '{}'",
-            old.path().display()
-        )),
-        "git archive of the earlier chart",
-    )?;
-    let old_chart = old.path().join("deploy/helm/clerk-operator");
-    for cmd in [
-        "kubectl create namespace clerk-system".to_string(),
-        format!(
-            "kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"
-        ),
-        "kubectl create namespace apps".to_string(),
-        format!(
-            "helm install clerk-operator '{}' -n clerk-system --set existingSecret=clerk",
-            old_chart.display()
-        ),
-    ] {
-        ok(f.sh(&cmd), &cmd)?;
-    }
-    ok(
-        f.cp.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/clerkdomains.clerk-operator.io",
-        ]),
-        "old CRD established",
-    )?;
-    ensure!(
-        !f.exists(&["crd", "clerkinstances.clerk-operator.io"]),
-        "the earlier chart already had the ClerkInstance CRD: pick an older commit"
-    );
-    let spec_props = |f: &Fresh| -> anyhow::Result<serde_json::Value> {
-        let crd = f.kubectl_json(&["get", "crd", "clerkdomains.clerk-operator.io"])?;
-        Ok(
-            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-                .clone(),
-        )
-    };
+    install_earlier_chart(&f, old.path())?;
     ensure!(
         spec_props(&f)?.get("instanceRef").is_none(),
         "the earlier CRD already has spec.instanceRef: pick an older commit"
@@ -96,11 +50,67 @@ pub async fn chart_upgrade_from_an_earlier_chart_keeps_objects(
     Ok(())
 }
 
-/// Group, kinds, plurals, singulars, short names, categories and scope of the three CRDs are
-/// part of the API (scripts, RBAC, `kubectl get clerk`): changing one needs a new API version
-/// (docs/design/api-versions.md), never an edit in place.
-pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
-    let want = [
+/// The ClerkDomain CRD's spec properties, as the cluster serves them.
+fn spec_props(f: &Fresh) -> anyhow::Result<serde_json::Value> {
+    let crd = f.kubectl_json(&["get", "crd", "clerkdomains.clerk-operator.io"])?;
+    Ok(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"].clone())
+}
+
+/// `helm install` the chart of [`EARLIER_CHART_COMMIT`], unpacked into `old`, with its one CRD
+/// established and no ClerkInstance CRD.
+fn install_earlier_chart(f: &Fresh, old: &Path) -> anyhow::Result<()> {
+    let has_commit = f.sh(&format!("git cat-file -e '{EARLIER_CHART_COMMIT}^{{commit}}'"));
+    ensure!(
+        has_commit.status.success(),
+        "commit {EARLIER_CHART_COMMIT} (the earlier chart) is not in this clone: this test needs the \
+         repository's history (git fetch --unshallow)"
+    );
+    ok(
+        f.sh(&format!(
+            "git archive {EARLIER_CHART_COMMIT} deploy/helm/clerk-operator | tar -x -C '{}'",
+            old.display()
+        )),
+        "git archive of the earlier chart",
+    )?;
+    let old_chart = old.join("deploy/helm/clerk-operator");
+    for cmd in [
+        "kubectl create namespace clerk-system".to_string(),
+        format!(
+            "kubectl -n clerk-system create secret generic clerk --from-literal=CLERK_SECRET_KEY={LIVE_KEY}"
+        ),
+        "kubectl create namespace apps".to_string(),
+        format!(
+            "helm install clerk-operator '{}' -n clerk-system --set existingSecret=clerk",
+            old_chart.display()
+        ),
+    ] {
+        ok(f.sh(&cmd), &cmd)?;
+    }
+    ok(
+        f.cp.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/clerkdomains.clerk-operator.io",
+        ]),
+        "old CRD established",
+    )?;
+    ensure!(
+        !f.exists(&["crd", "clerkinstances.clerk-operator.io"]),
+        "the earlier chart already had the ClerkInstance CRD: pick an older commit"
+    );
+    Ok(())
+}
+
+/// `(singular, kind, plural, short name, scope)` of each CRD.
+fn stable_names() -> [(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+); 3] {
+    [
         ("clerkdomain", "ClerkDomain", "clerkdomains", "cdom", "Namespaced"),
         (
             "clerkinstance",
@@ -116,7 +126,14 @@ pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<
             "ccins",
             "Cluster",
         ),
-    ];
+    ]
+}
+
+/// Group, kinds, plurals, singulars, short names, categories and scope of the three CRDs are
+/// part of the API (scripts, RBAC, `kubectl get clerk`): changing one needs a new API version
+/// (docs/design/api-versions.md), never an edit in place.
+pub async fn crd_names_are_stable(_shared: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let want = stable_names();
     let files: BTreeSet<String> = std::fs::read_dir(repo_root().join("crds"))?
         .map(|e| -> anyhow::Result<String> { Ok(e?.file_name().to_string_lossy().into_owned()) })
         .collect::<anyhow::Result<_>>()?;
