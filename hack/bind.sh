@@ -25,9 +25,9 @@
 # $HOME/.cache/clerk-operator). Each wrapper runs the unpacked binary with LD_LIBRARY_PATH
 # pointing at the unpacked libraries.
 set -euo pipefail
-
-log() { printf '[bind %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_TAG=bind
+# shellcheck source=hack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # BIND itself, and the libraries it needs that a Debian base system may lack (those it has,
 # like libc6, libssl3 and libuv1, are used from the system; see the ldd check below).
@@ -35,97 +35,38 @@ PACKAGES=(bind9 bind9-libs bind9-utils bind9-dnsutils bind9-host
   libfstrm0 libjemalloc2 liblmdb0 libmaxminddb0 libprotobuf-c1)
 TOOLS=(usr/sbin/named usr/bin/dig usr/bin/nsupdate usr/sbin/tsig-keygen usr/bin/named-checkconf
   usr/bin/named-checkzone)
+NAME=bind
+PACKAGE=bind9
+EXE=named
 RECIPE=1
-
-CACHE_ROOT="${CLERK_OPERATOR_CACHE:-${HOME:?HOME is not set}/.cache/clerk-operator}"
-
-candidate() { apt-cache policy bind9 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" { print $2 }'; }
-
-version=$(candidate || true)
-if [[ -z "$version" ]]; then
-  # No package lists (a fresh machine) or no network: use an unpacked copy if there is one.
-  existing=$(ls -1d "$CACHE_ROOT"/bind-*/ 2>/dev/null | sort -V | tail -n1 || true)
-  if [[ -n "$existing" && -f "$existing/.stamp" ]]; then
-    version=$(sed -n 's/^recipe=[0-9]* version=//p' "$existing/.stamp")
-  fi
-fi
-safe_version() { tr ':~' '__' <<<"$1"; }
-
-dir_for() { echo "$CACHE_ROOT/bind-$(safe_version "$1")"; }
+version=$(deb_version)
 
 unpack() {
-  local dir=$1 tmp start=$SECONDS
-  command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "needs apt-get and dpkg (Debian)"
-  mkdir -p "$CACHE_ROOT"
-  tmp=$(mktemp -d "$CACHE_ROOT/.bind.XXXXXX")
-  # shellcheck disable=SC2064
-  trap "rm -rf '$tmp'" EXIT
-  log "fetching ${PACKAGES[*]} ($version) with apt-get download"
-  if ! (cd "$tmp" && apt-get download -q "${PACKAGES[@]}" >"$tmp/download.log" 2>&1); then
-    log "apt-get download failed; running apt-get update once and retrying"
-    apt-get update -q >&2 || die "apt-get update failed"
-    version=$(candidate)
-    [[ -n "$version" ]] || die "Debian offers no bind9 package"
-    dir=$(dir_for "$version")
-    (cd "$tmp" && apt-get download -q "${PACKAGES[@]}" >"$tmp/download.log" 2>&1) ||
-      { cat "$tmp/download.log" >&2; die "apt-get download failed"; }
-  fi
-  mkdir -p "$tmp/root"
-  local deb
-  for deb in "$tmp"/*.deb; do
-    log "unpacking $(basename "$deb")"
-    dpkg -x "$deb" "$tmp/root"
-  done
+  local dir start=$SECONDS
+  deb_fetch "${PACKAGES[@]}"
+  dir=$(deb_dir "$version")
   local libpath="" d
-  for d in "$tmp/root"/usr/lib/*-linux-gnu "$tmp/root"/lib/*-linux-gnu; do
-    [[ -d "$d" ]] && libpath="${libpath:+$libpath:}${dir}/root${d#"$tmp/root"}"
+  for d in "$DEB_TMP/root"/usr/lib/*-linux-gnu "$DEB_TMP/root"/lib/*-linux-gnu; do
+    [[ -d "$d" ]] && libpath="${libpath:+$libpath:}${dir}/root${d#"$DEB_TMP/root"}"
   done
-  mkdir -p "$tmp/bin"
   local t name
   for t in "${TOOLS[@]}"; do
-    [[ -x "$tmp/root/$t" ]] || die "the packages have no $t"
+    [[ -x "$DEB_TMP/root/$t" ]] || die "the packages have no $t"
     name=$(basename "$t")
-    cat >"$tmp/bin/$name" <<WRAP
+    cat >"$DEB_TMP/bin/$name" <<WRAP
 #!/bin/sh
 # Runs BIND's $name unpacked from Debian's packages by hack/bind.sh.
 LD_LIBRARY_PATH="$libpath\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/$t" "\$@"
 WRAP
-    chmod +x "$tmp/bin/$name"
+    chmod +x "$DEB_TMP/bin/$name"
   done
-  rm -f "$tmp"/*.deb
-  rm -rf "$dir"
-  mv "$tmp" "$dir"
-  trap - EXIT
+  deb_place "$dir"
   # Every library resolves (from the unpacked ones or the system's)?
   local missing
   missing=$(LD_LIBRARY_PATH="$libpath" ldd "$dir/root/usr/sbin/named" "$dir/root/usr/bin/dig" | grep 'not found' || true)
   [[ -z "$missing" ]] || { rm -rf "$dir"; die "libraries missing on this system: $missing (add their packages to PACKAGES in $0)"; }
   "$dir/bin/named" -v >&2 || { rm -rf "$dir"; die "the unpacked named does not run"; }
-  echo "recipe=$RECIPE version=$version" >"$dir/.stamp"
-  log "unpacked BIND $version into $dir in $((SECONDS - start))s"
-}
-
-install() {
-  [[ -n "$version" ]] || {
-    log "no bind9 package known yet: running apt-get update once"
-    apt-get update -q >&2 || die "apt-get update failed"
-    version=$(candidate)
-    [[ -n "$version" ]] || die "Debian offers no bind9 package"
-  }
-  local dir
-  dir=$(dir_for "$version")
-  mkdir -p "$CACHE_ROOT"
-  if command -v flock >/dev/null; then
-    exec 9>"$CACHE_ROOT/.bind.lock"
-    flock 9
-  fi
-  if [[ "$(cat "$dir/.stamp" 2>/dev/null)" == "recipe=$RECIPE version=$version" && -x "$dir/bin/named" ]]; then
-    log "BIND $version is unpacked in $dir"
-  else
-    unpack "$dir"
-    dir=$(dir_for "$version")
-  fi
-  echo "$dir/bin"
+  deb_stamp "$dir" "$start"
 }
 
 # serve DIR PORT ZONE...: see the header.
@@ -134,7 +75,7 @@ serve() {
   local dir=$1 port=$2 bin zone
   shift 2
   [[ "$port" =~ ^[0-9]+$ ]] && ((port > 0 && port < 65536 && port != 53)) || die "bad port '$port' (never 53)"
-  bin=$(install | tail -n1)
+  bin=$(deb_install | tail -n1)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   [[ -s "$dir/externaldns.key" ]] || "$bin/tsig-keygen" -a hmac-sha256 externaldns-key >"$dir/externaldns.key"
@@ -170,9 +111,6 @@ serve() {
 }
 
 case "${1:-install}" in
-  install) install ;;
   serve) shift; serve "$@" ;;
-  path) [[ -n "$version" ]] || die "no bind9 version known (run hack/bind.sh)"; echo "$(dir_for "$version")/bin" ;;
-  -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" ;;
-  *) die "unknown command '$1' (try: install, path, help)" ;;
+  *) deb_main "$@" ;;
 esac
