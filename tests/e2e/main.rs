@@ -117,6 +117,7 @@ fn loop_and_clerk_trials() -> Vec<(&'static str, TestFn)> {
         rate_limited_instance_does_not_starve_others,
         saturated_instance_leaves_workers_to_others,
         lost_create_then_rename_leaks_nothing,
+        resent_create_finds_its_own_name,
         secret_is_read_only_when_it_changes,
         // DNS automation.
         external_dns_endpoint_is_published,

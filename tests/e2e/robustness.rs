@@ -323,3 +323,48 @@ pub async fn secret_is_read_only_when_it_changes(cp: Arc<ControlPlane>) -> anyho
     );
     Ok(())
 }
+
+/// A create whose answer is lost, then a list that does not show it yet (a lagging read): the
+/// create is sent again and Clerk answers that the name exists. That name is the object's own
+/// (`status.pendingDomain`): it keeps the record, looks again and owns the first create's domain,
+/// instead of reporting the name taken by someone else.
+pub async fn resent_create_finds_its_own_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    let env = TestEnv::start(cp, "resent", Default::default()).await?;
+    // The POST commits, then its answer takes 1 s and is lost.
+    env.fake.set_faults(Faults {
+        latency_ms: 1000,
+        latency_min_ms: 1000,
+        scripted: vec![scripted("AddDomain", ScriptedFault::DropAfterCommit)],
+        ..Default::default()
+    });
+    env.create(&manifest("r", "resent.example.com")).await?;
+    let start = std::time::Instant::now();
+    let first = loop {
+        let held = env.fake.domains(LIVE_KEY);
+        if let Some(d) = held.into_iter().find(|d| d.name == "resent.example.com") {
+            break d;
+        }
+        ensure!(start.elapsed() < CONVERGE, "the POST never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // The next look at Clerk misses it.
+    env.fake.set_faults(Faults {
+        scripted: vec![scripted("ListDomains", ScriptedFault::StaleList)],
+        ..Default::default()
+    });
+    let st = env.wait_ready("r").await?.status.unwrap();
+    ensure!(st.domain_id.as_deref() == Some(first.id.as_str()), "{st:?}");
+    let stats = env.fake.stats();
+    ensure!(
+        stats.count_status("AddDomain", 422) == 1,
+        "the create was not sent again: {stats:?}"
+    );
+    let sats = env
+        .fake
+        .domains(LIVE_KEY)
+        .into_iter()
+        .filter(|d| d.is_satellite)
+        .count();
+    ensure!(sats == 1, "{sats} satellites");
+    Ok(())
+}

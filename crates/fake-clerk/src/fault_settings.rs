@@ -56,6 +56,9 @@ pub enum ScriptedFault {
     Drop,
     /// Process the request, then drop the response.
     DropAfterCommit,
+    /// For a `ListDomains`: answer as a reader that has not yet seen the instance's newest
+    /// domain (the list without it), as a lagging read of a just committed create would.
+    StaleList,
 }
 
 /// What was injected.

@@ -19,8 +19,17 @@ enum Decision {
     RateLimited(u64),
     Error(u16),
     Drop,
-    Proceed { latency: Duration, drop_after: bool },
+    Proceed {
+        latency: Duration,
+        drop_after: bool,
+        stale: bool,
+    },
 }
+
+/// Marks a `ListDomains` request to be answered without the instance's newest domain
+/// ([`ScriptedFault::StaleList`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StaleList;
 
 /// The Clerk operation a request is, for counters.
 pub fn operation(method: &Method, path: &str) -> &'static str {
@@ -39,7 +48,7 @@ pub fn operation(method: &Method, path: &str) -> &'static str {
 }
 
 /// Middleware applying [`Faults`] to the `/v1` routes.
-pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
     let op = operation(req.method(), req.uri().path());
     let key = req
         .headers()
@@ -73,7 +82,14 @@ pub async fn layer(State(state): State<SharedState>, req: Request, next: Next) -
             injected_error(status, state.lock().unwrap().faults.retry_after_secs.unwrap_or(1))
         }
         Decision::Drop => dropped(),
-        Decision::Proceed { latency, drop_after } => {
+        Decision::Proceed {
+            latency,
+            drop_after,
+            stale,
+        } => {
+            if stale {
+                req.extensions_mut().insert(StaleList);
+            }
             let resp = next.run(req).await;
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
@@ -116,8 +132,14 @@ fn scripted(s: &mut super::State, op: &str, key: Option<&str>) -> Option<Decisio
             Decision::Proceed {
                 latency: Duration::ZERO,
                 drop_after: true,
+                stale: false,
             }
         }
+        ScriptedFault::StaleList => Decision::Proceed {
+            latency: Duration::ZERO,
+            drop_after: false,
+            stale: true,
+        },
     })
 }
 
@@ -172,6 +194,7 @@ fn random(s: &mut super::State) -> Decision {
     Decision::Proceed {
         latency: Duration::from_millis(latency),
         drop_after,
+        stale: false,
     }
 }
 
