@@ -26,6 +26,23 @@ pub struct InstanceState {
     pub dns_checks: BTreeMap<String, crate::platform::CheckStart>,
 }
 
+impl InstanceState {
+    /// An instance `id` of `kind` in application `application_id`, without domains or history.
+    pub fn empty(id: String, kind: InstanceKind, application_id: String) -> Self {
+        InstanceState {
+            id,
+            kind,
+            domains: vec![],
+            secondary: BTreeMap::new(),
+            proxy_checks: BTreeMap::new(),
+            journal: vec![],
+            dmarc: false,
+            application_id,
+            dns_checks: BTreeMap::new(),
+        }
+    }
+}
+
 /// How the fake decides a proxy check's `successful`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -127,17 +144,7 @@ impl State {
     /// Add an instance for `key` with a primary domain.
     pub fn add_instance(&mut self, key: &str, primary: &str) {
         let kind = SecretKey::new(key).kind();
-        let mut inst = InstanceState {
-            id: new_id("ins"),
-            kind,
-            domains: vec![],
-            secondary: BTreeMap::new(),
-            proxy_checks: BTreeMap::new(),
-            journal: vec![],
-            dmarc: false,
-            application_id: new_id("app"),
-            dns_checks: BTreeMap::new(),
-        };
+        let mut inst = InstanceState::empty(new_id("ins"), kind, new_id("app"));
         let d = make_domain(&inst, primary, false, None);
         inst.domains.push(d);
         self.instances.insert(key.to_string(), inst);

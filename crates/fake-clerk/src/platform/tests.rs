@@ -3,17 +3,11 @@ use crate::state::{InstanceState, make_domain};
 use clerk_model::InstanceKind;
 
 fn prod() -> InstanceState {
-    InstanceState {
-        id: "ins_2abcdefghijk".into(),
-        kind: InstanceKind::Production,
-        domains: vec![],
-        secondary: BTreeMap::new(),
-        proxy_checks: BTreeMap::new(),
-        journal: vec![],
-        dmarc: false,
-        application_id: "app_1".into(),
-        dns_checks: BTreeMap::new(),
-    }
+    InstanceState::empty(
+        "ins_2abcdefghijk".into(),
+        InstanceKind::Production,
+        "app_1".into(),
+    )
 }
 
 #[test]

@@ -1,17 +1,7 @@
 use super::*;
 
 fn instance(kind: InstanceKind) -> InstanceState {
-    InstanceState {
-        id: "ins_2abcdefghijk".into(),
-        kind,
-        domains: vec![],
-        secondary: BTreeMap::new(),
-        proxy_checks: BTreeMap::new(),
-        journal: vec![],
-        dmarc: false,
-        application_id: "app_1".into(),
-        dns_checks: BTreeMap::new(),
-    }
+    InstanceState::empty("ins_2abcdefghijk".into(), kind, "app_1".into())
 }
 
 fn hosts(d: &Domain) -> Vec<(String, String)> {
