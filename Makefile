@@ -185,13 +185,13 @@ contract:
 # Scenario 6 runs hack/bench/clerk_sync.py with the venv of hack/pysdk.sh; `make bench
 # BENCH_ONLY=peer` runs only it and prints it (writes nothing); `BENCH_ONLY=scale` likewise runs only
 # scenario 4 (at BENCH_SCALE, e.g. `make bench BENCH_ONLY=scale BENCH_SCALE=10000`), and
-# `BENCH_ONLY=throttled` only run 2.
+# `BENCH_ONLY=throttled` only run 2, `BENCH_ONLY=fast` only run 1b.
 .PHONY: bench bench-smoke
 bench: tools release
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \
 	BENCH_PYTHON="$$(bash hack/pysdk.sh --print-python | tail -n1)" \
 	BENCH_COMMAND="make bench$${BENCH_SCALE:+ BENCH_SCALE=$$BENCH_SCALE}" \
-	  $(CARGO) run --locked --release --example bench -- $(if $(filter peer scale throttled,$(BENCH_ONLY)),,--out BENCHMARKS.md)
+	  $(CARGO) run --locked --release --example bench -- $(if $(filter peer scale throttled fast,$(BENCH_ONLY)),,--out BENCHMARKS.md)
 
 bench-smoke: tools build
 	CLERK_OPERATOR_BIN_DIR="$$(bash hack/envtest.sh | tail -n1)" \

@@ -42,6 +42,7 @@ pub(crate) async fn run(
         Ok("peer") => return peer::only(&env, n).await,
         Ok("scale") => return crate::scale::only(&env, args.scale.unwrap_or(n)).await,
         Ok("throttled") => return throttled_only(&env, n).await,
+        Ok("fast") => return fast_only(&env, n).await,
         _ => {}
     }
     let outcome = scenarios(&env, n).await;
@@ -174,6 +175,31 @@ async fn burst_fast(env: &Env, n: usize) -> anyhow::Result<Burst> {
     drop(op_b);
     drop(fake_b);
     Ok(burst_fast)
+}
+
+/// `BENCH_ONLY=fast`: run 1b alone, printed and not written.
+async fn fast_only(env: &Env, n: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        env.args.out.is_none(),
+        "BENCH_ONLY=fast writes nothing: drop --out"
+    );
+    let b = burst_fast(env, n).await?;
+    println!(
+        "run 1b: {} objects created in {:.1} s, all Ready in {:.1} s (p50 {:.0} ms, p99 {:.0} ms), {:.2} writes and {:.2} reconciles per object, a reconcile {:.1} ms on average; {}",
+        b.objects,
+        b.create_secs,
+        b.all_ready_secs,
+        b.p50_ms,
+        b.p99_ms,
+        b.events as f64 / b.objects.max(1) as f64,
+        b.metrics.reconciles() / b.objects.max(1) as f64,
+        1000.0
+            * b.metrics
+                .sum("clerk_operator_reconcile_duration_seconds_sum", &[])
+            / b.metrics.reconciles().max(1.0),
+        b.metrics.summary()
+    );
+    Ok(())
 }
 
 /// Run 5: single-object latency.

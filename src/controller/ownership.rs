@@ -35,6 +35,15 @@ impl DomainKey {
         let st = obj.status.as_ref()?;
         Some(Self::new(st.instance_id.as_deref()?, st.domain_id.as_deref()?))
     }
+
+    /// Whether `obj`'s status records this domain (as [`of_status`](Self::of_status), without
+    /// allocating: it runs over every cached object).
+    pub(crate) fn is_recorded_by(&self, obj: &ClerkDomain) -> bool {
+        obj.status.as_ref().is_some_and(|st| {
+            st.domain_id.as_deref() == Some(self.domain_id.as_str())
+                && st.instance_id.as_deref() == Some(self.instance_id.as_str())
+        })
+    }
 }
 
 /// A ClerkDomain as an owner; ordered oldest first.
@@ -109,9 +118,8 @@ impl Ownership {
     fn owners(&self, inner: &Inner, key: &DomainKey) -> Vec<Owner> {
         let mut owners: Vec<Owner> = self
             .store
-            .state()
+            .state_filter(|o| key.is_recorded_by(o))
             .iter()
-            .filter(|o| DomainKey::of_status(o).as_ref() == Some(key))
             .map(|o| Owner::of(o))
             .collect();
         for (owner, claimed) in inner.claims.values() {

@@ -173,3 +173,21 @@ fn concurrent_claims_have_one_winner() {
     });
     assert_eq!(wins, 1);
 }
+
+#[test]
+fn recorded_by_agrees_with_the_recorded_key() {
+    let k = key("ins_1", "dmn_a");
+    let mut only_instance = obj("c", 1, Some(("ins_1", "dmn_a")));
+    only_instance.status.as_mut().unwrap().domain_id = None;
+    let cases = [
+        (obj("a", 1, Some(("ins_1", "dmn_a"))), true),
+        (obj("b", 1, Some(("ins_2", "dmn_a"))), false),
+        (obj("b", 1, Some(("ins_1", "dmn_b"))), false),
+        (obj("b", 1, None), false),
+        (only_instance, false),
+    ];
+    for (o, want) in cases {
+        assert_eq!(k.is_recorded_by(&o), want, "{:?}", o.status);
+        assert_eq!(DomainKey::of_status(&o).as_ref() == Some(&k), want);
+    }
+}
