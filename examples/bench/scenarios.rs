@@ -41,8 +41,11 @@ pub(crate) async fn run(
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("peer") => return peer::only(&env, n).await,
         Ok("scale") => return crate::scale::only(&env, args.scale.unwrap_or(n)).await,
-        Ok("throttled") => return throttled_only(&env, n).await,
-        Ok("fast") => return fast_only(&env, n).await,
+        Ok("throttled") => {
+            let bound = n as f64 / 10.0;
+            return burst_only(&env, "throttled", Some(bound), throttled(&env, n)).await;
+        }
+        Ok("fast") => return burst_only(&env, "fast", None, burst_fast(&env, n)).await,
         _ => {}
     }
     let outcome = scenarios(&env, n).await;
@@ -177,31 +180,6 @@ async fn burst_fast(env: &Env, n: usize) -> anyhow::Result<Burst> {
     Ok(burst_fast)
 }
 
-/// `BENCH_ONLY=fast`: run 1b alone, printed and not written.
-async fn fast_only(env: &Env, n: usize) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        env.args.out.is_none(),
-        "BENCH_ONLY=fast writes nothing: drop --out"
-    );
-    let b = burst_fast(env, n).await?;
-    println!(
-        "run 1b: {} objects created in {:.1} s, all Ready in {:.1} s (p50 {:.0} ms, p99 {:.0} ms), {:.2} writes and {:.2} reconciles per object, a reconcile {:.1} ms on average; {}",
-        b.objects,
-        b.create_secs,
-        b.all_ready_secs,
-        b.p50_ms,
-        b.p99_ms,
-        b.events as f64 / b.objects.max(1) as f64,
-        b.metrics.reconciles() / b.objects.max(1) as f64,
-        1000.0
-            * b.metrics
-                .sum("clerk_operator_reconcile_duration_seconds_sum", &[])
-            / b.metrics.reconciles().max(1.0),
-        b.metrics.summary()
-    );
-    Ok(())
-}
-
 /// Run 5: single-object latency.
 async fn single_latency(env: &Env, fake: &Fake) -> anyhow::Result<Latency> {
     eprintln!("bench: 5. single-object latency, {} trials", env.args.trials);
@@ -240,21 +218,40 @@ async fn throttled(env: &Env, n: usize) -> anyhow::Result<Burst> {
     Ok(throttled)
 }
 
-/// `BENCH_ONLY=throttled`: run 2 alone, printed and not written.
-async fn throttled_only(env: &Env, n: usize) -> anyhow::Result<()> {
+/// `BENCH_ONLY=fast` or `throttled`: run 1b or 2 alone, printed and not written. `bound` is
+/// the rate-limit bound in seconds, when the run has one.
+async fn burst_only(
+    env: &Env,
+    name: &str,
+    bound: Option<f64>,
+    run: impl std::future::Future<Output = anyhow::Result<Burst>>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         env.args.out.is_none(),
-        "BENCH_ONLY=throttled writes nothing: drop --out"
+        "BENCH_ONLY={name} writes nothing: drop --out"
     );
-    let t = throttled(env, n).await?;
+    let b = run.await?;
+    let per = |x: f64| x / b.objects.max(1) as f64;
+    let reconciles = b.metrics.reconciles();
+    let mean_ms = 1000.0
+        * b.metrics
+            .sum("clerk_operator_reconcile_duration_seconds_sum", &[])
+        / reconciles.max(1.0);
+    let against = bound.map_or(String::new(), |s| {
+        format!(" ({:.3} x the bound)", b.all_ready_secs / s)
+    });
     println!(
-        "run 2: {} objects Ready in {:.1} s ({:.3} x the bound), {:.3} requests and {:.2} reconciles per object; {}",
-        t.objects,
-        t.all_ready_secs,
-        t.all_ready_secs / (t.objects as f64 / 10.0),
-        t.per_domain(),
-        t.metrics.reconciles() / t.objects.max(1) as f64,
-        t.metrics.summary()
+        "{name}: {} objects created in {:.1} s, all Ready in {:.1} s{against} (p50 {:.0} ms, p99 {:.0} ms); \
+         per object {:.3} requests, {:.2} writes, {:.2} reconciles; a reconcile {mean_ms:.1} ms on average; {}",
+        b.objects,
+        b.create_secs,
+        b.all_ready_secs,
+        b.p50_ms,
+        b.p99_ms,
+        b.per_domain(),
+        per(b.events as f64),
+        per(reconciles),
+        b.metrics.summary()
     );
     Ok(())
 }
