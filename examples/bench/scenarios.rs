@@ -161,23 +161,37 @@ pub(crate) async fn scenarios(env: &Env, n: usize) -> anyhow::Result<Results> {
 /// Run 1b: a burst of `n` with the operator's own client-side limit lifted.
 async fn burst_fast(env: &Env, n: usize) -> anyhow::Result<Burst> {
     eprintln!("bench: 1b. burst of {n} (unthrottled fake, client-side limit lifted)");
-    let fake_b = Fake::start(&env.bins, &env.dir, "fake-fast", &[LIVE_KEY], false).await?;
-    let ns_b = "bench-fast";
-    let api_b = env.namespace(ns_b).await?;
-    let op_b = Operator::start(
-        env,
-        &fake_b,
-        OperatorRun {
-            extra: vec!["--rate-limit-production=1000000/10s".into()],
-            ..OperatorRun::new("operator-fast", ns_b, LIVE_KEY, BURST_RESYNC)
-        },
-    )
-    .await?;
-    let burst_fast = burst(env, &api_b, ns_b, n, &fake_b, &op_b).await?;
-    eprintln!("  all Ready in {:.1} s", burst_fast.all_ready_secs);
-    drop(op_b);
-    drop(fake_b);
-    Ok(burst_fast)
+    let lifted = vec!["--rate-limit-production=1000000/10s".into()];
+    fresh_burst(env, n, "fast", LIVE_KEY, false, lifted).await
+}
+
+/// A burst of `n` against its own fake (`rate_limited`: emulating a development instance's
+/// limit) and its own operator (`key`, flags `extra`), in namespace `bench-{name}`.
+async fn fresh_burst(
+    env: &Env,
+    n: usize,
+    name: &str,
+    key: &str,
+    rate_limited: bool,
+    extra: Vec<String>,
+) -> anyhow::Result<Burst> {
+    let fake = Fake::start(&env.bins, &env.dir, &format!("fake-{name}"), &[key], rate_limited).await?;
+    let ns = format!("bench-{name}");
+    let api = env.namespace(&ns).await?;
+    let op_name = format!("operator-{name}");
+    let run = OperatorRun {
+        extra,
+        ..OperatorRun::new(&op_name, &ns, key, BURST_RESYNC)
+    };
+    let op = Operator::start(env, &fake, run).await?;
+    let b = burst(env, &api, &ns, n, &fake, &op).await?;
+    eprintln!(
+        "  all Ready in {:.1} s; 429s {}; {}",
+        b.all_ready_secs,
+        b.stats.status("429"),
+        b.stats.by_op()
+    );
+    Ok(b)
 }
 
 /// Run 5: single-object latency.
@@ -197,25 +211,7 @@ async fn single_latency(env: &Env, fake: &Fake) -> anyhow::Result<Latency> {
 /// Run 2: a burst of `n` against a development instance's emulated limit.
 async fn throttled(env: &Env, n: usize) -> anyhow::Result<Burst> {
     eprintln!("bench: 2. burst of {n} (fake emulating 100 requests / 10 s, development key)");
-    let fake_dev = Fake::start(&env.bins, &env.dir, "fake-dev", &[TEST_KEY], true).await?;
-    let ns_dev = "bench-dev";
-    let api_dev = env.namespace(ns_dev).await?;
-    let op_dev = Operator::start(
-        env,
-        &fake_dev,
-        OperatorRun::new("operator-dev", ns_dev, TEST_KEY, BURST_RESYNC),
-    )
-    .await?;
-    let throttled = burst(env, &api_dev, ns_dev, n, &fake_dev, &op_dev).await?;
-    eprintln!(
-        "  all Ready in {:.1} s; 429s {}; {}",
-        throttled.all_ready_secs,
-        throttled.stats.status("429"),
-        throttled.stats.by_op()
-    );
-    drop(op_dev);
-    drop(fake_dev);
-    Ok(throttled)
+    fresh_burst(env, n, "dev", TEST_KEY, true, vec![]).await
 }
 
 /// `BENCH_ONLY=fast` or `throttled`: run 1b or 2 alone, printed and not written. `bound` is

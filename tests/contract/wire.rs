@@ -78,3 +78,39 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Value {
 pub(crate) fn first_code(body: &Value) -> &str {
     body["errors"][0]["code"].as_str().unwrap_or_default()
 }
+
+/// What the spec says of one answer's body: the schema checked and each problem found.
+pub(crate) struct BodyCheck {
+    /// The schema the spec documents for the status, or `ClerkErrors` when it documents none.
+    pub(crate) schema: String,
+    pub(crate) documented: bool,
+    /// The body against `schema`, and its first error code against the one wanted.
+    pub(crate) problems: Vec<String>,
+}
+
+/// Check `r`'s body as a `status` answer to `method spec_path`, with error code `code` if given.
+pub(crate) fn body_against_spec(
+    spec: &Spec,
+    method: &str,
+    spec_path: &str,
+    r: &WireResp,
+    status: u16,
+    code: Option<&str>,
+) -> BodyCheck {
+    let documented = spec.response_schema_name(spec_path, method, status);
+    let schema = documented.clone().unwrap_or_else(|| "ClerkErrors".into());
+    let mut problems: Vec<String> = violations(&spec.validator(&schema), &r.body)
+        .into_iter()
+        .map(|v| format!("body is not a valid {schema}: {v}"))
+        .collect();
+    if let Some(code) = code
+        && first_code(&r.body) != code
+    {
+        problems.push(format!("error code {:?}, want {code:?}", first_code(&r.body)));
+    }
+    BodyCheck {
+        schema,
+        documented: documented.is_some(),
+        problems,
+    }
+}

@@ -68,12 +68,9 @@ impl Ledger<'_> {
         code: Option<&str>,
     ) {
         self.calls += 1;
-        let documented = self
-            .spec
-            .response_schema_name(spec_path, method, status)
-            .is_some();
+        let body = body_against_spec(self.spec, method, spec_path, r, status, code);
         for v in &r.violations {
-            let gap = !documented
+            let gap = !body.documented
                 && r.status == status
                 && v["severity"] == "Warning"
                 && v["message"]
@@ -96,23 +93,8 @@ impl Ledger<'_> {
             ));
             return;
         }
-        let schema = if documented {
-            self.spec.response_schema_name(spec_path, method, status).unwrap()
-        } else {
-            "ClerkErrors".into()
-        };
-        for v in violations(&self.spec.validator(&schema), &r.body) {
-            self.violations
-                .push(format!("raw {label}: body is not a valid {schema}: {v}"));
-        }
-        if let Some(code) = code
-            && first_code(&r.body) != code
-        {
-            self.violations.push(format!(
-                "raw {label}: code {:?}, want {code:?}",
-                first_code(&r.body)
-            ));
-        }
+        self.violations
+            .extend(body.problems.iter().map(|p| format!("raw {label}: {p}")));
     }
 }
 
