@@ -32,6 +32,9 @@ struct Remembered {
     warned: Option<String>,
     /// The schedule of each probe ([`Probe`]).
     probes: [Schedule; 2],
+    /// The Secret (name, resourceVersion) its key was last read from; `None` when the last
+    /// reconcile read no key from a Secret.
+    secret_read: Option<(String, String)>,
 }
 
 /// The probes whose schedule is remembered per object.
@@ -232,6 +235,22 @@ impl Memory {
                 .due
                 .is_none_or(|d| std::time::Instant::now() >= d)
         })
+    }
+
+    /// The last reconcile of `object` read its key from Secret `name` at `resource_version`
+    /// (`None`: it read no key from a Secret).
+    pub fn secret_read(&self, object: &str, read: Option<(&str, &str)>) {
+        let read = read.map(|(name, rv)| (name.to_string(), rv.to_string()));
+        self.with(object, |r| r.secret_read = read);
+    }
+
+    /// Whether the last reconcile of `object` read its key from Secret `name` at exactly
+    /// `resource_version`: a watch event of that version changes nothing for it.
+    pub fn has_read_secret(&self, object: &str, name: &str, resource_version: &str) -> bool {
+        let m = self.objects.lock().unwrap();
+        m.get(object)
+            .and_then(|r| r.secret_read.as_ref())
+            .is_some_and(|(n, rv)| n == name && rv == resource_version)
     }
 
     /// Whether `message` is new for `object` (a Warning Event is due once per distinct value).

@@ -29,8 +29,9 @@ pub fn users_of_secret(
 }
 
 /// What the ClerkDomain controller is asked to look at again when a Secret changes: the
-/// ClerkDomains using it; instance objects using it check their key again (and their
-/// ClerkDomains follow when their status changes).
+/// ClerkDomains using it, except those whose last reconcile read this very version (a watch
+/// that starts late or lists again delivers versions already read); instance objects using it
+/// check their key again (and their ClerkDomains follow when their status changes).
 fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<ClerkDomain>> {
     let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
     if secret.finalizers().iter().any(|f| f == SECRET_IN_USE) {
@@ -44,7 +45,13 @@ fn secret_users(ctx: &Arc<Context>, secret: &PartialObjectMeta<Secret>) -> Vec<O
     {
         ctx.memory.instances.wake(&k);
     }
-    users_of_secret(&ctx.stores.domains, secret)
+    let version = secret.resource_version().unwrap_or_default();
+    let mut users = users_of_secret(&ctx.stores.domains, secret);
+    users.retain(|o| {
+        let object = format!("{}/{}", o.namespace.as_deref().unwrap_or_default(), o.name);
+        !ctx.memory.has_read_secret(&object, &name, &version)
+    });
+    users
 }
 
 /// The writers that fill the [`Stores`].
@@ -333,5 +340,45 @@ mod tests {
                 "{what}: asked {asked} times in 3 s ({errors} errors seen)"
             );
         }
+    }
+
+    /// A Secret's users are woken by a version they have not read: not by the version their
+    /// last reconcile read (a watch that lists late or again delivers it once more), again by
+    /// the next one.
+    #[tokio::test]
+    async fn secret_users_skip_the_version_they_read() {
+        let client = Client::try_from(kube::Config::new("http://127.0.0.1:1".parse().unwrap())).unwrap();
+        let served = super::super::served::Served::discover(&client).await;
+        let (stores, mut writers) = stores(false, served);
+        let (wake, _rx) = futures::channel::mpsc::unbounded();
+        let ctx = Arc::new(Context::new(
+            client,
+            Default::default(),
+            Default::default(),
+            stores,
+            wake,
+        ));
+        let obj: ClerkDomain = serde_json::from_value(serde_json::json!({
+            "apiVersion": "clerk-operator.io/v1alpha1", "kind": "ClerkDomain",
+            "metadata": {"name": "shop", "namespace": "ns"},
+            "spec": {"domain": "shop.example.com", "secretRef": {"name": "clerk", "key": "key"}},
+        }))
+        .unwrap();
+        writers.domains.apply_watcher_event(&watcher::Event::Apply(obj));
+        let at = |rv: &str| {
+            let mut s = PartialObjectMeta::<Secret>::default();
+            s.metadata.namespace = Some("ns".into());
+            s.metadata.name = Some("clerk".into());
+            s.metadata.resource_version = Some(rv.into());
+            secret_users(&ctx, &s).len()
+        };
+        assert_eq!(at("5"), 1, "never read: woken");
+        ctx.memory.secret_read("ns/shop", Some(("clerk", "5")));
+        assert_eq!(at("5"), 0, "the version read: not woken");
+        assert_eq!(at("6"), 1, "a newer version: woken");
+        ctx.memory.secret_read("ns/shop", Some(("other", "5")));
+        assert_eq!(at("5"), 1, "read another Secret: woken");
+        ctx.memory.secret_read("ns/shop", None);
+        assert_eq!(at("5"), 1, "read none: woken");
     }
 }

@@ -10,6 +10,7 @@ use super::status::{Extras, Outcome, next_status};
 use super::{Context, Error, credentials};
 use crate::api::{ClerkDomain, FIELD_MANAGER};
 use crate::clerk::{ClerkInstance, InstanceKind};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
@@ -30,7 +31,7 @@ pub(super) struct Target {
     pub instance_id: String,
     pub production: bool,
     /// The metadata of the Secret the key came from (none for the default key).
-    pub secret: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    pub secret: Option<ObjectMeta>,
     /// The instance object the key came from (`spec.instanceRef` or `--default-instance`).
     pub via: Option<super::instances::lookup::Via>,
     /// Whether the key source lets the object's namespace manage the primary domain: the
@@ -55,9 +56,9 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain, purpose: Purpose) 
             (key, Some(meta), Some(via), allowed)
         }
         KeySource::Secret(_) | KeySource::DefaultKey => {
-            let (key, meta) = credentials::resolve(ctx, obj, purpose == Purpose::Cleanup)
-                .await
-                .map_err(|e| Failure::credentials(&e))?;
+            let read = credentials::resolve(ctx, obj, purpose == Purpose::Cleanup).await;
+            note_secret_read(ctx, obj, read.as_ref().ok().and_then(|(_, meta)| meta.as_ref()));
+            let (key, meta) = read.map_err(|e| Failure::credentials(&e))?;
             let allowed = meta.is_some() || ctx.config.primary_allowed_with_default_key(&namespace);
             (key, meta, None, allowed)
         }
@@ -102,6 +103,13 @@ pub(super) async fn resolve(ctx: &Context, obj: &ClerkDomain, purpose: Purpose) 
         via,
         primary_allowed,
     })
+}
+
+/// Remember which version of its Secret `obj`'s key was read from (`None`: no key was read
+/// from a Secret), so that a watch event of that same version does not wake it again.
+fn note_secret_read(ctx: &Context, obj: &ClerkDomain, secret: Option<&ObjectMeta>) {
+    let read = secret.and_then(|m| Some((m.name.as_deref()?, m.resource_version.as_deref()?)));
+    ctx.memory.secret_read(&key(obj), read);
 }
 
 /// The domain `obj`'s status records as owned, on `instance_id`.
