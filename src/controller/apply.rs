@@ -145,12 +145,8 @@ async fn resolve(
     let target = steps::resolve(ctx, obj, steps::Purpose::Apply)
         .await
         .map_err(|f| Stop::Failed(f, backoff::TERMINAL_RECHECK))?;
-    if let Some(secret) = &target.secret
-        && let Some(version) = secrets::ensure_in_use(ctx, secret).await?
-    {
-        // Only the operator's finalizer changed: the key read is current at the new version.
-        let name = secret.name.as_deref().unwrap_or_default();
-        ctx.memory.secret_read(&steps::key(obj), Some((name, &version)));
+    if let Some(secret) = &target.secret {
+        secrets::ensure_in_use(ctx, secret).await?;
     }
     if let Some(via) = &target.via
         && !via.has_finalizer

@@ -18,10 +18,10 @@ use std::time::Duration;
 pub use super::memory::SecretKeyName;
 
 /// Add the finalizer to `secret` unless it has it; nothing without Secret protection
-/// (`--secret-protection`). Returns the Secret's new resourceVersion when it was changed.
-pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<Option<String>, kube::Error> {
+/// (`--secret-protection`).
+pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<(), kube::Error> {
     if !ctx.config.secret_protection {
-        return Ok(None);
+        return Ok(());
     }
     let finalizers = secret.finalizers.clone().unwrap_or_default();
     let ns = secret.namespace.clone().unwrap_or_default();
@@ -29,7 +29,7 @@ pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<Option<
     ctx.memory.track_secret((ns.clone(), name.clone()));
     // A Secret being deleted may get no new finalizer (and one that has it is kept anyway).
     if finalizers.iter().any(|f| f == SECRET_IN_USE) || secret.deletion_timestamp.is_some() {
-        return Ok(None);
+        return Ok(());
     }
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let ops = if secret.finalizers.is_none() {
@@ -44,11 +44,10 @@ pub async fn ensure_in_use(ctx: &Context, secret: &ObjectMeta) -> Result<Option<
         ])
     };
     let patch: json_patch::Patch = serde_json::from_value(ops).expect("valid JSON patch");
-    let patched = api
-        .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+    api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
         .await?;
     tracing::debug!(secret = %format!("{ns}/{name}"), "added in-use finalizer");
-    Ok(patched.metadata.resource_version)
+    Ok(())
 }
 
 /// Whether any ClerkDomain in `objects` (the controller's cache) still refers to the Secret.
