@@ -65,7 +65,7 @@ pub async fn spec_changes_are_patched(cp: Arc<ControlPlane>) -> anyhow::Result<(
     use serde_json::json;
     let env = TestEnv::start(cp, "update", Default::default()).await?;
     env.create(&ns_yaml("app", "  domain: app.example.com\n")).await?;
-    let id = env.wait_ready("app").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("app").await?;
     let pp = PatchParams::default();
     rename(&env, &id).await?;
     let proxy = "https://app2.example.com/__clerk";
@@ -101,9 +101,8 @@ pub async fn delete_removes_satellite(cp: Arc<ControlPlane>) -> anyhow::Result<(
     let env = TestEnv::start(cp, "delete", Default::default()).await?;
     env.create(&ns_yaml("gone", "  domain: gone.example.com\n"))
         .await?;
-    let id = env.wait_ready("gone").await?.status.unwrap().domain_id.unwrap();
-    env.delete("gone").await?;
-    wait_gone(&env.domains(), "gone", CONVERGE).await?;
+    let id = env.ready_id("gone").await?;
+    env.delete_and_wait("gone").await?;
     ensure!(
         !env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
         "domain still in Clerk"
@@ -117,10 +116,9 @@ pub async fn delete_when_already_gone(cp: Arc<ControlPlane>) -> anyhow::Result<(
     let env = TestEnv::start(cp, "lost", Default::default()).await?;
     env.create(&ns_yaml("lost", "  domain: lost.example.com\n"))
         .await?;
-    let id = env.wait_ready("lost").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("lost").await?;
     ensure!(env.fake.remove_domain(LIVE_KEY, &id));
-    env.delete("lost").await?;
-    wait_gone(&env.domains(), "lost", CONVERGE).await?;
+    env.delete_and_wait("lost").await?;
     env.wait_event("lost", "AlreadyGone").await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use test_kit::operator_process::OperatorProcess;
 use test_kit::real_dns::install_external_dns_crd;
 use test_kit::*;
@@ -23,22 +23,17 @@ use test_kit::*;
 const CRD: &str = "dnsendpoints.externaldns.k8s.io";
 const POD: &str = "clerk-operator-5c7d9-x2k4q";
 
-/// Poll `check` every 200 ms until it holds, at most `CONVERGE`.
-async fn eventually<F, Fut>(what: &str, op: &OperatorProcess, mut check: F) -> anyhow::Result<()>
+/// Poll `check` every 200 ms until it holds, at most `CONVERGE`; on failure the operator's log.
+async fn eventually_or_log<F, Fut>(what: &str, op: &OperatorProcess, mut check: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<bool>>,
 {
-    let start = Instant::now();
-    while !check().await? {
-        ensure!(
-            start.elapsed() < CONVERGE,
-            "not {what} after {CONVERGE:?}\n{}",
-            op.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    test_kit::eventually(what, CONVERGE, Duration::from_millis(200), || {
+        let holds = check();
+        async move { Ok(holds.await?.then_some(()).ok_or_else(|| op.log_tail(30))) }
+    })
+    .await
 }
 
 fn published(o: &ClerkDomain, status: &str, reason: &str) -> bool {
@@ -69,7 +64,7 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
     let mut op = OperatorProcess::spawn(&rel.operator(POD, false))?;
     // Missing: ready (the rest works) with the CRD named in the body, the metric, one Event.
     let missing_line = format!("missing optional CRD {CRD}");
-    eventually("reporting the missing CRD", &op, || async {
+    eventually_or_log("reporting the missing CRD", &op, || async {
         let (status, body) = op.http_get("/readyz").await?;
         Ok(status == 200 && body.contains(&missing_line))
     })
@@ -77,7 +72,7 @@ pub async fn optional_crd_is_awaited_and_used_without_restart(
     let crd_label = format!("crd=\"{CRD}\"");
     ensure!(op.metric_sum("clerk_operator_crd_missing", &[&crd_label]).await? == 1.0);
     let events: Api<Event> = Api::namespaced(rel.client.clone(), &rel.ns);
-    eventually("warning on its Pod", &op, || async {
+    eventually_or_log("warning on its Pod", &op, || async {
         Ok(!pod_warnings(&events).await?.is_empty())
     })
     .await?;
@@ -133,7 +128,7 @@ async fn children_come_back(client: &kube::Client, ns: &str, op: &OperatorProces
 
     let old_uid = endpoints.get("site").await?.uid();
     endpoints.delete("site", &Default::default()).await?;
-    eventually("DNSEndpoint recreated", op, || async {
+    eventually_or_log("DNSEndpoint recreated", op, || async {
         let ep = endpoints.get_opt("site").await?;
         Ok(ep.is_some_and(|e| e.uid() != old_uid && e.spec == want_spec))
     })
@@ -142,14 +137,14 @@ async fn children_come_back(client: &kube::Client, ns: &str, op: &OperatorProces
     endpoints
         .patch("site", &PatchParams::default(), &Patch::Merge(edit))
         .await?;
-    eventually("DNSEndpoint restored", op, || async {
+    eventually_or_log("DNSEndpoint restored", op, || async {
         Ok(endpoints.get("site").await?.spec == want_spec)
     })
     .await?;
 
     let old_uid = cm.uid();
     configmaps.delete("site-clerk", &Default::default()).await?;
-    eventually("ConfigMap recreated", op, || async {
+    eventually_or_log("ConfigMap recreated", op, || async {
         let cm = configmaps.get_opt("site-clerk").await?;
         Ok(cm.is_some_and(|c| c.uid() != old_uid && c.data.clone().unwrap_or_default() == want_data))
     })
@@ -179,7 +174,7 @@ async fn children_come_back(client: &kube::Client, ns: &str, op: &OperatorProces
     configmaps
         .patch("site-clerk", &PatchParams::default(), &Patch::Merge(edit))
         .await?;
-    eventually("ConfigMap restored", op, || async {
+    eventually_or_log("ConfigMap restored", op, || async {
         Ok(configmaps.get("site-clerk").await?.data.unwrap_or_default() == want_data)
     })
     .await

@@ -77,8 +77,7 @@ pub async fn external_dns_endpoint_is_published(cp: Arc<ControlPlane>) -> anyhow
     check_endpoint(&endpoints, &obj).await?;
     endpoint_follows_a_rename(&env, &endpoints).await?;
     // Deleting the ClerkDomain garbage-collects the endpoint (kube-controller-manager).
-    env.delete("pub").await?;
-    wait_gone(&env.domains(), "pub", CONVERGE).await?;
+    env.delete_and_wait("pub").await?;
     wait_gone(&endpoints, "pub", Duration::from_secs(90)).await?;
     Ok(())
 }

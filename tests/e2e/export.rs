@@ -106,8 +106,7 @@ pub async fn export_configmap_follows_the_domain(cp: Arc<ControlPlane>) -> anyho
     moves_with_config_map_name(&env, &cms, &want).await?;
 
     // Deleting the ClerkDomain garbage-collects the ConfigMap.
-    env.delete("shop").await?;
-    wait_gone(&env.domains(), "shop", CONVERGE).await?;
+    env.delete_and_wait("shop").await?;
     wait_gone(&cms, "store-clerk", CONVERGE).await?;
     Ok(())
 }
@@ -157,8 +156,7 @@ pub async fn foreign_configmap_is_refused(cp: Arc<ControlPlane>) -> anyhow::Resu
 
     // An own export that is removed is deleted; the foreign one is still untouched.
     own_export_removed(&env, &cms).await?;
-    env.delete("web").await?;
-    wait_gone(&env.domains(), "web", CONVERGE).await?;
+    env.delete_and_wait("web").await?;
     ensure!(
         data(&cms.get("app-config").await?) == keep,
         "foreign ConfigMap changed by the deletion"
@@ -365,8 +363,7 @@ pub async fn primary_export_lists_satellite_origins(cp: Arc<ControlPlane>) -> an
         "https://a.example.org,https://b.example.org".into(),
     );
     wait_data(&cms, "primary-clerk", &want).await?;
-    env.delete("primary").await?;
-    wait_gone(&env.domains(), "primary", CONVERGE).await?;
+    env.delete_and_wait("primary").await?;
     wait_gone(&cms, "primary-clerk", CONVERGE).await?;
     ensure!(
         env.fake.domains(LIVE_KEY).iter().any(|d| d.name == "example.com"),

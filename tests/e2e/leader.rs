@@ -101,19 +101,11 @@ async fn start_pair(
         "--resync-period=2s".into(),
         "--list-cache-ttl=200ms".into(),
     ];
-    let mut a_opts = rel.operator(&format!("{}-a", rel.name), true);
+    let (mut a_opts, mut b_opts) = rel.pair((duration, grace));
     a_opts.kubeconfig = proxied;
-    a_opts.lease_timing = Some((duration, grace));
-    a_opts.extra_args = extra.clone();
-    let mut b_opts = rel.operator(&format!("{}-b", rel.name), true);
-    b_opts.lease_timing = Some((duration, grace));
-    b_opts.extra_args = extra;
-    let a = OperatorProcess::spawn(&a_opts)?;
-    a.wait_log(&["acquired leadership"], CONVERGE).await?;
-    let b = OperatorProcess::spawn(&b_opts)?;
-    b.wait_log(&["waiting for leadership"], CONVERGE).await?;
-    rel.wait_lease_holder(&a.identity, Duration::from_secs(5)).await?;
-    Ok((a, b))
+    a_opts.extra_args.extend(extra.clone());
+    b_opts.extra_args.extend(extra);
+    rel.start_pair(&a_opts, &b_opts).await
 }
 
 /// The objects, made Ready by A: their names and domain IDs.

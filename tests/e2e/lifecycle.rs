@@ -70,8 +70,7 @@ pub async fn adopt_by_annotation(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     ensure!(env.fake.stats().count("AddDomain") == 0);
     env.wait_event("adopted", "Adopted").await?;
     // Deleting the object keeps what it adopted.
-    env.delete("adopted").await?;
-    wait_gone(&env.domains(), "adopted", CONVERGE).await?;
+    env.delete_and_wait("adopted").await?;
     ensure!(
         env.fake.domains(LIVE_KEY).iter().any(|d| d.id == legacy.id),
         "an adopted domain was deleted"
@@ -103,9 +102,8 @@ pub async fn orphan_policy_keeps_domain(cp: Arc<ControlPlane>) -> anyhow::Result
         "  domain: keep.example.com\n  deletionPolicy: Orphan\n",
     ))
     .await?;
-    let id = env.wait_ready("keep").await?.status.unwrap().domain_id.unwrap();
-    env.delete("keep").await?;
-    wait_gone(&env.domains(), "keep", CONVERGE).await?;
+    let id = env.ready_id("keep").await?;
+    env.delete_and_wait("keep").await?;
     ensure!(
         env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id),
         "orphaned domain was deleted"
@@ -120,7 +118,7 @@ pub async fn pause_stops_writes_and_deletes_orphan(cp: Arc<ControlPlane>) -> any
     let env = TestEnv::start(cp, "pause", Default::default()).await?;
     env.create(&manifest("p", "  domain: paused.example.com\n"))
         .await?;
-    let id = env.wait_ready("p").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("p").await?;
     annotate(&env, "p", "clerk-operator.io/paused", Some("true")).await?;
     let obj = wait_reason(&env, "p", "Synced", "Paused").await?;
     ensure!(is_true(&obj, "Ready"), "pausing keeps Ready");
@@ -143,8 +141,7 @@ pub async fn pause_stops_writes_and_deletes_orphan(cp: Arc<ControlPlane>) -> any
     // Deleting while paused: released as Orphan, promptly.
     annotate(&env, "p", "clerk-operator.io/paused", Some("true")).await?;
     wait_reason(&env, "p", "Synced", "Paused").await?;
-    env.delete("p").await?;
-    wait_gone(&env.domains(), "p", CONVERGE).await?;
+    env.delete_and_wait("p").await?;
     ensure!(name(&env).is_some(), "paused object's domain was deleted");
     env.wait_event("p", "Orphaned").await?;
     Ok(())
@@ -164,7 +161,7 @@ pub async fn drift_is_repaired_on_resync(cp: Arc<ControlPlane>) -> anyhow::Resul
         "  domain: drift.example.com\n  proxyUrl: https://drift.example.com/__clerk\n",
     ))
     .await?;
-    let id = env.wait_ready("d").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("d").await?;
     // Changed outside: name and proxy are put back.
     env.fake.modify_domain(LIVE_KEY, &id, |d| {
         d.name = "hijacked.example.com".into();
@@ -212,7 +209,7 @@ pub async fn forced_and_per_object_resync(cp: Arc<ControlPlane>) -> anyhow::Resu
     let env = TestEnv::start(cp, "resync", Default::default()).await?; // resync 5 min, cache 5 s
     env.create(&manifest("r", "  domain: resync.example.com\n"))
         .await?;
-    let id = env.wait_ready("r").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("r").await?;
     ensure!(env.fake.remove_domain(LIVE_KEY, &id));
     annotate(
         &env,

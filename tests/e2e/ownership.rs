@@ -72,7 +72,7 @@ pub async fn owned_domain_cannot_be_adopted_from_another_namespace(
     let (a, b) = (env.ns.clone(), env.ns_b());
     env.create_in(&a, &manifest("site", "  domain: site.example.com\n"))
         .await?;
-    let id = env.wait_ready("site").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("site").await?;
     let hijack = annotated(
         "hijack",
         &format!("    clerk-operator.io/domain-id: {id}\n"),
@@ -114,8 +114,7 @@ pub async fn owned_domain_cannot_be_adopted_from_another_namespace(
         "a non-owner's deletion deleted the domain"
     );
     ensure!(env.fake.stats().count("DeleteDomain") == 0);
-    env.delete("site").await?;
-    wait_gone(&env.domains(), "site", CONVERGE).await?;
+    env.delete_and_wait("site").await?;
     ensure!(
         domain_name(&env, LIVE_KEY, &id).is_none(),
         "the owner's deletion kept the domain"
@@ -131,17 +130,11 @@ pub async fn rename_into_a_taken_name_is_refused(cp: Arc<ControlPlane>) -> anyho
     // `older` first, so that by age it would have won the old name-based conflict check.
     env.create(&manifest("older", "  domain: b.rename.example.com\n"))
         .await?;
-    let b_id = env.wait_ready("older").await?.status.unwrap().domain_id.unwrap();
+    let b_id = env.ready_id("older").await?;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     env.create(&manifest("younger", "  domain: a.rename.example.com\n"))
         .await?;
-    let a_id = env
-        .wait_ready("younger")
-        .await?
-        .status
-        .unwrap()
-        .domain_id
-        .unwrap();
+    let a_id = env.ready_id("younger").await?;
     let api = env.domains();
     patch_spec(&api, "older", json!({"domain": "a.rename.example.com"})).await?;
     let o = wait_reason_in(&api, "older", "Ready", "NameTaken").await?;

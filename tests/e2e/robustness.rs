@@ -204,30 +204,40 @@ pub async fn two_keys_of_one_instance_share_its_budget(cp: Arc<ControlPlane>) ->
     Ok(())
 }
 
-/// A create whose answer is lost, then a rename before the next successful look at Clerk: the
-/// domain created under the old name is found through `status.pendingDomain` and renamed, not
-/// leaked.
-pub async fn lost_create_then_rename_leaks_nothing(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
-    use kube::api::{Patch, PatchParams};
-    let env = TestEnv::start(cp, "lostcreate", Default::default()).await?;
-    // The POST commits, then its answer takes 1 s and is lost.
+/// Create ClerkDomain `name` for `domain` with the POST's answer lost after Clerk committed it
+/// (1 s late, then dropped); the domain Clerk holds, as soon as it holds it.
+async fn create_losing_the_answer(
+    env: &TestEnv,
+    name: &str,
+    domain: &str,
+) -> anyhow::Result<clerk_operator::clerk::Domain> {
     env.fake.set_faults(Faults {
         latency_ms: 1000,
         latency_min_ms: 1000,
         scripted: vec![scripted("AddDomain", ScriptedFault::DropAfterCommit)],
         ..Default::default()
     });
-    env.create(&manifest("l", "v0.lost.example.com")).await?;
-    let start = std::time::Instant::now();
-    while !env
-        .fake
-        .domains(LIVE_KEY)
-        .iter()
-        .any(|d| d.name == "v0.lost.example.com")
-    {
-        ensure!(start.elapsed() < CONVERGE, "the POST never arrived");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    env.create(&manifest(name, domain)).await?;
+    eventually(
+        "the POST in Clerk",
+        CONVERGE,
+        Duration::from_millis(10),
+        || async {
+            let held = env.fake.domains(LIVE_KEY);
+            let found = held.into_iter().find(|d| d.name == domain);
+            Ok(found.ok_or_else(|| format!("no domain {domain}")))
+        },
+    )
+    .await
+}
+
+/// A create whose answer is lost, then a rename before the next successful look at Clerk: the
+/// domain created under the old name is found through `status.pendingDomain` and renamed, not
+/// leaked.
+pub async fn lost_create_then_rename_leaks_nothing(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
+    use kube::api::{Patch, PatchParams};
+    let env = TestEnv::start(cp, "lostcreate", Default::default()).await?;
+    create_losing_the_answer(&env, "l", "v0.lost.example.com").await?;
     // Clerk is down from now on, so the operator cannot see the domain by its old name...
     env.fake.set_faults(Faults {
         error_rates: BTreeMap::from([(503, 1.0)]),
@@ -330,23 +340,7 @@ pub async fn secret_is_read_only_when_it_changes(cp: Arc<ControlPlane>) -> anyho
 /// instead of reporting the name taken by someone else.
 pub async fn resent_create_finds_its_own_name(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let env = TestEnv::start(cp, "resent", Default::default()).await?;
-    // The POST commits, then its answer takes 1 s and is lost.
-    env.fake.set_faults(Faults {
-        latency_ms: 1000,
-        latency_min_ms: 1000,
-        scripted: vec![scripted("AddDomain", ScriptedFault::DropAfterCommit)],
-        ..Default::default()
-    });
-    env.create(&manifest("r", "resent.example.com")).await?;
-    let start = std::time::Instant::now();
-    let first = loop {
-        let held = env.fake.domains(LIVE_KEY);
-        if let Some(d) = held.into_iter().find(|d| d.name == "resent.example.com") {
-            break d;
-        }
-        ensure!(start.elapsed() < CONVERGE, "the POST never arrived");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let first = create_losing_the_answer(&env, "r", "resent.example.com").await?;
     // The next look at Clerk misses it.
     env.fake.set_faults(Faults {
         scripted: vec![scripted("ListDomains", ScriptedFault::StaleList)],

@@ -115,8 +115,7 @@ pub async fn primary_is_changed_only_from_allowed_namespaces(cp: Arc<ControlPlan
     ))
     .await?;
     env.wait_ready("root").await?;
-    env.delete("root").await?;
-    wait_gone(&env.domains(), "root", CONVERGE).await?;
+    env.delete_and_wait("root").await?;
     let allow = json!({"spec": {"primaryDomainNamespaces": [tenant]}});
     Api::<ClusterClerkInstance>::all(env.client.clone())
         .patch("shared", &PatchParams::default(), &Patch::Merge(&allow))
@@ -142,14 +141,13 @@ pub async fn two_operators_never_take_each_others_domains(cp: Arc<ControlPlane>)
     first
         .create(&manifest("site", "", "  domain: site.example.com\n"))
         .await?;
-    let id = first.wait_ready("site").await?.status.unwrap().domain_id.unwrap();
+    let id = first.ready_id("site").await?;
     second
         .create(&manifest("same", "", "  domain: site.example.com\n"))
         .await?;
     let o = wait_reason(&second.domains(), "same", "NameTakenInClerk").await?;
     ensure!(condition(&o, "Ready").unwrap().message.contains(&id));
-    second.delete("same").await?;
-    wait_gone(&second.domains(), "same", CONVERGE).await?;
+    second.delete_and_wait("same").await?;
     let held = |env: &TestEnv| env.fake.domains(LIVE_KEY).iter().any(|d| d.id == id);
     ensure!(held(&first), "the second operator deleted the first's domain");
     // Explicit adoption: Ready, but kept when the adopter goes.
@@ -159,8 +157,7 @@ pub async fn two_operators_never_take_each_others_domains(cp: Arc<ControlPlane>)
         .await?;
     let st = second.wait_ready("adopter").await?.status.unwrap();
     ensure!(st.adopted == Some(true) && st.domain_id.as_deref() == Some(id.as_str()));
-    second.delete("adopter").await?;
-    wait_gone(&second.domains(), "adopter", CONVERGE).await?;
+    second.delete_and_wait("adopter").await?;
     second.wait_event("adopter", "AdoptedKept").await?;
     ensure!(held(&first), "deleting an adopter deleted the domain");
     ensure!(first.fake.stats().count("DeleteDomain") == 0);
@@ -174,7 +171,7 @@ pub async fn ready_goes_false_when_the_domain_is_gone(cp: Arc<ControlPlane>) -> 
     let env = TestEnv::start(cp, "ten-gone", Default::default()).await?;
     env.create(&manifest("gone", "", "  domain: gone.example.com\n"))
         .await?;
-    let id = env.wait_ready("gone").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("gone").await?;
     let failing = Scripted {
         operation: "AddDomain".into(),
         key: None,

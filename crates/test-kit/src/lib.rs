@@ -16,7 +16,9 @@ pub mod health;
 pub mod nginx;
 pub mod operator_process;
 mod options;
+mod poll;
 pub use options::EnvOptions;
+pub use poll::{eventually, wait_for, wait_gone};
 pub mod process;
 pub mod real_dns;
 
@@ -31,9 +33,7 @@ use fake_clerk::{FakeClerk, FakeConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{DeleteParams, PostParams};
-use kube::{Api, Client, Resource};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
+use kube::{Api, Client};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,6 +229,14 @@ impl TestEnv {
         self.wait_ready_within(name, CONVERGE).await
     }
 
+    /// Wait until the named ClerkDomain is Ready; its Clerk domain ID.
+    pub async fn ready_id(&self, name: &str) -> anyhow::Result<String> {
+        let obj = self.wait_ready(name).await?;
+        obj.status
+            .and_then(|s| s.domain_id)
+            .with_context(|| format!("{name} is Ready without status.domainId"))
+    }
+
     /// [`wait_ready`](Self::wait_ready) with a custom timeout.
     pub async fn wait_ready_within(&self, name: &str, timeout: Duration) -> anyhow::Result<ClerkDomain> {
         wait_for(
@@ -260,6 +268,12 @@ impl TestEnv {
     pub async fn delete(&self, name: &str) -> anyhow::Result<()> {
         self.domains().delete(name, &DeleteParams::default()).await?;
         Ok(())
+    }
+
+    /// Delete the named ClerkDomain and wait until it is gone (its cleanup done).
+    pub async fn delete_and_wait(&self, name: &str) -> anyhow::Result<()> {
+        self.delete(name).await?;
+        wait_gone(&self.domains(), name, CONVERGE).await
     }
 
     /// Reasons of the Events about the named object.
@@ -321,48 +335,6 @@ pub fn condition<'a>(o: &'a ClerkDomain, type_: &str) -> Option<&'a Condition> {
 /// Whether condition `type_` is True.
 pub fn is_true(o: &ClerkDomain, type_: &str) -> bool {
     condition(o, type_).is_some_and(|c| c.status == "True")
-}
-
-/// Poll `name` until `pred` holds.
-pub async fn wait_for<K>(
-    api: &Api<K>,
-    name: &str,
-    what: &str,
-    timeout: Duration,
-    pred: impl Fn(&K) -> bool,
-) -> anyhow::Result<K>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    let start = Instant::now();
-    let mut last = None;
-    loop {
-        if let Some(o) = api.get_opt(name).await? {
-            if pred(&o) {
-                return Ok(o);
-            }
-            last = Some(o);
-        }
-        if start.elapsed() > timeout {
-            bail!("timed out waiting for {name} to be {what}; last seen: {last:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Poll until `name` no longer exists.
-pub async fn wait_gone<K>(api: &Api<K>, name: &str, timeout: Duration) -> anyhow::Result<()>
-where
-    K: Resource + Clone + DeserializeOwned + Debug,
-{
-    let start = Instant::now();
-    loop {
-        match api.get_opt(name).await? {
-            None => return Ok(()),
-            Some(o) if start.elapsed() > timeout => bail!("{name} still exists: {o:#?}"),
-            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
 }
 
 /// Run an async test body on its own runtime.

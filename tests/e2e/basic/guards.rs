@@ -29,8 +29,7 @@ pub async fn existing_name_is_not_adopted(cp: Arc<ControlPlane>) -> anyhow::Resu
         stats.count("AddDomain") + stats.count("UpdateDomain") == 0,
         "wrote to a domain it did not create: {stats:?}"
     );
-    env.delete("shop").await?;
-    wait_gone(&env.domains(), "shop", CONVERGE).await?;
+    env.delete_and_wait("shop").await?;
     let held = env.fake.domains(LIVE_KEY);
     let d = held.iter().find(|d| d.id == existing.id).context("deleted")?;
     ensure!(d.proxy_url.is_none(), "proxy set: {d:?}");
@@ -59,8 +58,7 @@ pub async fn primary_never_deleted(cp: Arc<ControlPlane>) -> anyhow::Result<()> 
         "{:?}",
         st.accounts_portal_url
     );
-    env.delete("root").await?;
-    wait_gone(&env.domains(), "root", CONVERGE).await?;
+    env.delete_and_wait("root").await?;
     ensure!(
         env.fake.domains(LIVE_KEY).iter().any(|d| d.id == primary.id),
         "primary deleted"

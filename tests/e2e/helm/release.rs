@@ -99,6 +99,31 @@ impl Release {
         }
     }
 
+    /// Options for the leader-election pair `<release>-a` and `<release>-b`, with lease `timing`
+    /// (duration, grace).
+    pub fn pair(&self, timing: (Duration, Duration)) -> (OperatorOptions, OperatorOptions) {
+        let [a, b] = ["a", "b"].map(|side| OperatorOptions {
+            lease_timing: Some(timing),
+            ..self.operator(&format!("{}-{side}", self.name), true)
+        });
+        (a, b)
+    }
+
+    /// Start the pair: A leading (its Lease held), then B waiting.
+    pub async fn start_pair(
+        &self,
+        a: &OperatorOptions,
+        b: &OperatorOptions,
+    ) -> anyhow::Result<(OperatorProcess, OperatorProcess)> {
+        let leader = OperatorProcess::spawn(a)?;
+        leader.wait_log(&["acquired leadership"], CONVERGE).await?;
+        let standby = OperatorProcess::spawn(b)?;
+        standby.wait_log(&["waiting for leadership"], CONVERGE).await?;
+        self.wait_lease_holder(&leader.identity, Duration::from_secs(5))
+            .await?;
+        Ok((leader, standby))
+    }
+
     /// `system:serviceaccount:NS:NAME`.
     pub fn user(&self) -> String {
         format!("system:serviceaccount:{}:{}", self.ns, self.name)

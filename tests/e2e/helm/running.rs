@@ -39,16 +39,8 @@ pub async fn metrics_endpoint_exports_operator_metrics(cp: Arc<ControlPlane>) ->
 pub async fn leader_election_failover(cp: Arc<ControlPlane>) -> anyhow::Result<()> {
     let rel = Release::install(cp, "failover", false).await?;
     let lease = Duration::from_secs(4);
-    let timing = Some((lease, Duration::from_secs(1)));
-    let mut a_opts = rel.operator(&format!("{}-a", rel.name), true);
-    a_opts.lease_timing = timing;
-    let mut b_opts = rel.operator(&format!("{}-b", rel.name), true);
-    b_opts.lease_timing = timing;
-    let a = OperatorProcess::spawn(&a_opts)?;
-    a.wait_log(&["acquired leadership"], CONVERGE).await?;
-    let b = OperatorProcess::spawn(&b_opts)?;
-    b.wait_log(&["waiting for leadership"], CONVERGE).await?;
-    rel.wait_lease_holder(&a.identity, Duration::from_secs(5)).await?;
+    let (a_opts, b_opts) = rel.pair((lease, Duration::from_secs(1)));
+    let (a, b) = rel.start_pair(&a_opts, &b_opts).await?;
 
     rel.create_domain("first", json!({"domain": "first.example.com"}))
         .await?;
@@ -119,21 +111,24 @@ fn scrape_matches_alerts_and_dashboard(text: &str) -> anyhow::Result<()> {
 /// /metrics once the ready gauge (refreshed every 5 s) counts both objects: the text and its
 /// samples.
 async fn scrape_when_ready(op: &OperatorProcess) -> anyhow::Result<(String, Vec<(String, f64)>)> {
-    let start = Instant::now();
-    let scraped = loop {
-        let (status, text) = op.http_get("/metrics").await?;
-        ensure!(status == 200, "/metrics {status}");
-        let samples = parse_metrics(&text);
-        if sum_samples(&samples, "clerk_operator_clerkdomains", &["ready=\"True\""]) == 2.0 {
-            break (text, samples);
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(20),
-            "clerkdomains gauge:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    Ok(scraped)
+    let every = Duration::from_millis(500);
+    eventually(
+        "both objects Ready in the gauge",
+        Duration::from_secs(20),
+        every,
+        || async {
+            let (status, text) = op.http_get("/metrics").await?;
+            ensure!(status == 200, "/metrics {status}");
+            let samples = parse_metrics(&text);
+            let ready = sum_samples(&samples, "clerk_operator_clerkdomains", &["ready=\"True\""]);
+            Ok(if ready == 2.0 {
+                Ok((text, samples))
+            } else {
+                Err(text)
+            })
+        },
+    )
+    .await
 }
 
 /// Every family the dashboards use is exposed.
@@ -213,28 +208,18 @@ async fn condition_series_follow_objects(
     let api = rel.domains();
     api.delete("one", &Default::default()).await?;
     wait_gone(&api, "one", CONVERGE).await?;
-    let start = Instant::now();
-    loop {
-        let (_, text) = op.http_get("/metrics").await?;
-        let samples = parse_metrics(&text);
-        let left = sum_samples(
-            &samples,
-            "clerk_operator_clerkdomain_condition",
-            &["name=\"one\""],
-        );
-        let two = sum_samples(
-            &samples,
-            "clerk_operator_clerkdomain_condition",
-            &["name=\"two\""],
-        );
-        if left == 0.0 && two >= 1.0 {
-            break;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(10),
-            "series left behind:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    let every = Duration::from_millis(200);
+    eventually(
+        "only the live object's series",
+        Duration::from_secs(10),
+        every,
+        || async {
+            let (_, text) = op.http_get("/metrics").await?;
+            let samples = parse_metrics(&text);
+            let of = |name: &str| sum_samples(&samples, "clerk_operator_clerkdomain_condition", &[name]);
+            let gone = of("name=\"one\"") == 0.0 && of("name=\"two\"") >= 1.0;
+            Ok(gone.then_some(()).ok_or(text))
+        },
+    )
+    .await
 }

@@ -61,16 +61,11 @@ fn bind_scraper(cp: &ControlPlane, rel: &Release) -> anyhow::Result<()> {
 
 /// Ready once the ClerkDomain cache is synced; /readyz answers without a token.
 async fn wait_readyz(op: &OperatorProcess) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while op.https_get("/readyz", None).await?.0 != 200 {
-        ensure!(
-            start.elapsed() < CONVERGE,
-            "/readyz never 200: {}",
-            op.log_tail(20)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    eventually("/readyz 200", CONVERGE, Duration::from_millis(200), || async {
+        let ready = op.https_get("/readyz", None).await?.0 == 200;
+        Ok(ready.then_some(()).ok_or_else(|| op.log_tail(20)))
+    })
+    .await
 }
 
 /// 401 without a token or with a rejected one, 403 without `get` on /metrics; no metrics.
@@ -95,19 +90,22 @@ async fn refused_without_permission(op: &OperatorProcess, stranger: &str) -> any
 /// The bound scraper gets the metrics. RBAC changes reach the authorizer's cache at once; retry
 /// briefly anyway.
 async fn scraper_gets_metrics(op: &OperatorProcess, scraper: &str) -> anyhow::Result<()> {
-    let start = Instant::now();
-    loop {
-        let (status, body) = op.https_get("/metrics", Some(scraper)).await?;
-        if status == 200 {
-            ensure!(body.contains("# TYPE clerk_operator_leader gauge"), "{body}");
-            break;
-        }
-        ensure!(
-            start.elapsed() < Duration::from_secs(10),
-            "scraper: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let every = Duration::from_millis(200);
+    let body = eventually(
+        "metrics for the scraper",
+        Duration::from_secs(10),
+        every,
+        || async {
+            let (status, body) = op.https_get("/metrics", Some(scraper)).await?;
+            Ok(if status == 200 {
+                Ok(body)
+            } else {
+                Err(format!("{status} {body}"))
+            })
+        },
+    )
+    .await?;
+    ensure!(body.contains("# TYPE clerk_operator_leader gauge"), "{body}");
     Ok(())
 }
 

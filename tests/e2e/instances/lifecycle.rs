@@ -33,11 +33,9 @@ pub async fn instance_deletion_waits_for_domains(cp: Arc<ControlPlane>) -> anyho
     tokio::time::sleep(Duration::from_secs(2)).await;
     let o = cins.get_opt("team").await?.context("deleted while in use")?;
     ensure!(o.metadata.deletion_timestamp.is_some());
-    env.delete("a").await?;
-    wait_gone(&env.domains(), "a", CONVERGE).await?;
+    env.delete_and_wait("a").await?;
     ensure!(cins.get_opt("team").await?.is_some(), "deleted while b uses it");
-    env.delete("b").await?;
-    wait_gone(&env.domains(), "b", CONVERGE).await?;
+    env.delete_and_wait("b").await?;
     wait_gone(&cins, "team", CONVERGE).await?;
     ensure!(env.fake.stats().count_status("DeleteDomain", 200) == 2);
 

@@ -35,8 +35,7 @@ pub async fn second_object_for_an_owned_domain_is_refused(cp: Arc<ControlPlane>)
     );
     ensure!(env.fake.stats().count("AddDomain") == 1);
     env.wait_event("second", "AlreadyOwned").await?;
-    env.delete("second").await?;
-    wait_gone(&env.domains(), "second", CONVERGE).await?;
+    env.delete_and_wait("second").await?;
     ensure!(
         env.fake
             .domains(LIVE_KEY)
@@ -45,8 +44,7 @@ pub async fn second_object_for_an_owned_domain_is_refused(cp: Arc<ControlPlane>)
         "conflicting object deleted the domain"
     );
     ensure!(is_true(&env.domains().get("first").await?, "Ready"));
-    env.delete("first").await?;
-    wait_gone(&env.domains(), "first", CONVERGE).await?;
+    env.delete_and_wait("first").await?;
     ensure!(
         !env.fake
             .domains(LIVE_KEY)
@@ -97,8 +95,7 @@ pub async fn secret_in_use_outlives_its_domains(cp: Arc<ControlPlane>) -> anyhow
         secrets.get_opt("clerk").await?.is_some(),
         "Secret vanished while in use"
     );
-    env.delete("a").await?;
-    wait_gone(&env.domains(), "a", CONVERGE).await?;
+    env.delete_and_wait("a").await?;
     ensure!(
         secrets.get_opt("clerk").await?.is_some(),
         "Secret vanished while b still uses it"

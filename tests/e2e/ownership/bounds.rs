@@ -64,7 +64,7 @@ pub async fn deletion_always_has_an_exit(cp: Arc<ControlPlane>) -> anyhow::Resul
     env.secret("clerk", "key", LIVE_KEY).await?;
     let spec = "  domain: exit.example.com\n  secretRef: {name: clerk, key: key}\n";
     env.create(&manifest("exit", spec)).await?;
-    let id = env.wait_ready("exit").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("exit").await?;
     // The key leaves the Secret (the Secret stays): deleting cannot succeed.
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &env.ns);
     secrets
@@ -108,7 +108,7 @@ async fn refused_key_has_the_same_exit(env: &TestEnv, secrets: &Api<Secret>) -> 
     // Another name: the orphaned domain keeps the first (and is not adopted by name).
     let spec = "  domain: exit2.example.com\n  secretRef: {name: clerk, key: key}\n";
     env.create(&manifest("exit2", spec)).await?;
-    let id2 = env.wait_ready("exit2").await?.status.unwrap().domain_id.unwrap();
+    let id2 = env.ready_id("exit2").await?;
     env.fake.set_faults(Faults {
         scripted: (0..20)
             .map(|_| Scripted {
@@ -184,7 +184,7 @@ pub async fn state_does_not_outlive_objects(cp: Arc<ControlPlane>) -> anyhow::Re
 ",
     ))
     .await?;
-    let id = env.wait_ready("first").await?.status.unwrap().domain_id.unwrap();
+    let id = env.ready_id("first").await?;
     env.create(&manifest(
         "second",
         "  domain: prune.example.com

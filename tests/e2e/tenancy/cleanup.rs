@@ -54,8 +54,7 @@ pub async fn undecodable_objects_stop_nobody(cp: Arc<ControlPlane>) -> anyhow::R
         env.wait_ready(name).await?;
     }
     for name in ["plain", "via", "odd"] {
-        env.delete(name).await?;
-        wait_gone(&env.domains(), name, CONVERGE).await?;
+        env.delete_and_wait(name).await?;
     }
     let left: Vec<String> = env.fake.domains(LIVE_KEY).into_iter().map(|d| d.name).collect();
     ensure!(
@@ -84,21 +83,14 @@ pub async fn cleanup_confirms_absence_with_the_api_server(cp: Arc<ControlPlane>)
         .await?;
     let yaml = "apiVersion: clerk-operator.io/v1alpha1\nkind: ClerkDomain\nmetadata:\n  name: sharded\n  labels: {shard: a}\nspec:\n  domain: sharded.example.com\n  instanceRef: {kind: ClerkInstance, name: team}\n";
     env.create(yaml).await?;
-    let id = env
-        .wait_ready("sharded")
-        .await?
-        .status
-        .unwrap()
-        .domain_id
-        .unwrap();
+    let id = env.ready_id("sharded").await?;
     // The instance object is left out of the cache from now on.
     env.stop_controller().await?;
     env.start_controller(EnvOptions {
         instance_selector: Some("shard=none".into()),
         ..shard()
     });
-    env.delete("sharded").await?;
-    wait_gone(&env.domains(), "sharded", CONVERGE).await?;
+    env.delete_and_wait("sharded").await?;
     ensure!(
         env.fake.domains(LIVE_KEY).iter().all(|d| d.id != id),
         "released on a cache miss: the domain was left in Clerk"
@@ -275,8 +267,7 @@ pub async fn cleanup_lets_go_when_cluster_instances_are_not_served(
 
 /// Delete `name` and see it go with a Warning `Orphaned` Event.
 async fn released(env: &TestEnv, name: &str) -> anyhow::Result<()> {
-    env.delete(name).await?;
-    wait_gone(&env.domains(), name, CONVERGE).await?;
+    env.delete_and_wait(name).await?;
     let reasons = env.event_reasons(name).await?;
     ensure!(reasons.iter().any(|r| r == "Orphaned"), "{name}: {reasons:?}");
     Ok(())
