@@ -136,25 +136,17 @@ async fn endpoint_follows_a_rename(env: &TestEnv, endpoints: &Api<DNSEndpoint>) 
         )
         .await?;
     env.wait_ready("pub").await?;
-    let start = std::time::Instant::now();
-    loop {
-        let ep = endpoints.get("pub").await?;
-        if ep
-            .spec
-            .endpoints
-            .iter()
-            .any(|e| e.dns_name == "clerk.pub2.example.com")
-        {
-            break;
-        }
-        ensure!(
-            start.elapsed() < CONVERGE,
-            "endpoint not updated: {:?}",
-            ep.spec.endpoints
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    eventually(
+        "endpoint updated",
+        CONVERGE,
+        Duration::from_millis(200),
+        || async {
+            let ep = endpoints.get("pub").await?.spec.endpoints;
+            let updated = ep.iter().any(|e| e.dns_name == "clerk.pub2.example.com");
+            Ok(updated.then_some(()).ok_or_else(|| format!("{ep:?}")))
+        },
+    )
+    .await
 }
 
 /// `DNSVerified` reports missing and wrong CNAMEs until they are right.

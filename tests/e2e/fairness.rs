@@ -67,6 +67,21 @@ pub async fn saturated_instance_leaves_workers_to_others(cp: Arc<ControlPlane>) 
     Ok(())
 }
 
+/// Wait until Clerk has answered the scripted 429.
+async fn answered_429(env: &TestEnv) -> anyhow::Result<()> {
+    eventually(
+        "a request at the scripted 429",
+        CONVERGE,
+        Duration::from_millis(50),
+        || async {
+            let injected = env.fake.fault_stats().injected;
+            let answered = injected.get(&429).is_some_and(|n| *n > 0);
+            Ok(answered.then_some(()).ok_or_else(|| format!("{injected:?}")))
+        },
+    )
+    .await
+}
+
 /// Clerk answers one instance's first request with 429 and a long `Retry-After`. With a single
 /// worker, that instance's objects must not hold it through the pause: they fail fast
 /// (ClerkRateLimited, no request sent) and are requeued after the pause, so the other
@@ -88,11 +103,7 @@ pub async fn rate_limited_instance_does_not_starve_others(cp: Arc<ControlPlane>)
         .await?;
     }
     // Clerk has answered 429: the instance is paused from now on.
-    let start = std::time::Instant::now();
-    while env.fake.fault_stats().injected.get(&429).copied().unwrap_or(0) == 0 {
-        ensure!(start.elapsed() < CONVERGE, "no request reached the scripted 429");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    answered_429(&env).await?;
     let paused_at = std::time::Instant::now();
     for i in 0..3 {
         env.create(&format!(
@@ -145,12 +156,18 @@ async fn create_saturating(env: &TestEnv) -> anyhow::Result<()> {
     for r in futures::future::join_all(creates).await {
         r?;
     }
-    let start = std::time::Instant::now();
-    while env.fake.stats().count("AddDomain") < 2 {
-        ensure!(start.elapsed() < CONVERGE, "no development domain was created");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
+    eventually(
+        "development domains created",
+        CONVERGE,
+        Duration::from_millis(20),
+        || async {
+            let stats = env.fake.stats();
+            Ok((stats.count("AddDomain") >= 2)
+                .then_some(())
+                .ok_or_else(|| format!("{stats:?}")))
+        },
+    )
+    .await
 }
 
 /// Two reconciles at most per object (the one that adds the finalizer goes on to send, or to

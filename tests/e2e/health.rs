@@ -67,18 +67,13 @@ async fn expect(
     kstatus: (&str, Msg),
     argo: (&str, Msg),
 ) -> anyhow::Result<serde_json::Value> {
-    let start = std::time::Instant::now();
-    let obj = loop {
+    let stage = format!("{file}: {name} in the stage");
+    let obj = eventually(&stage, CONVERGE, Duration::from_millis(100), || async {
         let obj = capture(&env.client, &env.ns, name).await?;
-        if pred(&serde_json::from_value(obj.clone())?) {
-            break obj;
-        }
-        ensure!(
-            start.elapsed() < CONVERGE,
-            "{file}: {name} never reached the stage; last: {obj:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        let reached = pred(&serde_json::from_value(obj.clone())?);
+        Ok(if reached { Ok(obj) } else { Err(format!("{obj:#}")) })
+    })
+    .await?;
     save_capture(file, &obj)?;
     let (k, a) = verdicts(&obj)?;
     for (tool, got, (status, msg)) in [("kstatus", &k, kstatus), ("Argo CD", &a, argo)] {

@@ -167,18 +167,14 @@ pub async fn drift_is_repaired_on_resync(cp: Arc<ControlPlane>) -> anyhow::Resul
         d.name = "hijacked.example.com".into();
         d.proxy_url = None;
     });
-    let fake = &env.fake;
-    let start = std::time::Instant::now();
-    loop {
-        let d = fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id).unwrap();
-        if d.name == "drift.example.com"
-            && d.proxy_url.as_deref() == Some("https://drift.example.com/__clerk")
-        {
-            break;
-        }
-        ensure!(start.elapsed() < CONVERGE, "drift not reverted: {d:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually("drift reverted", CONVERGE, Duration::from_millis(200), || async {
+        let d = env.fake.domains(LIVE_KEY).into_iter().find(|d| d.id == id);
+        let d = d.context("domain gone")?;
+        let reverted = d.name == "drift.example.com"
+            && d.proxy_url.as_deref() == Some("https://drift.example.com/__clerk");
+        Ok(reverted.then_some(()).ok_or_else(|| format!("{d:?}")))
+    })
+    .await?;
     // Deleted outside: recreated, with a new ID and an Event.
     ensure!(env.fake.remove_domain(LIVE_KEY, &id));
     let obj = wait_for(&env.domains(), "d", "recreated", CONVERGE, |o| {
@@ -232,21 +228,17 @@ pub async fn forced_and_per_object_resync(cp: Arc<ControlPlane>) -> anyhow::Resu
     tokio::time::sleep(Duration::from_secs(1)).await;
     env.fake
         .modify_domain(LIVE_KEY, &new_id, |d| d.name = "elsewhere.example.com".into());
-    let start = std::time::Instant::now();
-    while env
-        .fake
-        .domains(LIVE_KEY)
-        .iter()
-        .find(|d| d.id == new_id)
-        .map(|d| d.name.clone())
-        .as_deref()
-        != Some("resync.example.com")
-    {
-        ensure!(
-            start.elapsed() < Duration::from_secs(35),
-            "per-object resync did not revert the rename"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
+    let every = Duration::from_millis(200);
+    eventually(
+        "the rename reverted by the per-object resync",
+        Duration::from_secs(35),
+        every,
+        || async {
+            let held = env.fake.domains(LIVE_KEY);
+            let name = held.into_iter().find(|d| d.id == new_id).map(|d| d.name);
+            let reverted = name.as_deref() == Some("resync.example.com");
+            Ok(reverted.then_some(()).ok_or_else(|| format!("{name:?}")))
+        },
+    )
+    .await
 }
